@@ -1,0 +1,383 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Campaign states. The only ways between them are the conditional updates
+// in this file, so two staff members or two worker processes cannot race a
+// campaign into an impossible state.
+//
+//	draft → scheduled → sending → sent
+//	scheduled|sending → paused → sending (resume)
+//	draft|scheduled|sending|paused → cancelled
+const (
+	CampaignDraft     = "draft"
+	CampaignScheduled = "scheduled"
+	CampaignSending   = "sending"
+	CampaignPaused    = "paused"
+	CampaignSent      = "sent"
+	CampaignCancelled = "cancelled"
+)
+
+// Campaign is one issue of a newsletter, sent to one or more lists.
+type Campaign struct {
+	ID           int64      `gorm:"primaryKey" json:"id"`
+	Name         string     `gorm:"size:200;not null" json:"name"`
+	Subject      string     `gorm:"size:400;not null" json:"subject"`
+	FromAddr     string     `gorm:"column:from_addr;size:400;not null;default:''" json:"from"`
+	Preheader    string     `gorm:"size:400;not null;default:''" json:"preheader"`
+	Body         string     `gorm:"type:text;not null" json:"body"`
+	Status       string     `gorm:"size:16;not null;index" json:"status"`
+	StatusReason string     `gorm:"size:400;not null;default:''" json:"status_reason,omitempty"`
+	Revision     int        `gorm:"not null;default:0" json:"revision"`
+	SendAt       *time.Time `json:"send_at"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	CreatedAt    time.Time  `gorm:"not null" json:"created_at"`
+	UpdatedAt    time.Time  `gorm:"not null" json:"updated_at"`
+
+	ListIDs []int64 `gorm:"-" json:"list_ids"`
+}
+
+// CampaignList targets a campaign at a list.
+type CampaignList struct {
+	CampaignID int64 `gorm:"primaryKey;autoIncrement:false"`
+	ListID     int64 `gorm:"primaryKey;autoIncrement:false;index"`
+}
+
+// CreateCampaign inserts a draft campaign targeting listIDs.
+func (s *Store) CreateCampaign(ctx context.Context, c *Campaign) error {
+	c.Status = CampaignDraft
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := checkListsExist(tx, c.ListIDs); err != nil {
+			return err
+		}
+		if err := tx.Create(c).Error; err != nil {
+			return fmt.Errorf("create campaign: %w", err)
+		}
+		return setCampaignLists(tx, c.ID, c.ListIDs)
+	})
+}
+
+func setCampaignLists(tx *gorm.DB, id int64, listIDs []int64) error {
+	if err := tx.Where("campaign_id = ?", id).Delete(&CampaignList{}).Error; err != nil {
+		return fmt.Errorf("campaign %d lists: %w", id, err)
+	}
+	if len(listIDs) == 0 {
+		return nil
+	}
+	rows := make([]CampaignList, len(listIDs))
+	for i, l := range listIDs {
+		rows[i] = CampaignList{CampaignID: id, ListID: l}
+	}
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+		return fmt.Errorf("campaign %d lists: %w", id, err)
+	}
+	return nil
+}
+
+// Campaign returns one campaign with its list ids.
+func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
+	return s.campaign(s.reader(ctx), id)
+}
+
+func (s *Store) campaign(db *gorm.DB, id int64) (*Campaign, error) {
+	var c Campaign
+	if err := db.First(&c, id).Error; err != nil {
+		if isMissing(err) {
+			return nil, notFound("campaign", id)
+		}
+		return nil, fmt.Errorf("campaign %d: %w", id, err)
+	}
+	if err := db.Model(&CampaignList{}).Where("campaign_id = ?", id).Order("list_id").
+		Pluck("list_id", &c.ListIDs).Error; err != nil {
+		return nil, fmt.Errorf("campaign %d lists: %w", id, err)
+	}
+	if c.ListIDs == nil {
+		c.ListIDs = []int64{}
+	}
+	return &c, nil
+}
+
+// CampaignStatus returns only the status; the send path polls it to notice
+// a pause or cancel quickly.
+func (s *Store) CampaignStatus(ctx context.Context, id int64) (string, error) {
+	var st []string
+	if err := s.reader(ctx).Model(&Campaign{}).Where("id = ?", id).Limit(1).Pluck("status", &st).Error; err != nil {
+		return "", fmt.Errorf("campaign %d status: %w", id, err)
+	}
+	if len(st) == 0 {
+		return "", notFound("campaign", id)
+	}
+	return st[0], nil
+}
+
+// CampaignQuery filters Campaigns.
+type CampaignQuery struct {
+	Status string
+	Before int64 // keyset: ids lower than this (newest first); 0 = from the newest
+	Limit  int
+}
+
+// Campaigns returns one page of campaigns, newest first, and the cursor for
+// the next page (0 at the end).
+func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int64, error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	db := s.reader(ctx)
+	tx := db.Order("id DESC").Limit(q.Limit + 1)
+	if q.Before > 0 {
+		tx = tx.Where("id < ?", q.Before)
+	}
+	if q.Status != "" {
+		tx = tx.Where("status = ?", q.Status)
+	}
+	var cs []Campaign
+	if err := tx.Find(&cs).Error; err != nil {
+		return nil, 0, fmt.Errorf("campaigns: %w", err)
+	}
+	var next int64
+	if len(cs) > q.Limit {
+		cs = cs[:q.Limit]
+		next = cs[len(cs)-1].ID
+	}
+	if len(cs) > 0 {
+		ids := make([]int64, len(cs))
+		idx := map[int64]int{}
+		for i := range cs {
+			ids[i] = cs[i].ID
+			idx[cs[i].ID] = i
+			cs[i].ListIDs = []int64{}
+		}
+		var cls []CampaignList
+		if err := db.Where("campaign_id IN ?", ids).Order("campaign_id, list_id").Find(&cls).Error; err != nil {
+			return nil, 0, fmt.Errorf("campaign lists: %w", err)
+		}
+		for _, cl := range cls {
+			i := idx[cl.CampaignID]
+			cs[i].ListIDs = append(cs[i].ListIDs, cl.ListID)
+		}
+	}
+	return cs, next, nil
+}
+
+// CampaignPatch holds the fields of an update; nil means unchanged.
+type CampaignPatch struct {
+	Name, Subject, From, Preheader, Body *string
+	ListIDs                              *[]int64
+}
+
+// UpdateCampaign edits a draft. Any other status is ErrConflict.
+func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (*Campaign, error) {
+	var out *Campaign
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		upd := map[string]any{"updated_at": s.now()}
+		set := func(col string, v *string) {
+			if v != nil {
+				upd[col] = *v
+			}
+		}
+		set("name", p.Name)
+		set("subject", p.Subject)
+		set("from_addr", p.From)
+		set("preheader", p.Preheader)
+		set("body", p.Body)
+		res := tx.Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignDraft).Updates(upd)
+		if res.Error != nil {
+			return fmt.Errorf("update campaign %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return s.transitionError(tx, id, "edit")
+		}
+		if p.ListIDs != nil {
+			if err := checkListsExist(tx, *p.ListIDs); err != nil {
+				return err
+			}
+			if err := setCampaignLists(tx, id, *p.ListIDs); err != nil {
+				return err
+			}
+		}
+		c, err := s.campaign(tx, id)
+		out = c
+		return err
+	})
+	return out, err
+}
+
+// DeleteCampaign removes a draft.
+func (s *Store) DeleteCampaign(ctx context.Context, id int64) error {
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("id = ? AND status = ?", id, CampaignDraft).Delete(&Campaign{})
+		if res.Error != nil {
+			return fmt.Errorf("delete campaign %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return s.transitionError(tx, id, "delete")
+		}
+		return nil
+	})
+}
+
+// transitionError explains why a conditional update matched no row: the
+// campaign is missing (ErrNotFound) or in the wrong state (ErrConflict).
+func (s *Store) transitionError(tx *gorm.DB, id int64, action string) error {
+	var st []string
+	if err := tx.Model(&Campaign{}).Where("id = ?", id).Pluck("status", &st).Error; err != nil {
+		return fmt.Errorf("campaign %d: %w", id, err)
+	}
+	if len(st) == 0 {
+		return notFound("campaign", id)
+	}
+	return conflictf("campaign %d is %s: cannot %s", id, st[0], action)
+}
+
+// ScheduleCampaign moves a draft to scheduled, to be sent at sendAt (now
+// when zero), and bumps its revision so that a dispatch task queued for an
+// older revision does nothing.
+func (s *Store) ScheduleCampaign(ctx context.Context, id int64, sendAt time.Time) (*Campaign, error) {
+	var out *Campaign
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		c, err := s.campaign(tx, id)
+		if err != nil {
+			return err
+		}
+		if c.Status != CampaignDraft {
+			return conflictf("campaign %d is %s: cannot schedule", id, c.Status)
+		}
+		if len(c.ListIDs) == 0 {
+			return conflictf("campaign %d has no lists", id)
+		}
+		now := s.now()
+		if sendAt.IsZero() || sendAt.Before(now) {
+			sendAt = now
+		}
+		sendAt = sendAt.UTC().Truncate(time.Microsecond)
+		res := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, CampaignDraft, c.Revision).
+			Updates(map[string]any{"status": CampaignScheduled, "send_at": sendAt, "revision": c.Revision + 1,
+				"status_reason": "", "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("schedule campaign %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return s.transitionError(tx, id, "schedule")
+		}
+		if err := insertEvents(tx, []Event{campaignEvent(c.ID, CampaignScheduled, "", now)}); err != nil {
+			return err
+		}
+		out, err = s.campaign(tx, id)
+		return err
+	})
+	return out, err
+}
+
+func campaignEvent(id int64, status, reason string, at time.Time) Event {
+	ev := newEvent(EventCampaign, Actor{Source: "system"}, at, nil, nil, &id)
+	ev.Data = JSONMap{"status": status}
+	if reason != "" {
+		ev.Data["reason"] = reason
+	}
+	return ev
+}
+
+// ErrStale means a task carried an old revision of a campaign: the
+// campaign was rescheduled or changed state since, and the task must do
+// nothing.
+var ErrStale = errors.New("stale campaign revision")
+
+// MaterializeDeliveries fans a scheduled campaign out into one pending
+// delivery per distinct confirmed subscriber of its lists, and moves it to
+// sending, in one transaction. It is safe to run twice: deliveries are
+// UNIQUE(campaign_id, subscriber_id) and inserted ON CONFLICT DO NOTHING,
+// and a second run finds the campaign no longer scheduled. It returns the
+// number of deliveries the campaign has.
+func (s *Store) MaterializeDeliveries(ctx context.Context, id int64, rev int) (int64, error) {
+	var n int64
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var c Campaign
+		if err := tx.Select("id, status, revision").First(&c, id).Error; err != nil {
+			if isMissing(err) {
+				return notFound("campaign", id)
+			}
+			return fmt.Errorf("campaign %d: %w", id, err)
+		}
+		if c.Revision != rev || c.Status != CampaignScheduled {
+			return fmt.Errorf("campaign %d r%d is %s r%d: %w", id, rev, c.Status, c.Revision, ErrStale)
+		}
+		now := s.now()
+		// DISTINCT so that a subscriber on two of the lists gets one
+		// delivery; ORDER BY so delivery ids follow subscriber ids and the
+		// send batches walk both tables in index order.
+		err := tx.Exec(`INSERT INTO deliveries (campaign_id, subscriber_id, status, attempts, created_at, updated_at)
+			SELECT DISTINCT CAST(? AS BIGINT), m.subscriber_id, CAST(? AS VARCHAR(16)), 0, `+s.tsParam()+`, `+s.tsParam()+`
+			FROM subscriptions m
+			WHERE m.list_id IN (SELECT list_id FROM campaign_lists WHERE campaign_id = ?)
+			  AND m.status = ?
+			ORDER BY m.subscriber_id
+			ON CONFLICT (campaign_id, subscriber_id) DO NOTHING`,
+			id, DeliveryPending, now, now, id, SubConfirmed).Error
+		if err != nil {
+			return fmt.Errorf("materialize campaign %d: %w", id, err)
+		}
+		if err := tx.Model(&Delivery{}).Where("campaign_id = ?", id).Count(&n).Error; err != nil {
+			return fmt.Errorf("count deliveries of %d: %w", id, err)
+		}
+		res := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, CampaignScheduled, rev).
+			Updates(map[string]any{"status": CampaignSending, "started_at": now, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("start campaign %d: %w", id, res.Error)
+		}
+		return insertEvents(tx, []Event{campaignEvent(id, CampaignSending, "", now)})
+	})
+	return n, err
+}
+
+// FinishCampaign marks a sending campaign sent when none of its deliveries
+// is pending or sending. It reports whether it did.
+func (s *Store) FinishCampaign(ctx context.Context, id int64) (bool, error) {
+	done := false
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var open int64
+		if err := tx.Model(&Delivery{}).
+			Where("campaign_id = ? AND status IN ?", id, []string{DeliveryPending, DeliverySending}).
+			Limit(1).Count(&open).Error; err != nil {
+			return fmt.Errorf("campaign %d open deliveries: %w", id, err)
+		}
+		if open > 0 {
+			return nil
+		}
+		now := s.now()
+		res := tx.Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignSending).
+			Updates(map[string]any{"status": CampaignSent, "finished_at": now, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("finish campaign %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 1 {
+			done = true
+			return insertEvents(tx, []Event{campaignEvent(id, CampaignSent, "", now)})
+		}
+		return nil
+	})
+	return done, err
+}
+
+// DueCampaigns returns campaigns the worker should be working on at now:
+// scheduled ones whose time has come (or comes within ahead), and sending
+// ones. Reconcile uses it to rebuild the queue from the rows.
+func (s *Store) DueCampaigns(ctx context.Context, ahead time.Duration) ([]Campaign, error) {
+	var cs []Campaign
+	err := s.reader(ctx).
+		Where("(status = ? AND send_at <= ?) OR status = ?", CampaignScheduled, s.now().Add(ahead), CampaignSending).
+		Order("id").Find(&cs).Error
+	if err != nil {
+		return nil, fmt.Errorf("due campaigns: %w", err)
+	}
+	return cs, nil
+}

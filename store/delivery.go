@@ -1,0 +1,498 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Delivery statuses.
+//
+//	pending → sending (claimed by one sender) → sent | failed | pending (retry later)
+//	pending → suppressed (the address must not be mailed) | cancelled
+const (
+	DeliveryPending    = "pending"
+	DeliverySending    = "sending"
+	DeliverySent       = "sent"
+	DeliveryFailed     = "failed"
+	DeliveryCancelled  = "cancelled"
+	DeliverySuppressed = "suppressed"
+)
+
+// Failure classes of a failed delivery.
+const (
+	FailTemporary = "temporary" // 4xx or network errors until attempts or age ran out
+	FailPermanent = "permanent" // 5xx
+)
+
+// Delivery is one campaign to one subscriber: the row that says whether
+// they got it. UNIQUE(campaign_id, subscriber_id) is the "never twice"
+// guarantee.
+type Delivery struct {
+	ID           int64  `gorm:"primaryKey" json:"id"`
+	CampaignID   int64  `gorm:"not null;uniqueIndex:idx_deliveries_campaign_subscriber,priority:1;index:idx_deliveries_campaign_status,priority:1" json:"campaign_id"`
+	SubscriberID *int64 `gorm:"uniqueIndex:idx_deliveries_campaign_subscriber,priority:2;index" json:"subscriber_id"`
+	Status       string `gorm:"size:16;not null;index:idx_deliveries_campaign_status,priority:2" json:"status"`
+	Attempts     int    `gorm:"not null;default:0" json:"attempts"`
+	SMTPCode     int    `gorm:"column:smtp_code;not null;default:0" json:"smtp_code"`
+	SMTPMessage  string `gorm:"column:smtp_message;size:1000;not null;default:''" json:"smtp_message"`
+	FailureClass string `gorm:"size:16;not null;default:''" json:"failure_class,omitempty"`
+	MessageID    string `gorm:"size:255;not null;default:''" json:"message_id"`
+	// ClaimToken and ClaimedUntil are the lease of the sender working on a
+	// sending row. A row still sending after its lease ran out belongs to
+	// a sender that died; reconcile hands it back as pending.
+	ClaimToken    string     `gorm:"size:40;not null;default:''" json:"-"`
+	ClaimedUntil  *time.Time `json:"-"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	CreatedAt     time.Time  `gorm:"not null" json:"created_at"`
+	UpdatedAt     time.Time  `gorm:"not null" json:"updated_at"`
+	SentAt        *time.Time `json:"sent_at"`
+}
+
+// Recipient is a claimed delivery with what the sender needs to render
+// and address it.
+type Recipient struct {
+	DeliveryID   int64
+	SubscriberID int64
+	Email        string
+	Name         string
+	Language     string
+	Attributes   Attributes
+	Attempts     int // including this one
+	MessageID    string
+	CreatedAt    time.Time // of the delivery, for the retry age limit
+}
+
+// ClaimParams select the deliveries a sender claims.
+type ClaimParams struct {
+	CampaignID   int64
+	FromID, ToID int64 // inclusive id range of one send task
+	Limit        int
+	Token        string        // unique per claim
+	Lease        time.Duration // how long the claim holds without renewal
+	// MessageIDSuffix completes the Message-ID the claim gives a row the
+	// first time: "d<id>.c<campaign><suffix>". It is kept on the row, so a
+	// resend after a crash has the same Message-ID even if settings
+	// changed meanwhile.
+	MessageIDSuffix string
+}
+
+// ClaimResult is what ClaimDeliveries took.
+type ClaimResult struct {
+	Recipients []Recipient
+	// Withdrawn are claimed deliveries whose subscriber has left every
+	// list of the campaign, or was deleted, since the campaign was
+	// dispatched. They were marked suppressed and must not be sent.
+	Withdrawn int
+}
+
+// ClaimDeliveries moves up to p.Limit due pending deliveries in the range
+// to sending under p.Token, counts the attempt, and returns them. Two
+// claimers never get the same row: the update is conditional on the row
+// still being pending.
+func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResult, error) {
+	now := s.now()
+	until := now.Add(p.Lease)
+	res := &ClaimResult{}
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		pick := `SELECT id FROM deliveries
+			WHERE campaign_id = ? AND id BETWEEN ? AND ? AND status = ?
+			  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+			ORDER BY id LIMIT ?`
+		if s.dialect == DialectPostgres {
+			// Concurrent claimers skip each other's rows instead of
+			// queueing behind them.
+			pick += " FOR UPDATE SKIP LOCKED"
+		}
+		err := tx.Exec(`UPDATE deliveries SET status = ?, claim_token = ?, claimed_until = ?,
+				attempts = attempts + 1, updated_at = ?,
+				message_id = CASE WHEN message_id = '' THEN 'd' || id || '.c' || campaign_id || ? ELSE message_id END
+			WHERE id IN (`+pick+`) AND status = ?`,
+			DeliverySending, p.Token, until, now, p.MessageIDSuffix,
+			p.CampaignID, p.FromID, p.ToID, DeliveryPending, now, p.Limit,
+			DeliveryPending).Error
+		if err != nil {
+			return fmt.Errorf("claim deliveries of campaign %d: %w", p.CampaignID, err)
+		}
+		var rows []struct {
+			ID           int64
+			SubscriberID *int64
+			Attempts     int
+			MessageID    string
+			CreatedAt    time.Time
+			Email        *string
+			Name         *string
+			Language     *string
+			Attributes   Attributes
+			Subscribed   bool
+		}
+		// The subscription is checked again here, not only at dispatch, so
+		// an unsubscribe that lands while the campaign is sending holds.
+		err = tx.Raw(`SELECT d.id, d.subscriber_id, d.attempts, d.message_id, d.created_at,
+				s.email, s.name, s.language, s.attributes,
+				EXISTS (SELECT 1 FROM subscriptions m
+					JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = d.campaign_id
+					WHERE m.subscriber_id = d.subscriber_id AND m.status = ?) AS subscribed
+			FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+			WHERE d.campaign_id = ? AND d.id BETWEEN ? AND ? AND d.status = ? AND d.claim_token = ?
+			ORDER BY d.id`,
+			SubConfirmed, p.CampaignID, p.FromID, p.ToID, DeliverySending, p.Token).Scan(&rows).Error
+		if err != nil {
+			return fmt.Errorf("load claimed deliveries of campaign %d: %w", p.CampaignID, err)
+		}
+		var gone []int64
+		for _, r := range rows {
+			if r.SubscriberID == nil || r.Email == nil || !r.Subscribed {
+				gone = append(gone, r.ID)
+				continue
+			}
+			res.Recipients = append(res.Recipients, Recipient{
+				DeliveryID: r.ID, SubscriberID: *r.SubscriberID, Email: *r.Email, Name: deref(r.Name),
+				Language: deref(r.Language), Attributes: r.Attributes, Attempts: r.Attempts,
+				MessageID: r.MessageID, CreatedAt: r.CreatedAt,
+			})
+		}
+		if len(gone) > 0 {
+			res.Withdrawn = len(gone)
+			err := tx.Model(&Delivery{}).Where("id IN ?", gone).Updates(map[string]any{
+				"status": DeliverySuppressed, "smtp_message": "not sent: unsubscribed or deleted before sending",
+				"claim_token": "", "claimed_until": nil, "updated_at": now}).Error
+			if err != nil {
+				return fmt.Errorf("withdraw deliveries: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// StillSubscribed returns which of the subscriber ids are still confirmed
+// on at least one list of the campaign. Senders call it shortly before
+// sending so a withdrawal during a long batch is honoured.
+func (s *Store) StillSubscribed(ctx context.Context, campaignID int64, subscriberIDs []int64) (map[int64]bool, error) {
+	out := make(map[int64]bool, len(subscriberIDs))
+	if len(subscriberIDs) == 0 {
+		return out, nil
+	}
+	var ids []int64
+	err := s.reader(ctx).Raw(`SELECT DISTINCT m.subscriber_id FROM subscriptions m
+		JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
+		WHERE m.subscriber_id IN ? AND m.status = ?`, campaignID, subscriberIDs, SubConfirmed).Scan(&ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("check subscriptions for campaign %d: %w", campaignID, err)
+	}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// Outcome is what happened to one claimed delivery.
+type Outcome struct {
+	DeliveryID    int64
+	Status        string // DeliverySent, DeliveryFailed, DeliveryPending (retry), DeliverySuppressed, DeliveryCancelled
+	SMTPCode      int
+	SMTPMessage   string
+	FailureClass  string
+	MessageID     string
+	NextAttemptAt *time.Time // for DeliveryPending
+	At            time.Time
+}
+
+// RecordOutcomes writes outcomes in one statement (one transaction). The
+// send path calls it as soon as outcomes are known, grouping whatever
+// arrived while the previous write ran, so a crash can only lose the
+// outcomes of messages in flight.
+func (s *Store) RecordOutcomes(ctx context.Context, outs []Outcome) error {
+	const chunk = 200 // 9 parameters a row; well under SQLite's 32766
+	for len(outs) > 0 {
+		n := min(chunk, len(outs))
+		if err := s.recordOutcomes(ctx, outs[:n]); err != nil {
+			return err
+		}
+		outs = outs[n:]
+	}
+	return nil
+}
+
+func (s *Store) recordOutcomes(ctx context.Context, outs []Outcome) error {
+	// One UPDATE … FROM (VALUES …) instead of a statement per row: on
+	// Postgres that is one round trip per group, on SQLite one parse.
+	var b strings.Builder
+	args := make([]any, 0, len(outs)*9+1)
+	b.WriteString("WITH v(id, status, code, msg, fclass, mid, next_at, sent_at, at) AS (VALUES ")
+	row := "(CAST(? AS BIGINT), ?, CAST(? AS INTEGER), ?, ?, ?, ?, ?, ?)"
+	if s.dialect == DialectPostgres {
+		row = "(?::bigint, ?::text, ?::integer, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::timestamptz)"
+	}
+	for i, o := range outs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+		var sentAt *time.Time
+		if o.Status == DeliverySent {
+			at := o.At.UTC().Truncate(time.Microsecond)
+			sentAt = &at
+		}
+		var next *time.Time
+		if o.NextAttemptAt != nil {
+			t := o.NextAttemptAt.UTC().Truncate(time.Microsecond)
+			next = &t
+		}
+		args = append(args, o.DeliveryID, o.Status, o.SMTPCode, truncate(o.SMTPMessage, 1000),
+			o.FailureClass, o.MessageID, next, sentAt, o.At.UTC().Truncate(time.Microsecond))
+	}
+	b.WriteString(`) UPDATE deliveries SET status = v.status, smtp_code = v.code, smtp_message = v.msg,
+		failure_class = v.fclass, message_id = CASE WHEN v.mid = '' THEN deliveries.message_id ELSE v.mid END,
+		next_attempt_at = v.next_at, sent_at = COALESCE(v.sent_at, deliveries.sent_at),
+		claim_token = '', claimed_until = NULL, updated_at = v.at
+		FROM v WHERE deliveries.id = v.id`)
+	if err := s.writer(ctx).Exec(b.String(), args...).Error; err != nil {
+		return fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
+	}
+	return nil
+}
+
+// ExtendClaims renews the lease on the rows still sending under token.
+func (s *Store) ExtendClaims(ctx context.Context, token string, lease time.Duration) error {
+	now := s.now()
+	err := s.writer(ctx).Model(&Delivery{}).Where("claim_token = ? AND status = ?", token, DeliverySending).
+		Updates(map[string]any{"claimed_until": now.Add(lease)}).Error
+	if err != nil {
+		return fmt.Errorf("extend claim: %w", err)
+	}
+	return nil
+}
+
+// ReleaseClaims hands rows still sending under token back as pending,
+// without counting the attempt, because they were never tried: a pause, a
+// cancel or a shutdown stopped the sender first.
+func (s *Store) ReleaseClaims(ctx context.Context, token string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.writer(ctx).Model(&Delivery{}).
+		Where("id IN ? AND claim_token = ? AND status = ?", ids, token, DeliverySending).
+		Updates(map[string]any{"status": DeliveryPending, "claim_token": "", "claimed_until": nil,
+			"attempts": gorm.Expr("CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"), "updated_at": s.now()}).Error
+	if err != nil {
+		return fmt.Errorf("release claim: %w", err)
+	}
+	return nil
+}
+
+// RequeueExpiredClaims returns rows whose sender died (lease ran out while
+// sending) to pending. Such a row may already have been accepted by the
+// SMTP server just before the crash; it is sent again with the same
+// Message-ID, because losing a recipient is worse than a duplicate the
+// receiver can recognise. It returns the campaigns touched.
+func (s *Store) RequeueExpiredClaims(ctx context.Context) (map[int64]int64, error) {
+	now := s.now()
+	var rows []struct {
+		CampaignID int64
+		N          int64
+	}
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&Delivery{}).Select("campaign_id, COUNT(*) AS n").
+			Where("status = ? AND claimed_until < ?", DeliverySending, now).
+			Group("campaign_id").Scan(&rows).Error; err != nil {
+			return fmt.Errorf("find expired claims: %w", err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		return tx.Model(&Delivery{}).Where("status = ? AND claimed_until < ?", DeliverySending, now).
+			Updates(map[string]any{"status": DeliveryPending, "claim_token": "", "claimed_until": nil, "updated_at": now}).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("requeue expired claims: %w", err)
+	}
+	out := map[int64]int64{}
+	for _, r := range rows {
+		out[r.CampaignID] = r.N
+	}
+	return out, nil
+}
+
+// IDRange is an inclusive range of delivery ids, the unit of one send task.
+type IDRange struct {
+	From, To int64
+	Count    int
+	// DueAt is the earliest next attempt among the range's rows; zero when
+	// some row is due now.
+	DueAt time.Time
+}
+
+// PendingRanges streams the campaign's pending deliveries in id order and
+// calls fn for each run of up to size of them. It reads ids only, so its
+// memory does not grow with the campaign.
+func (s *Store) PendingRanges(ctx context.Context, campaignID int64, size int, fn func(IDRange) error) error {
+	rows, err := s.reader(ctx).Model(&Delivery{}).Select("id, next_attempt_at").
+		Where("campaign_id = ? AND status = ?", campaignID, DeliveryPending).Order("id").Rows()
+	if err != nil {
+		return fmt.Errorf("pending deliveries of %d: %w", campaignID, err)
+	}
+	defer rows.Close()
+	now := s.now()
+	var cur IDRange
+	flush := func() error {
+		if cur.Count == 0 {
+			return nil
+		}
+		r := cur
+		cur = IDRange{}
+		return fn(r)
+	}
+	for rows.Next() {
+		var id int64
+		var next *time.Time
+		if err := rows.Scan(&id, &next); err != nil {
+			return fmt.Errorf("scan pending delivery: %w", err)
+		}
+		if cur.Count == 0 {
+			cur.From = id
+			cur.DueAt = time.Time{}
+			if next != nil && next.After(now) {
+				cur.DueAt = *next
+			}
+		} else if next == nil || !next.After(now) {
+			cur.DueAt = time.Time{}
+		} else if !cur.DueAt.IsZero() && next.Before(cur.DueAt) {
+			cur.DueAt = *next
+		}
+		cur.To = id
+		cur.Count++
+		if cur.Count >= size {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("pending deliveries of %d: %w", campaignID, err)
+	}
+	return flush()
+}
+
+// DeliveryCounts are a campaign's deliveries by status.
+type DeliveryCounts struct {
+	Recipients      int64 `json:"recipients"`
+	Pending         int64 `json:"pending"`
+	Sending         int64 `json:"sending"`
+	Sent            int64 `json:"sent"`
+	Failed          int64 `json:"failed"`
+	FailedTemporary int64 `json:"failed_temporary"`
+	FailedPermanent int64 `json:"failed_permanent"`
+	Suppressed      int64 `json:"suppressed"`
+	Cancelled       int64 `json:"cancelled"`
+}
+
+// CampaignStats are the numbers of GET /campaigns/{id}/stats.
+type CampaignStats struct {
+	CampaignID int64      `json:"campaign_id"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	DeliveryCounts
+	Unsubscribed int64   `json:"unsubscribed"`
+	SendRate     float64 `json:"send_rate"` // messages per second between start and last send
+}
+
+// CampaignStats counts a campaign's deliveries in one GROUP BY.
+func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, error) {
+	db := s.reader(ctx)
+	var c Campaign
+	if err := db.Select("id, status, started_at, finished_at").First(&c, id).Error; err != nil {
+		if isMissing(err) {
+			return nil, notFound("campaign", id)
+		}
+		return nil, fmt.Errorf("campaign %d: %w", id, err)
+	}
+	st := &CampaignStats{CampaignID: id, Status: c.Status, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
+	var rows []struct {
+		Status       string
+		FailureClass string
+		N            int64
+		LastSent     *string // SQLite returns MAX() of a time column as text
+	}
+	if err := db.Model(&Delivery{}).Select("status, failure_class, COUNT(*) AS n, MAX(sent_at) AS last_sent").
+		Where("campaign_id = ?", id).Group("status, failure_class").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("campaign %d stats: %w", id, err)
+	}
+	var last time.Time
+	for _, r := range rows {
+		st.Recipients += r.N
+		switch r.Status {
+		case DeliveryPending:
+			st.Pending += r.N
+		case DeliverySending:
+			st.Sending += r.N
+		case DeliverySent:
+			st.Sent += r.N
+			if r.LastSent != nil {
+				last = parseDBTime(*r.LastSent)
+			}
+		case DeliveryFailed:
+			st.Failed += r.N
+			if r.FailureClass == FailPermanent {
+				st.FailedPermanent += r.N
+			} else {
+				st.FailedTemporary += r.N
+			}
+		case DeliverySuppressed:
+			st.Suppressed += r.N
+		case DeliveryCancelled:
+			st.Cancelled += r.N
+		}
+	}
+	if err := db.Model(&Event{}).Where("campaign_id = ? AND kind = ?", id, EventUnsubscribed).
+		Distinct("subscriber_id").Count(&st.Unsubscribed).Error; err != nil {
+		return nil, fmt.Errorf("campaign %d unsubscribes: %w", id, err)
+	}
+	if c.StartedAt != nil && !last.IsZero() {
+		if secs := last.Sub(*c.StartedAt).Seconds(); secs > 0 {
+			st.SendRate = float64(st.Sent) / secs
+		}
+	}
+	return st, nil
+}
+
+// parseDBTime reads a timestamp that an aggregate returned as text.
+func parseDBTime(s string) time.Time {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// NextAttemptAt returns when the campaign's earliest pending delivery that
+// waits for a retry is due, or zero if none waits.
+func (s *Store) NextAttemptAt(ctx context.Context, campaignID int64) (time.Time, error) {
+	var ts []time.Time
+	err := s.reader(ctx).Model(&Delivery{}).
+		Where("campaign_id = ? AND status = ? AND next_attempt_at IS NOT NULL", campaignID, DeliveryPending).
+		Order("next_attempt_at").Limit(1).Pluck("next_attempt_at", &ts).Error
+	if err != nil {
+		return time.Time{}, fmt.Errorf("next attempt of campaign %d: %w", campaignID, err)
+	}
+	if len(ts) == 0 {
+		return time.Time{}, nil
+	}
+	return ts[0], nil
+}

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Opt-in modes of a list.
+const (
+	OptinSingle = "single" // subscribing confirms at once
+	OptinDouble = "double" // subscribing sends a confirmation link first
+)
+
+// Visibility of a list on the public pages.
+const (
+	VisibilityPublic  = "public"
+	VisibilityPrivate = "private"
+)
+
+// List is a newsletter a subscriber can be on, e.g. "Senaste nytt" or "BUS".
+type List struct {
+	ID          int64     `gorm:"primaryKey" json:"id"`
+	Slug        string    `gorm:"size:64;not null;uniqueIndex" json:"slug"`
+	Name        string    `gorm:"size:200;not null" json:"name"`
+	Description string    `gorm:"type:text;not null;default:''" json:"description"`
+	Language    string    `gorm:"size:8;not null;default:'sv'" json:"language"`
+	Optin       string    `gorm:"size:8;not null;default:'double'" json:"optin"`
+	Visibility  string    `gorm:"size:8;not null;default:'private'" json:"visibility"`
+	CreatedAt   time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt   time.Time `gorm:"not null" json:"updated_at"`
+
+	Counts ListCounts `gorm:"-" json:"counts"`
+}
+
+// ListCounts are the list's subscriptions by status.
+type ListCounts struct {
+	Confirmed    int64 `json:"confirmed"`
+	Unconfirmed  int64 `json:"unconfirmed"`
+	Unsubscribed int64 `json:"unsubscribed"`
+}
+
+// ListPatch holds the fields of an update; nil means unchanged.
+type ListPatch struct {
+	Slug        *string
+	Name        *string
+	Description *string
+	Language    *string
+	Optin       *string
+	Visibility  *string
+}
+
+// CreateList inserts l. A taken slug is ErrConflict.
+func (s *Store) CreateList(ctx context.Context, l *List) error {
+	if err := s.writer(ctx).Create(l).Error; err != nil {
+		if isDup(err) {
+			return conflictf("list slug %q is taken", l.Slug)
+		}
+		return fmt.Errorf("create list %q: %w", l.Slug, err)
+	}
+	return nil
+}
+
+// List returns one list with its counts.
+func (s *Store) List(ctx context.Context, id int64) (*List, error) {
+	var l List
+	if err := s.reader(ctx).First(&l, id).Error; err != nil {
+		if isMissing(err) {
+			return nil, notFound("list", id)
+		}
+		return nil, fmt.Errorf("list %d: %w", id, err)
+	}
+	if err := s.fillCounts(ctx, []*List{&l}); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// ListBySlug returns the list with that slug, without counts.
+func (s *Store) ListBySlug(ctx context.Context, slug string) (*List, error) {
+	var l List
+	if err := s.reader(ctx).Where("slug = ?", slug).First(&l).Error; err != nil {
+		if isMissing(err) {
+			return nil, fmt.Errorf("list %q: %w", slug, ErrNotFound)
+		}
+		return nil, fmt.Errorf("list %q: %w", slug, err)
+	}
+	return &l, nil
+}
+
+// Lists returns every list, ordered by id, with counts.
+func (s *Store) Lists(ctx context.Context) ([]List, error) {
+	var ls []List
+	if err := s.reader(ctx).Order("id").Find(&ls).Error; err != nil {
+		return nil, fmt.Errorf("lists: %w", err)
+	}
+	ptrs := make([]*List, len(ls))
+	for i := range ls {
+		ptrs[i] = &ls[i]
+	}
+	if err := s.fillCounts(ctx, ptrs); err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+// fillCounts sets Counts on each list with one GROUP BY.
+func (s *Store) fillCounts(ctx context.Context, ls []*List) error {
+	if len(ls) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(ls))
+	byID := make(map[int64]*List, len(ls))
+	for i, l := range ls {
+		ids[i] = l.ID
+		byID[l.ID] = l
+	}
+	var rows []struct {
+		ListID int64
+		Status string
+		N      int64
+	}
+	err := s.reader(ctx).Model(&Subscription{}).
+		Select("list_id, status, COUNT(*) AS n").
+		Where("list_id IN ?", ids).
+		Group("list_id, status").Scan(&rows).Error
+	if err != nil {
+		return fmt.Errorf("count subscriptions: %w", err)
+	}
+	for _, r := range rows {
+		l := byID[r.ListID]
+		switch r.Status {
+		case SubConfirmed:
+			l.Counts.Confirmed = r.N
+		case SubUnconfirmed:
+			l.Counts.Unconfirmed = r.N
+		case SubUnsubscribed:
+			l.Counts.Unsubscribed = r.N
+		}
+	}
+	return nil
+}
+
+// UpdateList applies p to list id and returns the result.
+func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, error) {
+	upd := map[string]any{}
+	set := func(col string, v *string) {
+		if v != nil {
+			upd[col] = *v
+		}
+	}
+	set("slug", p.Slug)
+	set("name", p.Name)
+	set("description", p.Description)
+	set("language", p.Language)
+	set("optin", p.Optin)
+	set("visibility", p.Visibility)
+	if len(upd) > 0 {
+		upd["updated_at"] = s.now()
+		res := s.writer(ctx).Model(&List{}).Where("id = ?", id).Updates(upd)
+		if res.Error != nil {
+			if isDup(res.Error) {
+				return nil, conflictf("list slug %q is taken", *p.Slug)
+			}
+			return nil, fmt.Errorf("update list %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil, notFound("list", id)
+		}
+	}
+	return s.List(ctx, id)
+}
+
+// DeleteList removes a list and its subscriptions. Campaigns keep their
+// deliveries; a draft simply loses the list from its targets.
+func (s *Store) DeleteList(ctx context.Context, id int64) error {
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var busy int64
+		err := tx.Table("campaign_lists").
+			Joins("JOIN campaigns ON campaigns.id = campaign_lists.campaign_id").
+			Where("campaign_lists.list_id = ? AND campaigns.status IN ?", id,
+				[]string{CampaignScheduled, CampaignSending, CampaignPaused}).
+			Count(&busy).Error
+		if err != nil {
+			return fmt.Errorf("delete list %d: %w", id, err)
+		}
+		if busy > 0 {
+			return conflictf("list %d is the target of a campaign that is scheduled or sending", id)
+		}
+		res := tx.Delete(&List{}, id)
+		if res.Error != nil {
+			return fmt.Errorf("delete list %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return notFound("list", id)
+		}
+		return nil
+	})
+}

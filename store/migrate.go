@@ -1,0 +1,226 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migration is one step of the schema's history. Steps are never edited
+// once released; a change is a new step at the end. Each runs in its own
+// transaction and is recorded in schema_migrations.
+type migration struct {
+	ID string
+	Up func(tx *gorm.DB, dialect string) error
+}
+
+// migrations is the schema's history, oldest first.
+var migrations = []migration{
+	{ID: "0001_init", Up: sqlStep(schema0001)},
+}
+
+// sqlStep runs DDL written once for both databases; {{pk}}, {{ts}} and
+// {{bigint}} become each dialect's spelling.
+func sqlStep(ddl string) func(*gorm.DB, string) error {
+	return func(tx *gorm.DB, dialect string) error {
+		r := strings.NewReplacer(
+			"{{pk}}", map[string]string{DialectSQLite: "INTEGER PRIMARY KEY AUTOINCREMENT", DialectPostgres: "BIGSERIAL PRIMARY KEY"}[dialect],
+			"{{ts}}", map[string]string{DialectSQLite: "DATETIME", DialectPostgres: "TIMESTAMPTZ"}[dialect],
+			"{{bool}}", map[string]string{DialectSQLite: "NUMERIC", DialectPostgres: "BOOLEAN"}[dialect],
+		)
+		for _, stmt := range strings.Split(r.Replace(ddl), ";\n") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if err := tx.Exec(stmt).Error; err != nil {
+				return fmt.Errorf("%s: %w", firstLine(stmt), err)
+			}
+		}
+		return nil
+	}
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+const schema0001 = `
+CREATE TABLE lists (
+	id {{pk}},
+	slug VARCHAR(64) NOT NULL,
+	name VARCHAR(200) NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	language VARCHAR(8) NOT NULL DEFAULT 'sv',
+	optin VARCHAR(8) NOT NULL DEFAULT 'double',
+	visibility VARCHAR(8) NOT NULL DEFAULT 'private',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX idx_lists_slug ON lists (slug);
+
+CREATE TABLE subscribers (
+	id {{pk}},
+	email VARCHAR(320) NOT NULL,
+	name VARCHAR(200) NOT NULL DEFAULT '',
+	language VARCHAR(8) NOT NULL DEFAULT 'sv',
+	attributes TEXT NOT NULL DEFAULT '{}',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX idx_subscribers_email ON subscribers (email);
+
+CREATE TABLE subscriptions (
+	subscriber_id BIGINT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+	list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+	status VARCHAR(16) NOT NULL,
+	consent_basis TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL,
+	confirmed_at {{ts}},
+	unsubscribed_at {{ts}},
+	PRIMARY KEY (subscriber_id, list_id)
+);
+CREATE INDEX idx_subscriptions_list_status ON subscriptions (list_id, status, subscriber_id);
+
+CREATE TABLE campaigns (
+	id {{pk}},
+	name VARCHAR(200) NOT NULL,
+	subject VARCHAR(400) NOT NULL,
+	from_addr VARCHAR(400) NOT NULL DEFAULT '',
+	preheader VARCHAR(400) NOT NULL DEFAULT '',
+	body TEXT NOT NULL,
+	status VARCHAR(16) NOT NULL,
+	status_reason VARCHAR(400) NOT NULL DEFAULT '',
+	revision INTEGER NOT NULL DEFAULT 0,
+	send_at {{ts}},
+	started_at {{ts}},
+	finished_at {{ts}},
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE INDEX idx_campaigns_status ON campaigns (status);
+
+CREATE TABLE campaign_lists (
+	campaign_id BIGINT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+	list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+	PRIMARY KEY (campaign_id, list_id)
+);
+CREATE INDEX idx_campaign_lists_list_id ON campaign_lists (list_id);
+
+CREATE TABLE deliveries (
+	id {{pk}},
+	campaign_id BIGINT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+	subscriber_id BIGINT REFERENCES subscribers (id) ON DELETE SET NULL,
+	status VARCHAR(16) NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	smtp_code INTEGER NOT NULL DEFAULT 0,
+	smtp_message VARCHAR(1000) NOT NULL DEFAULT '',
+	failure_class VARCHAR(16) NOT NULL DEFAULT '',
+	message_id VARCHAR(255) NOT NULL DEFAULT '',
+	claim_token VARCHAR(40) NOT NULL DEFAULT '',
+	claimed_until {{ts}},
+	next_attempt_at {{ts}},
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL,
+	sent_at {{ts}}
+);
+CREATE UNIQUE INDEX idx_deliveries_campaign_subscriber ON deliveries (campaign_id, subscriber_id);
+CREATE INDEX idx_deliveries_campaign_status ON deliveries (campaign_id, status);
+CREATE INDEX idx_deliveries_subscriber_id ON deliveries (subscriber_id);
+CREATE INDEX idx_deliveries_sending ON deliveries (claimed_until) WHERE status = 'sending';
+
+CREATE TABLE events (
+	id {{pk}},
+	kind VARCHAR(40) NOT NULL,
+	subscriber_id BIGINT,
+	list_id BIGINT,
+	campaign_id BIGINT,
+	delivery_id BIGINT,
+	source VARCHAR(40) NOT NULL DEFAULT '',
+	token_id BIGINT,
+	ip VARCHAR(64) NOT NULL DEFAULT '',
+	user_agent VARCHAR(500) NOT NULL DEFAULT '',
+	data TEXT NOT NULL DEFAULT '{}',
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX idx_events_kind_created ON events (kind, created_at);
+CREATE INDEX idx_events_subscriber_id ON events (subscriber_id);
+CREATE INDEX idx_events_list_id ON events (list_id);
+CREATE INDEX idx_events_campaign_id ON events (campaign_id);
+
+CREATE TABLE api_tokens (
+	id {{pk}},
+	name VARCHAR(200) NOT NULL,
+	role VARCHAR(16) NOT NULL,
+	hash VARCHAR(64) NOT NULL,
+	prefix VARCHAR(16) NOT NULL,
+	created_at {{ts}} NOT NULL,
+	last_used_at {{ts}}
+);
+CREATE UNIQUE INDEX idx_api_tokens_hash ON api_tokens (hash);
+`
+
+// schemaMigration records an applied step.
+type schemaMigration struct {
+	ID        string    `gorm:"primaryKey;size:100"`
+	AppliedAt time.Time `gorm:"not null"`
+}
+
+func (schemaMigration) TableName() string { return "schema_migrations" }
+
+// Migrate applies the steps not yet recorded, each in its own transaction.
+// Several processes may start at once: on Postgres an advisory lock
+// serialises them, on SQLite the immediate write lock does.
+func (s *Store) Migrate(ctx context.Context) error {
+	db := s.writer(ctx)
+	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		id VARCHAR(100) PRIMARY KEY, applied_at ` + map[string]string{DialectSQLite: "DATETIME", DialectPostgres: "TIMESTAMPTZ"}[s.dialect] + ` NOT NULL)`).Error; err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range migrations {
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if s.dialect == DialectPostgres {
+				if err := tx.Exec("SELECT pg_advisory_xact_lock(7452019)").Error; err != nil {
+					return fmt.Errorf("lock migrations: %w", err)
+				}
+			}
+			var n int64
+			if err := tx.Model(&schemaMigration{}).Where("id = ?", m.ID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if err := m.Up(tx, s.dialect); err != nil {
+				return err
+			}
+			return tx.Create(&schemaMigration{ID: m.ID, AppliedAt: s.now()}).Error
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.ID, err)
+		}
+	}
+	return nil
+}
+
+// AppliedMigrations lists recorded steps in order.
+func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := s.reader(ctx).Model(&schemaMigration{}).Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("applied migrations: %w", err)
+	}
+	return ids, nil
+}
+
+// models are the live tables, for the test that checks the migrated schema
+// matches them.
+func models() []any {
+	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}}
+}

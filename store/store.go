@@ -1,0 +1,220 @@
+// Package store holds utskick's data: the gorm models and every query that
+// reads or writes them. It is the source of truth for lists, subscribers,
+// campaigns and deliveries; the task queue only rings the bell. It knows
+// nothing of HTTP or of the queue.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialects a Store can run on.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Options configure Open.
+type Options struct {
+	// DSN is "sqlite:<path>" (or "file:<path>") for an embedded SQLite file,
+	// or a "postgres://" / "postgresql://" URL.
+	DSN string
+	// MaxOpenConns bounds the Postgres pool and the SQLite reader pool
+	// (default 16). The SQLite writer always has exactly one connection.
+	MaxOpenConns int
+	// Log receives slow queries and database errors; nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject a fixed clock.
+	Now func() time.Time
+}
+
+// Store is the database handle. Its zero value is not usable; call Open.
+type Store struct {
+	// db takes every write. On SQLite it is a pool of one connection so
+	// that writers queue in Go instead of spinning on SQLITE_BUSY; reads go
+	// to rdb, which WAL lets run beside the writer.
+	db      *gorm.DB
+	rdb     *gorm.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Open connects to the database named by opts.DSN and applies pending
+// migrations.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	s, err := open(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenNoMigrate connects without migrating; `utskick migrate` and tests of
+// the migrations themselves use it.
+func OpenNoMigrate(opts Options) (*Store, error) { return open(opts) }
+
+func open(opts Options) (*Store, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	utcNow := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 16
+	}
+	lg := logger.Discard
+	if opts.Log != nil {
+		lg = logger.NewSlogLogger(opts.Log.With("component", "gorm"), logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			ParameterizedQueries:      true, // never log subscriber addresses
+		})
+	}
+	cfg := func() *gorm.Config {
+		return &gorm.Config{
+			TranslateError:         true,
+			NowFunc:                utcNow,
+			Logger:                 lg,
+			SkipDefaultTransaction: true, // our writes choose their own transactions
+			PrepareStmt:            false,
+		}
+	}
+
+	s := &Store{now: utcNow}
+	switch {
+	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
+		db, err := gorm.Open(postgres.Open(opts.DSN), cfg())
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqlDB, err := db.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
+		sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		s.db, s.rdb, s.dialect = db, db, DialectPostgres
+	case strings.HasPrefix(opts.DSN, "sqlite:"), strings.HasPrefix(opts.DSN, "file:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(opts.DSN, "sqlite:"), "file:")
+		path = strings.TrimPrefix(path, "//")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i] // our pragmas are not negotiable
+		}
+		if path == "" {
+			return nil, errors.New("open sqlite: empty path")
+		}
+		// WAL lets readers run beside the one writer; NORMAL synchronous is
+		// durable across process crashes (not power loss) and several times
+		// faster; _txlock=immediate takes the write lock at BEGIN so two
+		// writers never deadlock upgrading a read lock.
+		base := "file:" + (&url.URL{Path: path}).EscapedPath() +
+			"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_cache_size=-16000"
+		w, err := gorm.Open(sqlite.Open(base+"&_txlock=immediate"), cfg())
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		wdb, _ := w.DB()
+		wdb.SetMaxOpenConns(1)
+		wdb.SetMaxIdleConns(1)
+		wdb.SetConnMaxIdleTime(0)
+		wdb.SetConnMaxLifetime(0)
+		// Force creation of the file and WAL mode before readers open it.
+		if err := wdb.Ping(); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		r, err := gorm.Open(sqlite.Open(base+"&_txlock=deferred&_query_only=true"), cfg())
+		if err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		rdb, _ := r.DB()
+		rdb.SetMaxOpenConns(opts.MaxOpenConns)
+		rdb.SetMaxIdleConns(opts.MaxOpenConns)
+		s.db, s.rdb, s.dialect = w, r, DialectSQLite
+	default:
+		return nil, fmt.Errorf("unsupported database URL %q: want sqlite:<path> or postgres://", redactDSN(opts.DSN))
+	}
+	return s, nil
+}
+
+// redactDSN hides a password in a database URL for error messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	return u.Redacted()
+}
+
+// Dialect reports DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Now is the store's clock, in UTC with microsecond precision (what both
+// databases keep).
+func (s *Store) Now() time.Time { return s.now() }
+
+// Ping checks that the database answers, for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	var errs []error
+	for _, g := range []*gorm.DB{s.db, s.rdb} {
+		if g == nil {
+			continue
+		}
+		if sqlDB, err := g.DB(); err == nil {
+			errs = append(errs, sqlDB.Close())
+		}
+		if s.rdb == s.db {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writer is the handle for writes (and reads that must see them); reader
+// is for reads that may run beside a writer.
+func (s *Store) writer(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+func (s *Store) reader(ctx context.Context) *gorm.DB { return s.rdb.WithContext(ctx) }
+
+// tsParam is a placeholder for a timestamp in a position where Postgres
+// cannot infer the type (a SELECT list, VALUES).
+func (s *Store) tsParam() string {
+	if s.dialect == DialectPostgres {
+		return "CAST(? AS TIMESTAMPTZ)"
+	}
+	return "?"
+}
+
+// isDup reports whether err is a unique-constraint violation.
+func isDup(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }
+
+// isMissing reports whether err says no row matched.
+func isMissing(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }

@@ -1,0 +1,500 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Subscription statuses.
+const (
+	SubUnconfirmed  = "unconfirmed"
+	SubConfirmed    = "confirmed"
+	SubUnsubscribed = "unsubscribed"
+)
+
+// Subscriber is one person (one address) who is, was or may be on lists.
+type Subscriber struct {
+	ID         int64      `gorm:"primaryKey" json:"id"`
+	Email      string     `gorm:"size:320;not null;uniqueIndex" json:"email"`
+	Name       string     `gorm:"size:200;not null;default:''" json:"name"`
+	Language   string     `gorm:"size:8;not null;default:'sv'" json:"language"`
+	Attributes Attributes `gorm:"type:text;not null" json:"attributes"`
+	CreatedAt  time.Time  `gorm:"not null" json:"created_at"`
+	UpdatedAt  time.Time  `gorm:"not null" json:"updated_at"`
+
+	Subscriptions []Subscription `gorm:"foreignKey:SubscriberID" json:"lists"`
+}
+
+// Subscription is a subscriber's standing on one list.
+type Subscription struct {
+	SubscriberID   int64      `gorm:"primaryKey;autoIncrement:false;index:idx_subscriptions_list_status,priority:3" json:"-"`
+	ListID         int64      `gorm:"primaryKey;autoIncrement:false;index:idx_subscriptions_list_status,priority:1" json:"list_id"`
+	Status         string     `gorm:"size:16;not null;index:idx_subscriptions_list_status,priority:2" json:"status"`
+	ConsentBasis   string     `gorm:"type:text;not null;default:''" json:"consent_basis,omitempty"`
+	CreatedAt      time.Time  `gorm:"not null" json:"created_at"`
+	UpdatedAt      time.Time  `gorm:"not null" json:"updated_at"`
+	ConfirmedAt    *time.Time `json:"confirmed_at"`
+	UnsubscribedAt *time.Time `json:"unsubscribed_at"`
+}
+
+// SubscriptionInput asks for a subscriber to be on a list with a status.
+type SubscriptionInput struct {
+	ListID       int64
+	Status       string // SubConfirmed, SubUnconfirmed or SubUnsubscribed
+	ConsentBasis string
+}
+
+// Actor says who or what made a change; it goes into the events the change
+// appends, as proof of consent and for the audit trail.
+type Actor struct {
+	Source    string // "api", "form", "one-click", "mailto", "import", "worker", ...
+	TokenID   int64  // API token that made the change, if any
+	IP        string // public actions only
+	UserAgent string
+	Data      map[string]any // extra detail: consent text, import id, ...
+}
+
+// CreateSubscriber inserts sub with the given subscriptions in one
+// transaction. A taken address is ErrConflict; an unknown list is a
+// *NotFoundError naming it, and nothing is written.
+func (s *Store) CreateSubscriber(ctx context.Context, sub *Subscriber, subs []SubscriptionInput, by Actor) error {
+	if sub.Attributes == nil {
+		sub.Attributes = Attributes{}
+	}
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := checkListsExist(tx, listIDsOf(subs)); err != nil {
+			return err
+		}
+		if err := tx.Omit(clause.Associations).Create(sub).Error; err != nil {
+			if isDup(err) {
+				return conflictf("subscriber %s already exists", sub.Email)
+			}
+			return fmt.Errorf("create subscriber: %w", err)
+		}
+		evs := []Event{newEvent(EventCreated, by, s.now(), &sub.ID, nil, nil)}
+		for _, in := range subs {
+			ev, err := s.setSubscription(tx, sub.ID, in, by)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+		}
+		if err := insertEvents(tx, evs); err != nil {
+			return err
+		}
+		return loadSubscriptions(tx, sub)
+	})
+}
+
+// setSubscription moves one subscription to in.Status, inserting it if
+// needed, and returns the events that describe the change (none if nothing
+// changed).
+func (s *Store) setSubscription(tx *gorm.DB, subscriberID int64, in SubscriptionInput, by Actor) ([]Event, error) {
+	now := s.now()
+	var cur Subscription
+	err := tx.Where("subscriber_id = ? AND list_id = ?", subscriberID, in.ListID).Take(&cur).Error
+	switch {
+	case isMissing(err):
+		row := Subscription{SubscriberID: subscriberID, ListID: in.ListID, Status: in.Status,
+			ConsentBasis: in.ConsentBasis, CreatedAt: now, UpdatedAt: now}
+		if in.Status == SubConfirmed {
+			row.ConfirmedAt = &now
+		}
+		if in.Status == SubUnsubscribed {
+			row.UnsubscribedAt = &now
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return nil, fmt.Errorf("subscribe %d to list %d: %w", subscriberID, in.ListID, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("subscription %d/%d: %w", subscriberID, in.ListID, err)
+	case cur.Status == in.Status:
+		return nil, nil
+	default:
+		upd := map[string]any{"status": in.Status, "updated_at": now}
+		switch in.Status {
+		case SubConfirmed:
+			upd["confirmed_at"] = now
+			upd["unsubscribed_at"] = nil
+		case SubUnsubscribed:
+			upd["unsubscribed_at"] = now
+		case SubUnconfirmed:
+			upd["unsubscribed_at"] = nil
+			upd["confirmed_at"] = nil
+		}
+		if in.ConsentBasis != "" {
+			upd["consent_basis"] = in.ConsentBasis
+		}
+		if err := tx.Model(&Subscription{}).Where("subscriber_id = ? AND list_id = ?", subscriberID, in.ListID).
+			Updates(upd).Error; err != nil {
+			return nil, fmt.Errorf("update subscription %d/%d: %w", subscriberID, in.ListID, err)
+		}
+	}
+	kind := map[string]string{SubConfirmed: EventConfirmed, SubUnconfirmed: EventSubscribed, SubUnsubscribed: EventUnsubscribed}[in.Status]
+	listID := in.ListID
+	ev := newEvent(kind, by, now, &subscriberID, &listID, nil)
+	if in.ConsentBasis != "" {
+		ev.Data = withData(ev.Data, "consent_basis", in.ConsentBasis)
+	}
+	return []Event{ev}, nil
+}
+
+func listIDsOf(subs []SubscriptionInput) []int64 {
+	ids := make([]int64, len(subs))
+	for i, in := range subs {
+		ids[i] = in.ListID
+	}
+	return ids
+}
+
+// checkListsExist returns a *NotFoundError for the first id with no list.
+func checkListsExist(tx *gorm.DB, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var found []int64
+	if err := tx.Model(&List{}).Where("id IN ?", ids).Pluck("id", &found).Error; err != nil {
+		return fmt.Errorf("check lists: %w", err)
+	}
+	have := make(map[int64]bool, len(found))
+	for _, id := range found {
+		have[id] = true
+	}
+	for _, id := range ids {
+		if !have[id] {
+			return notFound("list", id)
+		}
+	}
+	return nil
+}
+
+func loadSubscriptions(tx *gorm.DB, sub *Subscriber) error {
+	sub.Subscriptions = nil
+	if err := tx.Where("subscriber_id = ?", sub.ID).Order("list_id").Find(&sub.Subscriptions).Error; err != nil {
+		return fmt.Errorf("subscriptions of %d: %w", sub.ID, err)
+	}
+	return nil
+}
+
+// Subscriber returns one subscriber with their subscriptions.
+func (s *Store) Subscriber(ctx context.Context, id int64) (*Subscriber, error) {
+	var sub Subscriber
+	db := s.reader(ctx)
+	if err := db.First(&sub, id).Error; err != nil {
+		if isMissing(err) {
+			return nil, notFound("subscriber", id)
+		}
+		return nil, fmt.Errorf("subscriber %d: %w", id, err)
+	}
+	if err := loadSubscriptions(db, &sub); err != nil {
+		return nil, err
+	}
+	return &sub, nil
+}
+
+// SubscriberByEmail finds a subscriber by normalised address.
+func (s *Store) SubscriberByEmail(ctx context.Context, email string) (*Subscriber, error) {
+	var sub Subscriber
+	db := s.reader(ctx)
+	if err := db.Where("email = ?", email).Take(&sub).Error; err != nil {
+		if isMissing(err) {
+			return nil, fmt.Errorf("subscriber %s: %w", email, ErrNotFound)
+		}
+		return nil, fmt.Errorf("subscriber %s: %w", email, err)
+	}
+	if err := loadSubscriptions(db, &sub); err != nil {
+		return nil, err
+	}
+	return &sub, nil
+}
+
+// SubscriberQuery filters and pages ListSubscribers.
+type SubscriberQuery struct {
+	ListID int64  // 0: all subscribers
+	Status string // with ListID: only this subscription status
+	Search string // substring of address or name, case-insensitive
+	After  int64  // keyset: ids greater than this
+	Limit  int
+}
+
+// ListSubscribers returns one page of subscribers ordered by id, and the
+// cursor for the next page (0 when this was the last).
+func (s *Store) ListSubscribers(ctx context.Context, q SubscriberQuery) ([]Subscriber, int64, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	db := s.reader(ctx)
+	tx := db.Model(&Subscriber{})
+	if q.ListID != 0 {
+		// Order by the subscription's own column so the (list_id, status,
+		// subscriber_id) index serves both the filter and the keyset.
+		tx = tx.Joins("JOIN subscriptions m ON m.subscriber_id = subscribers.id AND m.list_id = ?", q.ListID)
+		if q.Status != "" {
+			tx = tx.Where("m.status = ?", q.Status)
+		}
+		tx = tx.Where("m.subscriber_id > ?", q.After).Order("m.subscriber_id")
+	} else {
+		tx = tx.Where("subscribers.id > ?", q.After).Order("subscribers.id")
+	}
+	if q.Search != "" {
+		pat := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
+		tx = tx.Where("(subscribers.email LIKE ? ESCAPE '\\' OR LOWER(subscribers.name) LIKE ? ESCAPE '\\')", pat, pat)
+	}
+	var subs []Subscriber
+	if err := tx.Select("subscribers.*").Limit(q.Limit + 1).Find(&subs).Error; err != nil {
+		return nil, 0, fmt.Errorf("list subscribers: %w", err)
+	}
+	var next int64
+	if len(subs) > q.Limit {
+		subs = subs[:q.Limit]
+		next = subs[len(subs)-1].ID
+	}
+	if len(subs) > 0 {
+		ids := make([]int64, len(subs))
+		idx := make(map[int64]int, len(subs))
+		for i := range subs {
+			ids[i] = subs[i].ID
+			idx[subs[i].ID] = i
+			subs[i].Subscriptions = []Subscription{}
+		}
+		var ms []Subscription
+		if err := db.Where("subscriber_id IN ?", ids).Order("subscriber_id, list_id").Find(&ms).Error; err != nil {
+			return nil, 0, fmt.Errorf("list subscriptions: %w", err)
+		}
+		for _, m := range ms {
+			i := idx[m.SubscriberID]
+			subs[i].Subscriptions = append(subs[i].Subscriptions, m)
+		}
+	}
+	return subs, next, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// SubscriberPatch holds the fields of an update; nil means unchanged.
+type SubscriberPatch struct {
+	Email      *string
+	Name       *string
+	Language   *string
+	Attributes *Attributes
+	// Lists, when set, are subscriptions to set; lists not named keep
+	// their standing.
+	Lists []SubscriptionInput
+}
+
+// UpdateSubscriber applies p in one transaction.
+func (s *Store) UpdateSubscriber(ctx context.Context, id int64, p SubscriberPatch, by Actor) (*Subscriber, error) {
+	var sub Subscriber
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.First(&sub, id).Error; err != nil {
+			if isMissing(err) {
+				return notFound("subscriber", id)
+			}
+			return fmt.Errorf("subscriber %d: %w", id, err)
+		}
+		if err := checkListsExist(tx, listIDsOf(p.Lists)); err != nil {
+			return err
+		}
+		upd := map[string]any{}
+		changed := []string{}
+		if p.Email != nil && *p.Email != sub.Email {
+			upd["email"] = *p.Email
+			changed = append(changed, "email")
+		}
+		if p.Name != nil && *p.Name != sub.Name {
+			upd["name"] = *p.Name
+			changed = append(changed, "name")
+		}
+		if p.Language != nil && *p.Language != sub.Language {
+			upd["language"] = *p.Language
+			changed = append(changed, "language")
+		}
+		if p.Attributes != nil {
+			upd["attributes"] = *p.Attributes
+			changed = append(changed, "attributes")
+		}
+		var evs []Event
+		if len(upd) > 0 {
+			upd["updated_at"] = s.now()
+			if err := tx.Model(&Subscriber{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+				if isDup(err) {
+					return conflictf("subscriber %s already exists", *p.Email)
+				}
+				return fmt.Errorf("update subscriber %d: %w", id, err)
+			}
+			ev := newEvent(EventUpdated, by, s.now(), &id, nil, nil)
+			ev.Data = withData(ev.Data, "fields", changed)
+			evs = append(evs, ev)
+		}
+		for _, in := range p.Lists {
+			ev, err := s.setSubscription(tx, id, in, by)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+		}
+		if err := insertEvents(tx, evs); err != nil {
+			return err
+		}
+		if err := tx.First(&sub, id).Error; err != nil {
+			return fmt.Errorf("reload subscriber %d: %w", id, err)
+		}
+		return loadSubscriptions(tx, &sub)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sub, nil
+}
+
+// DeleteSubscriber removes a subscriber and their subscriptions. Their
+// deliveries stay, without the link to them, so campaign counts hold.
+func (s *Store) DeleteSubscriber(ctx context.Context, id int64, by Actor) error {
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Delete(&Subscriber{}, id)
+		if res.Error != nil {
+			return fmt.Errorf("delete subscriber %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return notFound("subscriber", id)
+		}
+		ev := newEvent(EventDeleted, by, s.now(), nil, nil, nil)
+		ev.Data = withData(ev.Data, "subscriber_id", id)
+		return insertEvents(tx, []Event{ev})
+	})
+}
+
+// SubscribeParams is a public (or API) request to be on some lists.
+type SubscribeParams struct {
+	Email    string
+	Name     string
+	Language string
+	Lists    []SubscriptionInput
+}
+
+// SubscribeResult says what Subscribe did.
+type SubscribeResult struct {
+	Subscriber *Subscriber
+	Created    bool
+	// NeedConfirm are the lists that now wait for the subscriber to
+	// confirm (a confirmation mail is due for them).
+	NeedConfirm []int64
+}
+
+// Subscribe finds or creates the subscriber for p.Email and moves each
+// named subscription towards p's status without ever downgrading one that
+// is already confirmed. The name and language are only set on a new
+// subscriber, so that a stranger cannot rename somebody by subscribing
+// their address.
+func (s *Store) Subscribe(ctx context.Context, p SubscribeParams, by Actor) (*SubscribeResult, error) {
+	res := &SubscribeResult{}
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := checkListsExist(tx, listIDsOf(p.Lists)); err != nil {
+			return err
+		}
+		var sub Subscriber
+		err := tx.Where("email = ?", p.Email).Take(&sub).Error
+		var evs []Event
+		switch {
+		case isMissing(err):
+			sub = Subscriber{Email: p.Email, Name: p.Name, Language: p.Language, Attributes: Attributes{}}
+			if err := tx.Omit(clause.Associations).Create(&sub).Error; err != nil {
+				return fmt.Errorf("create subscriber: %w", err)
+			}
+			res.Created = true
+			evs = append(evs, newEvent(EventCreated, by, s.now(), &sub.ID, nil, nil))
+		case err != nil:
+			return fmt.Errorf("subscriber %s: %w", p.Email, err)
+		}
+		if err := loadSubscriptions(tx, &sub); err != nil {
+			return err
+		}
+		cur := map[int64]string{}
+		for _, m := range sub.Subscriptions {
+			cur[m.ListID] = m.Status
+		}
+		for _, in := range p.Lists {
+			if cur[in.ListID] == SubConfirmed {
+				continue
+			}
+			ev, err := s.setSubscription(tx, sub.ID, in, by)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+			if in.Status == SubUnconfirmed {
+				res.NeedConfirm = append(res.NeedConfirm, in.ListID)
+			}
+		}
+		if err := insertEvents(tx, evs); err != nil {
+			return err
+		}
+		res.Subscriber = &sub
+		return loadSubscriptions(tx, &sub)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// ConfirmSubscriptions confirms the subscriber's unconfirmed subscriptions
+// to listIDs and returns how many changed. Lists the subscriber has left
+// since stay left: an old confirmation link must not undo an unsubscribe.
+func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) (int, error) {
+	n := 0
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var ms []Subscription
+		if err := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnconfirmed).
+			Find(&ms).Error; err != nil {
+			return fmt.Errorf("confirm %d: %w", subscriberID, err)
+		}
+		var evs []Event
+		for _, m := range ms {
+			ev, err := s.setSubscription(tx, subscriberID, SubscriptionInput{ListID: m.ListID, Status: SubConfirmed}, by)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+			n++
+		}
+		return insertEvents(tx, evs)
+	})
+	return n, err
+}
+
+// Unsubscribe ends the subscriber's subscriptions to listIDs (all lists
+// when listIDs is empty) and returns how many changed. It takes effect for
+// campaigns already sending: the send path checks the subscription again
+// just before each message.
+func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) (int, error) {
+	n := 0
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Where("subscriber_id = ? AND status <> ?", subscriberID, SubUnsubscribed)
+		if len(listIDs) > 0 {
+			q = q.Where("list_id IN ?", listIDs)
+		}
+		var ms []Subscription
+		if err := q.Find(&ms).Error; err != nil {
+			return fmt.Errorf("unsubscribe %d: %w", subscriberID, err)
+		}
+		var evs []Event
+		for _, m := range ms {
+			ev, err := s.setSubscription(tx, subscriberID, SubscriptionInput{ListID: m.ListID, Status: SubUnsubscribed}, by)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+			n++
+		}
+		return insertEvents(tx, evs)
+	})
+	return n, err
+}
