@@ -1,0 +1,268 @@
+package mailtemplates
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"html"
+	htmltemplate "html/template"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// CampaignInput is what a campaign issue is made of.
+type CampaignInput struct {
+	Subject   string
+	Preheader string
+	Body      string // Markdown with placeholders
+	From      mail.Address
+	ListName  string // shown in the header and the footer's "why you get this"
+	ListID    string // List-Id header value without angle brackets, e.g. "senaste-nytt.utskick.example.se"
+	Org       string // the sender organisation, in header and footer
+	Theme     *Theme // nil: DefaultTheme
+	// Headers are added to every message as they are (Feedback-ID,
+	// Precedence, ...). Values must be ASCII without line breaks.
+	Headers []Header
+}
+
+// Header is one message header.
+type Header struct{ Name, Value string }
+
+// Compiled is a campaign ready to be written for any number of
+// recipients. It is immutable and safe for concurrent use.
+type Compiled struct {
+	in           CampaignInput
+	placeholders []Placeholder
+	subject      []piece
+	variants     map[string]*variant // by subscriber language
+	boundary     string
+	staticHeader []byte
+}
+
+// variant is the campaign body in one footer language.
+type variant struct {
+	html, text []piece
+}
+
+// piece is either literal text or a placeholder in an escaping context.
+type piece struct {
+	raw string // literal text (ph < 0)
+	qp  []byte // raw, quoted-printable encoded, ending at column col
+	col int
+	ph  int // placeholder index, or -1
+	ctx escapeContext
+}
+
+type escapeContext int
+
+const (
+	ctxPlain    escapeContext = iota // text part, header
+	ctxPlainURL                      // inside a URL in the text part
+	ctxHTML                          // HTML text or attribute
+	ctxHTMLURL                       // inside an href or src
+)
+
+// CompileCampaign renders everything of a campaign that does not depend on
+// the recipient. Bad placeholders are a *PlaceholderError naming the field.
+func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
+	if in.Theme == nil {
+		in.Theme = DefaultTheme
+	}
+	nonce := t.nonce()
+	c := &Compiled{in: in, variants: map[string]*variant{}, boundary: "=_utskick_" + nonce}
+
+	subject, ps, err := extractPlaceholders("subject", in.Subject, nonce)
+	if err != nil {
+		return nil, err
+	}
+	c.placeholders = ps
+	pre, ps, err := extractMore("preheader", in.Preheader, nonce, len(c.placeholders))
+	if err != nil {
+		return nil, err
+	}
+	c.placeholders = append(c.placeholders, ps...)
+	body, ps, err := extractMore("body", in.Body, nonce, len(c.placeholders))
+	if err != nil {
+		return nil, err
+	}
+	c.placeholders = append(c.placeholders, ps...)
+	unsub := marker(nonce, len(c.placeholders))
+	c.placeholders = append(c.placeholders, Placeholder{Name: "unsubscribe_url"})
+	prefs := marker(nonce, len(c.placeholders))
+	c.placeholders = append(c.placeholders, Placeholder{Name: "preferences_url"})
+
+	c.subject = split(subject, nonce, func(string, int) escapeContext { return ctxPlain })
+
+	md := newMarkdown(in.Theme)
+	for _, lang := range Languages {
+		cat := t.cats[lang]
+		htmlBody, textBody, err := renderMarkdown(md, []byte(body), cat)
+		if err != nil {
+			return nil, err
+		}
+		data := layoutData{
+			Lang: lang, Subject: subject, Preheader: pre, ListName: in.ListName, Org: in.Org,
+			Theme: in.Theme, UnsubscribeURL: unsub, PreferencesURL: prefs,
+			T: footerText{
+				Why:         cat.T("footer.why", "list", in.ListName),
+				Unsubscribe: cat.T("footer.unsubscribe"),
+				Preferences: cat.T("footer.preferences"),
+				Sender:      cat.T("footer.sender", "org", in.Org),
+			},
+		}
+		var hb, tb bytes.Buffer
+		data.Content = htmltemplate.HTML(htmlBody)
+		if err := t.html.ExecuteTemplate(&hb, "campaign.html", data); err != nil {
+			return nil, fmt.Errorf("campaign layout: %w", err)
+		}
+		data.Content = htmltemplate.HTML(textBody)
+		if err := t.text.ExecuteTemplate(&tb, "campaign.txt", data); err != nil {
+			return nil, fmt.Errorf("campaign text layout: %w", err)
+		}
+		c.variants[lang] = &variant{
+			html: encodePieces(split(hb.String(), nonce, htmlContext)),
+			text: encodePieces(split(tb.String(), nonce, textContext)),
+		}
+	}
+	c.staticHeader = c.buildStaticHeader()
+	return c, nil
+}
+
+type layoutData struct {
+	Lang, Subject, Preheader, ListName, Org string
+	Theme                                   *Theme
+	Content                                 any
+	UnsubscribeURL, PreferencesURL          string
+	T                                       footerText
+}
+
+type footerText struct{ Why, Unsubscribe, Preferences, Sender string }
+
+// extractMore is extractPlaceholders numbering markers from offset.
+func extractMore(field, s, nonce string, offset int) (string, []Placeholder, error) {
+	out, ps, err := extractPlaceholders(field, s, nonce)
+	if err != nil || len(ps) == 0 || offset == 0 {
+		return out, ps, err
+	}
+	// Renumber: markers were numbered from 0.
+	for i := len(ps) - 1; i >= 0; i-- {
+		out = strings.ReplaceAll(out, marker(nonce, i), marker(nonce, i+offset))
+	}
+	return out, ps, nil
+}
+
+func newNonce() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// split cuts rendered text at the markers.
+func split(s, nonce string, ctxOf func(s string, at int) escapeContext) []piece {
+	re := regexp.MustCompile(`Qph` + nonce + `n(\d+)Z`)
+	var out []piece
+	last := 0
+	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+		if m[0] > last {
+			out = append(out, piece{raw: s[last:m[0]], ph: -1})
+		}
+		idx, _ := strconv.Atoi(s[m[2]:m[3]])
+		out = append(out, piece{ph: idx, ctx: ctxOf(s, m[0])})
+		last = m[1]
+	}
+	if last < len(s) {
+		out = append(out, piece{raw: s[last:], ph: -1})
+	}
+	return out
+}
+
+// htmlContext tells whether position at of an HTML document is inside a
+// tag's attribute value, and whether that attribute is a URL. Our layouts
+// and goldmark quote every attribute value, which this relies on.
+func htmlContext(s string, at int) escapeContext {
+	open := strings.LastIndexByte(s[:at], '<')
+	if open < 0 || strings.LastIndexByte(s[:at], '>') > open {
+		return ctxHTML
+	}
+	var name strings.Builder
+	var attr string
+	var quote byte
+	for i := open + 1; i < at; i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote, attr = 0, ""
+			}
+		case c == '"' || c == '\'':
+			quote = c
+			attr = strings.ToLower(name.String())
+		case c == '=':
+		case unicode.IsSpace(rune(c)):
+			name.Reset()
+		default:
+			if i > 0 && (s[i-1] == '"' || s[i-1] == '\'') {
+				name.Reset()
+			}
+			name.WriteByte(c)
+		}
+	}
+	if quote != 0 && (attr == "href" || attr == "src") {
+		return ctxHTMLURL
+	}
+	return ctxHTML
+}
+
+// textContext tells whether position at of the text part is inside a URL.
+func textContext(s string, at int) escapeContext {
+	start := strings.LastIndexFunc(s[:at], unicode.IsSpace) + 1
+	word := s[start:at]
+	if strings.Contains(word, "://") || strings.HasPrefix(word, "mailto:") {
+		return ctxPlainURL
+	}
+	return ctxPlain
+}
+
+// encodePieces pre-encodes the literal pieces as quoted-printable. Each
+// piece is encoded as if it started a line; a soft break closes any piece
+// that a placeholder follows, so the recipient's values can be encoded on
+// their own.
+func encodePieces(ps []piece) []piece {
+	for i := range ps {
+		if ps[i].ph >= 0 {
+			continue
+		}
+		ps[i].qp, ps[i].col = appendQP(nil, ps[i].raw, 0)
+	}
+	return ps
+}
+
+// escape prepares a placeholder value for its context.
+func escape(v string, ctx escapeContext) string {
+	switch ctx {
+	case ctxHTML:
+		return html.EscapeString(v)
+	case ctxHTMLURL:
+		if isURL(v) {
+			return html.EscapeString(v)
+		}
+		return html.EscapeString(url.QueryEscape(v))
+	case ctxPlainURL:
+		if isURL(v) {
+			return v
+		}
+		return url.QueryEscape(v)
+	}
+	return v
+}
+
+func isURL(v string) bool {
+	return strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "mailto:")
+}

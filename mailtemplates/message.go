@@ -1,0 +1,206 @@
+package mailtemplates
+
+import (
+	"bytes"
+	"mime"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Recipient is everything about one recipient that a message needs.
+type Recipient struct {
+	Email      string
+	Name       string
+	Language   string
+	Attributes map[string]any
+	// UnsubscribeURL is the one-click https link (also the body link);
+	// UnsubscribeMailto the mailto: alternative for List-Unsubscribe.
+	UnsubscribeURL    string
+	UnsubscribeMailto string
+	PreferencesURL    string
+	MessageID         string // without angle brackets
+	Date              time.Time
+	// Headers are added after the campaign's own (Feedback-ID, ...).
+	Headers []Header
+}
+
+// WriteOptions vary one message.
+type WriteOptions struct {
+	SubjectPrefix string // "[TEST] " for test sends
+}
+
+func (c *Compiled) variant(lang string) *variant { return c.variants[NormalizeLanguage(lang)] }
+
+// buildStaticHeader pre-formats the headers that are the same for every
+// recipient.
+func (c *Compiled) buildStaticHeader() []byte {
+	var b bytes.Buffer
+	writeHeader(&b, "From", c.in.From.String())
+	if c.in.ListID != "" {
+		writeHeader(&b, "List-Id", listIDValue(c.in.ListName, c.in.ListID))
+	}
+	writeHeader(&b, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	for _, h := range c.in.Headers {
+		writeHeader(&b, h.Name, h.Value)
+	}
+	writeHeader(&b, "MIME-Version", "1.0")
+	writeHeader(&b, "Content-Type", `multipart/alternative; boundary="`+c.boundary+`"`)
+	return b.Bytes()
+}
+
+func listIDValue(name, id string) string {
+	if name == "" {
+		return "<" + id + ">"
+	}
+	return mime.QEncoding.Encode("utf-8", name) + " <" + id + ">"
+}
+
+// Subject returns the recipient's subject line, unencoded.
+func (c *Compiled) Subject(r *Recipient) string {
+	var b strings.Builder
+	for _, p := range c.subject {
+		if p.ph < 0 {
+			b.WriteString(p.raw)
+		} else {
+			b.WriteString(oneLine(c.placeholders[p.ph].value(r)))
+		}
+	}
+	return b.String()
+}
+
+// oneLine keeps a header value on one line whatever a subscriber's name
+// contains.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// WriteMessage appends the complete RFC 5322 message for r to buf, with
+// CRLF line endings.
+func (c *Compiled) WriteMessage(buf *bytes.Buffer, r *Recipient, o WriteOptions) {
+	v := c.variant(r.Language)
+	writeHeader(buf, "Date", r.Date.Format(time.RFC1123Z))
+	to := mail.Address{Name: oneLine(r.Name), Address: r.Email}
+	writeHeader(buf, "To", to.String())
+	writeHeader(buf, "Subject", encodeHeaderText(len("Subject"), o.SubjectPrefix+c.Subject(r)))
+	writeHeader(buf, "Message-ID", "<"+r.MessageID+">")
+	if r.UnsubscribeURL != "" {
+		lu := "<" + r.UnsubscribeURL + ">"
+		if r.UnsubscribeMailto != "" {
+			lu += ",\r\n <" + r.UnsubscribeMailto + ">"
+		}
+		writeHeader(buf, "List-Unsubscribe", lu)
+	}
+	for _, h := range r.Headers {
+		writeHeader(buf, h.Name, h.Value)
+	}
+	buf.Write(c.staticHeader)
+	buf.WriteString("\r\n")
+	buf.WriteString("--" + c.boundary + "\r\n")
+	buf.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	c.writeQP(buf, v.text, r)
+	buf.WriteString("\r\n--" + c.boundary + "\r\n")
+	buf.WriteString("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	c.writeQP(buf, v.html, r)
+	buf.WriteString("\r\n--" + c.boundary + "--\r\n")
+}
+
+func (c *Compiled) writeQP(buf *bytes.Buffer, ps []piece, r *Recipient) {
+	var scratch [256]byte
+	col := 0
+	for i, p := range ps {
+		if p.ph < 0 {
+			buf.Write(p.qp)
+			col = p.col
+		} else {
+			enc, n := appendQP(scratch[:0], escape(c.placeholders[p.ph].value(r), p.ctx), 0)
+			buf.Write(enc)
+			col = n
+		}
+		if i+1 < len(ps) && col > 0 {
+			buf.WriteString("=\r\n")
+			col = 0
+		}
+	}
+}
+
+// HTML returns the recipient's HTML part, decoded, for previews.
+func (c *Compiled) HTML(r *Recipient) string { return c.plain(c.variant(r.Language).html, r) }
+
+// Text returns the recipient's plain-text part, decoded, for previews.
+func (c *Compiled) Text(r *Recipient) string { return c.plain(c.variant(r.Language).text, r) }
+
+func (c *Compiled) plain(ps []piece, r *Recipient) string {
+	var b strings.Builder
+	for _, p := range ps {
+		if p.ph < 0 {
+			b.WriteString(p.raw)
+		} else {
+			b.WriteString(escape(c.placeholders[p.ph].value(r), p.ctx))
+		}
+	}
+	return b.String()
+}
+
+// writeHeader writes "Name: value\r\n". Values are already encoded.
+func writeHeader(b *bytes.Buffer, name, value string) {
+	b.WriteString(name)
+	b.WriteString(": ")
+	b.WriteString(value)
+	b.WriteString("\r\n")
+}
+
+// encodeHeaderText encodes unstructured header text as RFC 2047 Q-encoded
+// words when it is not plain ASCII, folded so that no line, counting the
+// header name (nameLen characters and ": "), passes 76 characters.
+func encodeHeaderText(nameLen int, s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	const open, closing = "=?utf-8?q?", "?="
+	var out strings.Builder
+	var word strings.Builder
+	limit := 76 - nameLen - 2 // the first line holds "Name: "
+	flush := func() {
+		if out.Len() > 0 {
+			out.WriteString("\r\n ")
+		}
+		out.WriteString(open + word.String() + closing)
+		word.Reset()
+		limit = 75 // continuation lines start with a space
+	}
+	for _, r := range s {
+		var enc string
+		switch {
+		case r == ' ':
+			enc = "_"
+		case r < 0x80 && r > 0x20 && r != '=' && r != '?' && r != '_' && r != '"' && r != '(' && r != ')':
+			enc = string(r)
+		default:
+			var b [4]byte
+			n := utf8.EncodeRune(b[:], r)
+			for _, c := range b[:n] {
+				enc += "=" + string(hexUpper[c>>4]) + string(hexUpper[c&15])
+			}
+		}
+		if len(open)+word.Len()+len(enc)+len(closing) > limit {
+			flush()
+		}
+		word.WriteString(enc)
+	}
+	if word.Len() > 0 || out.Len() == 0 {
+		flush()
+	}
+	return out.String()
+}

@@ -1,0 +1,147 @@
+package mailtemplates
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Placeholder is one {{ ... }} in a campaign's subject, preheader or body.
+//
+//	{{ name }}                      the subscriber's name
+//	{{ first_name | default "vän" }} the first word of it, or the default
+//	{{ email }}
+//	{{ attr.kommun | default "länet" }} a subscriber attribute
+//	{{ unsubscribe_url }} {{ preferences_url }}
+//
+// Values are escaped for where they land (HTML text, an attribute, a URL,
+// a header), so a subscriber's name can never inject markup.
+type Placeholder struct {
+	Name    string // "name", "first_name", "email", "attr", "unsubscribe_url", "preferences_url"
+	Attr    string // the attribute key, for Name == "attr"
+	Default string
+}
+
+// PlaceholderError names a placeholder that cannot be filled in.
+type PlaceholderError struct {
+	Field       string // "subject", "preheader" or "body"
+	Placeholder string // as written
+	Msg         string
+}
+
+func (e *PlaceholderError) Error() string {
+	return fmt.Sprintf("%s: placeholder %s: %s", e.Field, e.Placeholder, e.Msg)
+}
+
+var (
+	placeholderRE = regexp.MustCompile(`\{\{(.*?)\}\}`)
+	attrKeyRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	defaultRE     = regexp.MustCompile(`^default\s+("(?:[^"\\]|\\.)*")$`)
+)
+
+var knownPlaceholders = map[string]bool{
+	"name": true, "first_name": true, "email": true, "unsubscribe_url": true, "preferences_url": true,
+}
+
+// parsePlaceholder reads the inside of {{ }}.
+func parsePlaceholder(inner string) (Placeholder, error) {
+	parts := strings.SplitN(inner, "|", 2)
+	name := strings.TrimSpace(parts[0])
+	var p Placeholder
+	switch {
+	case knownPlaceholders[name]:
+		p.Name = name
+	case strings.HasPrefix(name, "attr."):
+		key := strings.TrimPrefix(name, "attr.")
+		if !attrKeyRE.MatchString(key) {
+			return p, fmt.Errorf("attribute names are letters, digits, _ and -")
+		}
+		p.Name, p.Attr = "attr", key
+	case name == "":
+		return p, fmt.Errorf("empty placeholder")
+	default:
+		return p, fmt.Errorf("unknown placeholder %q (known: name, first_name, email, attr.<key>, unsubscribe_url, preferences_url)", name)
+	}
+	if len(parts) == 2 {
+		m := defaultRE.FindStringSubmatch(strings.TrimSpace(parts[1]))
+		if m == nil {
+			return p, fmt.Errorf(`after | only default "text" is allowed`)
+		}
+		d, err := strconv.Unquote(m[1])
+		if err != nil {
+			return p, fmt.Errorf("bad default text: %v", err)
+		}
+		p.Default = d
+	}
+	return p, nil
+}
+
+// ValidatePlaceholders checks every placeholder in s, for the API to reject
+// a campaign at save time instead of at send time.
+func ValidatePlaceholders(field, s string) error {
+	_, _, err := extractPlaceholders(field, s, "")
+	return err
+}
+
+// extractPlaceholders replaces each placeholder in s with a marker made of
+// letters and digits only (so Markdown, HTML escaping and URL escaping all
+// leave it intact) and returns the rewritten text and the placeholders by
+// marker index. A "{{" without a matching "}}" is an error.
+func extractPlaceholders(field, s, nonce string) (string, []Placeholder, error) {
+	var out strings.Builder
+	var ps []Placeholder
+	last := 0
+	for _, m := range placeholderRE.FindAllStringSubmatchIndex(s, -1) {
+		if i := strings.Index(s[last:m[0]], "{{"); i >= 0 {
+			return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}"}
+		}
+		p, err := parsePlaceholder(s[m[2]:m[3]])
+		if err != nil {
+			return "", nil, &PlaceholderError{Field: field, Placeholder: s[m[0]:m[1]], Msg: err.Error()}
+		}
+		out.WriteString(s[last:m[0]])
+		out.WriteString(marker(nonce, len(ps)))
+		ps = append(ps, p)
+		last = m[1]
+	}
+	if strings.Contains(s[last:], "{{") {
+		return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}"}
+	}
+	out.WriteString(s[last:])
+	return out.String(), ps, nil
+}
+
+func marker(nonce string, i int) string { return "Qph" + nonce + "n" + strconv.Itoa(i) + "Z" }
+
+// value is what a placeholder stands for, for one recipient.
+func (p Placeholder) value(r *Recipient) string {
+	var v string
+	switch p.Name {
+	case "name":
+		v = r.Name
+	case "first_name":
+		v, _, _ = strings.Cut(strings.TrimSpace(r.Name), " ")
+	case "email":
+		v = r.Email
+	case "attr":
+		if x, ok := r.Attributes[p.Attr]; ok && x != nil {
+			switch x := x.(type) {
+			case string:
+				v = x
+			case float64:
+				v = strconv.FormatFloat(x, 'f', -1, 64)
+			default:
+				v = fmt.Sprint(x)
+			}
+		}
+	case "unsubscribe_url":
+		v = r.UnsubscribeURL
+	case "preferences_url":
+		v = r.PreferencesURL
+	}
+	if strings.TrimSpace(v) == "" {
+		return p.Default
+	}
+	return v
+}

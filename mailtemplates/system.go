@@ -1,0 +1,87 @@
+package mailtemplates
+
+import (
+	"bytes"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// OptinInput is a double opt-in confirmation mail.
+type OptinInput struct {
+	Language   string
+	From       mail.Address
+	To         mail.Address
+	Org        string
+	ListNames  []string
+	ConfirmURL string
+	Expires    time.Time
+	MessageID  string
+	Date       time.Time
+}
+
+// systemMail is the content of a mail utskick sends on its own behalf.
+type systemMail struct {
+	Lang, Subject, Preheader, Heading, Org string
+	Paragraphs, SmallPrint                 []string
+	ButtonText, ButtonURL                  string
+	Theme                                  *Theme
+}
+
+// WriteOptin appends the confirmation mail to buf.
+func (t *Templates) WriteOptin(buf *bytes.Buffer, in OptinInput) error {
+	lang := NormalizeLanguage(in.Language)
+	cat := t.cats[lang]
+	lists := joinNames(in.ListNames, cat)
+	date := in.Expires.Format("2006-01-02 15:04 MST")
+	m := systemMail{
+		Lang: lang, Org: in.Org, Theme: DefaultTheme,
+		Subject:    cat.T("optin.subject", "lists", lists),
+		Preheader:  cat.T("optin.preheader"),
+		Heading:    cat.T("optin.heading"),
+		Paragraphs: []string{cat.T("optin.body", "lists", lists)},
+		ButtonText: cat.T("optin.button"), ButtonURL: in.ConfirmURL,
+		SmallPrint: []string{cat.T("optin.expires", "date", date), cat.T("optin.ignore"), cat.T("optin.why", "lists", lists)},
+	}
+	return t.writeSystem(buf, m, in.From, in.To, in.MessageID, in.Date)
+}
+
+func joinNames(names []string, cat Catalog) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + cat.T("join.and") + names[len(names)-1]
+}
+
+func (t *Templates) writeSystem(buf *bytes.Buffer, m systemMail, from, to mail.Address, msgID string, date time.Time) error {
+	var hb, tb bytes.Buffer
+	if err := t.html.ExecuteTemplate(&hb, "system.html", m); err != nil {
+		return fmt.Errorf("system mail layout: %w", err)
+	}
+	if err := t.text.ExecuteTemplate(&tb, "system.txt", m); err != nil {
+		return fmt.Errorf("system mail text layout: %w", err)
+	}
+	boundary := "=_utskick_" + t.nonce()
+	writeHeader(buf, "Date", date.Format(time.RFC1123Z))
+	writeHeader(buf, "From", from.String())
+	writeHeader(buf, "To", to.String())
+	writeHeader(buf, "Subject", encodeHeaderText(len("Subject"), m.Subject))
+	writeHeader(buf, "Message-ID", "<"+msgID+">")
+	writeHeader(buf, "Auto-Submitted", "auto-generated")
+	writeHeader(buf, "MIME-Version", "1.0")
+	writeHeader(buf, "Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
+	buf.WriteString("\r\n--" + boundary + "\r\n")
+	buf.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	enc, _ := appendQP(nil, tb.String(), 0)
+	buf.Write(enc)
+	buf.WriteString("\r\n--" + boundary + "\r\n")
+	buf.WriteString("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	enc, _ = appendQP(nil, hb.String(), 0)
+	buf.Write(enc)
+	buf.WriteString("\r\n--" + boundary + "--\r\n")
+	return nil
+}
