@@ -1,0 +1,112 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/storsthlm/utskick/store"
+)
+
+// committer writes delivery outcomes as soon as they are known. Senders
+// hand it each outcome the moment the SMTP server answers; it writes
+// whatever has gathered while its previous write ran, in one statement.
+// Under load that is a group commit of dozens of rows; when idle, a single
+// row goes straight through. The crash window (accepted by SMTP, not yet
+// recorded) is therefore one write long.
+type committer struct {
+	st  *store.Store
+	log *slog.Logger
+	in  chan commitReq
+}
+
+type commitReq struct {
+	out     store.Outcome
+	barrier chan struct{} // closed when everything before it is written
+}
+
+func newCommitter(st *store.Store, log *slog.Logger) *committer {
+	return &committer{st: st, log: log, in: make(chan commitReq, 1024)}
+}
+
+// add queues an outcome; it blocks while 1024 are waiting (the database
+// is slow or away), which slows the senders instead of piling up memory.
+func (c *committer) add(o store.Outcome) { c.in <- commitReq{out: o} }
+
+// flush waits until every outcome added before it is written.
+func (c *committer) flush(ctx context.Context) error {
+	b := make(chan struct{})
+	select {
+	case c.in <- commitReq{barrier: b}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run writes outcomes until stop is closed and everything queued before
+// it is written.
+func (c *committer) run(stop <-chan struct{}) {
+	batch := make([]store.Outcome, 0, 256)
+	var barriers []chan struct{}
+	for {
+		var first commitReq
+		select {
+		case first = <-c.in:
+		case <-stop:
+			// Drain what is left, then stop.
+			select {
+			case first = <-c.in:
+			default:
+				return
+			}
+		}
+		batch, barriers = batch[:0], barriers[:0]
+		take := func(r commitReq) {
+			if r.barrier != nil {
+				barriers = append(barriers, r.barrier)
+			} else {
+				batch = append(batch, r.out)
+			}
+		}
+		take(first)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case r := <-c.in:
+				take(r)
+			default:
+				break more
+			}
+		}
+		c.write(batch)
+		for _, b := range barriers {
+			close(b)
+		}
+	}
+}
+
+// write retries until the database takes the outcomes: they are facts
+// about mail already sent and must not be dropped. If the process dies
+// meanwhile, the rows are still "sending" and their lease runs out, so
+// they are sent again with the same Message-ID.
+func (c *committer) write(batch []store.Outcome) {
+	if len(batch) == 0 {
+		return
+	}
+	wait := 100 * time.Millisecond
+	for {
+		err := c.st.RecordOutcomes(context.Background(), batch)
+		if err == nil {
+			return
+		}
+		c.log.Error("record delivery outcomes; retrying", "rows", len(batch), "err", err, "retry_in", wait)
+		time.Sleep(wait)
+		wait = min(wait*2, 5*time.Second)
+	}
+}

@@ -1,0 +1,211 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/mailer"
+)
+
+// Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.
+type Config struct {
+	BaseURL      string       // public URL of the API, for links in mail
+	From         mail.Address // default sender
+	Org          string       // organisation name in the mail layout
+	ReturnPath   string       // envelope sender; default From's address
+	MailtoDomain string       // domain of unsubscribe+token@ addresses; default From's domain
+	Queues       Queues
+
+	SMTPConnections int           // SMTP sessions (and campaign senders) per process
+	MessagesPerConn int           // open a new session after this many messages; 0: never
+	Slots           int           // sender slots per campaign, across all processes
+	BatchSize       int           // deliveries claimed at a time by one sender
+	ClaimLease      time.Duration // how long a claim holds without renewal
+	MaxAttempts     int           // tries before a temporary failure becomes final
+	MaxAge          time.Duration // after this, a temporary failure becomes final
+	RetryBase       time.Duration // first retry delay; doubles per attempt, with jitter
+	RetryMax        time.Duration // longest retry delay
+	ReconcileEvery  time.Duration
+	ShutdownTimeout time.Duration
+	OptinTTL        time.Duration // how long a confirmation link works
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.SMTPConnections, 8)
+	def(&c.Slots, 32)
+	def(&c.BatchSize, 100)
+	def(&c.MaxAttempts, 8)
+	defd(&c.ClaimLease, 15*time.Second)
+	defd(&c.MaxAge, 24*time.Hour)
+	defd(&c.RetryBase, time.Minute)
+	defd(&c.RetryMax, 2*time.Hour)
+	defd(&c.ReconcileEvery, 10*time.Second)
+	defd(&c.ShutdownTimeout, 30*time.Second)
+	defd(&c.OptinTTL, 7*24*time.Hour)
+	if c.Queues == (Queues{}) {
+		c.Queues = DefaultQueues
+	}
+	if c.Org == "" {
+		c.Org = c.From.Name
+	}
+	if c.ReturnPath == "" {
+		c.ReturnPath = c.From.Address
+	}
+	if c.MailtoDomain == "" {
+		c.MailtoDomain = domainOf(c.From.Address)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return "localhost"
+}
+
+// Deps are the worker's collaborators, passed in explicitly.
+type Deps struct {
+	Store     *store.Store
+	Queue     Queue
+	Mailer    *mailer.Mailer
+	Templates *mailtemplates.Templates
+	Signer    *links.Signer
+	Log       *slog.Logger
+	Now       func() time.Time
+	// Limiter paces sends across all workers; nil sends as fast as the
+	// server takes them.
+	Limiter Limiter
+}
+
+// Limiter paces sending.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Handlers are the task handlers and their shared state.
+type Handlers struct {
+	cfg  Config
+	st   *store.Store
+	q    Queue
+	mail *mailer.Mailer
+	tmpl *mailtemplates.Templates
+	sign *links.Signer
+	log  *slog.Logger
+	now  func() time.Time
+	lim  Limiter
+
+	pool      *connPool
+	commits   *committer
+	campaigns campaignCache
+	tag       string // Message-ID instance tag
+
+	// draining is closed when a graceful shutdown begins: senders stop
+	// claiming and finish what they hold.
+	draining     chan struct{}
+	drainOnce    sync.Once
+	sendersAlive sync.WaitGroup
+}
+
+// NewHandlers wires the handlers. Call Start before serving tasks and
+// Stop after.
+func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
+	cfg.setDefaults()
+	if d.Store == nil || d.Queue == nil || d.Mailer == nil || d.Templates == nil || d.Signer == nil {
+		return nil, errors.New("worker: Store, Queue, Mailer, Templates and Signer are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	h := &Handlers{
+		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
+		log: d.Log, now: d.Now, lim: d.Limiter, tag: d.Signer.InstanceTag(),
+		draining: make(chan struct{}),
+	}
+	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
+	h.commits = newCommitter(d.Store, d.Log)
+	h.campaigns.m = map[int64]*campaignEntry{}
+	return h, nil
+}
+
+// NewMux registers every task type.
+func NewMux(h *Handlers) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeCampaignDispatch, h.dispatch)
+	mux.HandleFunc(TypeCampaignSend, h.send)
+	mux.HandleFunc(TypeCampaignTest, h.testSend)
+	mux.HandleFunc(TypeSubscriberOptin, h.optin)
+	return mux
+}
+
+// Drain tells senders to stop claiming new deliveries.
+func (h *Handlers) Drain() { h.drainOnce.Do(func() { close(h.draining) }) }
+
+func (h *Handlers) isDraining() bool {
+	select {
+	case <-h.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// retryAfter asks asynq to run the task again after d without counting a
+// failure: there is work that is not due yet.
+type retryAfter struct {
+	d      time.Duration
+	reason string
+}
+
+func (e *retryAfter) Error() string { return fmt.Sprintf("retry in %s: %s", e.d, e.reason) }
+
+// RetryDelay is asynq's RetryDelayFunc: a retryAfter's own delay, or
+// exponential backoff capped at five minutes for real failures (the
+// database or SMTP server being away).
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		return max(ra.d, time.Second)
+	}
+	d := asynq.DefaultRetryDelayFunc(n, err, t)
+	return min(d, 5*time.Minute)
+}
+
+// IsFailure is asynq's IsFailure: waiting for due work is not a failure.
+func IsFailure(err error) bool {
+	var ra *retryAfter
+	return err != nil && !errors.As(err, &ra)
+}
+
+// decodePayload reads a task payload; a payload that does not decode is a
+// permanent failure.
+func decodePayload(t *asynq.Task, v any) error {
+	if err := jsonUnmarshal(t.Payload(), v); err != nil {
+		return fmt.Errorf("decode %s: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package links
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoundTripAndTamper(t *testing.T) {
+	s, err := NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewSigner([]byte("another key, also long enough!!"))
+	u := Unsubscribe{SubscriberID: 42, CampaignID: 7}
+	tok := s.UnsubscribeToken(u)
+	if tok != strings.ToLower(tok) {
+		t.Fatalf("token %q is not lower case", tok)
+	}
+	got, err := s.OpenUnsubscribe(tok)
+	if err != nil || got != u {
+		t.Fatalf("open: %+v %v", got, err)
+	}
+	if got, err := s.OpenUnsubscribe(strings.ToUpper(tok)); err != nil || got != u {
+		t.Fatalf("upper-cased token (a mail system changed the case): %+v %v", got, err)
+	}
+	// Every single-character change is rejected.
+	for i := range tok {
+		for _, c := range "a2z7" {
+			if byte(c) == tok[i] {
+				continue
+			}
+			bad := tok[:i] + string(c) + tok[i+1:]
+			if _, err := s.OpenUnsubscribe(bad); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("tampered token %q accepted", bad)
+			}
+		}
+	}
+	if _, err := other.OpenUnsubscribe(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatal("token accepted under another key")
+	}
+	if _, err := s.OpenPreferences(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatal("unsubscribe token accepted as a preferences token")
+	}
+	for _, junk := range []string{"", "x", "!!!!!!!!!!", strings.Repeat("a", 500), tok[:len(tok)-1]} {
+		if _, err := s.OpenUnsubscribe(junk); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("junk %q accepted", junk)
+		}
+	}
+	c := Confirm{SubscriberID: 3, Issued: time.Unix(1_800_000_000, 0).UTC(), ListIDs: []int64{1, 5}}
+	gc, err := s.OpenConfirm(s.ConfirmToken(c))
+	if err != nil || gc.SubscriberID != 3 || !gc.Issued.Equal(c.Issued) || len(gc.ListIDs) != 2 || gc.ListIDs[1] != 5 {
+		t.Fatalf("confirm round trip: %+v %v", gc, err)
+	}
+}

@@ -1,0 +1,169 @@
+// Package mailer speaks SMTP for utskick, through go-mail: it opens
+// sessions, sends pre-rendered messages over them one transaction at a
+// time, and classifies what the server answered.
+package mailer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// TLS modes.
+const (
+	TLSStartTLS = "starttls" // STARTTLS required
+	TLSImplicit = "tls"      // TLS from the first byte (port 465)
+	TLSNone     = "none"     // plain text: loopback and test servers only
+)
+
+// Config is an SMTP server to send through.
+type Config struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	TLS      string // TLSStartTLS, TLSImplicit or TLSNone
+	// TLSConfig overrides certificate checks (tests with a self-signed
+	// server); nil means the system roots and Host.
+	TLSConfig *tls.Config
+	HELO      string        // name to greet with; default "localhost"
+	Timeout   time.Duration // per SMTP command; default 30s
+}
+
+// Mailer dials sessions to one server.
+type Mailer struct {
+	cfg    Config
+	client *mail.Client
+}
+
+// New checks cfg and returns a Mailer. It does not connect.
+func New(cfg Config) (*Mailer, error) {
+	if cfg.Host == "" || cfg.Port <= 0 {
+		return nil, errors.New("smtp: host and port are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.HELO == "" {
+		cfg.HELO = "localhost"
+	}
+	opts := []mail.Option{mail.WithPort(cfg.Port), mail.WithTimeout(cfg.Timeout), mail.WithHELO(cfg.HELO)}
+	switch cfg.TLS {
+	case TLSStartTLS, "":
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case TLSImplicit:
+		opts = append(opts, mail.WithSSL())
+	case TLSNone:
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	default:
+		return nil, fmt.Errorf("smtp: unknown tls mode %q (starttls, tls or none)", cfg.TLS)
+	}
+	if cfg.TLSConfig != nil {
+		opts = append(opts, mail.WithTLSConfig(cfg.TLSConfig))
+	}
+	if cfg.Username != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
+			mail.WithUsername(cfg.Username), mail.WithPassword(cfg.Password))
+	}
+	c, err := mail.NewClient(cfg.Host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	return &Mailer{cfg: cfg, client: c}, nil
+}
+
+// Conn is one SMTP session. It is not safe for concurrent use; a sender
+// owns one at a time.
+type Conn struct {
+	m      *Mailer
+	c      *smtp.Client
+	sent   int
+	broken bool
+}
+
+// Dial opens a session: connect, EHLO, STARTTLS and AUTH as configured.
+func (m *Mailer) Dial(ctx context.Context) (*Conn, error) {
+	c, err := m.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("smtp dial %s:%d: %w", m.cfg.Host, m.cfg.Port, err)
+	}
+	return &Conn{m: m, c: c}, nil
+}
+
+// Sent is how many messages this session delivered.
+func (c *Conn) Sent() int { return c.sent }
+
+// Broken reports that the session must not be used again.
+func (c *Conn) Broken() bool { return c.broken }
+
+// Send runs one transaction (MAIL, RCPT, DATA) for msg, which must be a
+// complete message with CRLF line endings. It returns the server's text
+// on success and the error to classify otherwise; after a refusal the
+// session is reset so the next message can go on.
+func (c *Conn) Send(from, to string, msg []byte) (string, error) {
+	if c.broken {
+		return "", errors.New("smtp: session is closed")
+	}
+	if err := c.c.UpdateDeadline(c.m.cfg.Timeout); err != nil {
+		c.broken = true
+		return "", err
+	}
+	resp, err := c.send(from, to, msg)
+	if err != nil {
+		var tp *textproto.Error
+		if !errors.As(err, &tp) || tp.Code == 421 {
+			c.broken = true // the connection itself failed
+		} else if rerr := c.c.Reset(); rerr != nil {
+			c.broken = true
+		}
+		return "", err
+	}
+	c.sent++
+	return resp, nil
+}
+
+func (c *Conn) send(from, to string, msg []byte) (string, error) {
+	if err := c.c.Mail(from); err != nil {
+		return "", err
+	}
+	if err := c.c.Rcpt(to); err != nil {
+		return "", err
+	}
+	w, err := c.c.Data()
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	if dc, ok := w.(*smtp.DataCloser); ok {
+		return dc.ServerResponse(), nil
+	}
+	return "", nil
+}
+
+// Close ends the session politely (QUIT), or just drops a broken one.
+func (c *Conn) Close() error {
+	if c.c == nil {
+		return nil
+	}
+	defer func() { c.c = nil }()
+	if c.broken {
+		return c.c.Close()
+	}
+	if err := c.c.Quit(); err != nil {
+		c.c.Close()
+		return fmt.Errorf("smtp quit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/mailer"
+)
+
+// optin sends the double opt-in confirmation mail. Its one link confirms
+// every list of the request.
+func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
+	var p OptinPayload
+	if err := decodePayload(t, &p); err != nil {
+		return err
+	}
+	sub, err := h.st.Subscriber(ctx, p.SubscriberID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", p.SubscriberID, err)
+	}
+	// Only lists still waiting for confirmation: a retry after the
+	// subscriber confirmed, or left, sends nothing.
+	waiting := map[int64]bool{}
+	for _, m := range sub.Subscriptions {
+		if m.Status == store.SubUnconfirmed {
+			waiting[m.ListID] = true
+		}
+	}
+	var ids []int64
+	var names []string
+	for _, id := range p.ListIDs {
+		if !waiting[id] {
+			continue
+		}
+		l, err := h.st.List(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("optin %d list %d: %w", p.SubscriberID, id, err)
+		}
+		ids = append(ids, id)
+		names = append(names, l.Name)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	now := h.now()
+	tok := h.sign.ConfirmToken(links.Confirm{SubscriberID: sub.ID, Issued: now, ListIDs: ids})
+	var buf bytes.Buffer
+	err = h.tmpl.WriteOptin(&buf, mailtemplates.OptinInput{
+		Language: sub.Language, From: h.cfg.From, To: mail.Address{Name: sub.Name, Address: sub.Email},
+		Org: h.cfg.Org, ListNames: names, ConfirmURL: h.cfg.BaseURL + "/confirm/" + tok,
+		Expires: now.Add(h.cfg.OptinTTL), Date: now,
+		MessageID: fmt.Sprintf("optin.%d.%d.%s@%s", sub.ID, now.UnixNano(), h.tag, domainOf(h.cfg.From.Address)),
+	})
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
+	return h.sendOne(ctx, sub.Email, buf.Bytes())
+}
+
+// sendOne sends a single message outside campaigns (opt-in, test). A
+// permanent refusal is final; anything else is retried by asynq.
+func (h *Handlers) sendOne(ctx context.Context, to string, msg []byte) error {
+	conn, err := h.pool.get(ctx)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	_, err = conn.Send(h.cfg.ReturnPath, to, msg)
+	res := mailer.Classify(err)
+	if conn.Broken() {
+		h.pool.discard(conn)
+	} else {
+		h.pool.put(conn)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case res.Class == mailer.Permanent:
+		return fmt.Errorf("send to %s: %d %s: %w", to, res.Code, res.Text, asynq.SkipRetry)
+	default:
+		return fmt.Errorf("send to %s: %w", to, err)
+	}
+}

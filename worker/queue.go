@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Queue is what the API and the worker need of the task queue.
+type Queue interface {
+	Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error
+}
+
+// AsynqQueue enqueues through an asynq client.
+type AsynqQueue struct{ C *asynq.Client }
+
+// Enqueue adds t. A task whose TaskID is already queued counts as
+// enqueued: that is what the ids are for.
+func (q AsynqQueue) Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
+	_, err := q.C.EnqueueContext(ctx, t, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", t.Type(), err)
+	}
+	return nil
+}
+
+// Redis is a Redis connection for asynq, embedded or real.
+type Redis struct {
+	Client   redis.UniversalClient
+	Embedded *miniredis.Miniredis // nil for a real server
+}
+
+// OpenRedis connects to the server at url (redis:// or rediss://), or,
+// when url is empty, starts an in-process Redis. The embedded one keeps
+// nothing across restarts; the worker's reconcile rebuilds the queue from
+// the database.
+func OpenRedis(ctx context.Context, url string, log *slog.Logger) (*Redis, error) {
+	if url == "" {
+		m := miniredis.NewMiniRedis()
+		// ClockTTL makes keys with a TTL (task retention, uniqueness
+		// locks) expire on the wall clock, as in a real Redis.
+		m.ClockTTL(true)
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		log.Warn("using the EMBEDDED in-process Redis: fine for one process; set UTSKICK_REDIS_URL to scale out",
+			"addr", m.Addr())
+		return &Redis{Client: redis.NewClient(&redis.Options{Addr: m.Addr()}), Embedded: m}, nil
+	}
+	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, "unix://") {
+		return nil, fmt.Errorf("redis url %q: want redis://, rediss:// or unix://", url)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	c := redis.NewClient(opt)
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
+	}
+	return &Redis{Client: c}, nil
+}
+
+// Ping checks Redis, for readiness probes.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.Client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects, and stops an embedded server.
+func (r *Redis) Close() error {
+	err := r.Client.Close()
+	if r.Embedded != nil {
+		r.Embedded.Close()
+	}
+	return err
+}

@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/storsthlm/utskick/store"
+)
+
+// Reconcile makes the queue agree with the database. It runs at start and
+// every ReconcileEvery in each worker process; it is idempotent, so any
+// number of processes may run it at once.
+//
+//   - Deliveries still "sending" after their claim's lease ran out belong
+//     to a sender that died: they go back to pending (and are resent with
+//     the same Message-ID; see store.RequeueExpiredClaims).
+//   - Every scheduled campaign has its dispatch task (ProcessAt send_at).
+//   - Every sending campaign has its sender slots, or is finished if
+//     nothing is left to send.
+//
+// An embedded Redis that lost everything in a restart, a flushed Redis, a
+// crash between a commit and an enqueue: all end up here.
+func (h *Handlers) Reconcile(ctx context.Context) error {
+	requeued, err := h.st.RequeueExpiredClaims(ctx)
+	if err != nil {
+		return err
+	}
+	for id, n := range requeued {
+		h.log.Warn("requeued deliveries of a sender that stopped", "campaign_id", id, "deliveries", n)
+	}
+	cs, err := h.st.DueCampaigns(ctx, 100*365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range cs {
+		switch c.Status {
+		case store.CampaignScheduled:
+			at := h.now()
+			if c.SendAt != nil {
+				at = *c.SendAt
+			}
+			if err := h.q.Enqueue(ctx, NewDispatchTask(h.cfg.Queues, c.ID, c.Revision), asynq.ProcessAt(at)); err != nil {
+				errs = append(errs, err)
+			}
+		case store.CampaignSending:
+			done, err := h.st.FinishCampaign(ctx, c.ID)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if done {
+				h.log.Info("campaign sent", "campaign_id", c.ID)
+				h.forget(c.ID)
+				continue
+			}
+			if err := h.startSlots(ctx, c.ID); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("reconcile: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// reconcileLoop runs Reconcile now and then every ReconcileEvery until ctx
+// ends.
+func (h *Handlers) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(h.cfg.ReconcileEvery)
+	defer t.Stop()
+	for {
+		if err := h.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error("reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Run serves tasks until ctx ends, then shuts down gracefully: senders stop
+// claiming, finish the message in hand, and hand back what they hold;
+// outcomes are written; all within ShutdownTimeout.
+func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
+	stopCommit := make(chan struct{})
+	commitDone := make(chan struct{})
+	go func() {
+		h.commits.run(stopCommit)
+		close(commitDone)
+	}()
+
+	alog := asynqLogger{h.log.With("component", "asynq")}
+	common := func(concurrency int, queues map[string]int) asynq.Config {
+		return asynq.Config{
+			Concurrency:              concurrency,
+			Queues:                   queues,
+			StrictPriority:           true,
+			RetryDelayFunc:           RetryDelay,
+			IsFailure:                IsFailure,
+			ShutdownTimeout:          h.cfg.ShutdownTimeout * 8 / 10, // the rest is for writing outcomes
+			TaskCheckInterval:        200 * time.Millisecond,
+			DelayedTaskCheckInterval: time.Second,
+			Logger:                   alog,
+			LogLevel:                 asynq.WarnLevel,
+			ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+				retried, _ := asynq.GetRetryCount(ctx)
+				maxRetry, _ := asynq.GetMaxRetry(ctx)
+				if IsFailure(err) {
+					h.log.Warn("task failed", "type", t.Type(), "task_id", taskID(ctx), "retried", retried, "max_retry", maxRetry, "err", err)
+				}
+			}),
+		}
+	}
+	// Campaign senders hold their task for as long as the campaign
+	// sends, so they get their own server; opt-in and test mail never
+	// wait behind them.
+	bulk := asynq.NewServerFromRedisClient(rc, common(h.cfg.SMTPConnections, map[string]int{h.cfg.Queues.Bulk: 1}))
+	other := asynq.NewServerFromRedisClient(rc, common(4, map[string]int{h.cfg.Queues.Critical: 6, h.cfg.Queues.Default: 3}))
+	mux := NewMux(h)
+	if err := bulk.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	if err := other.Start(mux); err != nil {
+		bulk.Shutdown()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	rctx, stopReconcile := context.WithCancel(context.WithoutCancel(ctx))
+	reconciled := make(chan struct{})
+	go func() {
+		h.reconcileLoop(rctx)
+		close(reconciled)
+	}()
+	h.log.Info("worker started", "smtp_connections", h.cfg.SMTPConnections, "slots", h.cfg.Slots)
+
+	<-ctx.Done()
+	start := time.Now()
+	h.log.Info("worker shutting down", "timeout", h.cfg.ShutdownTimeout)
+	h.Drain()
+	stopReconcile()
+	var wg sync.WaitGroup
+	for _, s := range []*asynq.Server{bulk, other} {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Shutdown() }()
+	}
+	wg.Wait()
+	<-reconciled
+	close(stopCommit)
+	select {
+	case <-commitDone:
+	case <-time.After(max(h.cfg.ShutdownTimeout-time.Since(start), time.Second)):
+		// The database is away; the rows' leases run out and another
+		// process resends them.
+		h.log.Error("shutdown: outcomes not written in time")
+	}
+	h.pool.close()
+	h.log.Info("worker stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// asynqLogger adapts slog to asynq.Logger.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }

@@ -1,0 +1,259 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/mailer"
+)
+
+// recheckEvery bounds how stale a sender's view of the subscriptions in its
+// claimed batch may be: a withdrawal is honoured for every message that
+// starts later than this after it.
+const recheckEvery = 50 * time.Millisecond
+
+// send is one sender slot: it claims due deliveries of the campaign in
+// small batches and sends them over one SMTP session until none is left,
+// the campaign is paused or cancelled, or the process drains.
+func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
+	var p SendPayload
+	if err := decodePayload(t, &p); err != nil {
+		return err
+	}
+	e, err := h.compiled(ctx, p.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
+	}
+	if e.status != store.CampaignSending {
+		return nil
+	}
+	h.sendersAlive.Add(1)
+	defer h.sendersAlive.Done()
+	s := &sender{h: h, e: e, slot: p.Slot, buf: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+	defer s.close()
+	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))
+	for {
+		if h.isDraining() {
+			return nil
+		}
+		st, err := h.currentStatus(ctx, e)
+		if err != nil {
+			return fmt.Errorf("campaign %d status: %w", p.CampaignID, err)
+		}
+		if st != store.CampaignSending {
+			log.Info("sender stops", "status", st)
+			return nil
+		}
+		more, err := s.batch(ctx)
+		if err != nil {
+			if ferr := h.commits.flush(ctx); ferr != nil {
+				log.Warn("flush outcomes", "err", ferr)
+			}
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	if err := h.commits.flush(ctx); err != nil {
+		return fmt.Errorf("campaign %d: flush outcomes: %w", p.CampaignID, err)
+	}
+	next, err := h.st.NextAttemptAt(ctx, p.CampaignID)
+	if err != nil {
+		return fmt.Errorf("campaign %d: %w", p.CampaignID, err)
+	}
+	if !next.IsZero() {
+		// Deliveries wait for a retry: come back for them.
+		return &retryAfter{d: time.Until(next), reason: "deliveries wait for a retry"}
+	}
+	done, err := h.st.FinishCampaign(ctx, p.CampaignID)
+	if err != nil {
+		return fmt.Errorf("campaign %d: %w", p.CampaignID, err)
+	}
+	if done {
+		log.Info("campaign sent")
+		h.forget(p.CampaignID)
+	}
+	return nil
+}
+
+func taskID(ctx context.Context) string {
+	id, _ := asynq.GetTaskID(ctx)
+	return id
+}
+
+// sender is the state of one slot while it runs.
+type sender struct {
+	h    *Handlers
+	e    *campaignEntry
+	slot int
+	conn *mailer.Conn
+	buf  *bytes.Buffer
+	// dialFailures counts failed dials in a row, for backoff.
+	dialFailures int
+}
+
+func (s *sender) close() {
+	if s.conn != nil {
+		s.h.pool.put(s.conn)
+		s.conn = nil
+	}
+}
+
+func newClaimToken() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// batch claims and sends one batch. It reports whether there may be more.
+func (s *sender) batch(ctx context.Context) (bool, error) {
+	h, id := s.h, s.e.camp.ID
+	token := newClaimToken()
+	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
+		CampaignID: id, FromID: 0, ToID: math.MaxInt64, Limit: h.cfg.BatchSize, Token: token,
+		Lease: h.cfg.ClaimLease, MessageIDSuffix: "." + h.tag + "@" + domainOf(s.e.from.Address),
+	})
+	if err != nil {
+		return false, fmt.Errorf("campaign %d: %w", id, err)
+	}
+	if len(res.Recipients) == 0 {
+		return res.Withdrawn > 0, nil
+	}
+	// Keep the lease alive while this batch is worked on.
+	stopRenew := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		tick := time.NewTicker(h.cfg.ClaimLease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopRenew:
+				return
+			case <-tick.C:
+				if err := h.st.ExtendClaims(context.WithoutCancel(ctx), token, h.cfg.ClaimLease); err != nil {
+					h.log.Warn("extend claim", "campaign_id", id, "err", err)
+				}
+			}
+		}
+	}()
+	defer func() { close(stopRenew); <-renewed }()
+
+	rs := res.Recipients
+	var checkedAt time.Time
+	stillSubscribed := map[int64]bool{}
+	for i := range rs {
+		r := &rs[i]
+		// Stop between messages for a drain, a pause or a cancel; what is
+		// not yet tried goes back untouched.
+		st, err := h.currentStatus(ctx, s.e)
+		if err != nil || st != store.CampaignSending || h.isDraining() || ctx.Err() != nil {
+			s.release(ctx, token, rs[i:])
+			return false, err
+		}
+		if now := h.now(); now.Sub(checkedAt) > recheckEvery {
+			ids := make([]int64, 0, len(rs)-i)
+			for _, x := range rs[i:] {
+				ids = append(ids, x.SubscriberID)
+			}
+			if stillSubscribed, err = h.st.StillSubscribed(ctx, id, ids); err != nil {
+				s.release(ctx, token, rs[i:])
+				return false, err
+			}
+			checkedAt = now
+		}
+		if !stillSubscribed[r.SubscriberID] {
+			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
+				SMTPMessage: "not sent: unsubscribed before sending", At: h.now()})
+			continue
+		}
+		if h.lim != nil {
+			if err := h.lim.Wait(ctx); err != nil {
+				s.release(ctx, token, rs[i:])
+				return false, err
+			}
+		}
+		if s.conn == nil {
+			conn, err := h.pool.get(ctx)
+			if err != nil {
+				// The server is away: put the batch back without counting
+				// attempts, and come back later.
+				s.release(ctx, token, rs[i:])
+				s.dialFailures++
+				d := min(h.cfg.RetryBase*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.RetryMax)
+				h.log.Warn("smtp unavailable", "campaign_id", id, "err", err, "retry_in", d)
+				return false, &retryAfter{d: d, reason: "smtp unavailable: " + err.Error()}
+			}
+			s.conn, s.dialFailures = conn, 0
+		}
+		now := h.now()
+		s.buf.Reset()
+		s.e.compiled.WriteMessage(s.buf, h.recipient(id, *r, now), mailtemplates.WriteOptions{})
+		resp, err := s.conn.Send(h.cfg.ReturnPath, r.Email, s.buf.Bytes())
+		out := h.outcome(r, mailer.Classify(err), resp, now)
+		h.commits.add(out)
+		if s.conn.Broken() {
+			h.pool.discard(s.conn)
+			s.conn = nil
+		}
+	}
+	return true, nil
+}
+
+// release hands untried rows back.
+func (s *sender) release(ctx context.Context, token string, rs []store.Recipient) {
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.DeliveryID
+	}
+	if err := s.h.st.ReleaseClaims(context.WithoutCancel(ctx), token, ids); err != nil {
+		// The lease runs out and reconcile hands them back instead.
+		s.h.log.Warn("release claim", "campaign_id", s.e.camp.ID, "rows", len(ids), "err", err)
+	}
+}
+
+// outcome decides what a classified SMTP result means for the delivery.
+func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, now time.Time) store.Outcome {
+	o := store.Outcome{DeliveryID: r.DeliveryID, SMTPCode: res.Code, At: now}
+	switch res.Class {
+	case mailer.Sent:
+		o.Status, o.SMTPMessage = store.DeliverySent, resp
+	case mailer.Permanent:
+		o.Status, o.FailureClass, o.SMTPMessage = store.DeliveryFailed, store.FailPermanent, res.Text
+	default:
+		o.SMTPMessage = res.Text
+		if r.Attempts >= h.cfg.MaxAttempts || now.Sub(r.CreatedAt) >= h.cfg.MaxAge {
+			o.Status, o.FailureClass = store.DeliveryFailed, store.FailTemporary
+			break
+		}
+		next := now.Add(h.backoff(r.Attempts))
+		o.Status, o.NextAttemptAt = store.DeliveryPending, &next
+	}
+	return o
+}
+
+// backoff is RetryBase·2^(attempt-1), capped at RetryMax, ±20% jitter so
+// that deliveries refused together do not come back together.
+func (h *Handlers) backoff(attempt int) time.Duration {
+	d := h.cfg.RetryBase << min(max(attempt-1, 0), 20)
+	if d > h.cfg.RetryMax || d <= 0 {
+		d = h.cfg.RetryMax
+	}
+	jitter := 0.8 + 0.4*mrand.Float64()
+	return time.Duration(float64(d) * jitter)
+}

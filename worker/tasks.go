@@ -1,0 +1,107 @@
+// Package worker is the asynq side of utskick: it fans scheduled
+// campaigns out into deliveries, sends them over SMTP, sends opt-in and
+// test mail, and reconciles the queue with the database, which is the
+// source of truth.
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types, named noun:verb. This file is the queue's contract: the API
+// enqueues with these constructors, the worker registers them in NewMux.
+const (
+	TypeCampaignDispatch = "campaign:dispatch" // fan a scheduled campaign out into deliveries
+	TypeCampaignSend     = "campaign:send"     // one sender slot working through a campaign's deliveries
+	TypeCampaignTest     = "campaign:test"     // a test send to a few addresses
+	TypeSubscriberOptin  = "subscriber:optin"  // the double opt-in confirmation mail
+)
+
+// Queue names. Opt-in and test mail are "critical" and served by their own
+// workers, so a large campaign never delays a confirmation mail.
+const (
+	QueueCritical = "critical"
+	QueueDefault  = "default"
+	QueueBulk     = "bulk"
+)
+
+// Queues names the queues of one deployment; tests give each run its own
+// so that they can share one Redis.
+type Queues struct {
+	Critical, Default, Bulk string
+}
+
+// DefaultQueues are the production queue names.
+var DefaultQueues = Queues{Critical: QueueCritical, Default: QueueDefault, Bulk: QueueBulk}
+
+// WithPrefix returns queue names with prefix in front.
+func (q Queues) WithPrefix(prefix string) Queues {
+	return Queues{Critical: prefix + q.Critical, Default: prefix + q.Default, Bulk: prefix + q.Bulk}
+}
+
+// DispatchPayload names one revision of a campaign.
+type DispatchPayload struct {
+	CampaignID int64 `json:"campaign_id"`
+	Revision   int   `json:"revision"`
+}
+
+// SendPayload names one sender slot of a campaign.
+type SendPayload struct {
+	CampaignID int64 `json:"campaign_id"`
+	Slot       int   `json:"slot"`
+}
+
+// TestPayload is a test send.
+type TestPayload struct {
+	CampaignID int64    `json:"campaign_id"`
+	Emails     []string `json:"emails"`
+	RequestID  string   `json:"request_id"`
+}
+
+// OptinPayload asks for a confirmation mail for some lists.
+type OptinPayload struct {
+	SubscriberID int64   `json:"subscriber_id"`
+	ListIDs      []int64 `json:"list_ids"`
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode task payload: %v", err)) // plain structs of ints and strings
+	}
+	return b
+}
+
+// NewDispatchTask returns the dispatch task for one revision of a
+// campaign. The TaskID makes a second enqueue of the same revision a
+// no-op while the first is queued or kept.
+func NewDispatchTask(q Queues, id int64, rev int) *asynq.Task {
+	return asynq.NewTask(TypeCampaignDispatch, mustJSON(DispatchPayload{id, rev}),
+		asynq.TaskID(fmt.Sprintf("campaign:%d:r%d", id, rev)), asynq.Queue(q.Default),
+		asynq.MaxRetry(20), asynq.Timeout(30*time.Minute), asynq.Retention(24*time.Hour))
+}
+
+// NewSendTask returns the task of sender slot slot of a campaign. No
+// retention: once a slot task finishes its id is free again, so reconcile
+// can start the slot anew if rows are still pending.
+func NewSendTask(q Queues, id int64, slot int) *asynq.Task {
+	return asynq.NewTask(TypeCampaignSend, mustJSON(SendPayload{id, slot}),
+		asynq.TaskID(fmt.Sprintf("send:%d:%d", id, slot)), asynq.Queue(q.Bulk),
+		asynq.MaxRetry(1000), asynq.Timeout(0), asynq.Deadline(time.Now().Add(30*24*time.Hour)))
+}
+
+// NewTestTask returns a test send.
+func NewTestTask(q Queues, p TestPayload) *asynq.Task {
+	return asynq.NewTask(TypeCampaignTest, mustJSON(p), asynq.Queue(q.Critical),
+		asynq.MaxRetry(5), asynq.Timeout(2*time.Minute))
+}
+
+// NewOptinTask returns the confirmation mail task.
+func NewOptinTask(q Queues, p OptinPayload) *asynq.Task {
+	return asynq.NewTask(TypeSubscriberOptin, mustJSON(p), asynq.Queue(q.Critical),
+		asynq.MaxRetry(10), asynq.Timeout(2*time.Minute))
+}
