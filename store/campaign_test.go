@@ -212,8 +212,8 @@ func TestUnsubscribeAfterDispatchWithdrawsDelivery(t *testing.T) {
 		if _, err := s.MaterializeDeliveries(ctx, c.ID, 1); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.Unsubscribe(ctx, leave.ID, []int64{l.ID}, store.Actor{Source: "one-click"}); err != nil || n != 1 {
-			t.Fatalf("unsubscribe: %d %v", n, err)
+		if n, err := s.Unsubscribe(ctx, leave.ID, []int64{l.ID}, c.ID, store.Actor{Source: "one-click"}); err != nil || len(n) != 1 {
+			t.Fatalf("unsubscribe: %v %v", n, err)
 		}
 		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, ToID: 1 << 40, Limit: 10, Token: "t", Lease: time.Minute})
 		if err != nil {

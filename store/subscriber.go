@@ -471,18 +471,20 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 }
 
 // Unsubscribe ends the subscriber's subscriptions to listIDs (all lists
-// when listIDs is empty) and returns how many changed. It takes effect for
-// campaigns already sending: the send path checks the subscription again
-// just before each message.
-func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) (int, error) {
-	n := 0
+// when listIDs is empty) and returns the lists it changed. campaignID, if
+// not zero, is the campaign whose link was used: the events carry it, so
+// unsubscribes are counted against the campaign that caused them. It takes
+// effect for campaigns already sending: the send path checks the
+// subscription again shortly before each message.
+func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
+	var changed []int64
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
 		q := tx.Where("subscriber_id = ? AND status <> ?", subscriberID, SubUnsubscribed)
 		if len(listIDs) > 0 {
 			q = q.Where("list_id IN ?", listIDs)
 		}
 		var ms []Subscription
-		if err := q.Find(&ms).Error; err != nil {
+		if err := q.Order("list_id").Find(&ms).Error; err != nil {
 			return fmt.Errorf("unsubscribe %d: %w", subscriberID, err)
 		}
 		var evs []Event
@@ -491,10 +493,51 @@ func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []i
 			if err != nil {
 				return err
 			}
+			for i := range ev {
+				if campaignID != 0 {
+					id := campaignID
+					ev[i].CampaignID = &id
+				}
+			}
 			evs = append(evs, ev...)
-			n++
+			changed = append(changed, m.ListID)
 		}
 		return insertEvents(tx, evs)
 	})
-	return n, err
+	return changed, err
+}
+
+// Resubscribe undoes an unsubscribe: the subscriber's unsubscribed
+// subscriptions to listIDs are confirmed again (they had confirmed before,
+// and the undo comes from their own link). It returns the lists restored.
+func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) ([]List, error) {
+	var out []List
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if len(listIDs) == 0 {
+			return nil
+		}
+		var ms []Subscription
+		if err := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnsubscribed).
+			Order("list_id").Find(&ms).Error; err != nil {
+			return fmt.Errorf("resubscribe %d: %w", subscriberID, err)
+		}
+		var evs []Event
+		var ids []int64
+		for _, m := range ms {
+			ev, err := s.setSubscription(tx, subscriberID, SubscriptionInput{ListID: m.ListID, Status: SubConfirmed, ConsentBasis: "undo of unsubscribe"}, by)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+			ids = append(ids, m.ListID)
+		}
+		if err := insertEvents(tx, evs); err != nil {
+			return err
+		}
+		if len(ids) > 0 {
+			return tx.Where("id IN ?", ids).Order("id").Find(&out).Error
+		}
+		return nil
+	})
+	return out, err
 }

@@ -2,13 +2,9 @@ package worker
 
 import (
 	"context"
-	"fmt"
-	"net/mail"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -23,10 +19,8 @@ type campaignCache struct {
 const statusTTL = 500 * time.Millisecond
 
 type campaignEntry struct {
-	camp     *store.Campaign
-	lists    []store.List
-	compiled *mailtemplates.Compiled
-	from     mail.Address
+	*Composed
+	camp *store.Campaign
 
 	mu       sync.Mutex
 	status   string
@@ -58,44 +52,11 @@ func (h *Handlers) compiled(ctx context.Context, id int64) (*campaignEntry, erro
 
 // compile renders what every recipient of c shares.
 func (h *Handlers) compile(ctx context.Context, c *store.Campaign) (*campaignEntry, error) {
-	e := &campaignEntry{camp: c, status: c.Status, statusAt: h.now()}
-	for _, id := range c.ListIDs {
-		l, err := h.st.List(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("campaign %d list %d: %w", c.ID, id, err)
-		}
-		e.lists = append(e.lists, *l)
-	}
-	e.from = h.cfg.From
-	if c.FromAddr != "" {
-		a, err := mail.ParseAddress(c.FromAddr)
-		if err != nil {
-			return nil, fmt.Errorf("campaign %d from %q: %w", c.ID, c.FromAddr, err)
-		}
-		e.from = *a
-	}
-	names := make([]string, len(e.lists))
-	for i, l := range e.lists {
-		names[i] = l.Name
-	}
-	listName := strings.Join(names, ", ")
-	var listID string
-	headers := []mailtemplates.Header{{Name: "Precedence", Value: "bulk"}}
-	if len(e.lists) > 0 {
-		// List-Id names the campaign's first list; RFC 2919 wants one.
-		listID = e.lists[0].Slug + "." + h.cfg.MailtoDomain
-		headers = append(headers, mailtemplates.Header{Name: "Feedback-ID",
-			Value: fmt.Sprintf("c%d:l%d:%s:utskick", c.ID, e.lists[0].ID, h.tag)})
-	}
-	comp, err := h.tmpl.CompileCampaign(mailtemplates.CampaignInput{
-		Subject: c.Subject, Preheader: c.Preheader, Body: c.Body, From: e.from,
-		ListName: listName, ListID: listID, Org: h.cfg.Org, Headers: headers,
-	})
+	comp, err := h.compose.Compose(ctx, h.st, c)
 	if err != nil {
-		return nil, fmt.Errorf("compile campaign %d: %w", c.ID, err)
+		return nil, err
 	}
-	e.compiled = comp
-	return e, nil
+	return &campaignEntry{Composed: comp, camp: c, status: c.Status, statusAt: h.now()}, nil
 }
 
 func (e *campaignEntry) setStatus(s string, now time.Time) {
@@ -125,27 +86,4 @@ func (h *Handlers) forget(id int64) {
 	h.campaigns.mu.Lock()
 	delete(h.campaigns.m, id)
 	h.campaigns.mu.Unlock()
-}
-
-// recipient builds the per-recipient values of a campaign message.
-func (h *Handlers) recipient(campaignID int64, r store.Recipient, now time.Time) *mailtemplates.Recipient {
-	unsub := h.sign.UnsubscribeToken(linksUnsub(r.SubscriberID, campaignID))
-	mid := r.MessageID
-	if mid == "" {
-		mid = h.messageID(r.DeliveryID, campaignID, domainOf(h.cfg.From.Address))
-	}
-	return &mailtemplates.Recipient{
-		Email: r.Email, Name: r.Name, Language: r.Language, Attributes: r.Attributes,
-		UnsubscribeURL:    h.cfg.BaseURL + "/unsubscribe/" + unsub,
-		UnsubscribeMailto: "mailto:unsubscribe+" + unsub + "@" + h.cfg.MailtoDomain + "?subject=unsubscribe",
-		PreferencesURL:    h.cfg.BaseURL + "/preferences/" + h.sign.PreferencesToken(r.SubscriberID),
-		MessageID:         mid,
-		Date:              now,
-	}
-}
-
-// messageID is stable per delivery: a resend after a crash carries the
-// same Message-ID, so receivers can drop the duplicate.
-func (h *Handlers) messageID(deliveryID, campaignID int64, domain string) string {
-	return fmt.Sprintf("d%d.c%d.%s@%s", deliveryID, campaignID, h.tag, domain)
 }

@@ -8,12 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/links"
 )
-
-func linksUnsub(subscriberID, campaignID int64) links.Unsubscribe {
-	return links.Unsubscribe{SubscriberID: subscriberID, CampaignID: campaignID}
-}
 
 // dispatch fans a scheduled campaign out into deliveries and starts its
 // sender slots. Safe to rerun: deliveries are UNIQUE(campaign_id,

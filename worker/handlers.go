@@ -119,7 +119,8 @@ type Handlers struct {
 	pool      *connPool
 	commits   *committer
 	campaigns campaignCache
-	tag       string // Message-ID instance tag
+	compose   *Composer
+	tag       string // Message-ID instance tag, for system mail
 
 	// draining is closed when a graceful shutdown begins: senders stop
 	// claiming and finish what they hold.
@@ -149,6 +150,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
 	h.commits = newCommitter(d.Store, d.Log)
 	h.campaigns.m = map[int64]*campaignEntry{}
+	h.compose = NewComposer(cfg, d.Templates, d.Signer)
 	return h, nil
 }
 

@@ -126,7 +126,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	token := newClaimToken()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
 		CampaignID: id, FromID: 0, ToID: math.MaxInt64, Limit: h.cfg.BatchSize, Token: token,
-		Lease: h.cfg.ClaimLease, MessageIDSuffix: "." + h.tag + "@" + domainOf(s.e.from.Address),
+		Lease: h.cfg.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
 	})
 	if err != nil {
 		return false, fmt.Errorf("campaign %d: %w", id, err)
@@ -203,7 +203,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		}
 		now := h.now()
 		s.buf.Reset()
-		s.e.compiled.WriteMessage(s.buf, h.recipient(id, *r, now), mailtemplates.WriteOptions{})
+		s.e.Compiled.WriteMessage(s.buf, h.compose.Recipient(id, s.e.From, *r, now), mailtemplates.WriteOptions{})
 		resp, err := s.conn.Send(h.cfg.ReturnPath, r.Email, s.buf.Bytes())
 		out := h.outcome(r, mailer.Classify(err), resp, now)
 		h.commits.add(out)

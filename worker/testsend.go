@@ -39,10 +39,10 @@ func (h *Handlers) testSend(ctx context.Context, t *asynq.Task) error {
 			r = store.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name, Language: sub.Language, Attributes: sub.Attributes}
 		}
 		now := h.now()
-		rcpt := h.recipient(c.ID, r, now)
-		rcpt.MessageID = fmt.Sprintf("test.c%d.%d.%d.%s@%s", c.ID, now.UnixNano(), i, h.tag, domainOf(e.from.Address))
+		rcpt := h.compose.Recipient(c.ID, e.From, r, now)
+		rcpt.MessageID = fmt.Sprintf("test.c%d.%d.%d%s", c.ID, now.UnixNano(), i, h.compose.MessageIDSuffix(e.From))
 		var buf bytes.Buffer
-		e.compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{SubjectPrefix: "[TEST] "})
+		e.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{SubjectPrefix: "[TEST] "})
 		if err := h.sendOne(ctx, addr, buf.Bytes()); err != nil {
 			errs = append(errs, err)
 		}

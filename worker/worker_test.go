@@ -239,4 +239,3 @@ func TestCampaignReachesEveryConfirmedSubscriberOnce(t *testing.T) {
 		}
 	})
 }
-

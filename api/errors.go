@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+)
+
+// FieldError is a 400 that names the offending request field.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is every error response of the JSON API.
+type errorBody struct {
+	Error     string `json:"error"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// errUnauthorized and errForbidden are the authentication outcomes.
+var (
+	errUnauthorized = echo.NewHTTPError(http.StatusUnauthorized, "missing or invalid bearer token")
+	errForbidden    = echo.NewHTTPError(http.StatusForbidden, "this token's role may not do that")
+)
+
+// statusOf maps store sentinels to statuses: the one place errors become
+// statuses.
+var statusOf = []struct {
+	err  error
+	code int
+}{
+	{store.ErrNotFound, http.StatusNotFound},
+	{store.ErrConflict, http.StatusConflict},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable},
+}
+
+// handleError is echo's HTTPErrorHandler. It uses errors.As, unlike echo
+// v4's default, so wrapped errors keep their status.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if isPage(c) {
+		s.pageError(c, err)
+		return
+	}
+	var fe *FieldError
+	var he *echo.HTTPError
+	var body errorBody
+	code := http.StatusInternalServerError
+	switch {
+	case errors.As(err, &fe):
+		code, body = http.StatusBadRequest, errorBody{Error: fe.Msg, Field: fe.Field}
+	case errors.As(err, &he):
+		code = he.Code
+		msg := fmt.Sprint(he.Message)
+		if code == http.StatusNotFound && msg == http.StatusText(http.StatusNotFound) {
+			msg = "no such route"
+		}
+		body = errorBody{Error: msg}
+		if code == http.StatusUnauthorized {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="utskick"`)
+		}
+	default:
+		for _, e := range statusOf {
+			if errors.Is(err, e.err) {
+				code = e.code
+				break
+			}
+		}
+		body = errorBody{Error: err.Error()}
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "request_id", reqID, "method", c.Request().Method,
+			"path", c.Path(), "err", err)
+		body = errorBody{Error: http.StatusText(code)}
+	}
+	body.RequestID = reqID
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(code)
+		return
+	}
+	c.JSON(code, body)
+}
+
+// bindJSON decodes the request body into v strictly: unknown fields and
+// wrong types are 400s naming the field, so a typo never silently does
+// nothing.
+func bindJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return fieldErr("body", "must be JSON (Content-Type: application/json)")
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonFieldError(err)
+	}
+	if dec.More() {
+		return fieldErr("body", "must be a single JSON object")
+	}
+	return nil
+}
+
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var fe *FieldError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &fe):
+		return fe
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return fieldErr("body", "must be a JSON object")
+		}
+		return fieldErr(field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return fieldErr("body", "is not valid JSON at byte %d", se.Offset)
+	case errors.As(err, &mbe):
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+	case errors.Is(err, io.EOF):
+		return fieldErr("body", "is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldErr("body", "is truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fieldErr(name, "is not a known field")
+	}
+	return fieldErr("body", "%v", err)
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "int32", "uint", "uint64":
+		return "an integer"
+	case "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return k
+}

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+)
+
+type listRequest struct {
+	Slug        *string `json:"slug"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Language    *string `json:"language"`
+	Optin       *string `json:"optin"`
+	Visibility  *string `json:"visibility"`
+}
+
+func (r *listRequest) validate(create bool) error {
+	if create {
+		if r.Language == nil {
+			r.Language = ptr("sv")
+		}
+		if r.Optin == nil {
+			r.Optin = ptr(store.OptinDouble)
+		}
+		if r.Visibility == nil {
+			r.Visibility = ptr(store.VisibilityPrivate)
+		}
+	}
+	if r.Slug != nil || create {
+		if r.Slug == nil || !slugRE.MatchString(*r.Slug) {
+			return fieldErr("slug", "must be 1-64 characters of a-z, 0-9 and -, not starting or ending with -")
+		}
+	}
+	if err := oneLineText("name", r.Name, create, 200); err != nil {
+		return err
+	}
+	if err := text("description", r.Description, false, 5000); err != nil {
+		return err
+	}
+	if err := language("language", r.Language); err != nil {
+		return err
+	}
+	if err := oneOf("optin", r.Optin, "", store.OptinSingle, store.OptinDouble); err != nil {
+		return err
+	}
+	return oneOf("visibility", r.Visibility, "", store.VisibilityPublic, store.VisibilityPrivate)
+}
+
+func (s *Server) createList(c echo.Context) error {
+	var req listRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(true); err != nil {
+		return err
+	}
+	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
+		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility}
+	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, l)
+}
+
+func (s *Server) listLists(c echo.Context) error {
+	ls, err := s.st.Lists(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(ls, 0))
+}
+
+func (s *Server) getList(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	l, err := s.st.List(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) updateList(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req listRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(false); err != nil {
+		return err
+	}
+	l, err := s.st.UpdateList(c.Request().Context(), id, store.ListPatch{Slug: req.Slug, Name: req.Name,
+		Description: req.Description, Language: req.Language, Optin: req.Optin, Visibility: req.Visibility})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) deleteList(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteList(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

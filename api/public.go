@@ -1,0 +1,565 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/links"
+)
+
+// publicActor records who did something on a public page, for the
+// consent trail.
+func publicActor(c echo.Context, source string) store.Actor {
+	return store.Actor{Source: source, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+}
+
+// listOption is a list on a public form.
+type listOption struct {
+	ID                      int64
+	Slug, Name, Description string
+	Checked                 bool
+}
+
+type subscribePage struct {
+	pageBase
+	Action      string
+	Multi       bool
+	Lists       []listOption
+	Email, Name string
+	Consent     string
+	Errors      map[string]string
+}
+
+// formLists resolves the lists of a subscribe form: the one in the path,
+// or ?lists=a,b. Private and unknown lists are simply not offered, the
+// same as if they did not exist.
+func (s *Server) formLists(c echo.Context) ([]store.List, bool, error) {
+	ctx := c.Request().Context()
+	if slug := c.Param("slug"); slug != "" {
+		l, err := s.st.ListBySlug(ctx, slug)
+		if err != nil {
+			return nil, false, err
+		}
+		if l.Visibility != store.VisibilityPublic {
+			return nil, false, fmt.Errorf("list %q: %w", slug, store.ErrNotFound)
+		}
+		return []store.List{*l}, false, nil
+	}
+	all, err := s.st.Lists(ctx)
+	if err != nil {
+		return nil, true, err
+	}
+	var want []string
+	if q := c.QueryParam("lists"); q != "" {
+		want = strings.Split(q, ",")
+	}
+	var out []store.List
+	for _, l := range all {
+		if l.Visibility == store.VisibilityPublic && (want == nil || slices.Contains(want, l.Slug)) {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil, true, fmt.Errorf("public lists: %w", store.ErrNotFound)
+	}
+	return out, true, nil
+}
+
+func listNames(ls []store.List, cat mailtemplates.Catalog) string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.Name
+	}
+	return joinAnd(names, cat)
+}
+
+func joinAnd(names []string, cat mailtemplates.Catalog) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + cat.T("join.and") + names[len(names)-1]
+}
+
+// consentText is the exact sentence a subscriber agrees to, and its
+// version: the first bytes of its hash, so the record says which wording
+// was shown.
+func consentText(cat mailtemplates.Catalog, lists string) (string, string) {
+	t := cat.T("page.consent", "lists", lists)
+	h := sha256.Sum256([]byte(t))
+	return t, "sha256:" + hex.EncodeToString(h[:6])
+}
+
+func (s *Server) subscribeData(c echo.Context, lists []store.List, multi bool, lang string) subscribePage {
+	cat := s.pages.cats(lang)
+	title := cat.T("page.subscribe_multi_title")
+	if !multi {
+		title = cat.T("page.subscribe_title", "list", lists[0].Name)
+	}
+	p := subscribePage{pageBase: s.base(c, lang, title), Action: c.Request().URL.Path, Multi: multi, Errors: map[string]string{}}
+	if multi {
+		p.Action += "?" + c.Request().URL.RawQuery
+	}
+	for _, l := range lists {
+		p.Lists = append(p.Lists, listOption{ID: l.ID, Slug: l.Slug, Name: l.Name, Description: l.Description, Checked: !multi || len(lists) == 1})
+	}
+	p.Consent, _ = consentText(cat, listNames(lists, cat))
+	return p
+}
+
+func (s *Server) subscribeForm(c echo.Context) error {
+	lists, multi, err := s.formLists(c)
+	if err != nil {
+		return err
+	}
+	lang := pageLang(c, lists[0].Language)
+	return s.render(c, http.StatusOK, "subscribe", s.subscribeData(c, lists, multi, lang))
+}
+
+func (s *Server) subscribeSubmit(c echo.Context) error {
+	lists, multi, err := s.formLists(c)
+	if err != nil {
+		return err
+	}
+	lang := pageLang(c, lists[0].Language)
+	cat := s.pages.cats(lang)
+	p := s.subscribeData(c, lists, multi, lang)
+	p.Email, p.Name = c.FormValue("email"), strings.TrimSpace(c.FormValue("name"))
+	if c.FormValue("website") != "" {
+		// The honeypot: a bot filled a field people cannot see. Answer as
+		// if it worked, and do nothing.
+		return s.message(c, http.StatusOK, lang, "page.check_inbox_title", []string{cat.T("page.check_inbox_body")})
+	}
+	email, err := store.NormalizeEmail(p.Email)
+	if err != nil {
+		var ae *store.AddressError
+		reason := err.Error()
+		if errors.As(err, &ae) {
+			reason = ae.Reason
+		}
+		p.Errors["email"] = cat.T("page.error_email", "reason", reason)
+	}
+	chosen := lists
+	if multi {
+		picked := c.Request().Form["lists"]
+		chosen = nil
+		for i := range p.Lists {
+			p.Lists[i].Checked = slices.Contains(picked, p.Lists[i].Slug)
+			if p.Lists[i].Checked {
+				chosen = append(chosen, lists[i])
+			}
+		}
+		if len(chosen) == 0 {
+			p.Errors["lists"] = cat.T("page.error_lists")
+		}
+	}
+	if len(p.Name) > 200 || strings.ContainsAny(p.Name, "\r\n") {
+		p.Name = strings.Join(strings.Fields(p.Name), " ")
+		if len(p.Name) > 200 {
+			p.Name = p.Name[:200]
+		}
+	}
+	if len(p.Errors) > 0 {
+		return s.render(c, http.StatusUnprocessableEntity, "subscribe", p)
+	}
+	names := listNames(chosen, cat)
+	text, version := consentText(cat, names)
+	by := publicActor(c, "form")
+	by.Data = map[string]any{"consent_text": text, "consent_version": version, "form": c.Request().URL.Path}
+	var ins []store.SubscriptionInput
+	double := false
+	for _, l := range chosen {
+		st := store.SubConfirmed
+		if l.Optin == store.OptinDouble {
+			st, double = store.SubUnconfirmed, true
+		}
+		ins = append(ins, store.SubscriptionInput{ListID: l.ID, Status: st, ConsentBasis: "form: " + version})
+	}
+	res, err := s.st.Subscribe(c.Request().Context(), store.SubscribeParams{Email: email, Name: p.Name, Language: lang, Lists: ins}, by)
+	if err != nil {
+		return err
+	}
+	if len(res.NeedConfirm) > 0 {
+		t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: res.Subscriber.ID, ListIDs: res.NeedConfirm})
+		if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
+			return fmt.Errorf("enqueue opt-in: %w", err)
+		}
+	}
+	// The same answer whether or not the address was known: the page must
+	// not tell a stranger who subscribes.
+	if double {
+		return s.message(c, http.StatusOK, lang, "page.check_inbox_title", []string{cat.T("page.check_inbox_body")})
+	}
+	return s.message(c, http.StatusOK, lang, "page.subscribed_title", []string{cat.T("page.subscribed_body", "lists", names)})
+}
+
+// confirm shows the confirmation button; POST confirms. The extra click
+// keeps mail security scanners, which open every link in a mail, from
+// confirming on the subscriber's behalf.
+func (s *Server) confirm(c echo.Context) error {
+	tok, sub, lists, err := s.openConfirm(c)
+	if err != nil {
+		return err
+	}
+	lang := pageLang(c, sub.Language)
+	cat := s.pages.cats(lang)
+	action := pageURL("/confirm/"+tok, lang)
+	if s.now().Sub(s.confirmIssued(c)) > s.optinTTL {
+		days := strconv.Itoa(int(s.optinTTL.Hours() / 24))
+		return s.message(c, http.StatusGone, lang, "page.expired_title", []string{cat.T("page.expired_body", "days", days)},
+			pageAction{URL: action, Button: cat.T("page.resend_button"), Hidden: map[string]string{"action": "resend"}})
+	}
+	if c.Request().Method == http.MethodGet {
+		return s.message(c, http.StatusOK, lang, "page.confirm_title", []string{cat.T("page.confirm_body", "lists", listNames(lists, cat))},
+			pageAction{URL: action, Button: cat.T("page.confirm_button"), Hidden: map[string]string{"action": "confirm"}})
+	}
+	ids := make([]int64, len(lists))
+	for i, l := range lists {
+		ids[i] = l.ID
+	}
+	if _, err := s.st.ConfirmSubscriptions(c.Request().Context(), sub.ID, ids, publicActor(c, "confirm-link")); err != nil {
+		return err
+	}
+	return s.message(c, http.StatusOK, lang, "page.confirmed_title", []string{cat.T("page.confirmed_body", "lists", listNames(lists, cat))})
+}
+
+func (s *Server) confirmSubmit(c echo.Context) error {
+	if c.FormValue("action") != "resend" {
+		return s.confirm(c)
+	}
+	_, sub, lists, err := s.openConfirm(c)
+	if err != nil {
+		return err
+	}
+	lang := pageLang(c, sub.Language)
+	cat := s.pages.cats(lang)
+	ids := make([]int64, len(lists))
+	for i, l := range lists {
+		ids[i] = l.ID
+	}
+	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: sub.ID, ListIDs: ids})
+	if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
+		return fmt.Errorf("enqueue opt-in: %w", err)
+	}
+	return s.message(c, http.StatusOK, lang, "page.resent_title", []string{cat.T("page.resent_body")})
+}
+
+func (s *Server) confirmIssued(c echo.Context) time.Time {
+	cf, err := s.sign.OpenConfirm(c.Param("token"))
+	if err != nil {
+		return time.Time{}
+	}
+	return cf.Issued
+}
+
+// openConfirm checks a confirmation token and loads what it names.
+func (s *Server) openConfirm(c echo.Context) (string, *store.Subscriber, []store.List, error) {
+	tok := c.Param("token")
+	cf, err := s.sign.OpenConfirm(tok)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	ctx := c.Request().Context()
+	sub, err := s.st.Subscriber(ctx, cf.SubscriberID)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var lists []store.List
+	for _, id := range cf.ListIDs {
+		l, err := s.st.List(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", nil, nil, err
+		}
+		lists = append(lists, *l)
+	}
+	if len(lists) == 0 {
+		return "", nil, nil, fmt.Errorf("confirm: %w", store.ErrNotFound)
+	}
+	return tok, sub, lists, nil
+}
+
+// unsubscribeTarget loads the subscriber of an unsubscribe token and the
+// lists the link is about: the campaign's lists that the subscriber is on
+// (all their lists for a link from no campaign).
+func (s *Server) unsubscribeTarget(c echo.Context) (links.Unsubscribe, *store.Subscriber, []store.List, error) {
+	u, err := s.sign.OpenUnsubscribe(c.Param("token"))
+	if err != nil {
+		return u, nil, nil, err
+	}
+	if u.SubscriberID == 0 {
+		return u, nil, nil, nil // a test send's link
+	}
+	ctx := c.Request().Context()
+	sub, err := s.st.Subscriber(ctx, u.SubscriberID)
+	if err != nil {
+		return u, nil, nil, err
+	}
+	var scope []int64
+	if u.CampaignID != 0 {
+		if camp, err := s.st.Campaign(ctx, u.CampaignID); err == nil {
+			scope = camp.ListIDs
+		}
+	}
+	var lists []store.List
+	for _, m := range sub.Subscriptions {
+		if m.Status == store.SubUnsubscribed || (scope != nil && !slices.Contains(scope, m.ListID)) {
+			continue
+		}
+		l, err := s.st.List(ctx, m.ListID)
+		if err != nil {
+			return u, nil, nil, err
+		}
+		lists = append(lists, *l)
+	}
+	return u, sub, lists, nil
+}
+
+func (s *Server) unsubscribePage(c echo.Context) error {
+	_, sub, lists, err := s.unsubscribeTarget(c)
+	if err != nil {
+		return err
+	}
+	if sub == nil {
+		return s.testLinkPage(c)
+	}
+	lang := pageLang(c, sub.Language)
+	cat := s.pages.cats(lang)
+	action := pageURL("/unsubscribe/"+c.Param("token"), lang)
+	prefs := s.baseURL + "/preferences/" + s.sign.PreferencesToken(sub.ID)
+	names := listNames(lists, cat)
+	if len(lists) == 0 {
+		p := messagePage{pageBase: s.base(c, lang, cat.T("page.unsubscribed_title")),
+			Paragraphs: []string{cat.T("page.nothing_subscribed")},
+			Link:       &pageLink{URL: prefs, Text: cat.T("page.manage_preferences")}}
+		return s.render(c, http.StatusOK, "message", p)
+	}
+	p := messagePage{
+		pageBase:   s.base(c, lang, cat.T("page.unsubscribe_title")),
+		Paragraphs: []string{cat.T("page.unsubscribe_body", "lists", names, "email", sub.Email)},
+		Actions: []pageAction{
+			{URL: action, Button: cat.T("page.unsubscribe_button"), Hidden: map[string]string{"action": "unsubscribe"}},
+			{URL: action, Button: cat.T("page.unsubscribe_all"), Hidden: map[string]string{"action": "unsubscribe_all"}, Secondary: true},
+		},
+		Link: &pageLink{URL: prefs, Text: cat.T("page.manage_preferences")},
+	}
+	return s.render(c, http.StatusOK, "message", p)
+}
+
+// unsubscribeSubmit answers RFC 8058 one-click POSTs from mail clients
+// (body List-Unsubscribe=One-Click: done, no further step) and the
+// buttons of the unsubscribe page, including undo.
+func (s *Server) unsubscribeSubmit(c echo.Context) error {
+	u, sub, lists, err := s.unsubscribeTarget(c)
+	if err != nil {
+		return err
+	}
+	oneClick := c.FormValue("List-Unsubscribe") == "One-Click"
+	if sub == nil {
+		if oneClick {
+			return c.String(http.StatusOK, "test link: nothing to unsubscribe\n")
+		}
+		return s.testLinkPage(c)
+	}
+	ctx := c.Request().Context()
+	ids := make([]int64, len(lists))
+	for i, l := range lists {
+		ids[i] = l.ID
+	}
+	source := "unsubscribe-page"
+	if oneClick {
+		source = "one-click"
+	}
+	by := publicActor(c, source)
+	if u.CampaignID != 0 {
+		by.Data = map[string]any{"campaign_id": u.CampaignID}
+	}
+	if oneClick {
+		if len(ids) > 0 {
+			if _, err := s.st.Unsubscribe(ctx, sub.ID, ids, u.CampaignID, by); err != nil {
+				return err
+			}
+		}
+		return c.String(http.StatusOK, "unsubscribed\n")
+	}
+	lang := pageLang(c, sub.Language)
+	cat := s.pages.cats(lang)
+	action := pageURL("/unsubscribe/"+c.Param("token"), lang)
+	switch c.FormValue("action") {
+	case "unsubscribe_all":
+		left, err := s.st.Unsubscribe(ctx, sub.ID, nil, u.CampaignID, by)
+		if err != nil {
+			return err
+		}
+		return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.unsubscribed_all_body")},
+			undoAction(action, cat, left))
+	case "undo":
+		var back []int64
+		for _, f := range strings.Split(c.FormValue("lists"), ",") {
+			if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+				back = append(back, id)
+			}
+		}
+		restored, err := s.st.Resubscribe(ctx, sub.ID, back, by)
+		if err != nil {
+			return err
+		}
+		return s.message(c, http.StatusOK, lang, "page.undone_title", []string{cat.T("page.undone_body", "lists", listNames(restored, cat))})
+	default:
+		left, err := s.st.Unsubscribe(ctx, sub.ID, ids, u.CampaignID, by)
+		if err != nil {
+			return err
+		}
+		return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.unsubscribed_body", "lists", listNames(lists, cat))},
+			undoAction(action, cat, left))
+	}
+}
+
+func undoAction(url string, cat mailtemplates.Catalog, left []int64) pageAction {
+	ids := make([]string, len(left))
+	for i, id := range left {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	return pageAction{URL: url, Button: cat.T("page.undo_button"), Secondary: true,
+		Hidden: map[string]string{"action": "undo", "lists": strings.Join(ids, ",")}}
+}
+
+func (s *Server) testLinkPage(c echo.Context) error {
+	lang := pageLang(c, "sv")
+	return s.message(c, http.StatusOK, lang, "page.test_link_title", []string{s.pages.cats(lang).T("page.test_link_body")})
+}
+
+type preferencesPage struct {
+	pageBase
+	Action         string
+	Email, Name    string
+	SubscriberLang string
+	Lists          []listOption
+	Saved          bool
+}
+
+// preferenceLists are the lists the page offers: every public list, and
+// any list the subscriber has ever been on.
+func (s *Server) preferenceLists(c echo.Context, sub *store.Subscriber) ([]listOption, error) {
+	all, err := s.st.Lists(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	status := map[int64]string{}
+	for _, m := range sub.Subscriptions {
+		status[m.ListID] = m.Status
+	}
+	var out []listOption
+	for _, l := range all {
+		st, known := status[l.ID]
+		if l.Visibility != store.VisibilityPublic && !known {
+			continue
+		}
+		out = append(out, listOption{ID: l.ID, Slug: l.Slug, Name: l.Name, Description: l.Description,
+			Checked: st == store.SubConfirmed || st == store.SubUnconfirmed})
+	}
+	return out, nil
+}
+
+func (s *Server) preferencesPage(c echo.Context) error {
+	id, err := s.sign.OpenPreferences(c.Param("token"))
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return s.testLinkPage(c)
+	}
+	sub, err := s.st.Subscriber(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return s.renderPreferences(c, sub, false)
+}
+
+func (s *Server) renderPreferences(c echo.Context, sub *store.Subscriber, saved bool) error {
+	lang := pageLang(c, sub.Language)
+	cat := s.pages.cats(lang)
+	opts, err := s.preferenceLists(c, sub)
+	if err != nil {
+		return err
+	}
+	p := preferencesPage{pageBase: s.base(c, lang, cat.T("page.preferences_title")),
+		Action: pageURL("/preferences/"+c.Param("token"), lang), Email: sub.Email, Name: sub.Name,
+		SubscriberLang: mailtemplates.NormalizeLanguage(sub.Language), Lists: opts, Saved: saved}
+	return s.render(c, http.StatusOK, "preferences", p)
+}
+
+// preferencesSubmit saves the page. The token in the link proves the
+// person reads this mailbox, so lists ticked here are confirmed at once.
+func (s *Server) preferencesSubmit(c echo.Context) error {
+	id, err := s.sign.OpenPreferences(c.Param("token"))
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return s.testLinkPage(c)
+	}
+	ctx := c.Request().Context()
+	sub, err := s.st.Subscriber(ctx, id)
+	if err != nil {
+		return err
+	}
+	by := publicActor(c, "preferences")
+	if c.FormValue("action") == "unsubscribe_all" {
+		if _, err := s.st.Unsubscribe(ctx, sub.ID, nil, 0, by); err != nil {
+			return err
+		}
+	} else {
+		opts, err := s.preferenceLists(c, sub)
+		if err != nil {
+			return err
+		}
+		ticked := c.Request().Form["lists"]
+		var ins []store.SubscriptionInput
+		for _, o := range opts {
+			on := slices.Contains(ticked, strconv.FormatInt(o.ID, 10))
+			switch {
+			case on && !o.Checked:
+				ins = append(ins, store.SubscriptionInput{ListID: o.ID, Status: store.SubConfirmed, ConsentBasis: "preferences page"})
+			case !on && o.Checked:
+				ins = append(ins, store.SubscriptionInput{ListID: o.ID, Status: store.SubUnsubscribed})
+			}
+		}
+		name := strings.Join(strings.Fields(c.FormValue("name")), " ")
+		if len(name) > 200 {
+			name = name[:200]
+		}
+		lang := mailtemplates.NormalizeLanguage(c.FormValue("language"))
+		patch := store.SubscriberPatch{Lists: ins}
+		if name != sub.Name {
+			patch.Name = &name
+		}
+		if lang != sub.Language {
+			patch.Language = &lang
+		}
+		if _, err := s.st.UpdateSubscriber(ctx, sub.ID, patch, by); err != nil {
+			return err
+		}
+	}
+	sub, err = s.st.Subscriber(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.renderPreferences(c, sub, true)
+}

@@ -1,0 +1,55 @@
+package api
+
+import "github.com/storsthlm/utskick/store"
+
+// routes lists every route on one screen.
+func (s *Server) routes() {
+	e := s.e
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	// Public pages, reached from forms and mail.
+	e.GET("/subscribe", s.subscribeForm) // ?lists=bus,senaste-nytt: several public lists
+	e.POST("/subscribe", s.subscribeSubmit)
+	e.GET("/subscribe/:slug", s.subscribeForm)
+	e.POST("/subscribe/:slug", s.subscribeSubmit)
+	e.GET("/confirm/:token", s.confirm)
+	e.POST("/confirm/:token", s.confirmSubmit)
+	e.GET("/unsubscribe/:token", s.unsubscribePage)
+	e.POST("/unsubscribe/:token", s.unsubscribeSubmit)
+	e.GET("/preferences/:token", s.preferencesPage)
+	e.POST("/preferences/:token", s.preferencesSubmit)
+
+	// The staff API.
+	v1 := e.Group("/api/v1", s.authenticate)
+	read := s.requireRole(store.RoleViewer)
+	write := s.requireRole(store.RoleEditor)
+	admin := s.requireRole(store.RoleAdmin)
+
+	v1.GET("/lists", s.listLists, read)
+	v1.POST("/lists", s.createList, write)
+	v1.GET("/lists/:id", s.getList, read)
+	v1.PATCH("/lists/:id", s.updateList, write)
+	v1.DELETE("/lists/:id", s.deleteList, write)
+
+	v1.GET("/subscribers", s.listSubscribers, read)
+	v1.POST("/subscribers", s.createSubscriber, write)
+	v1.GET("/subscribers/:id", s.getSubscriber, read)
+	v1.PATCH("/subscribers/:id", s.updateSubscriber, write)
+	v1.DELETE("/subscribers/:id", s.deleteSubscriber, write)
+	v1.GET("/subscribers/:id/events", s.subscriberEvents, read)
+
+	v1.GET("/campaigns", s.listCampaigns, read)
+	v1.POST("/campaigns", s.createCampaign, write)
+	v1.GET("/campaigns/:id", s.getCampaign, read)
+	v1.PATCH("/campaigns/:id", s.updateCampaign, write)
+	v1.DELETE("/campaigns/:id", s.deleteCampaign, write)
+	v1.POST("/campaigns/:id/send", s.scheduleCampaign, write)
+	v1.POST("/campaigns/:id/test", s.testCampaign, write)
+	v1.GET("/campaigns/:id/preview", s.previewCampaign, read)
+	v1.GET("/campaigns/:id/stats", s.campaignStats, read)
+
+	v1.GET("/tokens", s.listTokens, admin)
+	v1.POST("/tokens", s.createToken, admin)
+	v1.DELETE("/tokens/:id", s.deleteToken, admin)
+}

@@ -1,0 +1,132 @@
+// Package api is utskick's HTTP side: the JSON staff API under /api/v1
+// (bearer tokens with admin, editor and viewer roles) and the public pages
+// subscribers reach from forms and mail (subscribe, confirm, unsubscribe,
+// preferences). It talks to the store and enqueues tasks; it never speaks
+// SMTP.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/links"
+)
+
+// Deps are the server's collaborators, passed in explicitly.
+type Deps struct {
+	Store     *store.Store
+	Queue     worker.Queue
+	Queues    worker.Queues
+	Composer  *worker.Composer
+	Templates *mailtemplates.Templates
+	Signer    *links.Signer
+	Log       *slog.Logger
+	Now       func() time.Time
+	// BaseURL is the public URL of this server, for links.
+	BaseURL string
+	// Ready reports whether the queue's Redis answers, for /readyz.
+	Ready func(context.Context) error
+	// OptinTTL is how long a confirmation link works.
+	OptinTTL time.Duration
+	// Org is the organisation's name on the public pages.
+	Org string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for a client's IP (rate limits, consent records); empty trusts none.
+	TrustedProxies []*net.IPNet
+}
+
+// Server is the HTTP application.
+type Server struct {
+	e        *echo.Echo
+	st       *store.Store
+	q        worker.Queue
+	queues   worker.Queues
+	compose  *worker.Composer
+	tmpl     *mailtemplates.Templates
+	sign     *links.Signer
+	log      *slog.Logger
+	now      func() time.Time
+	baseURL  string
+	ready    func(context.Context) error
+	optinTTL time.Duration
+	org      string
+	pages    *pageSet
+
+	touchMu sync.Mutex
+	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
+}
+
+// New builds the server and its routes.
+func New(d Deps) (*Server, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.OptinTTL <= 0 {
+		d.OptinTTL = 7 * 24 * time.Hour
+	}
+	if d.Queues == (worker.Queues{}) {
+		d.Queues = worker.DefaultQueues
+	}
+	pages, err := loadPages(d.Templates)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
+		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
+		optinTTL: d.OptinTTL, org: d.Org, pages: pages, touched: map[int64]time.Time{},
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(d.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range d.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogMethod: true, LogURIPath: true, LogRequestID: true, LogLatency: true, LogError: true,
+		HandleError: true, // the logged status is the one the error handler sends
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+				slog.String("path", c.Path()), slog.Int("status", v.Status),
+				slog.Duration("latency", v.Latency))
+			return nil
+		},
+	}))
+	e.Use(middleware.BodyLimit("10M"))
+	e.Use(middleware.ContextTimeout(60 * time.Second))
+	s.e = e
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Echo exposes the router, for tests that list routes.
+func (s *Server) Echo() *echo.Echo { return s.e }

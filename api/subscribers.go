@@ -1,0 +1,297 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+)
+
+// listRef is one entry of a subscriber's "lists": a list id, or an object
+// {"id": 3, "status": "confirmed"}.
+type listRef struct {
+	ID     int64  `json:"id"`
+	Status string `json:"status"`
+}
+
+func (r *listRef) UnmarshalJSON(b []byte) error {
+	var id int64
+	if err := json.Unmarshal(b, &id); err == nil {
+		r.ID = id
+		return nil
+	}
+	type plain listRef
+	var p plain
+	dec := json.NewDecoder(bytesReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("want a list id or {\"id\": …, \"status\": …}")
+	}
+	*r = listRef(p)
+	return nil
+}
+
+type subscriberRequest struct {
+	Email        *string           `json:"email"`
+	Name         *string           `json:"name"`
+	Language     *string           `json:"language"`
+	Attributes   *store.Attributes `json:"attributes"`
+	Lists        *[]listRef        `json:"lists"`
+	ConsentBasis *string           `json:"consent_basis"`
+}
+
+var attrKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (r *subscriberRequest) validate(create bool) error {
+	if create && r.Email == nil {
+		return fieldErr("email", "is required")
+	}
+	if r.Email != nil {
+		norm, err := store.NormalizeEmail(*r.Email)
+		if err != nil {
+			var ae *store.AddressError
+			if errors.As(err, &ae) {
+				return fieldErr("email", "%s", ae.Reason)
+			}
+			return fieldErr("email", "is not a valid address")
+		}
+		*r.Email = norm
+	}
+	if err := oneLineText("name", r.Name, false, 200); err != nil {
+		return err
+	}
+	if create && r.Language == nil {
+		r.Language = ptr("sv")
+	}
+	if err := language("language", r.Language); err != nil {
+		return err
+	}
+	if r.Attributes != nil {
+		if *r.Attributes == nil {
+			*r.Attributes = store.Attributes{}
+		}
+		for k := range *r.Attributes {
+			if !attrKeyRE.MatchString(k) {
+				return fieldErr("attributes."+k, "attribute names are 1-64 letters, digits, _ and -")
+			}
+		}
+		if b, _ := json.Marshal(*r.Attributes); len(b) > 16<<10 {
+			return fieldErr("attributes", "must be at most 16 KiB of JSON")
+		}
+	}
+	if err := text("consent_basis", r.ConsentBasis, false, 1000); err != nil {
+		return err
+	}
+	if r.Lists != nil {
+		seen := map[int64]bool{}
+		for i, l := range *r.Lists {
+			f := fmt.Sprintf("lists[%d]", i)
+			if l.ID <= 0 {
+				return fieldErr(f, "must be a list id")
+			}
+			if seen[l.ID] {
+				return fieldErr(f, "list %d is named twice", l.ID)
+			}
+			seen[l.ID] = true
+			if l.Status != "" {
+				if err := oneOf(f+".status", &l.Status, "", store.SubConfirmed, store.SubUnconfirmed, store.SubUnsubscribed); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// subscriptions turns the request's lists into store inputs. Staff may
+// add someone as confirmed only with a consent basis (what they agreed to,
+// where, when); without one the subscription starts unconfirmed and the
+// person gets the opt-in mail.
+func (r *subscriberRequest) subscriptions() []store.SubscriptionInput {
+	if r.Lists == nil {
+		return nil
+	}
+	basis := deref(r.ConsentBasis)
+	out := make([]store.SubscriptionInput, 0, len(*r.Lists))
+	for _, l := range *r.Lists {
+		st := l.Status
+		if st == "" {
+			st = store.SubConfirmed
+		}
+		if st == store.SubConfirmed && basis == "" {
+			st = store.SubUnconfirmed
+		}
+		in := store.SubscriptionInput{ListID: l.ID, Status: st}
+		if st == store.SubConfirmed {
+			in.ConsentBasis = basis
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// listFieldError points a missing-list error at the request entry that
+// named it.
+func listFieldError(err error, refs *[]listRef, field string) error {
+	var nf *store.NotFoundError
+	if refs == nil || !errors.As(err, &nf) || nf.What != "list" {
+		return err
+	}
+	for i, l := range *refs {
+		if l.ID == nf.ID {
+			return fieldErr(fmt.Sprintf("%s[%d]", field, i), "no list with id %d", nf.ID)
+		}
+	}
+	return err
+}
+
+func (s *Server) createSubscriber(c echo.Context) error {
+	var req subscriberRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(true); err != nil {
+		return err
+	}
+	sub := &store.Subscriber{Email: *req.Email, Name: deref(req.Name), Language: *req.Language}
+	if req.Attributes != nil {
+		sub.Attributes = *req.Attributes
+	}
+	ins := req.subscriptions()
+	ctx := c.Request().Context()
+	if err := s.st.CreateSubscriber(ctx, sub, ins, actor(c)); err != nil {
+		return listFieldError(err, req.Lists, "lists")
+	}
+	s.requestOptin(c, sub.ID, ins)
+	return c.JSON(http.StatusCreated, sub)
+}
+
+// requestOptin enqueues the confirmation mail for the unconfirmed lists
+// of ins. A failed enqueue is logged: the subscriber can ask again from
+// the form, and staff see the unconfirmed status.
+func (s *Server) requestOptin(c echo.Context, subscriberID int64, ins []store.SubscriptionInput) {
+	var ids []int64
+	for _, in := range ins {
+		if in.Status == store.SubUnconfirmed {
+			ids = append(ids, in.ListID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: subscriberID, ListIDs: ids})
+	if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
+		s.log.Error("enqueue opt-in mail", "subscriber_id", subscriberID, "err", err,
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+}
+
+func (s *Server) listSubscribers(c echo.Context) error {
+	listID, err := queryInt(c, "list_id", 0)
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(c, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	status := c.QueryParam("status")
+	if status != "" {
+		if listID == 0 {
+			return fieldErr("status", "needs list_id")
+		}
+		if err := oneOf("status", &status, "", store.SubConfirmed, store.SubUnconfirmed, store.SubUnsubscribed); err != nil {
+			return err
+		}
+	}
+	q := c.QueryParam("q")
+	if len(q) > 200 {
+		return fieldErr("q", "must be at most 200 characters")
+	}
+	subs, next, err := s.st.ListSubscribers(c.Request().Context(), store.SubscriberQuery{
+		ListID: listID, Status: status, Search: q, After: after, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(subs, next))
+}
+
+func (s *Server) getSubscriber(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	sub, err := s.st.Subscriber(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) updateSubscriber(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req subscriberRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(false); err != nil {
+		return err
+	}
+	ins := req.subscriptions()
+	sub, err := s.st.UpdateSubscriber(c.Request().Context(), id, store.SubscriberPatch{
+		Email: req.Email, Name: req.Name, Language: req.Language, Attributes: req.Attributes, Lists: ins,
+	}, actor(c))
+	if err != nil {
+		return listFieldError(err, req.Lists, "lists")
+	}
+	s.requestOptin(c, id, ins)
+	return c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) deleteSubscriber(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteSubscriber(c.Request().Context(), id, actor(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) subscriberEvents(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(c, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.st.Subscriber(ctx, id); err != nil {
+		return err
+	}
+	evs, next, err := s.st.Events(ctx, store.EventQuery{SubscriberID: id, After: after, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(evs, next))
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/storsthlm/utskick/worker/mailer"
+)
+
+// config is every setting, read from UTSKICK_* variables. Nothing else in
+// utskick reads the environment.
+type config struct {
+	HTTPAddr     string
+	DataDir      string
+	BaseURL      string
+	DatabaseURL  string
+	DBMaxConns   int
+	AutoMigrate  bool
+	RedisURL     string // "" = embedded
+	SMTPURL      string // "" = embedded capture
+	SMTP         mailer.Config
+	CaptureAddr  string
+	From         mail.Address
+	Org          string
+	ReturnPath   string
+	MailtoDomain string
+	Secret       string // "" = generated in the data dir
+	AdminToken   string
+
+	SMTPConnections int
+	MessagesPerConn int
+	SendRate        float64
+	Slots           int
+	BatchSize       int
+	MaxAttempts     int
+	RetryBase       time.Duration
+	RetryMax        time.Duration
+	MaxAge          time.Duration
+	ClaimLease      time.Duration
+	ReconcileEvery  time.Duration
+	ShutdownTimeout time.Duration
+	OptinTTL        time.Duration
+
+	TrustedProxies []*net.IPNet
+	LogLevel       slog.Level
+	LogFormat      string
+}
+
+// setting documents one variable; the table drives parsing, the README
+// list and -dump-config.
+type setting struct {
+	name     string
+	def      string
+	computed bool // def describes a default computed elsewhere; it is not a value
+	secret   bool // has a _FILE variant and is redacted in dumps
+	help     string
+	apply    func(c *config, v string) error
+}
+
+var settings = []setting{
+	{name: "UTSKICK_HTTP_ADDR", def: "127.0.0.1:8080", help: "where the HTTP API and public pages listen",
+		apply: func(c *config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			c.HTTPAddr = v
+			return nil
+		}},
+	{name: "UTSKICK_DATA_DIR", def: "./data", help: "SQLite file, generated secret, embedded SMTP outbox",
+		apply: func(c *config, v string) error { c.DataDir = v; return nil }},
+	{name: "UTSKICK_BASE_URL", computed: true, def: "http:// + UTSKICK_HTTP_ADDR", help: "public URL used in links in mail",
+		apply: func(c *config, v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("want an absolute http(s) URL")
+			}
+			c.BaseURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+	{name: "UTSKICK_DATABASE_URL", computed: true, def: "sqlite:<data dir>/utskick.db", secret: true, help: "sqlite:<path> or postgres://user:pass@host/db",
+		apply: func(c *config, v string) error {
+			if !strings.HasPrefix(v, "sqlite:") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				return errors.New("want sqlite:<path> or postgres://…")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+	{name: "UTSKICK_DB_MAX_CONNS", def: "16", help: "database connections per process (Postgres; SQLite readers)",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.DBMaxConns) }},
+	{name: "UTSKICK_AUTO_MIGRATE", def: "true", help: "apply schema migrations at start; false: run `utskick migrate` yourself",
+		apply: func(c *config, v string) error { return boolean(v, &c.AutoMigrate) }},
+	{name: "UTSKICK_REDIS_URL", computed: true, def: "embedded in-process Redis", secret: true, help: "redis://[:pass@]host:6379/0 shared by all processes",
+		apply: func(c *config, v string) error {
+			if !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") && !strings.HasPrefix(v, "unix://") {
+				return errors.New("want redis://, rediss:// or unix://")
+			}
+			c.RedisURL = v
+			return nil
+		}},
+	{name: "UTSKICK_SMTP_URL", computed: true, def: "embedded capture to <data dir>/outbox", secret: true, help: "smtp://user:pass@host:port?tls=starttls|tls|none",
+		apply: func(c *config, v string) error {
+			sc, err := parseSMTPURL(v)
+			if err != nil {
+				return err
+			}
+			c.SMTPURL, c.SMTP = v, sc
+			return nil
+		}},
+	{name: "UTSKICK_SMTP_CAPTURE_ADDR", def: "127.0.0.1:0", help: "loopback address of the embedded capture (port 0: any free port)",
+		apply: func(c *config, v string) error {
+			host, _, err := net.SplitHostPort(v)
+			if err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return errors.New("the capture listens on loopback only")
+			}
+			c.CaptureAddr = v
+			return nil
+		}},
+	{name: "UTSKICK_FROM", def: "Utskick <utskick@example.org>", help: "default sender of campaigns and system mail",
+		apply: func(c *config, v string) error {
+			a, err := mail.ParseAddress(v)
+			if err != nil {
+				return fmt.Errorf("want an address like \"Förbundet <nyhetsbrev@example.se>\": %v", err)
+			}
+			c.From = *a
+			return nil
+		}},
+	{name: "UTSKICK_ORG", computed: true, def: "the name in UTSKICK_FROM", help: "organisation name in mail and on public pages",
+		apply: func(c *config, v string) error { c.Org = v; return nil }},
+	{name: "UTSKICK_RETURN_PATH", computed: true, def: "the address in UTSKICK_FROM", help: "envelope sender (MAIL FROM) of campaign mail",
+		apply: func(c *config, v string) error {
+			if _, err := mail.ParseAddress(v); err != nil {
+				return fmt.Errorf("want an address: %v", err)
+			}
+			c.ReturnPath = v
+			return nil
+		}},
+	{name: "UTSKICK_MAILTO_DOMAIN", computed: true, def: "the domain of UTSKICK_FROM", help: "domain of the unsubscribe+token@ mailto address (its MX must reach utskick)",
+		apply: func(c *config, v string) error { c.MailtoDomain = strings.ToLower(v); return nil }},
+	{name: "UTSKICK_SECRET", computed: true, def: "generated into <data dir>/secret", secret: true, help: "HMAC key for links in mail (32+ characters)",
+		apply: func(c *config, v string) error {
+			if len(v) < 32 {
+				return errors.New("must be at least 32 characters")
+			}
+			c.Secret = v
+			return nil
+		}},
+	{name: "UTSKICK_ADMIN_TOKEN", computed: true, def: "generated and printed once at first start", secret: true, help: "bootstrap admin API token",
+		apply: func(c *config, v string) error {
+			if len(v) < 20 {
+				return errors.New("must be at least 20 characters")
+			}
+			c.AdminToken = v
+			return nil
+		}},
+	{name: "UTSKICK_SMTP_CONNECTIONS", def: "8", help: "SMTP sessions (and campaign senders) per worker process",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.SMTPConnections) }},
+	{name: "UTSKICK_SMTP_MESSAGES_PER_CONN", def: "0", help: "open a new SMTP session after this many messages (0: never)",
+		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.MessagesPerConn) }},
+	{name: "UTSKICK_SMTP_TIMEOUT", def: "30s", help: "timeout of one SMTP command",
+		apply: func(c *config, v string) error { return duration(v, &c.SMTP.Timeout) }},
+	{name: "UTSKICK_SEND_RATE", def: "0", help: "campaign messages per second across all workers (0: unlimited)",
+		apply: func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return errors.New("want a number ≥ 0")
+			}
+			c.SendRate = f
+			return nil
+		}},
+	{name: "UTSKICK_WORKER_SLOTS", def: "32", help: "sender tasks per campaign, shared by all worker processes",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.Slots) }},
+	{name: "UTSKICK_BATCH_SIZE", def: "100", help: "deliveries a sender claims at a time",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.BatchSize) }},
+	{name: "UTSKICK_MAX_ATTEMPTS", def: "8", help: "tries before a temporary SMTP failure is final",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.MaxAttempts) }},
+	{name: "UTSKICK_RETRY_BASE", def: "1m", help: "first retry delay after a temporary failure; doubles each try, ±20% jitter",
+		apply: func(c *config, v string) error { return duration(v, &c.RetryBase) }},
+	{name: "UTSKICK_RETRY_MAX", def: "2h", help: "longest retry delay",
+		apply: func(c *config, v string) error { return duration(v, &c.RetryMax) }},
+	{name: "UTSKICK_MAX_AGE", def: "24h", help: "after this, a temporary failure is final",
+		apply: func(c *config, v string) error { return duration(v, &c.MaxAge) }},
+	{name: "UTSKICK_CLAIM_LEASE", def: "15s", help: "how long claimed deliveries of a dead sender wait before another sends them",
+		apply: func(c *config, v string) error { return duration(v, &c.ClaimLease) }},
+	{name: "UTSKICK_RECONCILE_INTERVAL", def: "10s", help: "how often workers rebuild the queue from the database",
+		apply: func(c *config, v string) error { return duration(v, &c.ReconcileEvery) }},
+	{name: "UTSKICK_SHUTDOWN_TIMEOUT", def: "30s", help: "graceful shutdown budget after SIGTERM",
+		apply: func(c *config, v string) error { return duration(v, &c.ShutdownTimeout) }},
+	{name: "UTSKICK_OPTIN_TTL", def: "7d", help: "how long a double opt-in link works",
+		apply: func(c *config, v string) error { return duration(v, &c.OptinTTL) }},
+	{name: "UTSKICK_TRUSTED_PROXIES", computed: true, def: "none", help: "comma-separated CIDRs whose X-Forwarded-For is trusted",
+		apply: func(c *config, v string) error {
+			c.TrustedProxies = nil
+			for _, f := range strings.Split(v, ",") {
+				_, n, err := net.ParseCIDR(strings.TrimSpace(f))
+				if err != nil {
+					return fmt.Errorf("%q: want a CIDR like 10.0.0.0/8", f)
+				}
+				c.TrustedProxies = append(c.TrustedProxies, n)
+			}
+			return nil
+		}},
+	{name: "UTSKICK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
+		apply: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{name: "UTSKICK_LOG_FORMAT", def: "json", help: "json or text",
+		apply: func(c *config, v string) error {
+			if v != "json" && v != "text" {
+				return errors.New("want json or text")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+}
+
+func positiveInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return errors.New("want a positive integer")
+	}
+	*dst = n
+	return nil
+}
+
+func nonNegativeInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("want an integer ≥ 0")
+	}
+	*dst = n
+	return nil
+}
+
+func boolean(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*dst = b
+	return nil
+}
+
+// duration accepts Go durations and a whole number of days ("7d").
+func duration(v string, dst *time.Duration) error {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err == nil && n > 0 {
+			*dst = time.Duration(n) * 24 * time.Hour
+			return nil
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return errors.New("want a positive duration like 30s, 5m, 2h or 7d")
+	}
+	*dst = d
+	return nil
+}
+
+// parseSMTPURL reads smtp://user:pass@host:port?tls=starttls|tls|none.
+func parseSMTPURL(v string) (mailer.Config, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+		return mailer.Config{}, errors.New("want smtp://user:pass@host:port?tls=starttls|tls|none")
+	}
+	c := mailer.Config{Host: u.Hostname(), TLS: mailer.TLSStartTLS}
+	if u.Scheme == "smtps" {
+		c.TLS = mailer.TLSImplicit
+	}
+	if t := u.Query().Get("tls"); t != "" {
+		if t != mailer.TLSStartTLS && t != mailer.TLSImplicit && t != mailer.TLSNone {
+			return mailer.Config{}, fmt.Errorf("tls=%q: want starttls, tls or none", t)
+		}
+		c.TLS = t
+	}
+	c.Port = map[string]int{mailer.TLSImplicit: 465}[c.TLS]
+	if c.Port == 0 {
+		c.Port = 587
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return mailer.Config{}, fmt.Errorf("port %q is not a port", p)
+		}
+		c.Port = n
+	}
+	if u.User != nil {
+		c.Username = u.User.Username()
+		c.Password, _ = u.User.Password()
+	}
+	if c.TLS == mailer.TLSNone && c.Username != "" {
+		if ip := net.ParseIP(c.Host); c.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return mailer.Config{}, errors.New("refusing to send a password without TLS to a non-loopback server")
+		}
+	}
+	if h := u.Query().Get("helo"); h != "" {
+		c.HELO = h
+	}
+	return c, nil
+}
+
+// loadConfig reads the environment through getenv (os.Getenv in main,
+// a map in tests). Every invalid value is reported, each naming its
+// variable.
+func loadConfig(getenv func(string) string) (*config, error) {
+	c := &config{}
+	var errs []error
+	for _, s := range settings {
+		v := strings.TrimSpace(getenv(s.name))
+		if s.secret {
+			if f := getenv(s.name + "_FILE"); f != "" {
+				if v != "" {
+					errs = append(errs, fmt.Errorf("%s and %s_FILE are both set; use one", s.name, s.name))
+					continue
+				}
+				b, err := os.ReadFile(f)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s_FILE: %v", s.name, err))
+					continue
+				}
+				v = strings.TrimSpace(string(b))
+			}
+		}
+		if v == "" {
+			if s.computed {
+				continue
+			}
+			v = s.def
+		}
+		if err := s.apply(c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", s.name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.HTTPAddr
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "utskick.db")
+	}
+	if c.Org == "" {
+		c.Org = c.From.Name
+	}
+	if c.Org == "" {
+		c.Org = "utskick"
+	}
+	return c, nil
+}
+
+// dump prints the effective settings with secrets redacted.
+func (c *config) dump(w io.Writer, getenv func(string) string) {
+	lines := make([]string, 0, len(settings))
+	for _, s := range settings {
+		v := getenv(s.name)
+		src := "set"
+		if s.secret && getenv(s.name+"_FILE") != "" {
+			v, src = "(from "+getenv(s.name+"_FILE")+")", "file"
+		}
+		if v == "" {
+			v, src = s.def, "default"
+		}
+		if s.secret && src != "default" {
+			v = "(redacted)"
+		}
+		lines = append(lines, fmt.Sprintf("%-32s %-8s %s", s.name, src, v))
+	}
+	sort.Strings(lines)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}

@@ -1,0 +1,322 @@
+// Command utskick runs the newsletter service: the HTTP API and public
+// pages, the campaign workers, or both in one process.
+//
+//	utskick [all]   API and worker in one process (the default)
+//	utskick serve   API only
+//	utskick work    worker only
+//	utskick migrate apply database migrations and exit
+//	utskick version
+//
+// Settings come from UTSKICK_* environment variables; see the README or
+// `utskick -dump-config`.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/mailer"
+	"github.com/storsthlm/utskick/worker/outbox"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: testable with its own arguments,
+// output and environment.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("utskick", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dump := fs.Bool("dump-config", false, "print the effective settings (secrets redacted) and exit")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|version]")
+	}
+	cmd := "all"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 && cmd == "all" {
+		cmd = fs.Arg(0)
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "utskick", version)
+		return 0
+	case "all", "serve", "work", "migrate":
+	default:
+		fs.Usage()
+		return 2
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "utskick: invalid settings:\n%v\n", err)
+		return 2
+	}
+	if *dump {
+		cfg.dump(stdout, getenv)
+		return 0
+	}
+	log := newLogger(cfg, stderr)
+	if err := start(ctx, cmd, cfg, log, stdout); err != nil {
+		log.Error("utskick stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// start wires the parts for cmd and runs until ctx ends.
+func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if cmd == "migrate" {
+		st, err := store.OpenNoMigrate(store.Options{DSN: cfg.DatabaseURL, Log: log})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+		ids, err := st.AppliedMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "schema is at %s (%d migrations)\n", ids[len(ids)-1], len(ids))
+		return nil
+	}
+	if (cmd == "serve" || cmd == "work") && cfg.RedisURL == "" {
+		return fmt.Errorf("utskick %s needs UTSKICK_REDIS_URL: the embedded Redis lives inside one process, so separate API and worker processes cannot share it (use `utskick all`)", cmd)
+	}
+
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		return err
+	}
+	sign, err := links.NewSigner(secret)
+	if err != nil {
+		return err
+	}
+	stOpts := store.Options{DSN: cfg.DatabaseURL, Log: log, MaxOpenConns: cfg.DBMaxConns}
+	var st *store.Store
+	if cfg.AutoMigrate {
+		st, err = store.Open(ctx, stOpts)
+	} else {
+		st, err = store.OpenNoMigrate(stOpts)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("database ready", "dialect", st.Dialect())
+
+	rd, err := worker.OpenRedis(ctx, cfg.RedisURL, log)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	client := asynq.NewClientFromRedisClient(rd.Client)
+	queue := worker.AsynqQueue{C: client}
+	tmpl, err := mailtemplates.New()
+	if err != nil {
+		return err
+	}
+	wcfg := worker.Config{
+		BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath, MailtoDomain: cfg.MailtoDomain,
+		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
+		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
+		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
+		ShutdownTimeout: cfg.ShutdownTimeout, OptinTTL: cfg.OptinTTL,
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cmd == "all" || cmd == "serve" {
+		if err := bootstrapToken(ctx, st, cfg, log, stdout); err != nil {
+			return err
+		}
+		srv, err := api.New(api.Deps{
+			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
+			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
+			TrustedProxies: cfg.TrustedProxies,
+		})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+		}
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
+		log.Info("http listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-runCtx.Done()
+			sctx, c := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer c()
+			hs.Shutdown(sctx)
+		}()
+	}
+
+	if cmd == "all" || cmd == "work" {
+		mcfg := cfg.SMTP
+		if cfg.SMTPURL == "" {
+			addr := cfg.CaptureAddr
+			if addr == "" {
+				addr = "127.0.0.1:0"
+			}
+			dir := filepath.Join(cfg.DataDir, "outbox")
+			box, err := outbox.Start(outbox.Config{Addr: addr, Dir: dir, Log: log})
+			if err != nil {
+				return err
+			}
+			defer box.Close()
+			log.Warn("using the EMBEDDED SMTP capture: mail is kept as .eml files, not delivered; set UTSKICK_SMTP_URL to send",
+				"addr", box.Addr().String(), "dir", dir)
+			mcfg = mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone, Timeout: cfg.SMTP.Timeout}
+		}
+		m, err := mailer.New(mcfg)
+		if err != nil {
+			return err
+		}
+		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.Run(runCtx, rd.Client); err != nil {
+				errc <- err
+			}
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case runErr = <-errc:
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+// loadSecret returns UTSKICK_SECRET, or the key kept in the data dir,
+// creating it on first start.
+func loadSecret(cfg *config) ([]byte, error) {
+	if cfg.Secret != "" {
+		return []byte(cfg.Secret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= 32 {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("%s is shorter than 32 characters; delete it to have a new one made", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(k[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadSecret(cfg) // another process made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return []byte(s), f.Close()
+}
+
+// bootstrapToken makes sure an admin can get in: UTSKICK_ADMIN_TOKEN is
+// always valid; without it, the first start makes a token and prints it
+// once.
+func bootstrapToken(ctx context.Context, st *store.Store, cfg *config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.AdminToken != "" {
+		added, err := st.EnsureToken(ctx, "bootstrap (UTSKICK_ADMIN_TOKEN)", store.RoleAdmin, cfg.AdminToken)
+		if err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+		if added {
+			log.Info("admin token from UTSKICK_ADMIN_TOKEN registered")
+		}
+		return nil
+	}
+	n, err := st.CountTokens(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	secret := store.NewTokenSecret()
+	if _, err := st.CreateToken(ctx, "bootstrap", store.RoleAdmin, secret); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nFirst start: an admin API token was created. It is shown only this once; keep it:\n\n    %s\n\n", secret)
+	log.Warn("created the first admin API token and printed it on stdout; it is not shown again")
+	return nil
+}
