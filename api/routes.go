@@ -48,6 +48,12 @@ func (s *Server) routes() {
 	v1.POST("/campaigns/:id/test", s.testCampaign, write)
 	v1.GET("/campaigns/:id/preview", s.previewCampaign, read)
 	v1.GET("/campaigns/:id/stats", s.campaignStats, read)
+	v1.GET("/campaigns/:id/deliveries", s.campaignDeliveries, read)
+	v1.POST("/campaigns/:id/pause", s.pauseCampaign, write)
+	v1.POST("/campaigns/:id/resume", s.resumeCampaign, write)
+	v1.POST("/campaigns/:id/cancel", s.cancelCampaign, write)
+	v1.POST("/campaigns/:id/retry-failed", s.retryFailed, write)
+	v1.POST("/campaigns/:id/duplicate", s.duplicateCampaign, write)
 
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)

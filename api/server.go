@@ -41,6 +41,8 @@ type Deps struct {
 	OptinTTL time.Duration
 	// Org is the organisation's name on the public pages.
 	Org string
+	// Slots is the number of sender tasks per campaign (worker.Config.Slots).
+	Slots int
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -61,6 +63,7 @@ type Server struct {
 	ready    func(context.Context) error
 	optinTTL time.Duration
 	org      string
+	slots    int
 	pages    *pageSet
 
 	touchMu sync.Mutex
@@ -88,7 +91,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
-		optinTTL: d.OptinTTL, org: d.Org, pages: pages, touched: map[int64]time.Time{},
+		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), pages: pages, touched: map[int64]time.Time{},
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -317,9 +319,10 @@ func (s *Store) MaterializeDeliveries(ctx context.Context, id int64, rev int) (i
 		// send batches walk both tables in index order.
 		err := tx.Exec(`INSERT INTO deliveries (campaign_id, subscriber_id, status, attempts, created_at, updated_at)
 			SELECT DISTINCT CAST(? AS BIGINT), m.subscriber_id, CAST(? AS VARCHAR(16)), 0, `+s.tsParam()+`, `+s.tsParam()+`
-			FROM subscriptions m
+			FROM subscriptions m JOIN subscribers s ON s.id = m.subscriber_id
 			WHERE m.list_id IN (SELECT list_id FROM campaign_lists WHERE campaign_id = ?)
 			  AND m.status = ?
+			  AND NOT EXISTS (SELECT 1 FROM suppressions sp WHERE sp.email_hash = s.email_hash)
 			ORDER BY m.subscriber_id
 			ON CONFLICT (campaign_id, subscriber_id) DO NOTHING`,
 			id, DeliveryPending, now, now, id, SubConfirmed).Error
@@ -381,3 +384,126 @@ func (s *Store) DueCampaigns(ctx context.Context, ahead time.Duration) ([]Campai
 	}
 	return cs, nil
 }
+
+// transition moves campaign id from one of from to to, conditionally, with
+// extra column updates and an event. It returns the updated campaign.
+func (s *Store) transition(ctx context.Context, id int64, from []string, to, reason, action string,
+	extra map[string]any, also func(tx *gorm.DB) error) (*Campaign, error) {
+	var out *Campaign
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		now := s.now()
+		upd := map[string]any{"status": to, "status_reason": reason, "updated_at": now}
+		for k, v := range extra {
+			upd[k] = v
+		}
+		res := tx.Model(&Campaign{}).Where("id = ? AND status IN ?", id, from).Updates(upd)
+		if res.Error != nil {
+			return fmt.Errorf("%s campaign %d: %w", action, id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return s.transitionError(tx, id, action)
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
+		}
+		if err := insertEvents(tx, []Event{campaignEvent(id, to, reason, now)}); err != nil {
+			return err
+		}
+		c, err := s.campaign(tx, id)
+		out = c
+		return err
+	})
+	return out, err
+}
+
+// PauseCampaign stops a scheduled or sending campaign. Senders notice
+// within a second and hand back what they hold; nothing is lost.
+func (s *Store) PauseCampaign(ctx context.Context, id int64, reason string) (*Campaign, error) {
+	return s.transition(ctx, id, []string{CampaignScheduled, CampaignSending}, CampaignPaused, reason, "pause", nil, nil)
+}
+
+// ResumeCampaign continues a paused campaign: back to sending if it had
+// started, else to scheduled under a new revision (its old dispatch task
+// is void). The caller enqueues the slots or the dispatch.
+func (s *Store) ResumeCampaign(ctx context.Context, id int64) (*Campaign, error) {
+	var started bool
+	var rev int
+	err := s.reader(ctx).Model(&Campaign{}).Select("started_at IS NOT NULL").Where("id = ?", id).Row().Scan(&started)
+	if err != nil && !isNoRows(err) {
+		return nil, fmt.Errorf("resume campaign %d: %w", id, err)
+	}
+	if !started {
+		if err := s.reader(ctx).Model(&Campaign{}).Select("revision").Where("id = ?", id).Row().Scan(&rev); err != nil && !isNoRows(err) {
+			return nil, fmt.Errorf("resume campaign %d: %w", id, err)
+		}
+		return s.transition(ctx, id, []string{CampaignPaused}, CampaignScheduled, "", "resume",
+			map[string]any{"revision": gorm.Expr("revision + 1"), "send_at": s.now()}, func(tx *gorm.DB) error {
+				// Dispatch may have begun between the read and this
+				// update; then the campaign must resume as sending.
+				var n int64
+				if err := tx.Model(&Delivery{}).Where("campaign_id = ?", id).Limit(1).Count(&n).Error; err != nil {
+					return err
+				}
+				if n > 0 {
+					return tx.Model(&Campaign{}).Where("id = ?", id).Update("status", CampaignSending).Error
+				}
+				return nil
+			})
+	}
+	return s.transition(ctx, id, []string{CampaignPaused}, CampaignSending, "", "resume", nil, nil)
+}
+
+// CancelCampaign ends a campaign for good: every delivery not yet sent is
+// marked cancelled. A message in the middle of its SMTP exchange still
+// records its real outcome.
+func (s *Store) CancelCampaign(ctx context.Context, id int64) (*Campaign, error) {
+	now := s.now()
+	return s.transition(ctx, id, []string{CampaignScheduled, CampaignSending, CampaignPaused}, CampaignCancelled, "", "cancel",
+		map[string]any{"finished_at": now}, func(tx *gorm.DB) error {
+			return tx.Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []string{DeliveryPending, DeliverySending}).
+				Updates(map[string]any{"status": DeliveryCancelled, "claim_token": "", "claimed_until": nil,
+					"next_attempt_at": nil, "updated_at": now}).Error
+		})
+}
+
+// RetryFailed gives deliveries that failed for a temporary reason a new
+// round of attempts, and reopens the campaign if it had finished. Their
+// attempts start from zero and their age limit counts from now (the row's
+// created_at is moved), as if they were new deliveries. It
+// returns the campaign and how many deliveries it requeued.
+func (s *Store) RetryFailed(ctx context.Context, id int64) (*Campaign, int64, error) {
+	var n int64
+	now := s.now()
+	c, err := s.transition(ctx, id, []string{CampaignSent, CampaignSending, CampaignPaused}, CampaignSending, "", "retry failed deliveries of",
+		map[string]any{"finished_at": nil}, func(tx *gorm.DB) error {
+			res := tx.Model(&Delivery{}).
+				Where("campaign_id = ? AND status = ? AND failure_class = ?", id, DeliveryFailed, FailTemporary).
+				Updates(map[string]any{"status": DeliveryPending, "attempts": 0, "failure_class": "",
+					"next_attempt_at": nil, "created_at": now, "updated_at": now})
+			n = res.RowsAffected
+			return res.Error
+		})
+	return c, n, err
+}
+
+// DuplicateCampaign copies a campaign into a new draft.
+func (s *Store) DuplicateCampaign(ctx context.Context, id int64) (*Campaign, error) {
+	src, err := s.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	name := src.Name
+	if !strings.HasSuffix(name, " (copy)") {
+		name = truncate(name, 193) + " (copy)"
+	}
+	c := &Campaign{Name: name, Subject: src.Subject, FromAddr: src.FromAddr, Preheader: src.Preheader,
+		Body: src.Body, ListIDs: src.ListIDs}
+	if err := s.CreateCampaign(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -128,37 +128,48 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 			Language     *string
 			Attributes   Attributes
 			Subscribed   bool
+			Suppressed   *string
 		}
-		// The subscription is checked again here, not only at dispatch, so
-		// an unsubscribe that lands while the campaign is sending holds.
+		// Subscription and suppression are checked again here, not only
+		// at dispatch, so an unsubscribe or a bounce that lands while the
+		// campaign is sending holds.
 		err = tx.Raw(`SELECT d.id, d.subscriber_id, d.attempts, d.message_id, d.created_at,
 				s.email, s.name, s.language, s.attributes,
 				EXISTS (SELECT 1 FROM subscriptions m
 					JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = d.campaign_id
-					WHERE m.subscriber_id = d.subscriber_id AND m.status = ?) AS subscribed
-			FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+					WHERE m.subscriber_id = d.subscriber_id AND m.status = ?) AS subscribed,
+				sp.reason AS suppressed
+			FROM deliveries d
+			LEFT JOIN subscribers s ON s.id = d.subscriber_id
+			LEFT JOIN suppressions sp ON sp.email_hash = s.email_hash
 			WHERE d.campaign_id = ? AND d.id BETWEEN ? AND ? AND d.status = ? AND d.claim_token = ?
 			ORDER BY d.id`,
 			SubConfirmed, p.CampaignID, p.FromID, p.ToID, DeliverySending, p.Token).Scan(&rows).Error
 		if err != nil {
 			return fmt.Errorf("load claimed deliveries of campaign %d: %w", p.CampaignID, err)
 		}
-		var gone []int64
+		gone := map[string][]int64{}
 		for _, r := range rows {
-			if r.SubscriberID == nil || r.Email == nil || !r.Subscribed {
-				gone = append(gone, r.ID)
-				continue
+			switch {
+			case r.SubscriberID == nil || r.Email == nil:
+				gone["not sent: subscriber deleted"] = append(gone["not sent: subscriber deleted"], r.ID)
+			case r.Suppressed != nil:
+				why := "not sent: address suppressed (" + *r.Suppressed + ")"
+				gone[why] = append(gone[why], r.ID)
+			case !r.Subscribed:
+				gone["not sent: unsubscribed before sending"] = append(gone["not sent: unsubscribed before sending"], r.ID)
+			default:
+				res.Recipients = append(res.Recipients, Recipient{
+					DeliveryID: r.ID, SubscriberID: *r.SubscriberID, Email: *r.Email, Name: deref(r.Name),
+					Language: deref(r.Language), Attributes: r.Attributes, Attempts: r.Attempts,
+					MessageID: r.MessageID, CreatedAt: r.CreatedAt,
+				})
 			}
-			res.Recipients = append(res.Recipients, Recipient{
-				DeliveryID: r.ID, SubscriberID: *r.SubscriberID, Email: *r.Email, Name: deref(r.Name),
-				Language: deref(r.Language), Attributes: r.Attributes, Attempts: r.Attempts,
-				MessageID: r.MessageID, CreatedAt: r.CreatedAt,
-			})
 		}
-		if len(gone) > 0 {
-			res.Withdrawn = len(gone)
-			err := tx.Model(&Delivery{}).Where("id IN ?", gone).Updates(map[string]any{
-				"status": DeliverySuppressed, "smtp_message": "not sent: unsubscribed or deleted before sending",
+		for why, ids := range gone {
+			res.Withdrawn += len(ids)
+			err := tx.Model(&Delivery{}).Where("id IN ?", ids).Updates(map[string]any{
+				"status": DeliverySuppressed, "smtp_message": why,
 				"claim_token": "", "claimed_until": nil, "updated_at": now}).Error
 			if err != nil {
 				return fmt.Errorf("withdraw deliveries: %w", err)
@@ -180,8 +191,8 @@ func deref(s *string) string {
 }
 
 // StillSubscribed returns which of the subscriber ids are still confirmed
-// on at least one list of the campaign. Senders call it shortly before
-// sending so a withdrawal during a long batch is honoured.
+// on at least one list of the campaign and not suppressed. Senders call it
+// shortly before sending so a withdrawal during a long batch is honoured.
 func (s *Store) StillSubscribed(ctx context.Context, campaignID int64, subscriberIDs []int64) (map[int64]bool, error) {
 	out := make(map[int64]bool, len(subscriberIDs))
 	if len(subscriberIDs) == 0 {
@@ -190,7 +201,10 @@ func (s *Store) StillSubscribed(ctx context.Context, campaignID int64, subscribe
 	var ids []int64
 	err := s.reader(ctx).Raw(`SELECT DISTINCT m.subscriber_id FROM subscriptions m
 		JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
-		WHERE m.subscriber_id IN ? AND m.status = ?`, campaignID, subscriberIDs, SubConfirmed).Scan(&ids).Error
+		JOIN subscribers s ON s.id = m.subscriber_id
+		WHERE m.subscriber_id IN ? AND m.status = ?
+		  AND NOT EXISTS (SELECT 1 FROM suppressions sp WHERE sp.email_hash = s.email_hash)`,
+		campaignID, subscriberIDs, SubConfirmed).Scan(&ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("check subscriptions for campaign %d: %w", campaignID, err)
 	}
@@ -210,6 +224,10 @@ type Outcome struct {
 	MessageID     string
 	NextAttemptAt *time.Time // for DeliveryPending
 	At            time.Time
+	// Suppress, when set, adds the recipient's address to the suppression
+	// list with this reason (a 5.1.x "no such user" is SuppressHardBounce),
+	// in the same transaction as the outcome.
+	Suppress string
 }
 
 // RecordOutcomes writes outcomes in one statement (one transaction). The
@@ -261,10 +279,42 @@ func (s *Store) recordOutcomes(ctx context.Context, outs []Outcome) error {
 		next_attempt_at = v.next_at, sent_at = COALESCE(v.sent_at, deliveries.sent_at),
 		claim_token = '', claimed_until = NULL, updated_at = v.at
 		FROM v WHERE deliveries.id = v.id`)
-	if err := s.writer(ctx).Exec(b.String(), args...).Error; err != nil {
-		return fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
+	write := func(tx *gorm.DB) error {
+		if err := tx.Exec(b.String(), args...).Error; err != nil {
+			return fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
+		}
+		return nil
 	}
-	return nil
+	var suppress []Outcome
+	for _, o := range outs {
+		if o.Suppress != "" {
+			suppress = append(suppress, o)
+		}
+	}
+	if len(suppress) == 0 {
+		return write(s.writer(ctx))
+	}
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		for _, o := range suppress {
+			var sub Subscriber
+			err := tx.Select("subscribers.id, subscribers.email").
+				Joins("JOIN deliveries d ON d.subscriber_id = subscribers.id").
+				Where("d.id = ?", o.DeliveryID).Take(&sub).Error
+			if isMissing(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("suppress after delivery %d: %w", o.DeliveryID, err)
+			}
+			if _, err := s.suppress(tx, sub.Email, o.Suppress, o.SMTPMessage, Actor{Source: "smtp"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ExtendClaims renews the lease on the rows still sending under token.
@@ -495,4 +545,43 @@ func (s *Store) NextAttemptAt(ctx context.Context, campaignID int64) (time.Time,
 		return time.Time{}, nil
 	}
 	return ts[0], nil
+}
+
+// DeliveryRow is a delivery with its address, for the per-recipient
+// record of a campaign.
+type DeliveryRow struct {
+	Delivery
+	Email string `json:"email"`
+}
+
+// DeliveryQuery filters and pages Deliveries.
+type DeliveryQuery struct {
+	CampaignID int64
+	Status     string
+	After      int64
+	Limit      int
+}
+
+// Deliveries returns one page of a campaign's deliveries in id order.
+func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRow, int64, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	tx := s.reader(ctx).Table("deliveries d").
+		Select("d.*, COALESCE(s.email, '') AS email").
+		Joins("LEFT JOIN subscribers s ON s.id = d.subscriber_id").
+		Where("d.campaign_id = ? AND d.id > ?", q.CampaignID, q.After)
+	if q.Status != "" {
+		tx = tx.Where("d.status = ?", q.Status)
+	}
+	var rows []DeliveryRow
+	if err := tx.Order("d.id").Limit(q.Limit + 1).Scan(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("deliveries of campaign %d: %w", q.CampaignID, err)
+	}
+	var next int64
+	if len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	return rows, next, nil
 }

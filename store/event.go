@@ -20,6 +20,8 @@ const (
 	EventSent         = "sent"
 	EventFailed       = "failed"
 	EventCampaign     = "campaign.status"
+	EventSuppressed   = "suppressed"
+	EventUnsuppressed = "unsuppressed"
 )
 
 // Event is one row of the append-only history.

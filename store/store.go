@@ -37,6 +37,10 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now. Tests inject a fixed clock.
 	Now func() time.Time
+	// AddressKey keys the hash that suppressions match addresses by. It
+	// must stay the same for the life of the database; cmd/utskick derives
+	// it from UTSKICK_SECRET.
+	AddressKey []byte
 }
 
 // Store is the database handle. Its zero value is not usable; call Open.
@@ -48,6 +52,7 @@ type Store struct {
 	rdb     *gorm.DB
 	dialect string
 	now     func() time.Time
+	addrKey []byte
 }
 
 // Open connects to the database named by opts.DSN and applies pending
@@ -96,7 +101,10 @@ func open(opts Options) (*Store, error) {
 		}
 	}
 
-	s := &Store{now: utcNow}
+	if len(opts.AddressKey) == 0 {
+		return nil, errors.New("store: AddressKey is required")
+	}
+	s := &Store{now: utcNow, addrKey: append([]byte(nil), opts.AddressKey...)}
 	switch {
 	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
 		db, err := gorm.Open(postgres.Open(opts.DSN), cfg())

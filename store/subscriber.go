@@ -24,8 +24,11 @@ type Subscriber struct {
 	Name       string     `gorm:"size:200;not null;default:''" json:"name"`
 	Language   string     `gorm:"size:8;not null;default:'sv'" json:"language"`
 	Attributes Attributes `gorm:"type:text;not null" json:"attributes"`
-	CreatedAt  time.Time  `gorm:"not null" json:"created_at"`
-	UpdatedAt  time.Time  `gorm:"not null" json:"updated_at"`
+	// EmailHash is the keyed hash of Email, matched against suppressions
+	// (which keep only the hash for erased addresses).
+	EmailHash string    `gorm:"size:64;not null;index" json:"-"`
+	CreatedAt time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
 
 	Subscriptions []Subscription `gorm:"foreignKey:SubscriberID" json:"lists"`
 }
@@ -66,6 +69,7 @@ func (s *Store) CreateSubscriber(ctx context.Context, sub *Subscriber, subs []Su
 	if sub.Attributes == nil {
 		sub.Attributes = Attributes{}
 	}
+	sub.EmailHash = s.AddressHash(sub.Email)
 	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := checkListsExist(tx, listIDsOf(subs)); err != nil {
 			return err
@@ -306,6 +310,7 @@ func (s *Store) UpdateSubscriber(ctx context.Context, id int64, p SubscriberPatc
 		changed := []string{}
 		if p.Email != nil && *p.Email != sub.Email {
 			upd["email"] = *p.Email
+			upd["email_hash"] = s.AddressHash(*p.Email)
 			changed = append(changed, "email")
 		}
 		if p.Name != nil && *p.Name != sub.Name {
@@ -404,7 +409,7 @@ func (s *Store) Subscribe(ctx context.Context, p SubscribeParams, by Actor) (*Su
 		var evs []Event
 		switch {
 		case isMissing(err):
-			sub = Subscriber{Email: p.Email, Name: p.Name, Language: p.Language, Attributes: Attributes{}}
+			sub = Subscriber{Email: p.Email, Name: p.Name, Language: p.Language, Attributes: Attributes{}, EmailHash: s.AddressHash(p.Email)}
 			if err := tx.Omit(clause.Associations).Create(&sub).Error; err != nil {
 				return fmt.Errorf("create subscriber: %w", err)
 			}

@@ -235,6 +235,9 @@ func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, n
 		o.Status, o.SMTPMessage = store.DeliverySent, resp
 	case mailer.Permanent:
 		o.Status, o.FailureClass, o.SMTPMessage = store.DeliveryFailed, store.FailPermanent, res.Text
+		if res.HardBounce {
+			o.Suppress = store.SuppressHardBounce
+		}
 	default:
 		o.SMTPMessage = res.Text
 		if r.Attempts >= h.cfg.MaxAttempts || now.Sub(r.CreatedAt) >= h.cfg.MaxAge {

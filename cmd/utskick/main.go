@@ -109,8 +109,13 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		return err
+	}
+	addrKey := store.DeriveAddressKey(secret)
 	if cmd == "migrate" {
-		st, err := store.OpenNoMigrate(store.Options{DSN: cfg.DatabaseURL, Log: log})
+		st, err := store.OpenNoMigrate(store.Options{DSN: cfg.DatabaseURL, Log: log, AddressKey: addrKey})
 		if err != nil {
 			return err
 		}
@@ -129,15 +134,11 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		return fmt.Errorf("utskick %s needs UTSKICK_REDIS_URL: the embedded Redis lives inside one process, so separate API and worker processes cannot share it (use `utskick all`)", cmd)
 	}
 
-	secret, err := loadSecret(cfg)
-	if err != nil {
-		return err
-	}
 	sign, err := links.NewSigner(secret)
 	if err != nil {
 		return err
 	}
-	stOpts := store.Options{DSN: cfg.DatabaseURL, Log: log, MaxOpenConns: cfg.DBMaxConns}
+	stOpts := store.Options{DSN: cfg.DatabaseURL, Log: log, MaxOpenConns: cfg.DBMaxConns, AddressKey: addrKey}
 	var st *store.Store
 	if cfg.AutoMigrate {
 		st, err = store.Open(ctx, stOpts)
@@ -181,7 +182,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		srv, err := api.New(api.Deps{
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-			TrustedProxies: cfg.TrustedProxies,
+			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots,
 		})
 		if err != nil {
 			return err

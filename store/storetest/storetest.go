@@ -43,7 +43,7 @@ func SQLiteDSN(t testing.TB) string {
 // OpenDSN opens and migrates the store at dsn, closing it when t ends.
 func OpenDSN(t testing.TB, dsn string, o Options) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), store.Options{DSN: dsn, Now: o.Now})
+	s, err := store.Open(context.Background(), store.Options{DSN: dsn, Now: o.Now, AddressKey: []byte("storetest address key")})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+)
+
+// pauseCampaign stops sending; every worker notices within a second.
+func (s *Server) pauseCampaign(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	camp, err := s.st.PauseCampaign(c.Request().Context(), id, "paused by staff")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, camp)
+}
+
+// resumeCampaign continues a paused campaign and rings the workers.
+func (s *Server) resumeCampaign(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	camp, err := s.st.ResumeCampaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.kick(c, camp)
+	return c.JSON(http.StatusOK, camp)
+}
+
+// kick enqueues what a campaign's status calls for. A lost enqueue is
+// repaired by the workers' reconcile.
+func (s *Server) kick(c echo.Context, camp *store.Campaign) {
+	ctx := c.Request().Context()
+	var err error
+	switch camp.Status {
+	case store.CampaignScheduled:
+		err = s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt))
+	case store.CampaignSending:
+		for slot := 0; slot < s.slots && err == nil; slot++ {
+			err = s.q.Enqueue(ctx, worker.NewSendTask(s.queues, camp.ID, slot))
+		}
+	}
+	if err != nil {
+		s.log.Warn("enqueue; reconcile will retry", "campaign_id", camp.ID, "err", err)
+	}
+}
+
+func (s *Server) cancelCampaign(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	camp, err := s.st.CancelCampaign(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, camp)
+}
+
+func (s *Server) retryFailed(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	camp, n, err := s.st.RetryFailed(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	s.kick(c, camp)
+	return c.JSON(http.StatusOK, map[string]any{"campaign": camp, "requeued": n})
+}
+
+func (s *Server) duplicateCampaign(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	camp, err := s.st.DuplicateCampaign(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, camp)
+}
+
+func (s *Server) campaignDeliveries(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(c, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	status := c.QueryParam("status")
+	if status != "" {
+		if err := oneOf("status", &status, "", store.DeliveryPending, store.DeliverySending, store.DeliverySent,
+			store.DeliveryFailed, store.DeliveryCancelled, store.DeliverySuppressed); err != nil {
+			return err
+		}
+	}
+	ctx := c.Request().Context()
+	if _, err := s.st.Campaign(ctx, id); err != nil {
+		return err
+	}
+	rows, next, err := s.st.Deliveries(ctx, store.DeliveryQuery{CampaignID: id, Status: status, After: after, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(rows, next))
+}
