@@ -55,6 +55,8 @@ func (s *Server) routes() {
 	v1.POST("/campaigns/:id/retry-failed", s.retryFailed, write)
 	v1.POST("/campaigns/:id/duplicate", s.duplicateCampaign, write)
 
+	v1.POST("/inbound", s.receiveInbound, write)
+
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)
 	v1.DELETE("/tokens/:id", s.deleteToken, admin)

@@ -20,6 +20,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
 )
 
@@ -43,6 +44,8 @@ type Deps struct {
 	Org string
 	// Slots is the number of sender tasks per campaign (worker.Config.Slots).
 	Slots int
+	// Inbound acts on mail handed to POST /api/v1/inbound.
+	Inbound *inbound.Processor
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -64,6 +67,7 @@ type Server struct {
 	optinTTL time.Duration
 	org      string
 	slots    int
+	inbound  *inbound.Processor
 	pages    *pageSet
 
 	touchMu sync.Mutex
@@ -91,7 +95,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
-		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), pages: pages, touched: map[int64]time.Time{},
+		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, touched: map[int64]time.Time{},
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -36,6 +37,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 	"github.com/storsthlm/utskick/worker/outbox"
@@ -162,6 +164,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
+	in := inbound.New(st, sign, log)
 	wcfg := worker.Config{
 		BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath, MailtoDomain: cfg.MailtoDomain,
 		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
@@ -182,7 +185,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		srv, err := api.New(api.Deps{
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots,
+			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in,
 		})
 		if err != nil {
 			return err
@@ -219,7 +222,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 				addr = "127.0.0.1:0"
 			}
 			dir := filepath.Join(cfg.DataDir, "outbox")
-			box, err := outbox.Start(outbox.Config{Addr: addr, Dir: dir, Log: log})
+			box, err := outbox.Start(outbox.Config{Addr: addr, Dir: dir, Log: log, Inbound: inboundHook(in, log)})
 			if err != nil {
 				return err
 			}
@@ -320,4 +323,19 @@ func bootstrapToken(ctx context.Context, st *store.Store, cfg *config, log *slog
 	fmt.Fprintf(stdout, "\nFirst start: an admin API token was created. It is shown only this once; keep it:\n\n    %s\n\n", secret)
 	log.Warn("created the first admin API token and printed it on stdout; it is not shown again")
 	return nil
+}
+
+// inboundHook lets the embedded SMTP server hand mail for utskick's own
+// addresses (unsubscribe+token@, bounces+token@) to the inbound processor
+// instead of the outbox.
+func inboundHook(in *inbound.Processor, log *slog.Logger) outbox.InboundFunc {
+	return func(ctx context.Context, from string, to []string, data []byte) bool {
+		if !inbound.ForUs(to) {
+			return false
+		}
+		if _, err := in.Handle(ctx, to, bytes.NewReader(data)); err != nil {
+			log.Warn("inbound mail", "err", err)
+		}
+		return true
+	}
 }
