@@ -226,3 +226,21 @@ func isDup(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }
 
 // isMissing reports whether err says no row matched.
 func isMissing(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }
+
+// RowCounts returns the number of rows of every table, for diagnostics
+// and for tests that assert a rejected request wrote nothing.
+func (s *Store) RowCounts(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, m := range models() {
+		stmt := &gorm.Statement{DB: s.rdb}
+		if err := stmt.Parse(m); err != nil {
+			return nil, err
+		}
+		var n int64
+		if err := s.reader(ctx).Table(stmt.Schema.Table).Count(&n).Error; err != nil {
+			return nil, fmt.Errorf("count %s: %w", stmt.Schema.Table, err)
+		}
+		out[stmt.Schema.Table] = n
+	}
+	return out, nil
+}
