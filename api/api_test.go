@@ -63,8 +63,8 @@ func newTestAPIWith(t *testing.T, st *store.Store) *testAPI {
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: a.queues,
 		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
-		Now:     func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
-		Ready:   func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
+		Ready: func(ctx context.Context) error { return rc.Ping(ctx).Err() },
 	})
 	if err != nil {
 		t.Fatal(err)
