@@ -25,7 +25,9 @@ func appendQP(dst []byte, s string, col int) ([]byte, int) {
 		case c == '\r':
 			continue
 		}
-		literal := c >= 33 && c <= 126 && c != '='
+		// A dot that starts a line is encoded, so the message never needs
+		// SMTP dot-stuffing and can be written to the server as it is.
+		literal := c >= 33 && c <= 126 && c != '=' && !(c == '.' && col == 0)
 		if c == ' ' || c == '\t' {
 			literal = i+1 < len(s) && s[i+1] != '\n' && s[i+1] != '\r'
 		}

@@ -48,3 +48,20 @@ func TestQPSegmentsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestQPNeverStartsALineWithADot checks the property the mailer relies on
+// to skip SMTP dot-stuffing.
+func TestQPNeverStartsALineWithADot(t *testing.T) {
+	enc, col := appendQP(nil, ".start\n..two\nmid.dle\n.", 0)
+	enc, _ = appendSoftBreak(enc, col)
+	enc2, _ := appendQP(enc, ".after a soft break", 0)
+	for _, line := range bytes.Split(enc2, []byte("\r\n")) {
+		if bytes.HasPrefix(line, []byte(".")) {
+			t.Fatalf("line starts with a dot: %q", line)
+		}
+	}
+	got, _ := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(enc2)))
+	if want := ".start\r\n..two\r\nmid.dle\r\n..after a soft break"; string(got) != want {
+		t.Fatalf("decoded %q, want %q", got, want)
+	}
+}

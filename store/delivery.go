@@ -350,30 +350,29 @@ func (s *Store) ReleaseClaims(ctx context.Context, token string, ids []int64) er
 // SMTP server just before the crash; it is sent again with the same
 // Message-ID, because losing a recipient is worse than a duplicate the
 // receiver can recognise. It returns the campaigns touched.
+//
+// Claims exist only in campaigns that are sending or paused, so the
+// search goes campaign by campaign through the (campaign_id, status)
+// index instead of keeping an index of its own that every claim and every
+// outcome would have to update.
 func (s *Store) RequeueExpiredClaims(ctx context.Context) (map[int64]int64, error) {
-	now := s.now()
-	var rows []struct {
-		CampaignID int64
-		N          int64
-	}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Model(&Delivery{}).Select("campaign_id, COUNT(*) AS n").
-			Where("status = ? AND claimed_until < ?", DeliverySending, now).
-			Group("campaign_id").Scan(&rows).Error; err != nil {
-			return fmt.Errorf("find expired claims: %w", err)
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		return tx.Model(&Delivery{}).Where("status = ? AND claimed_until < ?", DeliverySending, now).
-			Updates(map[string]any{"status": DeliveryPending, "claim_token": "", "claimed_until": nil, "updated_at": now}).Error
-	})
-	if err != nil {
+	var ids []int64
+	if err := s.reader(ctx).Model(&Campaign{}).Where("status IN ?", []string{CampaignSending, CampaignPaused}).
+		Pluck("id", &ids).Error; err != nil {
 		return nil, fmt.Errorf("requeue expired claims: %w", err)
 	}
 	out := map[int64]int64{}
-	for _, r := range rows {
-		out[r.CampaignID] = r.N
+	now := s.now()
+	for _, id := range ids {
+		res := s.writer(ctx).Model(&Delivery{}).
+			Where("campaign_id = ? AND status = ? AND claimed_until < ?", id, DeliverySending, now).
+			Updates(map[string]any{"status": DeliveryPending, "claim_token": "", "claimed_until": nil, "updated_at": now})
+		if res.Error != nil {
+			return nil, fmt.Errorf("requeue expired claims of campaign %d: %w", id, res.Error)
+		}
+		if res.RowsAffected > 0 {
+			out[id] = res.RowsAffected
+		}
 	}
 	return out, nil
 }

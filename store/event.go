@@ -113,3 +113,17 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// LatestEventID is the id of the newest event. Every unsubscribe and
+// suppression appends an event, so a sender that sees this unchanged knows
+// no withdrawal happened and can skip a costlier check.
+func (s *Store) LatestEventID(ctx context.Context) (int64, error) {
+	var id *int64
+	if err := s.reader(ctx).Model(&Event{}).Select("MAX(id)").Scan(&id).Error; err != nil {
+		return 0, fmt.Errorf("latest event: %w", err)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
+}

@@ -147,7 +147,6 @@ CREATE TABLE deliveries (
 CREATE UNIQUE INDEX idx_deliveries_campaign_subscriber ON deliveries (campaign_id, subscriber_id);
 CREATE INDEX idx_deliveries_campaign_status ON deliveries (campaign_id, status);
 CREATE INDEX idx_deliveries_subscriber_id ON deliveries (subscriber_id);
-CREATE INDEX idx_deliveries_sending ON deliveries (claimed_until) WHERE status = 'sending';
 
 CREATE TABLE events (
 	id {{pk}},

@@ -133,8 +133,8 @@ func open(opts Options) (*Store, error) {
 		// faster; _txlock=immediate takes the write lock at BEGIN so two
 		// writers never deadlock upgrading a read lock.
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-			"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_cache_size=-16000"
-		w, err := gorm.Open(sqlite.Open(base+"&_txlock=immediate"), cfg())
+			"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL"
+		w, err := gorm.Open(sqlite.Open(base+"&_txlock=immediate&_cache_size=-16000"), cfg())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
@@ -147,7 +147,7 @@ func open(opts Options) (*Store, error) {
 		if err := wdb.Ping(); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
-		r, err := gorm.Open(sqlite.Open(base+"&_txlock=deferred&_query_only=true"), cfg())
+		r, err := gorm.Open(sqlite.Open(base+"&_txlock=deferred&_query_only=true&_cache_size=-2000"), cfg())
 		if err != nil {
 			wdb.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)

@@ -546,3 +546,32 @@ func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []i
 	})
 	return out, err
 }
+
+// InsertSubscribersBulk adds new subscribers, each confirmed on listID with
+// consentBasis, in one transaction of multi-row inserts. It is the fast
+// path for seeding benchmarks and demo data; it appends no per-row events
+// and fails on an address that exists.
+func (s *Store) InsertSubscribersBulk(ctx context.Context, subs []Subscriber, listID int64, consentBasis string) error {
+	now := s.now()
+	for i := range subs {
+		subs[i].EmailHash = s.AddressHash(subs[i].Email)
+		if subs[i].Attributes == nil {
+			subs[i].Attributes = Attributes{}
+		}
+		subs[i].CreatedAt, subs[i].UpdatedAt = now, now
+	}
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Omit(clause.Associations).CreateInBatches(subs, 500).Error; err != nil {
+			return fmt.Errorf("bulk insert subscribers: %w", err)
+		}
+		ms := make([]Subscription, len(subs))
+		for i, sub := range subs {
+			ms[i] = Subscription{SubscriberID: sub.ID, ListID: listID, Status: SubConfirmed,
+				ConsentBasis: consentBasis, CreatedAt: now, UpdatedAt: now, ConfirmedAt: &now}
+		}
+		if err := tx.CreateInBatches(ms, 500).Error; err != nil {
+			return fmt.Errorf("bulk insert subscriptions: %w", err)
+		}
+		return nil
+	})
+}

@@ -14,6 +14,13 @@ import (
 // Under load that is a group commit of dozens of rows; when idle, a single
 // row goes straight through. The crash window (accepted by SMTP, not yet
 // recorded) is therefore one write long.
+// gatherWindow is how long the committer waits for more outcomes before
+// writing. BenchmarkRecordOutcomes (store) puts a SQLite commit at a few
+// hundred µs plus ~15 µs a row: groups of 1 cost 20 times more per
+// delivery than groups of 100. 20 ms is invisible to people and short next
+// to the claim lease that guards the crash window.
+const gatherWindow = 20 * time.Millisecond
+
 type committer struct {
 	st  *store.Store
 	log *slog.Logger
@@ -75,15 +82,19 @@ func (c *committer) run(stop <-chan struct{}) {
 			}
 		}
 		take(first)
+		// Gather for up to gatherWindow. A barrier (a sender waiting to
+		// finish) ends the wait at once.
+		deadline := time.NewTimer(gatherWindow)
 	more:
-		for len(batch) < cap(batch) {
+		for len(batch) < cap(batch) && len(barriers) == 0 {
 			select {
 			case r := <-c.in:
 				take(r)
-			default:
+			case <-deadline.C:
 				break more
 			}
 		}
+		deadline.Stop()
 		c.write(batch)
 		for _, b := range barriers {
 			close(b)

@@ -155,8 +155,16 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	defer func() { close(stopRenew); <-renewed }()
 
 	rs := res.Recipients
-	var checkedAt time.Time
-	stillSubscribed := map[int64]bool{}
+	// The claim checked every recipient's subscription and suppression.
+	// Withdrawals that land while this batch is sent are noticed through
+	// the event log: every unsubscribe and suppression appends an event.
+	lastEvent, err := h.st.LatestEventID(ctx)
+	if err != nil {
+		s.release(ctx, token, rs)
+		return false, err
+	}
+	checkedAt := h.now()
+	var withdrawn map[int64]bool
 	for i := range rs {
 		r := &rs[i]
 		// Stop between messages for a drain, a pause or a cancel; what is
@@ -167,19 +175,15 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if now := h.now(); now.Sub(checkedAt) > recheckEvery {
-			ids := make([]int64, 0, len(rs)-i)
-			for _, x := range rs[i:] {
-				ids = append(ids, x.SubscriberID)
-			}
-			if stillSubscribed, err = h.st.StillSubscribed(ctx, id, ids); err != nil {
+			if withdrawn, lastEvent, err = s.recheck(ctx, rs[i:], lastEvent, withdrawn); err != nil {
 				s.release(ctx, token, rs[i:])
 				return false, err
 			}
 			checkedAt = now
 		}
-		if !stillSubscribed[r.SubscriberID] {
+		if withdrawn[r.SubscriberID] {
 			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
-				SMTPMessage: "not sent: unsubscribed before sending", At: h.now()})
+				SMTPMessage: "not sent: unsubscribed or suppressed before sending", At: h.now()})
 			continue
 		}
 		if h.lim != nil {
@@ -213,6 +217,32 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// recheck looks for withdrawals among the rest of the batch if the event
+// log moved since the last look, and returns the updated set.
+func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastEvent int64, withdrawn map[int64]bool) (map[int64]bool, int64, error) {
+	latest, err := s.h.st.LatestEventID(ctx)
+	if err != nil || latest == lastEvent {
+		return withdrawn, lastEvent, err
+	}
+	ids := make([]int64, len(rest))
+	for i, r := range rest {
+		ids[i] = r.SubscriberID
+	}
+	still, err := s.h.st.StillSubscribed(ctx, s.e.camp.ID, ids)
+	if err != nil {
+		return withdrawn, lastEvent, err
+	}
+	if withdrawn == nil {
+		withdrawn = map[int64]bool{}
+	}
+	for _, id := range ids {
+		if !still[id] {
+			withdrawn[id] = true
+		}
+	}
+	return withdrawn, latest, nil
 }
 
 // release hands untried rows back.

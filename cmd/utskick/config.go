@@ -55,6 +55,7 @@ type config struct {
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
 	LogFormat      string
+	CPUProfile     string
 }
 
 // setting documents one variable; the table drives parsing, the README
@@ -215,6 +216,8 @@ var settings = []setting{
 		}},
 	{name: "UTSKICK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		apply: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{name: "UTSKICK_CPU_PROFILE", computed: true, def: "off", help: "write a Go CPU profile of the whole run to this file (for performance work)",
+		apply: func(c *config, v string) error { c.CPUProfile = v; return nil }},
 	{name: "UTSKICK_LOG_FORMAT", def: "json", help: "json or text",
 		apply: func(c *config, v string) error {
 			if v != "json" && v != "text" {

@@ -4,11 +4,13 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/textproto"
+	"strings"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -81,10 +83,11 @@ func New(cfg Config) (*Mailer, error) {
 // Conn is one SMTP session. It is not safe for concurrent use; a sender
 // owns one at a time.
 type Conn struct {
-	m      *Mailer
-	c      *smtp.Client
-	sent   int
-	broken bool
+	m          *Mailer
+	c          *smtp.Client
+	pipelining bool
+	sent       int
+	broken     bool
 }
 
 // Dial opens a session: connect, EHLO, STARTTLS and AUTH as configured.
@@ -93,7 +96,8 @@ func (m *Mailer) Dial(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp dial %s:%d: %w", m.cfg.Host, m.cfg.Port, err)
 	}
-	return &Conn{m: m, c: c}, nil
+	pipe, _ := c.Extension("PIPELINING")
+	return &Conn{m: m, c: c, pipelining: pipe}, nil
 }
 
 // Sent is how many messages this session delivered.
@@ -105,10 +109,14 @@ func (c *Conn) Broken() bool { return c.broken }
 // Send runs one transaction (MAIL, RCPT, DATA) for msg, which must be a
 // complete message with CRLF line endings. It returns the server's text
 // on success and the error to classify otherwise; after a refusal the
-// session is reset so the next message can go on.
+// session is reset so the next message can go on. Send may use the spare
+// capacity of msg.
 func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 	if c.broken {
 		return "", errors.New("smtp: session is closed")
+	}
+	if strings.ContainsAny(from, "\r\n<>") || strings.ContainsAny(to, "\r\n<>") {
+		return "", &textproto.Error{Code: 501, Msg: "5.1.3 address contains a forbidden character"}
 	}
 	if err := c.c.UpdateDeadline(c.m.cfg.Timeout); err != nil {
 		c.broken = true
@@ -128,28 +136,90 @@ func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 	return resp, nil
 }
 
+// send speaks the transaction on go-mail's connection (its exported Text,
+// "to allow for clients to add extensions") rather than through
+// Client.Mail/Rcpt/Data, for two reasons measured in the send benchmark:
+// with PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one write and
+// their replies come back together, and the message body is written in
+// one piece instead of through textproto's dot-writer, which handles it a
+// byte at a time and took nearly half of the sender's CPU.
 func (c *Conn) send(from, to string, msg []byte) (string, error) {
-	if err := c.c.Mail(from); err != nil {
+	tp := c.c.Text
+	if c.pipelining {
+		tp.W.WriteString("MAIL FROM:<" + from + ">\r\nRCPT TO:<" + to + ">\r\nDATA\r\n")
+		if err := tp.W.Flush(); err != nil {
+			return "", err
+		}
+		// Read all three replies whatever they are: they are on the wire.
+		_, _, errMail := tp.ReadResponse(250)
+		_, _, errRcpt := tp.ReadResponse(25)
+		_, _, errData := tp.ReadResponse(354)
+		if err := errors.Join(errMail, errRcpt); err != nil {
+			if errData == nil {
+				// The server took DATA after refusing the sender or the
+				// recipient (it should not); end the empty transaction.
+				tp.PrintfLine(".")
+				tp.ReadResponse(250)
+			}
+			return "", firstErr(errMail, errRcpt)
+		}
+		if errData != nil {
+			return "", errData
+		}
+	} else {
+		for _, step := range []struct {
+			cmd  string
+			code int
+		}{{"MAIL FROM:<" + from + ">", 250}, {"RCPT TO:<" + to + ">", 25}, {"DATA", 354}} {
+			if err := tp.PrintfLine("%s", step.cmd); err != nil {
+				return "", err
+			}
+			if _, _, err := tp.ReadResponse(step.code); err != nil {
+				return "", err
+			}
+		}
+	}
+	data := dotStuff(msg)
+	if !bytes.HasSuffix(data, []byte("\r\n")) {
+		data = append(data, '\r', '\n')
+	}
+	data = append(data, '.', '\r', '\n')
+	if _, err := tp.W.Write(data); err != nil {
 		return "", err
 	}
-	if err := c.c.Rcpt(to); err != nil {
+	if err := tp.W.Flush(); err != nil {
 		return "", err
 	}
-	w, err := c.c.Data()
-	if err != nil {
-		return "", err
+	_, resp, err := tp.ReadResponse(250)
+	return resp, err
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
 	}
-	if _, err := w.Write(msg); err != nil {
-		w.Close()
-		return "", err
+	return nil
+}
+
+// dotStuff doubles the dot that starts a line (RFC 5321 §4.5.2). Messages
+// from mailtemplates never need it (their quoted-printable encoding writes
+// a leading dot as =2E), so the common case is one fast scan and no copy.
+func dotStuff(msg []byte) []byte {
+	if len(msg) > 0 && msg[0] != '.' && !bytes.Contains(msg, []byte("\n.")) {
+		return msg
 	}
-	if err := w.Close(); err != nil {
-		return "", err
+	out := make([]byte, 0, len(msg)+len(msg)/64+5)
+	atLineStart := true
+	for _, b := range msg {
+		if atLineStart && b == '.' {
+			out = append(out, '.')
+		}
+		out = append(out, b)
+		atLineStart = b == '\n'
 	}
-	if dc, ok := w.(*smtp.DataCloser); ok {
-		return dc.ServerResponse(), nil
-	}
-	return "", nil
+	return out
 }
 
 // Close ends the session politely (QUIT), or just drops a broken one.

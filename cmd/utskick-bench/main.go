@@ -1,0 +1,469 @@
+// Command utskick-bench measures utskick's campaign send rate against the
+// loopback SMTP limit, in one run on one machine:
+//
+//  1. it builds ../shared/tools/smtpsink and smtpblast and starts the sink;
+//  2. it seeds a fresh store with N confirmed subscribers and a campaign
+//     made from a seed issue (about 30 KB per message);
+//  3. smtpblast pushes pre-built messages of the same size over the same
+//     number of connections to the same sink: the yardstick;
+//  4. `utskick all` (a child process, so its CPU and memory are its own)
+//     sends the campaign to the sink; the rate is taken from the
+//     campaign's started_at and finished_at;
+//  5. smtpblast runs again, and utskick's rate is printed as a ratio of
+//     the mean of the two yardstick runs.
+//
+// Run it from the repository root:
+//
+//	go run ./cmd/utskick-bench -n 100000
+//	go run ./cmd/utskick-bench -n 100000 -database-url postgres://postgres@127.0.0.1:5432/test -redis-url redis://127.0.0.1:6379/0
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/links"
+)
+
+const benchSecret = "utskick-bench secret key: 32 bytes or more, fixed"
+
+type options struct {
+	n           int
+	conns       int
+	databaseURL string
+	redisURL    string
+	seed        string
+	tools       string
+	blastN      int
+	extraEnv    string
+	keep        bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", 100000, "subscribers (messages) in the campaign")
+	flag.IntVar(&o.conns, "conns", 8, "SMTP connections, for utskick (UTSKICK_SMTP_CONNECTIONS) and smtpblast alike")
+	flag.StringVar(&o.databaseURL, "database-url", "", "Postgres URL (a fresh schema is made in it); empty: a SQLite file (embedded defaults)")
+	flag.StringVar(&o.redisURL, "redis-url", "", "Redis URL; empty: utskick's embedded Redis")
+	flag.StringVar(&o.seed, "seed", "", "seed issue to send (default ../shared/seeds/003_*.txt)")
+	flag.StringVar(&o.tools, "tools", "../shared/tools", "folder holding smtpsink and smtpblast")
+	flag.IntVar(&o.blastN, "blast-n", 0, "messages per smtpblast run (default min(n, 30000))")
+	flag.StringVar(&o.extraEnv, "env", "", "extra UTSKICK_* settings for the utskick process, comma-separated K=V")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("utskick-bench: ")
+	if err := run(o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "utskick-bench-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(tmp)
+	} else {
+		log.Printf("keeping %s", tmp)
+	}
+	if o.seed == "" {
+		m, _ := filepath.Glob("../shared/seeds/003_*.txt")
+		if len(m) == 0 {
+			return errors.New("no seed issue found; pass -seed")
+		}
+		o.seed = m[0]
+	}
+	if o.blastN == 0 {
+		o.blastN = min(o.n, 30000)
+	}
+
+	log.Printf("building utskick, smtpsink and smtpblast")
+	bin := func(name, dir, pkg string) (string, error) {
+		out := filepath.Join(tmp, name)
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir, cmd.Stderr = dir, os.Stderr
+		return out, cmd.Run()
+	}
+	utskick, err := bin("utskick", ".", "./cmd/utskick")
+	if err != nil {
+		return fmt.Errorf("build utskick: %w", err)
+	}
+	sinkBin, err := bin("smtpsink", filepath.Join(o.tools, "smtpsink"), ".")
+	if err != nil {
+		return fmt.Errorf("build smtpsink: %w", err)
+	}
+	blastBin, err := bin("smtpblast", filepath.Join(o.tools, "smtpblast"), ".")
+	if err != nil {
+		return fmt.Errorf("build smtpblast: %w", err)
+	}
+
+	sinkAddr := freeAddr()
+	sink := exec.Command(sinkBin, "-addr", sinkAddr)
+	sink.Stderr = io.Discard
+	var sinkOut bytes.Buffer
+	sink.Stdout = &sinkOut
+	if err := sink.Start(); err != nil {
+		return fmt.Errorf("start smtpsink: %w", err)
+	}
+	defer func() { sink.Process.Signal(syscall.SIGTERM); sink.Wait() }()
+	waitTCP(sinkAddr)
+
+	// The store, seeded directly (the API is not what is measured).
+	dsn, cleanup, err := freshDatabase(o.databaseURL, tmp)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	st, err := store.Open(ctx, store.Options{DSN: dsn, AddressKey: store.DeriveAddressKey([]byte(benchSecret))})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	campID, eml, err := seedStore(ctx, st, o)
+	st.Close()
+	if err != nil {
+		return err
+	}
+	log.Printf("seeded %d subscribers in %s; one message is %d bytes", o.n, time.Since(t0).Round(time.Millisecond), len(eml))
+	emlPath := filepath.Join(tmp, "issue.eml")
+	if err := os.WriteFile(emlPath, eml, 0o644); err != nil {
+		return err
+	}
+
+	blast := func() (blastResult, error) {
+		var r blastResult
+		out, err := exec.Command(blastBin, "-addr", sinkAddr, "-n", strconv.Itoa(o.blastN), "-conns", strconv.Itoa(o.conns), "-eml", emlPath).Output()
+		if err != nil {
+			return r, fmt.Errorf("smtpblast: %w", err)
+		}
+		return r, json.Unmarshal(out, &r)
+	}
+	log.Printf("smtpblast: %d messages over %d connections", o.blastN, o.conns)
+	b1, err := blast()
+	if err != nil {
+		return err
+	}
+
+	res, err := sendCampaign(ctx, o, utskick, tmp, dsn, sinkAddr, campID)
+	if err != nil {
+		return err
+	}
+	b2, err := blast()
+	if err != nil {
+		return err
+	}
+	blastRate := (b1.MsgsPerS + b2.MsgsPerS) / 2
+	mode := "embedded defaults (SQLite file, in-process Redis)"
+	if o.databaseURL != "" || o.redisURL != "" {
+		mode = fmt.Sprintf("database %s, redis %s", kind(o.databaseURL, "SQLite"), kind(o.redisURL, "embedded"))
+	}
+	fmt.Printf("\nutskick-bench: %s\n", mode)
+	fmt.Printf("  recipients                 %d (%d bytes per message, %d SMTP connections)\n", o.n, len(eml), o.conns)
+	fmt.Printf("  smtpblast (before, after)  %.0f, %.0f msgs/s\n", b1.MsgsPerS, b2.MsgsPerS)
+	fmt.Printf("  utskick                    %.0f msgs/s (%d sent in %.2fs)\n", res.rate, res.sent, res.seconds)
+	fmt.Printf("  ratio to smtpblast         %.2f\n", res.rate/blastRate)
+	fmt.Printf("  CPU per 1,000 messages     %.3f s (utskick process, whole run)\n", res.cpu/float64(res.sent)*1000)
+	fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
+	fmt.Printf("  SIGTERM to exit            %s\n", res.shutdown.Round(time.Millisecond))
+	summary, _ := json.Marshal(map[string]any{
+		"mode": mode, "recipients": o.n, "message_bytes": len(eml), "conns": o.conns,
+		"blast_msgs_per_s": []float64{b1.MsgsPerS, b2.MsgsPerS}, "utskick_msgs_per_s": round(res.rate),
+		"ratio": round(res.rate / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
+		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "shutdown_s": round(res.shutdown.Seconds()),
+		"sink": strings.TrimSpace(sinkOut.String()),
+	})
+	fmt.Println(string(summary))
+	return nil
+}
+
+func kind(url, def string) string {
+	if url == "" {
+		return def
+	}
+	if u, err := urlHost(url); err == nil {
+		return u
+	}
+	return "external"
+}
+
+func urlHost(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+type blastResult struct {
+	Messages int64   `json:"messages"`
+	Seconds  float64 `json:"seconds"`
+	MsgsPerS float64 `json:"msgs_per_s"`
+	CPU      float64 `json:"cpu_s"`
+}
+
+func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitTCP(addr string) {
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// freshDatabase returns the DSN of an empty database: a SQLite file, or a
+// new schema in the given Postgres database.
+func freshDatabase(pg, tmp string) (string, func(), error) {
+	if pg == "" {
+		return "sqlite:" + filepath.Join(tmp, "bench.db"), func() {}, nil
+	}
+	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	if out, err := exec.Command("psql", pg, "-qc", "CREATE SCHEMA "+schema).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("create schema: %v: %s", err, out)
+	}
+	u, err := url.Parse(pg)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	if q.Get("sslmode") == "" {
+		q.Set("sslmode", "disable")
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), func() { exec.Command("psql", pg, "-qc", "DROP SCHEMA "+schema+" CASCADE").Run() }, nil
+}
+
+// seedStore makes a list of n confirmed subscribers and a draft campaign
+// from the seed issue, and renders one message for smtpblast.
+func seedStore(ctx context.Context, st *store.Store, o options) (int64, []byte, error) {
+	l := &store.List{Slug: "senaste-nytt", Name: "Senaste nytt", Language: "sv", Optin: store.OptinDouble, Visibility: store.VisibilityPublic}
+	if err := st.CreateList(ctx, l); err != nil {
+		return 0, nil, err
+	}
+	const chunk = 5000
+	for i := 0; i < o.n; i += chunk {
+		subs := make([]store.Subscriber, 0, chunk)
+		for j := i; j < min(i+chunk, o.n); j++ {
+			subs = append(subs, store.Subscriber{Email: fmt.Sprintf("reader%07d@example.org", j),
+				Name: fmt.Sprintf("Läsare %d", j), Language: "sv", Attributes: store.Attributes{"kommun": "Järfälla"}})
+		}
+		if err := st.InsertSubscribersBulk(ctx, subs, l.ID, "benchmark data"); err != nil {
+			return 0, nil, err
+		}
+	}
+	body, err := seedMarkdown(o.seed)
+	if err != nil {
+		return 0, nil, err
+	}
+	c := &store.Campaign{Name: "Benchmark issue", Subject: "Senaste nytt – {{ first_name }}, nyheter från förbundet",
+		Preheader: "Månadens nyheter", Body: body, ListIDs: []int64{l.ID}}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		return 0, nil, err
+	}
+	tmpl, err := mailtemplates.New()
+	if err != nil {
+		return 0, nil, err
+	}
+	sign, _ := links.NewSigner([]byte(benchSecret))
+	cp := worker.NewComposer(worker.Config{BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.org"}}, tmpl, sign)
+	comp, err := cp.Compose(ctx, st, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	var buf bytes.Buffer
+	comp.Compiled.WriteMessage(&buf, cp.Recipient(c.ID, comp.From, store.Recipient{DeliveryID: 1, SubscriberID: 1,
+		Email: "reader0000001@example.org", Name: "Läsare 1", Language: "sv"}, time.Now()), mailtemplates.WriteOptions{})
+	return c.ID, buf.Bytes(), nil
+}
+
+// seedMarkdown turns a plain-text seed export into Markdown: short lines
+// that introduce a section become headings, the rest paragraphs. It reads
+// the seed at run time; none of its text is kept in the repository.
+func seedMarkdown(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+			continue
+		case len(line) < 70 && !strings.HasSuffix(line, "."):
+			b.WriteString("## " + line + "\n\n")
+		default:
+			b.WriteString(line + "\n\n")
+		}
+	}
+	b.WriteString("[Läs mer på webbplatsen](https://example.org/nyheter)\n")
+	return b.String(), sc.Err()
+}
+
+type sendResult struct {
+	sent     int64
+	seconds  float64
+	rate     float64
+	cpu      float64
+	maxRSSKB int64
+	shutdown time.Duration
+}
+
+// sendCampaign runs `utskick all` against the store and the sink, sends
+// the campaign through the API and waits until it is sent.
+func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr string, campID int64) (*sendResult, error) {
+	httpAddr := freeAddr()
+	token := "utk_benchbenchbenchbenchbench"
+	env := append(os.Environ(),
+		"UTSKICK_HTTP_ADDR="+httpAddr, "UTSKICK_DATA_DIR="+filepath.Join(tmp, "data"), "UTSKICK_DATABASE_URL="+dsn,
+		"UTSKICK_SMTP_URL=smtp://"+sinkAddr+"?tls=none", "UTSKICK_SECRET="+benchSecret, "UTSKICK_ADMIN_TOKEN="+token,
+		"UTSKICK_SMTP_CONNECTIONS="+strconv.Itoa(o.conns), "UTSKICK_LOG_LEVEL=warn",
+		"UTSKICK_FROM=Förbundet <nyhetsbrev@example.org>")
+	if o.redisURL != "" {
+		env = append(env, "UTSKICK_REDIS_URL="+o.redisURL)
+	}
+	for _, kv := range strings.Split(o.extraEnv, ",") {
+		if kv != "" {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(utskick, "all")
+	cmd.Env = env
+	logf, err := os.Create(filepath.Join(tmp, "utskick.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	base := "http://" + httpAddr
+	api := func(method, path string, out any) error {
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+		}
+		if out != nil {
+			return json.NewDecoder(resp.Body).Decode(out)
+		}
+		return nil
+	}
+	for i := 0; ; i++ {
+		if api("GET", "/api/v1/lists", nil) == nil {
+			break
+		}
+		if i > 200 {
+			return nil, fmt.Errorf("utskick did not start; see %s", logf.Name())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Printf("utskick: sending the campaign to %d recipients", o.n)
+	if err := api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", campID), nil); err != nil {
+		return nil, err
+	}
+	var stats store.CampaignStats
+	var peakRSS int64
+	for {
+		time.Sleep(250 * time.Millisecond)
+		if rss := rssKB(cmd.Process.Pid); rss > peakRSS {
+			peakRSS = rss
+		}
+		if err := api("GET", fmt.Sprintf("/api/v1/campaigns/%d/stats", campID), &stats); err != nil {
+			return nil, err
+		}
+		if stats.Status == store.CampaignSent {
+			break
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("utskick exited; see %s", logf.Name())
+		default:
+		}
+	}
+	if stats.Sent != int64(o.n) {
+		return nil, fmt.Errorf("campaign sent with %d of %d delivered: %+v", stats.Sent, o.n, stats)
+	}
+	res := &sendResult{sent: stats.Sent, seconds: stats.FinishedAt.Sub(*stats.StartedAt).Seconds()}
+	res.rate = float64(res.sent) / res.seconds
+	t := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
+	res.shutdown = time.Since(t)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		res.maxRSSKB = max(ru.Maxrss, peakRSS)
+	}
+	return res, nil
+}
+
+// rssKB reads a process's resident set size from /proc.
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(f)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
