@@ -47,7 +47,6 @@ func redisURL() string {
 
 func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
 	e := &env{st: st, outDir: filepath.Join(t.TempDir(), "outbox")}
 	box, err := outbox.Start(outbox.Config{Addr: "127.0.0.1:0", Dir: e.outDir})
 	if err != nil {
@@ -55,13 +54,25 @@ func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
 	}
 	t.Cleanup(func() { box.Close() })
 	e.box = box
+	return e.wire(t, box.Addr().Port, mod)
+}
+
+// newSinkEnv is newEnv sending to a fault-injecting sink.
+func newSinkEnv(t *testing.T, st *store.Store, s *sink, mod func(*worker.Config)) *env {
+	t.Helper()
+	return (&env{st: st}).wire(t, s.port(), mod)
+}
+
+func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
 	rc, err := worker.OpenRedis(ctx, redisURL(), slogDiscard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
 	e.rc = rc
-	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
+	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: smtpPort, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +92,7 @@ func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h, err := worker.NewHandlers(cfg, worker.Deps{Store: st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()})
+	h, err := worker.NewHandlers(cfg, worker.Deps{Store: e.st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()})
 	if err != nil {
 		t.Fatal(err)
 	}
