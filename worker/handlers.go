@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -97,6 +98,8 @@ type Deps struct {
 	// Limiter paces sends across all workers; nil sends as fast as the
 	// server takes them.
 	Limiter Limiter
+	// Domains bounds concurrent sends per recipient domain; nil: no bound.
+	Domains *DomainLimits
 }
 
 // Limiter paces sending.
@@ -115,6 +118,7 @@ type Handlers struct {
 	log  *slog.Logger
 	now  func() time.Time
 	lim  Limiter
+	doms *DomainLimits
 
 	pool      *connPool
 	commits   *committer
@@ -124,6 +128,8 @@ type Handlers struct {
 
 	// draining is closed when a graceful shutdown begins: senders stop
 	// claiming and finish what they hold.
+	sent atomic.Int64 // messages this process had accepted by SMTP
+
 	draining     chan struct{}
 	drainOnce    sync.Once
 	sendersAlive sync.WaitGroup
@@ -144,7 +150,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, lim: d.Limiter, tag: d.Signer.InstanceTag(),
+		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, tag: d.Signer.InstanceTag(),
 		draining: make(chan struct{}),
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
@@ -163,6 +169,9 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(TypeSubscriberOptin, h.optin)
 	return mux
 }
+
+// Sent is how many campaign messages this process had accepted.
+func (h *Handlers) Sent() int64 { return h.sent.Load() }
 
 // Drain tells senders to stop claiming new deliveries.
 func (h *Handlers) Drain() { h.drainOnce.Do(func() { close(h.draining) }) }

@@ -205,11 +205,20 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			}
 			s.conn, s.dialFailures = conn, 0
 		}
+		release, err := h.doms.Acquire(ctx, r.Email)
+		if err != nil {
+			s.release(ctx, token, rs[i:])
+			return false, err
+		}
 		now := h.now()
 		s.buf.Reset()
 		s.e.Compiled.WriteMessage(s.buf, h.compose.Recipient(id, s.e.From, *r, now), mailtemplates.WriteOptions{})
 		resp, err := s.conn.Send(h.cfg.ReturnPath, r.Email, s.buf.Bytes())
+		release()
 		out := h.outcome(r, mailer.Classify(err), resp, now)
+		if out.Status == store.DeliverySent {
+			h.sent.Add(1)
+		}
 		h.commits.add(out)
 		if s.conn.Broken() {
 			h.pool.discard(s.conn)

@@ -33,6 +33,7 @@ type env struct {
 	rc     *worker.Redis
 	cancel context.CancelFunc
 	done   chan struct{}
+	deps   func(*worker.Deps)
 }
 
 func redisURL() string {
@@ -63,15 +64,19 @@ func newSinkEnv(t *testing.T, st *store.Store, s *sink, mod func(*worker.Config)
 	return (&env{st: st}).wire(t, s.port(), mod)
 }
 
+// secondWorker is another worker on the same database, Redis and queues
+// as e, as a second process would be, sending to s.
+func (e *env) secondWorker(t *testing.T, s *sink, mod func(*worker.Config), deps func(*worker.Deps)) *env {
+	t.Helper()
+	other := &env{st: e.st, rc: e.rc, q: e.q, queues: e.queues, deps: deps}
+	return other.wire(t, s.port(), mod)
+}
+
 func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	rc, err := worker.OpenRedis(ctx, redisURL(), slogDiscard())
-	if err != nil {
-		t.Fatal(err)
+	if e.rc == nil {
+		e.rcOnly(t)
 	}
-	t.Cleanup(func() { rc.Close() })
-	e.rc = rc
 	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: smtpPort, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +86,6 @@ func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
 		t.Fatal(err)
 	}
 	sg, _ := links.NewSigner([]byte("test secret key, 32 bytes long!!"))
-	e.queues = worker.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
-	client := asynq.NewClientFromRedisClient(rc.Client)
-	e.q = worker.AsynqQueue{C: client}
 	cfg := worker.Config{
 		BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"},
 		Queues: e.queues, SMTPConnections: 4, Slots: 4, BatchSize: 50, ReconcileEvery: 500 * time.Millisecond,
@@ -92,7 +94,11 @@ func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h, err := worker.NewHandlers(cfg, worker.Deps{Store: e.st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()})
+	d := worker.Deps{Store: e.st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()}
+	if e.deps != nil {
+		e.deps(&d)
+	}
+	h, err := worker.NewHandlers(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,4 +255,17 @@ func TestCampaignReachesEveryConfirmedSubscriberOnce(t *testing.T) {
 			t.Errorf("unconfirmed got %d, unsubscribed got %d, want 0", got[un.Email], got[left.Email])
 		}
 	})
+}
+
+// rcOnly connects e to a Redis without wiring a worker yet.
+func (e *env) rcOnly(t *testing.T) {
+	t.Helper()
+	rc, err := worker.OpenRedis(context.Background(), redisURL(), slogDiscard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	e.rc = rc
+	e.queues = worker.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
+	e.q = worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc.Client)}
 }

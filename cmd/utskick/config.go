@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -41,6 +42,7 @@ type config struct {
 	SMTPConnections int
 	MessagesPerConn int
 	SendRate        float64
+	DomainLimits    string
 	Slots           int
 	BatchSize       int
 	MaxAttempts     int
@@ -180,6 +182,14 @@ var settings = []setting{
 				return errors.New("want a number ≥ 0")
 			}
 			c.SendRate = f
+			return nil
+		}},
+	{name: "UTSKICK_DOMAIN_CONCURRENCY", computed: true, def: "none", help: "concurrent sends per recipient domain in one worker, e.g. gmail.com=4,outlook.com=4,*=8",
+		apply: func(c *config, v string) error {
+			if _, err := worker.ParseDomainLimits(v); err != nil {
+				return err
+			}
+			c.DomainLimits = v
 			return nil
 		}},
 	{name: "UTSKICK_WORKER_SLOTS", def: "32", help: "sender tasks per campaign, shared by all worker processes",

@@ -245,7 +245,17 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log})
+		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log}
+		if cfg.SendRate > 0 {
+			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:send-rate", cfg.SendRate)
+			if rd.Embedded == nil {
+				log.Info("send rate shared by all workers", "messages_per_second", cfg.SendRate)
+			}
+		}
+		if cfg.DomainLimits != "" {
+			deps.Domains, _ = worker.ParseDomainLimits(cfg.DomainLimits) // checked by loadConfig
+		}
+		h, err := worker.NewHandlers(wcfg, deps)
 		if err != nil {
 			return err
 		}
