@@ -278,15 +278,17 @@ func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser
 		p.Parent().ReplaceChild(p.Parent(), p, f)
 	}
 
+	// Blocks in the wrong place (nested ones) are only reported.
+	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if b, ok := n.(*Block); ok && entering && b.err != "" {
+			fail(b.line, "%s", b.err)
+		}
+		return ast.WalkContinue, nil
+	})
 	for n := doc.FirstChild(); n != nil; {
 		next := n.NextSibling()
 		b, ok := n.(*Block)
-		if !ok {
-			n = next
-			continue
-		}
-		if b.err != "" {
-			fail(b.line, "%s", b.err)
+		if !ok || b.err != "" {
 			n = next
 			continue
 		}
@@ -357,6 +359,7 @@ func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser
 		n = next
 	}
 	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		pc.Set(blockErrorsKey, errs)
 	}
 }

@@ -22,21 +22,21 @@ const (
 
 // List is a newsletter a subscriber can be on, e.g. "Senaste nytt" or "BUS".
 type List struct {
-	ID          int64     `gorm:"primaryKey" json:"id"`
-	Slug        string    `gorm:"size:64;not null;uniqueIndex" json:"slug"`
-	Name        string    `gorm:"size:200;not null" json:"name"`
-	Description string    `gorm:"type:text;not null;default:''" json:"description"`
-	Language    string    `gorm:"size:8;not null;default:'sv'" json:"language"`
-	Optin       string    `gorm:"size:8;not null;default:'double'" json:"optin"`
-	Visibility  string    `gorm:"size:8;not null;default:'private'" json:"visibility"`
+	ID          int64  `gorm:"primaryKey" json:"id"`
+	Slug        string `gorm:"size:64;not null;uniqueIndex" json:"slug"`
+	Name        string `gorm:"size:200;not null" json:"name"`
+	Description string `gorm:"type:text;not null;default:''" json:"description"`
+	Language    string `gorm:"size:8;not null;default:'sv'" json:"language"`
+	Optin       string `gorm:"size:8;not null;default:'double'" json:"optin"`
+	Visibility  string `gorm:"size:8;not null;default:'private'" json:"visibility"`
 	// TemplateID is the staff template its campaigns are sent with; nil
 	// is the built-in layout.
 	TemplateID *int64 `gorm:"index" json:"template_id"`
 	// Archive publishes the list's sent campaigns at /archive/<slug>,
 	// without personal links, with an Atom feed.
 	Archive   bool      `gorm:"not null;default:false" json:"archive"`
-	CreatedAt   time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt   time.Time `gorm:"not null" json:"updated_at"`
+	CreatedAt time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
