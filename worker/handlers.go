@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,6 +98,9 @@ type Deps struct {
 	// Limiter paces sends across all workers; nil sends as fast as the
 	// server takes them.
 	Limiter Limiter
+	// DKIM signs every message (campaigns, tests, opt-ins); nil sends
+	// them unsigned.
+	DKIM *mailer.DKIM
 }
 
 // Limiter paces sending.
@@ -115,6 +119,7 @@ type Handlers struct {
 	log  *slog.Logger
 	now  func() time.Time
 	lim  Limiter
+	dkim *mailer.DKIM
 
 	pool      *connPool
 	commits   *committer
@@ -144,7 +149,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, lim: d.Limiter, tag: d.Signer.InstanceTag(),
+		log: d.Log, now: d.Now, lim: d.Limiter, dkim: d.DKIM, tag: d.Signer.InstanceTag(),
 		draining: make(chan struct{}),
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
@@ -162,6 +167,20 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignTest, h.testSend)
 	mux.HandleFunc(TypeSubscriberOptin, h.optin)
 	return mux
+}
+
+// signed returns msg as it goes on the wire: DKIM-signed into dst when
+// signing is on, else msg itself. It runs on the final bytes, after
+// rendering, so the signature covers exactly what is sent.
+func (h *Handlers) signed(dst *bytes.Buffer, msg []byte) ([]byte, error) {
+	if h.dkim == nil {
+		return msg, nil
+	}
+	dst.Reset()
+	if err := h.dkim.Sign(dst, msg); err != nil {
+		return nil, err
+	}
+	return dst.Bytes(), nil
 }
 
 // Drain tells senders to stop claiming new deliveries.

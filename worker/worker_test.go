@@ -45,7 +45,7 @@ func redisURL() string {
 	return ""
 }
 
-func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
+func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config), depMods ...func(*worker.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{st: st, outDir: filepath.Join(t.TempDir(), "outbox")}
@@ -81,7 +81,11 @@ func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h, err := worker.NewHandlers(cfg, worker.Deps{Store: st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()})
+	deps := worker.Deps{Store: st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()}
+	for _, f := range depMods {
+		f(&deps)
+	}
+	h, err := worker.NewHandlers(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
