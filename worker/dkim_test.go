@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,22 @@ func TestDKIMSignedCampaignVerifiesAfterTheSink(t *testing.T) {
 					kinds["optin"]++
 				default:
 					kinds["campaign"]++
+					// Only these headers: nothing that reveals tracking or
+					// the software, and the bulk-mail headers receivers want.
+					var names []string
+					for k := range m.Header {
+						if !strings.HasPrefix(k, "X-Utskick-Envelope-") { // added by the capture server
+							names = append(names, k)
+						}
+					}
+					sort.Strings(names)
+					want := "Content-Type Date Dkim-Signature Feedback-Id From List-Id List-Unsubscribe List-Unsubscribe-Post Message-Id Mime-Version Precedence Subject To"
+					if got := strings.Join(names, " "); got != want {
+						t.Errorf("campaign headers %s, want %s", got, want)
+					}
+					if m.Header.Get("Precedence") != "bulk" || !strings.HasPrefix(m.Header.Get("Feedback-Id"), fmt.Sprintf("c%d:l%d:", f.camp.ID, f.lists[0].ID)) {
+						t.Errorf("Precedence %q, Feedback-ID %q", m.Header.Get("Precedence"), m.Header.Get("Feedback-Id"))
+					}
 				}
 				verifyDKIM(t, py, k, msg)
 			}
