@@ -21,6 +21,9 @@ type templateRequest struct {
 }
 
 func (r *templateRequest) validate(create bool) error {
+	if r.HTML != nil {
+		*r.HTML = strings.ReplaceAll(*r.HTML, "\r\n", "\n") // saved from a Windows editor
+	}
 	if err := oneLineText("name", r.Name, create, 200); err != nil {
 		return err
 	}
