@@ -69,8 +69,8 @@ func TestScreenshot(t *testing.T) {
 		dark         bool
 		height       int
 	}{
-		{"senaste-nytt-mars.png", "senaste-nytt-mars.sv.html", false, 4650},
-		{"senaste-nytt-mars-dark.png", "senaste-nytt-mars.sv.html", true, 4650},
+		{"senaste-nytt-mars.png", "senaste-nytt-mars.sv.html", false, 4800},
+		{"senaste-nytt-mars-dark.png", "senaste-nytt-mars.sv.html", true, 4800},
 		{"bus-oktober.png", "bus-oktober.sv.html", false, 1750},
 	}
 	dir, _ := filepath.Abs(*screenshotDir)
