@@ -2,7 +2,7 @@ package api
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/lint"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
@@ -51,17 +52,14 @@ func (r *campaignRequest) validate(create bool) error {
 		a.Address = norm
 		*r.From = a.String()
 	}
+	fields := map[string]string{}
 	for field, v := range map[string]*string{"subject": r.Subject, "preheader": r.Preheader, "body": r.Body} {
-		if v == nil {
-			continue
+		if v != nil {
+			fields[field] = *v
 		}
-		if err := mailtemplates.ValidatePlaceholders(field, *v); err != nil {
-			var pe *mailtemplates.PlaceholderError
-			if errors.As(err, &pe) {
-				return fieldErr(pe.Field, "placeholder %s: %s", pe.Placeholder, pe.Msg)
-			}
-			return fieldErr(field, "%v", err)
-		}
+	}
+	if err := validateContent(fields); err != nil {
+		return err
 	}
 	if r.ListIDs != nil {
 		seen := map[int64]bool{}
@@ -209,6 +207,22 @@ func (s *Server) scheduleCampaign(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	draft, err := s.st.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	// What is checked is the mail a subscriber would get now: the lint
+	// is advice, except a missing unsubscribe link, which stops the send.
+	rep, err := s.lintCampaign(ctx, draft, 0, false)
+	if err != nil {
+		return err
+	}
+	if rep.Blocking {
+		return c.JSON(http.StatusConflict, lintRefusal{
+			Error:    "the campaign cannot be sent: " + rep.Findings[0].Message,
+			Findings: rep.Findings, RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+		})
+	}
 	camp, err := s.st.ScheduleCampaign(ctx, id, sendAt)
 	if err != nil {
 		return err
@@ -218,7 +232,93 @@ func (s *Server) scheduleCampaign(c echo.Context) error {
 	if err := s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt)); err != nil {
 		s.log.Warn("enqueue dispatch; reconcile will retry", "campaign_id", camp.ID, "err", err)
 	}
-	return c.JSON(http.StatusAccepted, camp)
+	return c.JSON(http.StatusAccepted, scheduled{Campaign: camp, Lint: rep.Findings})
+}
+
+// scheduled is a campaign accepted for sending, with the lint's advice.
+type scheduled struct {
+	*store.Campaign
+	Lint []lint.Finding `json:"lint"`
+}
+
+// lintRefusal is the 409 of a send the lint blocks.
+type lintRefusal struct {
+	Error     string         `json:"error"`
+	Findings  []lint.Finding `json:"findings"`
+	RequestID string         `json:"request_id,omitempty"`
+}
+
+// lintCampaign checks the message subscriber subID (0: a sample reader)
+// would get. A campaign that does not compile is a 400 naming the field.
+func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID int64, fetchLinks bool) (lint.Report, error) {
+	comp, err := s.compose.Compose(ctx, s.st, camp)
+	if err != nil {
+		return lint.Report{}, contentError(err)
+	}
+	r, err := s.previewRecipient(ctx, comp, subID)
+	if err != nil {
+		return lint.Report{}, err
+	}
+	rcpt := s.compose.Recipient(camp.ID, comp.From, r, s.now())
+	var buf bytes.Buffer
+	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
+	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(camp.ID, r)}
+	if s.dkim != nil {
+		in.DKIM = &lint.DKIMKey{Domain: s.dkim.Domain(), Selector: s.dkim.Selector(), Record: s.dkim.TXTRecord()}
+	}
+	checker := &lint.Checker{Resolver: s.resolver}
+	if fetchLinks {
+		checker.HTTP = s.linkClient
+	}
+	return checker.Check(ctx, in), nil
+}
+
+// previewRecipient is subscriber subID, or a sample reader in the
+// campaign's language.
+func (s *Server) previewRecipient(ctx context.Context, comp *worker.Composed, subID int64) (store.Recipient, error) {
+	r := store.Recipient{Email: "reader@example.org", Language: "sv"}
+	if len(comp.Lists) > 0 {
+		r.Language = comp.Lists[0].Language
+	}
+	if subID != 0 {
+		sub, err := s.st.Subscriber(ctx, subID)
+		if err != nil {
+			return r, err
+		}
+		r = store.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name, Language: sub.Language, Attributes: sub.Attributes}
+	}
+	return r, nil
+}
+
+// lintCampaignHandler is POST /campaigns/:id/lint: the deliverability
+// checks, as advice. ?subscriber_id= checks one subscriber's mail;
+// ?check_links=true also fetches every link.
+func (s *Server) lintCampaignHandler(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	subID, err := queryInt(c, "subscriber_id", 0)
+	if err != nil {
+		return err
+	}
+	fetch := false
+	if v := c.QueryParam("check_links"); v != "" {
+		if v != "true" && v != "false" {
+			return fieldErr("check_links", "must be true or false")
+		}
+		fetch = v == "true"
+	}
+	ctx := c.Request().Context()
+	camp, err := s.st.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	rep, err := s.lintCampaign(ctx, camp, subID, fetch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
 }
 
 type testRequest struct {
@@ -250,7 +350,7 @@ func (s *Server) testCampaign(c echo.Context) error {
 		return err
 	}
 	if _, err := s.compose.Compose(ctx, s.st, camp); err != nil {
-		return fieldErr("body", "%v", err)
+		return contentError(err)
 	}
 	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: req.Emails,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
@@ -282,18 +382,11 @@ func (s *Server) previewCampaign(c echo.Context) error {
 	}
 	comp, err := s.compose.Compose(ctx, s.st, camp)
 	if err != nil {
-		return fieldErr("body", "%v", err)
+		return contentError(err)
 	}
-	r := store.Recipient{Email: "reader@example.org", Language: "sv"}
-	if len(comp.Lists) > 0 {
-		r.Language = comp.Lists[0].Language
-	}
-	if subID != 0 {
-		sub, err := s.st.Subscriber(ctx, subID)
-		if err != nil {
-			return err
-		}
-		r = store.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name, Language: sub.Language, Attributes: sub.Attributes}
+	r, err := s.previewRecipient(ctx, comp, subID)
+	if err != nil {
+		return err
 	}
 	rcpt := s.compose.Recipient(camp.ID, comp.From, r, s.now())
 	switch format {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -15,6 +16,8 @@ type listRequest struct {
 	Language    *string `json:"language"`
 	Optin       *string `json:"optin"`
 	Visibility  *string `json:"visibility"`
+	TemplateID  *int64  `json:"template_id"` // 0: the built-in layout
+	Archive     *bool   `json:"archive"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -46,7 +49,27 @@ func (r *listRequest) validate(create bool) error {
 	if err := oneOf("optin", r.Optin, "", store.OptinSingle, store.OptinDouble); err != nil {
 		return err
 	}
+	if r.TemplateID != nil && *r.TemplateID < 0 {
+		return fieldErr("template_id", "must be a template id, or 0 for the built-in layout")
+	}
 	return oneOf("visibility", r.Visibility, "", store.VisibilityPublic, store.VisibilityPrivate)
+}
+
+// templateRef is the store's form of template_id: nil for 0.
+func templateRef(id *int64) *int64 {
+	if id == nil || *id == 0 {
+		return nil
+	}
+	return id
+}
+
+// templateError names template_id when the template does not exist.
+func templateError(err error) error {
+	var nf *store.NotFoundError
+	if errors.As(err, &nf) && nf.What == "template" {
+		return fieldErr("template_id", "template %d does not exist", nf.ID)
+	}
+	return err
 }
 
 func (s *Server) createList(c echo.Context) error {
@@ -58,9 +81,10 @@ func (s *Server) createList(c echo.Context) error {
 		return err
 	}
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
-		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility}
+		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
+		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive)}
 	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
-		return err
+		return templateError(err)
 	}
 	return c.JSON(http.StatusCreated, l)
 }
@@ -97,10 +121,15 @@ func (s *Server) updateList(c echo.Context) error {
 	if err := req.validate(false); err != nil {
 		return err
 	}
-	l, err := s.st.UpdateList(c.Request().Context(), id, store.ListPatch{Slug: req.Slug, Name: req.Name,
-		Description: req.Description, Language: req.Language, Optin: req.Optin, Visibility: req.Visibility})
+	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
+		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive}
+	if req.TemplateID != nil {
+		ref := templateRef(req.TemplateID)
+		p.TemplateID = &ref
+	}
+	l, err := s.st.UpdateList(c.Request().Context(), id, p)
 	if err != nil {
-		return err
+		return templateError(err)
 	}
 	return c.JSON(http.StatusOK, l)
 }

@@ -36,7 +36,7 @@ func loadPages(t *mailtemplates.Templates) (*pageSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse page layout: %w", err)
 	}
-	for _, name := range []string{"message", "subscribe", "preferences"} {
+	for _, name := range []string{"message", "subscribe", "preferences", "archive"} {
 		l, _ := layout.Clone()
 		p, err := l.ParseFS(pagesFS, "pages/"+name+".html")
 		if err != nil {

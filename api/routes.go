@@ -19,6 +19,9 @@ func (s *Server) routes() {
 	e.POST("/unsubscribe/:token", s.unsubscribeSubmit)
 	e.GET("/preferences/:token", s.preferencesPage)
 	e.POST("/preferences/:token", s.preferencesSubmit)
+	e.GET("/archive/:slug", s.archiveIndex) // lists with archive: true
+	e.GET("/archive/:slug/feed.atom", s.archiveFeed)
+	e.GET("/archive/:slug/:id", s.archiveIssue)
 
 	// The staff API.
 	v1 := e.Group("/api/v1", s.authenticate)
@@ -46,6 +49,7 @@ func (s *Server) routes() {
 	v1.DELETE("/campaigns/:id", s.deleteCampaign, write)
 	v1.POST("/campaigns/:id/send", s.scheduleCampaign, write)
 	v1.POST("/campaigns/:id/test", s.testCampaign, write)
+	v1.POST("/campaigns/:id/lint", s.lintCampaignHandler, read)
 	v1.GET("/campaigns/:id/preview", s.previewCampaign, read)
 	v1.GET("/campaigns/:id/stats", s.campaignStats, read)
 	v1.GET("/campaigns/:id/deliveries", s.campaignDeliveries, read)
@@ -54,6 +58,13 @@ func (s *Server) routes() {
 	v1.POST("/campaigns/:id/cancel", s.cancelCampaign, write)
 	v1.POST("/campaigns/:id/retry-failed", s.retryFailed, write)
 	v1.POST("/campaigns/:id/duplicate", s.duplicateCampaign, write)
+
+	v1.GET("/templates", s.listTemplates, read)
+	v1.POST("/templates", s.createTemplate, write)
+	v1.GET("/templates/:id", s.getTemplate, read)
+	v1.PATCH("/templates/:id", s.updateTemplate, write)
+	v1.DELETE("/templates/:id", s.deleteTemplate, write)
+	v1.POST("/templates/:id/preview", s.previewTemplate, read)
 
 	v1.POST("/inbound", s.receiveInbound, write)
 

@@ -17,11 +17,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/storsthlm/utskick/lint"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 // Deps are the server's collaborators, passed in explicitly.
@@ -46,6 +48,15 @@ type Deps struct {
 	Slots int
 	// Inbound acts on mail handed to POST /api/v1/inbound.
 	Inbound *inbound.Processor
+	// DKIM is the worker's signing key, for the lint's alignment and DNS
+	// checks; nil when signing is off.
+	DKIM *mailer.DKIM
+	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil uses
+	// the system resolver.
+	Resolver lint.Resolver
+	// LinkClient fetches links for POST /campaigns/{id}/lint?check_links=true;
+	// nil uses a client with a 10 s timeout.
+	LinkClient *http.Client
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -69,6 +80,10 @@ type Server struct {
 	slots    int
 	inbound  *inbound.Processor
 	pages    *pageSet
+	dkim     *mailer.DKIM
+	resolver lint.Resolver
+	// linkClient fetches links for the lint, on request only.
+	linkClient *http.Client
 
 	touchMu sync.Mutex
 	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
@@ -88,6 +103,12 @@ func New(d Deps) (*Server, error) {
 	if d.Queues == (worker.Queues{}) {
 		d.Queues = worker.DefaultQueues
 	}
+	if d.Resolver == nil {
+		d.Resolver = net.DefaultResolver
+	}
+	if d.LinkClient == nil {
+		d.LinkClient = &http.Client{Timeout: 10 * time.Second}
+	}
 	pages, err := loadPages(d.Templates)
 	if err != nil {
 		return nil, err
@@ -96,6 +117,7 @@ func New(d Deps) (*Server, error) {
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, touched: map[int64]time.Time{},
+		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -24,7 +24,19 @@ type CampaignInput struct {
 	ListName  string // shown in the header and the footer's "why you get this"
 	ListID    string // List-Id header value without angle brackets, e.g. "senaste-nytt.utskick.example.se"
 	Org       string // the sender organisation, in header and footer
-	Theme     *Theme // nil: DefaultTheme
+	Theme     *Theme // nil: the layout's theme, or DefaultTheme
+	// Language is the content's language (the list's): <html lang> and
+	// the words the renderer adds to the content ("Läs mer"). The footer
+	// follows each subscriber's language. "" is the default language.
+	Language string
+	// Layout is the list's staff template; nil is the built-in layout.
+	Layout *Layout
+	// ArchiveURL is the issue in the public archive, for a "view in
+	// browser" link; "" when the list has no archive.
+	ArchiveURL string
+	// Archive renders for the public archive: the footer invites to
+	// subscribe, and the recipient's links are not personal.
+	Archive bool
 	// Headers are added to every message as they are (Feedback-ID,
 	// Precedence, ...). Values must be ASCII without line breaks.
 	Headers []Header
@@ -70,9 +82,6 @@ const (
 // CompileCampaign renders everything of a campaign that does not depend on
 // the recipient. Bad placeholders are a *PlaceholderError naming the field.
 func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
-	if in.Theme == nil {
-		in.Theme = DefaultTheme
-	}
 	nonce := t.nonce()
 	c := &Compiled{in: in, variants: map[string]*variant{}, boundary: "=_utskick_" + nonce}
 
@@ -98,29 +107,35 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 
 	c.subject = split(subject, nonce, func(string, int) escapeContext { return ctxPlain })
 
-	md := newMarkdown(in.Theme)
+	layout := t.html.Lookup("campaign.html")
+	theme := in.Theme
+	if in.Layout != nil {
+		layout = in.Layout.html
+		if theme == nil {
+			theme = in.Layout.Theme
+		}
+	}
+	if theme == nil {
+		theme = DefaultTheme
+	}
+	contentLang := NormalizeLanguage(in.Language)
+	// The content is the same for every subscriber: render it once.
+	ccat := t.cats[contentLang]
+	htmlBody, textBody, err := renderMarkdown(newMarkdown(theme, ccat), []byte(body), ccat)
+	if err != nil {
+		return nil, err
+	}
 	for _, lang := range Languages {
-		cat := t.cats[lang]
-		htmlBody, textBody, err := renderMarkdown(md, []byte(body), cat)
-		if err != nil {
-			return nil, err
-		}
-		data := layoutData{
-			Lang: lang, Subject: subject, Preheader: pre, ListName: in.ListName, Org: in.Org,
-			Theme: in.Theme, UnsubscribeURL: unsub, PreferencesURL: prefs,
-			T: footerText{
-				Why:         cat.T("footer.why", "list", in.ListName),
-				Unsubscribe: cat.T("footer.unsubscribe"),
-				Preferences: cat.T("footer.preferences"),
-				Sender:      cat.T("footer.sender", "org", in.Org),
-			},
-		}
+		data := t.layoutData(layoutInput{
+			lang: lang, contentLang: contentLang, subject: subject, preheader: pre, list: in.ListName, org: in.Org,
+			theme: theme, unsubscribe: unsub, preferences: prefs, archiveURL: in.ArchiveURL, archive: in.Archive,
+		})
 		var hb, tb bytes.Buffer
 		data.Content = htmltemplate.HTML(htmlBody)
-		if err := t.html.ExecuteTemplate(&hb, "campaign.html", data); err != nil {
-			return nil, fmt.Errorf("campaign layout: %w", err)
+		if err := layout.Execute(&hb, data); err != nil {
+			return nil, &LayoutError{"html", "campaign layout: " + trimTemplateErr(err)}
 		}
-		data.Content = htmltemplate.HTML(textBody)
+		data.Content = textBody
 		if err := t.text.ExecuteTemplate(&tb, "campaign.txt", data); err != nil {
 			return nil, fmt.Errorf("campaign text layout: %w", err)
 		}
@@ -133,15 +148,40 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 	return c, nil
 }
 
+// layoutData is what a layout template sees; Layout's doc lists it.
 type layoutData struct {
-	Lang, Subject, Preheader, ListName, Org string
-	Theme                                   *Theme
-	Content                                 any
-	UnsubscribeURL, PreferencesURL          string
-	T                                       footerText
+	Lang, ContentLang, Subject, Preheader, ListName, Org string
+	Theme                                                *Theme
+	Content                                              any
+	UnsubscribeURL, PreferencesURL, ArchiveURL           string
+	Archive                                              bool
+	T                                                    footerText
 }
 
-type footerText struct{ Why, Unsubscribe, Preferences, Sender string }
+type footerText struct{ Why, Unsubscribe, Preferences, Sender, ViewOnline, Subscribe string }
+
+type layoutInput struct {
+	lang, contentLang, subject, preheader, list, org string
+	theme                                            *Theme
+	unsubscribe, preferences, archiveURL             string
+	archive                                          bool
+}
+
+func (t *Templates) layoutData(in layoutInput) layoutData {
+	cat := t.cats[in.lang]
+	return layoutData{
+		Lang: in.lang, ContentLang: in.contentLang, Subject: in.subject, Preheader: in.preheader, ListName: in.list, Org: in.org,
+		Theme: in.theme, UnsubscribeURL: in.unsubscribe, PreferencesURL: in.preferences, ArchiveURL: in.archiveURL, Archive: in.archive,
+		T: footerText{
+			Why:         cat.T("footer.why", "list", in.list),
+			Unsubscribe: cat.T("footer.unsubscribe"),
+			Preferences: cat.T("footer.preferences"),
+			Sender:      cat.T("footer.sender", "org", in.org),
+			ViewOnline:  cat.T("footer.view_online"),
+			Subscribe:   cat.T("footer.subscribe", "list", in.list),
+		},
+	}
+}
 
 // extractMore is extractPlaceholders numbering markers from offset.
 func extractMore(field, s, nonce string, offset int) (string, []Placeholder, error) {

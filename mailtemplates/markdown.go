@@ -3,6 +3,7 @@ package mailtemplates
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -11,18 +12,25 @@ import (
 	"github.com/yuin/goldmark/extension"
 	east "github.com/yuin/goldmark/extension/ast"
 	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/renderer"
 	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 )
 
 // newMarkdown returns the Markdown converter for campaign bodies: GFM
-// (tables, strikethrough, autolinks), no raw HTML (goldmark's default drops
-// it, so staff cannot paste a script into a mail), and inline styles set on
-// every element because many mail clients ignore <style>.
-func newMarkdown(th *Theme) goldmark.Markdown {
+// (tables, strikethrough, autolinks), the newsletter blocks (blocks.go),
+// no raw HTML (goldmark's default drops it, so staff cannot paste a script
+// into a mail), and inline styles set on every element because many mail
+// clients ignore <style>. cat is the content language's catalog ("Läs
+// mer").
+func newMarkdown(th *Theme, cat Catalog) goldmark.Markdown {
 	return goldmark.New(
 		goldmark.WithExtensions(extension.Table, extension.Strikethrough, extension.Linkify),
-		goldmark.WithParserOptions(parser.WithASTTransformers(util.Prioritized(&styler{th: th}, 100))),
+		goldmark.WithParserOptions(
+			parser.WithBlockParsers(util.Prioritized(blockParser{}, 150)),
+			parser.WithASTTransformers(util.Prioritized(&styler{th: th}, 100), util.Prioritized(&blockShaper{th: th, cat: cat}, 200)),
+		),
+		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(&blockRenderer{th: th}, 100))),
 	)
 }
 
@@ -68,9 +76,13 @@ func (s *styler) Transform(doc *ast.Document, reader text.Reader, pc parser.Cont
 }
 
 // renderMarkdown turns a body into an HTML fragment and a plain-text
-// rendering of the same content.
+// rendering of the same content. Mistakes in blocks are a *BodyError.
 func renderMarkdown(md goldmark.Markdown, src []byte, cat Catalog) (htmlOut, textOut string, err error) {
-	doc := md.Parser().Parse(text.NewReader(src))
+	pc := parser.NewContext()
+	doc := md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
+	if err := blockError(pc); err != nil {
+		return "", "", err
+	}
 	var h bytes.Buffer
 	if err := md.Renderer().Render(&h, src, doc); err != nil {
 		return "", "", fmt.Errorf("render markdown: %w", err)
@@ -169,6 +181,41 @@ func (t *textRenderer) block(n ast.Node, prefix string) {
 			t.out.WriteString("\n")
 		case *ast.HTMLBlock:
 			// Raw HTML is not rendered in the HTML part either.
+		case *Kicker:
+			t.out.WriteString(prefix + strings.ToUpper(c.Label) + "\n")
+		case *Figure:
+			var lines []string
+			if c.Alt != "" {
+				lines = append(lines, "["+t.cat.T("text.image")+": "+c.Alt+"]")
+			}
+			if c.Caption != "" {
+				lines = append(lines, c.Caption)
+			}
+			if len(lines) > 0 {
+				t.para(prefix, strings.Join(lines, "\n"))
+				t.out.WriteString("\n")
+			}
+		case *ReadMore:
+			t.links = append(t.links, c.Href)
+			t.para(prefix, fmt.Sprintf("%s [%d]", c.Label, len(t.links)))
+			t.out.WriteString("\n")
+		case *Signature:
+			t.para(prefix, c.Label)
+			t.out.WriteString("\n")
+		case *CalendarList:
+			for item := c.FirstChild(); item != nil; item = item.NextSibling() {
+				ci := item.(*CalendarItem)
+				entry := t.inline(ci)
+				if ci.Date != "" {
+					entry = ci.Date + ": " + entry
+				}
+				var sub textRenderer
+				sub.para(prefix+"  ", entry)
+				// A hanging indent: the dash replaces the first line's indent.
+				sub1 := sub.out.String()
+				t.out.WriteString(prefix + "- " + sub1[len(prefix)+2:])
+			}
+			t.out.WriteString("\n")
 		default:
 			t.block(c, prefix)
 		}
@@ -182,7 +229,7 @@ func (t *textRenderer) para(prefix, s string) {
 		width := utf8.RuneCountInString(prefix)
 		col := width
 		for _, w := range strings.Fields(hard) {
-			n := utf8.RuneCountInString(w)
+			n := wordWidth(w)
 			if col > width && col+1+n > textWidth {
 				t.out.WriteString(line + "\n")
 				line, col = prefix, width
@@ -196,6 +243,19 @@ func (t *textRenderer) para(prefix, s string) {
 		}
 		t.out.WriteString(line + "\n")
 	}
+}
+
+// markerRE finds placeholder markers, whatever the nonce.
+var markerRE = regexp.MustCompile(`Qph[0-9a-f]*n[0-9]+Z`)
+
+// wordWidth is the width of a word on screen. A placeholder marker counts
+// as a typical value (a first name), not as its own length, so the lines
+// around a name wrap about where they will for the reader.
+func wordWidth(w string) int {
+	if !strings.Contains(w, "Qph") {
+		return utf8.RuneCountInString(w)
+	}
+	return utf8.RuneCountInString(markerRE.ReplaceAllString(w, "xxxxxxxx"))
 }
 
 // inline flattens inline content to text, collecting link footnotes.

@@ -22,15 +22,21 @@ const (
 
 // List is a newsletter a subscriber can be on, e.g. "Senaste nytt" or "BUS".
 type List struct {
-	ID          int64     `gorm:"primaryKey" json:"id"`
-	Slug        string    `gorm:"size:64;not null;uniqueIndex" json:"slug"`
-	Name        string    `gorm:"size:200;not null" json:"name"`
-	Description string    `gorm:"type:text;not null;default:''" json:"description"`
-	Language    string    `gorm:"size:8;not null;default:'sv'" json:"language"`
-	Optin       string    `gorm:"size:8;not null;default:'double'" json:"optin"`
-	Visibility  string    `gorm:"size:8;not null;default:'private'" json:"visibility"`
-	CreatedAt   time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt   time.Time `gorm:"not null" json:"updated_at"`
+	ID          int64  `gorm:"primaryKey" json:"id"`
+	Slug        string `gorm:"size:64;not null;uniqueIndex" json:"slug"`
+	Name        string `gorm:"size:200;not null" json:"name"`
+	Description string `gorm:"type:text;not null;default:''" json:"description"`
+	Language    string `gorm:"size:8;not null;default:'sv'" json:"language"`
+	Optin       string `gorm:"size:8;not null;default:'double'" json:"optin"`
+	Visibility  string `gorm:"size:8;not null;default:'private'" json:"visibility"`
+	// TemplateID is the staff template its campaigns are sent with; nil
+	// is the built-in layout.
+	TemplateID *int64 `gorm:"index" json:"template_id"`
+	// Archive publishes the list's sent campaigns at /archive/<slug>,
+	// without personal links, with an Atom feed.
+	Archive   bool      `gorm:"not null;default:false" json:"archive"`
+	CreatedAt time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
@@ -50,17 +56,24 @@ type ListPatch struct {
 	Language    *string
 	Optin       *string
 	Visibility  *string
+	TemplateID  **int64 // non-nil: set; pointing at nil: back to the built-in layout
+	Archive     *bool
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
 func (s *Store) CreateList(ctx context.Context, l *List) error {
-	if err := s.writer(ctx).Create(l).Error; err != nil {
-		if isDup(err) {
-			return conflictf("list slug %q is taken", l.Slug)
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := checkTemplateExists(tx, l.TemplateID); err != nil {
+			return err
 		}
-		return fmt.Errorf("create list %q: %w", l.Slug, err)
-	}
-	return nil
+		if err := tx.Create(l).Error; err != nil {
+			if isDup(err) {
+				return conflictf("list slug %q is taken", l.Slug)
+			}
+			return fmt.Errorf("create list %q: %w", l.Slug, err)
+		}
+		return nil
+	})
 }
 
 // List returns one list with its counts.
@@ -157,17 +170,34 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	set("language", p.Language)
 	set("optin", p.Optin)
 	set("visibility", p.Visibility)
+	if p.TemplateID != nil {
+		upd["template_id"] = *p.TemplateID
+	}
+	if p.Archive != nil {
+		upd["archive"] = *p.Archive
+	}
 	if len(upd) > 0 {
 		upd["updated_at"] = s.now()
-		res := s.writer(ctx).Model(&List{}).Where("id = ?", id).Updates(upd)
-		if res.Error != nil {
-			if isDup(res.Error) {
-				return nil, conflictf("list slug %q is taken", *p.Slug)
+		err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+			if p.TemplateID != nil {
+				if err := checkTemplateExists(tx, *p.TemplateID); err != nil {
+					return err
+				}
 			}
-			return nil, fmt.Errorf("update list %d: %w", id, res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return nil, notFound("list", id)
+			res := tx.Model(&List{}).Where("id = ?", id).Updates(upd)
+			if res.Error != nil {
+				if isDup(res.Error) {
+					return conflictf("list slug %q is taken", *p.Slug)
+				}
+				return fmt.Errorf("update list %d: %w", id, res.Error)
+			}
+			if res.RowsAffected == 0 {
+				return notFound("list", id)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return s.List(ctx, id)

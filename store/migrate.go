@@ -20,6 +20,7 @@ type migration struct {
 // migrations is the schema's history, oldest first.
 var migrations = []migration{
 	{ID: "0001_init", Up: sqlStep(schema0001)},
+	{ID: "0002_templates", Up: sqlStep(schema0002)},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}} and
@@ -179,6 +180,25 @@ CREATE TABLE api_tokens (
 CREATE UNIQUE INDEX idx_api_tokens_hash ON api_tokens (hash);
 `
 
+// schema0002 adds staff templates, a list's choice of template and its
+// public archive switch.
+const schema0002 = `
+CREATE TABLE templates (
+	id {{pk}},
+	name VARCHAR(200) NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	html TEXT NOT NULL,
+	compiled_html TEXT NOT NULL,
+	theme TEXT NOT NULL DEFAULT '{}',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX idx_templates_name ON templates (name);
+ALTER TABLE lists ADD COLUMN template_id BIGINT REFERENCES templates (id);
+ALTER TABLE lists ADD COLUMN archive {{bool}} NOT NULL DEFAULT FALSE;
+CREATE INDEX idx_lists_template_id ON lists (template_id);
+`
+
 // schemaMigration records an applied step.
 type schemaMigration struct {
 	ID        string    `gorm:"primaryKey;size:100"`
@@ -234,5 +254,5 @@ func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
 // models are the live tables, for the test that checks the migrated schema
 // matches them.
 func models() []any {
-	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{}}
+	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{}, &Template{}}
 }

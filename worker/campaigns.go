@@ -65,6 +65,13 @@ func (e *campaignEntry) setStatus(s string, now time.Time) {
 	e.mu.Unlock()
 }
 
+// statusNow is the status as last seen, without asking the database.
+func (e *campaignEntry) statusNow() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status
+}
+
 // currentStatus returns the campaign's status, at most statusTTL old.
 func (h *Handlers) currentStatus(ctx context.Context, e *campaignEntry) (string, error) {
 	e.mu.Lock()

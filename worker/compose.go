@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -17,6 +18,7 @@ import (
 // subscriber gets.
 type Composer struct {
 	baseURL      string
+	returnPath   string
 	from         mail.Address
 	org          string
 	mailtoDomain string
@@ -29,7 +31,7 @@ type Composer struct {
 // NewHandlers).
 func NewComposer(cfg Config, tmpl *mailtemplates.Templates, sign *links.Signer) *Composer {
 	cfg.setDefaults()
-	return &Composer{baseURL: cfg.BaseURL, from: cfg.From, org: cfg.Org, mailtoDomain: cfg.MailtoDomain,
+	return &Composer{baseURL: cfg.BaseURL, returnPath: cfg.ReturnPath, from: cfg.From, org: cfg.Org, mailtoDomain: cfg.MailtoDomain,
 		tmpl: tmpl, sign: sign, tag: sign.InstanceTag()}
 }
 
@@ -40,8 +42,21 @@ type Composed struct {
 	Compiled *mailtemplates.Compiled
 }
 
-// Compose compiles c with its lists.
+// Compose compiles c with its lists. The first list decides the layout
+// (its staff template, or the built-in one), the content language and
+// whether there is a "view in browser" link to the public archive.
 func (cp *Composer) Compose(ctx context.Context, st *store.Store, c *store.Campaign) (*Composed, error) {
+	return cp.compose(ctx, st, c, nil)
+}
+
+// ComposeArchive compiles c as it is shown in list l's public archive:
+// l's layout, and a footer that invites to subscribe. Write it for
+// ArchiveRecipient(l), which carries no personal links.
+func (cp *Composer) ComposeArchive(ctx context.Context, st *store.Store, c *store.Campaign, l *store.List) (*Composed, error) {
+	return cp.compose(ctx, st, c, l)
+}
+
+func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campaign, archive *store.List) (*Composed, error) {
 	e := &Composed{From: cp.from}
 	for _, id := range c.ListIDs {
 		l, err := st.List(ctx, id)
@@ -61,23 +76,90 @@ func (cp *Composer) Compose(ctx context.Context, st *store.Store, c *store.Campa
 	for i, l := range e.Lists {
 		names[i] = l.Name
 	}
-	var listID string
-	headers := []mailtemplates.Header{{Name: "Precedence", Value: "bulk"}}
-	if len(e.Lists) > 0 {
-		// List-Id names the campaign's first list; RFC 2919 wants one.
-		listID = e.Lists[0].Slug + "." + cp.mailtoDomain
-		headers = append(headers, mailtemplates.Header{Name: "Feedback-ID",
-			Value: fmt.Sprintf("c%d:l%d:%s:utskick", c.ID, e.Lists[0].ID, cp.tag)})
-	}
-	comp, err := cp.tmpl.CompileCampaign(mailtemplates.CampaignInput{
+	in := mailtemplates.CampaignInput{
 		Subject: c.Subject, Preheader: c.Preheader, Body: c.Body, From: e.From,
-		ListName: strings.Join(names, ", "), ListID: listID, Org: cp.org, Headers: headers,
-	})
+		ListName: strings.Join(names, ", "), Org: cp.org,
+		Headers: []mailtemplates.Header{{Name: "Precedence", Value: "bulk"}},
+	}
+	lead := (*store.List)(nil)
+	if len(e.Lists) > 0 {
+		lead = &e.Lists[0]
+		// List-Id names the campaign's first list; RFC 2919 wants one.
+		in.ListID = lead.Slug + "." + cp.mailtoDomain
+		in.Headers = append(in.Headers, mailtemplates.Header{Name: "Feedback-ID",
+			Value: fmt.Sprintf("c%d:l%d:%s:utskick", c.ID, lead.ID, cp.tag)})
+	}
+	if archive != nil {
+		lead = archive
+		in.Archive, in.ListName = true, archive.Name
+	}
+	if lead != nil {
+		in.Language = lead.Language
+		if lead.Archive && archive == nil {
+			in.ArchiveURL = cp.ArchiveURL(lead.Slug, c.ID)
+		}
+		if lead.TemplateID != nil {
+			l, err := cp.layout(ctx, st, *lead.TemplateID)
+			if err != nil {
+				return nil, fmt.Errorf("campaign %d list %s: %w", c.ID, lead.Slug, err)
+			}
+			in.Layout = l
+		}
+	}
+	comp, err := cp.tmpl.CompileCampaign(in)
 	if err != nil {
 		return nil, fmt.Errorf("compile campaign %d: %w", c.ID, err)
 	}
 	e.Compiled = comp
 	return e, nil
+}
+
+// layout loads and parses staff template id.
+func (cp *Composer) layout(ctx context.Context, st *store.Store, id int64) (*mailtemplates.Layout, error) {
+	t, err := st.Template(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	colors, err := ThemeColors(t.Theme)
+	if err != nil {
+		return nil, fmt.Errorf("template %d: %w", id, err)
+	}
+	return cp.tmpl.ParseLayout(t.Name, t.CompiledHTML, colors)
+}
+
+// ThemeColors reads a template's stored theme.
+func ThemeColors(a store.Attributes) (mailtemplates.ThemeColors, error) {
+	var c mailtemplates.ThemeColors
+	b, err := json.Marshal(a)
+	if err != nil {
+		return c, err
+	}
+	err = json.Unmarshal(b, &c)
+	return c, err
+}
+
+// ArchiveURL is the public page of campaign id in list slug's archive.
+func (cp *Composer) ArchiveURL(slug string, id int64) string {
+	return fmt.Sprintf("%s/archive/%s/%d", cp.baseURL, slug, id)
+}
+
+// ArchiveRecipient is the reader of the public archive: nobody in
+// particular. Placeholders show their defaults, and the unsubscribe and
+// preferences links lead to the list's subscribe page (its archive, for a
+// private list) instead of anyone's settings.
+func (cp *Composer) ArchiveRecipient(l *store.List) *mailtemplates.Recipient {
+	link := cp.baseURL + "/subscribe/" + l.Slug
+	if l.Visibility != store.VisibilityPublic {
+		link = cp.baseURL + "/archive/" + l.Slug
+	}
+	return &mailtemplates.Recipient{Language: l.Language, UnsubscribeURL: link, PreferencesURL: link}
+}
+
+// ReturnPath is the envelope sender (MAIL FROM) of one campaign message:
+// where bounces go. Every send goes through here, so a per-recipient
+// (VERP) address for bounce handling is a change to this one function.
+func (cp *Composer) ReturnPath(campaignID int64, r store.Recipient) string {
+	return cp.returnPath
 }
 
 // Recipient builds the per-recipient values of a campaign message.

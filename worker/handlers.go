@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,6 +101,9 @@ type Deps struct {
 	Limiter Limiter
 	// Domains bounds concurrent sends per recipient domain; nil: no bound.
 	Domains *DomainLimits
+	// DKIM signs every message (campaigns, tests, opt-ins); nil sends
+	// them unsigned.
+	DKIM *mailer.DKIM
 }
 
 // Limiter paces sending.
@@ -119,6 +123,7 @@ type Handlers struct {
 	now  func() time.Time
 	lim  Limiter
 	doms *DomainLimits
+	dkim *mailer.DKIM
 
 	pool      *connPool
 	commits   *committer
@@ -150,7 +155,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, tag: d.Signer.InstanceTag(),
+		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, tag: d.Signer.InstanceTag(),
 		draining: make(chan struct{}),
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
@@ -172,6 +177,20 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 
 // Sent is how many campaign messages this process had accepted.
 func (h *Handlers) Sent() int64 { return h.sent.Load() }
+
+// signed returns msg as it goes on the wire: DKIM-signed into dst when
+// signing is on, else msg itself. It runs on the final bytes, after
+// rendering, so the signature covers exactly what is sent.
+func (h *Handlers) signed(dst *bytes.Buffer, msg []byte) ([]byte, error) {
+	if h.dkim == nil {
+		return msg, nil
+	}
+	dst.Reset()
+	if err := h.dkim.Sign(dst, msg); err != nil {
+		return nil, err
+	}
+	return dst.Bytes(), nil
+}
 
 // Drain tells senders to stop claiming new deliveries.
 func (h *Handlers) Drain() { h.drainOnce.Do(func() { close(h.draining) }) }

@@ -68,17 +68,22 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("optin %d: %w", sub.ID, err)
 	}
-	return h.sendOne(ctx, sub.Email, buf.Bytes())
+	var sig bytes.Buffer
+	msg, err := h.signed(&sig, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("optin %d: %v: %w", sub.ID, err, asynq.SkipRetry)
+	}
+	return h.sendOne(ctx, h.cfg.ReturnPath, sub.Email, msg)
 }
 
 // sendOne sends a single message outside campaigns (opt-in, test). A
 // permanent refusal is final; anything else is retried by asynq.
-func (h *Handlers) sendOne(ctx context.Context, to string, msg []byte) error {
+func (h *Handlers) sendOne(ctx context.Context, returnPath, to string, msg []byte) error {
 	conn, err := h.pool.get(ctx)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	_, err = conn.Send(h.cfg.ReturnPath, to, msg)
+	_, err = conn.Send(returnPath, to, msg)
 	res := mailer.Classify(err)
 	if conn.Broken() {
 		h.pool.discard(conn)

@@ -38,12 +38,12 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
-	if e.status != store.CampaignSending {
+	if e.statusNow() != store.CampaignSending {
 		return nil
 	}
 	h.sendersAlive.Add(1)
 	defer h.sendersAlive.Done()
-	s := &sender{h: h, e: e, slot: p.Slot, buf: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+	s := &sender{h: h, e: e, slot: p.Slot, buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
 	defer s.close()
 	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))
 	for {
@@ -103,6 +103,7 @@ type sender struct {
 	slot int
 	conn *mailer.Conn
 	buf  *bytes.Buffer
+	sig  *bytes.Buffer // buf signed
 	// dialFailures counts failed dials in a row, for backoff.
 	dialFailures int
 }
@@ -213,7 +214,16 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		now := h.now()
 		s.buf.Reset()
 		s.e.Compiled.WriteMessage(s.buf, h.compose.Recipient(id, s.e.From, *r, now), mailtemplates.WriteOptions{})
-		resp, err := s.conn.Send(h.cfg.ReturnPath, r.Email, s.buf.Bytes())
+		msg, err := h.signed(s.sig, s.buf.Bytes())
+		if err != nil {
+			// Only a malformed message fails to sign; sending it unsigned
+			// would fail DMARC instead, so it is not sent.
+			release()
+			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliveryFailed,
+				FailureClass: store.FailPermanent, SMTPMessage: "not sent: " + err.Error(), At: now})
+			continue
+		}
+		resp, err := s.conn.Send(h.compose.ReturnPath(id, *r), r.Email, msg)
 		release()
 		out := h.outcome(r, mailer.Classify(err), resp, now)
 		if out.Status == store.DeliverySent {

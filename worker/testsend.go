@@ -41,9 +41,13 @@ func (h *Handlers) testSend(ctx context.Context, t *asynq.Task) error {
 		now := h.now()
 		rcpt := h.compose.Recipient(c.ID, e.From, r, now)
 		rcpt.MessageID = fmt.Sprintf("test.c%d.%d.%d%s", c.ID, now.UnixNano(), i, h.compose.MessageIDSuffix(e.From))
-		var buf bytes.Buffer
+		var buf, sig bytes.Buffer
 		e.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{SubjectPrefix: "[TEST] "})
-		if err := h.sendOne(ctx, addr, buf.Bytes()); err != nil {
+		msg, err := h.signed(&sig, buf.Bytes())
+		if err != nil {
+			return fmt.Errorf("test campaign %d: %v: %w", c.ID, err, asynq.SkipRetry)
+		}
+		if err := h.sendOne(ctx, h.compose.ReturnPath(c.ID, r), addr, msg); err != nil {
 			errs = append(errs, err)
 		}
 	}

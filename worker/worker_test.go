@@ -46,9 +46,14 @@ func redisURL() string {
 	return ""
 }
 
-func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
+func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config), depMods ...func(*worker.Deps)) *env {
 	t.Helper()
 	e := &env{st: st, outDir: filepath.Join(t.TempDir(), "outbox")}
+	e.deps = func(d *worker.Deps) {
+		for _, f := range depMods {
+			f(d)
+		}
+	}
 	box, err := outbox.Start(outbox.Config{Addr: "127.0.0.1:0", Dir: e.outDir})
 	if err != nil {
 		t.Fatal(err)

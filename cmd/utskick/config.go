@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,11 @@ type config struct {
 	ReconcileEvery  time.Duration
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration
+
+	DKIMDomain    string // "" = signing off
+	DKIMSelector  string
+	DKIMKeyPEM    []byte // "" = the key file in the data dir
+	DKIMAlgorithm string // "" = the key's; rsa when generating
 
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
@@ -212,6 +218,43 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return duration(v, &c.ShutdownTimeout) }},
 	{name: "UTSKICK_OPTIN_TTL", def: "7d", help: "how long a double opt-in link works",
 		apply: func(c *config, v string) error { return duration(v, &c.OptinTTL) }},
+	{name: "UTSKICK_DKIM_DOMAIN", computed: true, def: "off (messages are not signed)", help: "DKIM signing domain (d=); set it to sign every message",
+		apply: func(c *config, v string) error {
+			v = strings.ToLower(strings.TrimSuffix(v, "."))
+			if !domainRE.MatchString(v) {
+				return errors.New("want a domain name like example.se")
+			}
+			c.DKIMDomain = v
+			return nil
+		}},
+	{name: "UTSKICK_DKIM_SELECTOR", def: "utskick", help: "DKIM selector (s=): the key is published at <selector>._domainkey.<domain>",
+		apply: func(c *config, v string) error {
+			if !selectorRE.MatchString(v) {
+				return errors.New("want a DNS label of a-z, 0-9 and -")
+			}
+			c.DKIMSelector = v
+			return nil
+		}},
+	{name: "UTSKICK_DKIM_PRIVATE_KEY", computed: true, def: "<data dir>/dkim-<selector>.pem, made by `utskick dkim`", secret: true, help: "DKIM private key, PEM (PKCS#8 RSA or Ed25519, or PKCS#1 RSA)",
+		apply: func(c *config, v string) error {
+			if !strings.Contains(v, "\n") && strings.Contains(v, `\n`) {
+				// A one-line PEM from an env file, with "\n" written out.
+				v = strings.ReplaceAll(v, `\n`, "\n")
+			}
+			if _, err := mailer.ParseDKIMKey([]byte(v)); err != nil {
+				return err
+			}
+			c.DKIMKeyPEM = []byte(v)
+			return nil
+		}},
+	{name: "UTSKICK_DKIM_ALGORITHM", computed: true, def: "the key's; rsa for a new key", help: "rsa (RSA-2048) or ed25519: the key `utskick dkim` makes, and what a configured key must be",
+		apply: func(c *config, v string) error {
+			if v != mailer.DKIMRSA && v != mailer.DKIMEd25519 {
+				return errors.New("want rsa or ed25519")
+			}
+			c.DKIMAlgorithm = v
+			return nil
+		}},
 	{name: "UTSKICK_TRUSTED_PROXIES", computed: true, def: "none", help: "comma-separated CIDRs whose X-Forwarded-For is trusted",
 		apply: func(c *config, v string) error {
 			c.TrustedProxies = nil
@@ -237,6 +280,11 @@ var settings = []setting{
 			return nil
 		}},
 }
+
+var (
+	domainRE   = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	selectorRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
 
 func positiveInt(v string, dst *int) error {
 	n, err := strconv.Atoi(v)

@@ -5,6 +5,7 @@
 //	utskick serve   API only
 //	utskick work    worker only
 //	utskick migrate apply database migrations and exit
+//	utskick dkim    make a DKIM key in the data dir if none is set, print its DNS record
 //	utskick version
 //
 // Settings come from UTSKICK_* environment variables; see the README or
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.SetOutput(stderr)
 	dump := fs.Bool("dump-config", false, "print the effective settings (secrets redacted) and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|version]")
+		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|dkim|version]")
 	}
 	cmd := "all"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "version":
 		fmt.Fprintln(stdout, "utskick", version)
 		return 0
-	case "all", "serve", "work", "migrate":
+	case "all", "serve", "work", "migrate", "dkim":
 	default:
 		fs.Usage()
 		return 2
@@ -89,6 +90,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if *dump {
 		cfg.dump(stdout, getenv)
+		return 0
+	}
+	if cmd == "dkim" {
+		if err := runDKIM(cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "utskick dkim: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 	log := newLogger(cfg, stderr)
@@ -150,6 +158,15 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
+	dk, err := loadDKIM(cfg)
+	if err != nil {
+		return err
+	}
+	if dk != nil {
+		log.Info("DKIM signing on", "domain", dk.Domain(), "selector", dk.Selector(), "algorithm", dk.Algorithm())
+	} else {
+		log.Warn("DKIM signing off: set UTSKICK_DKIM_DOMAIN (see `utskick dkim`); unsigned bulk mail is filtered by large mailbox providers")
+	}
 	stOpts := store.Options{DSN: cfg.DatabaseURL, Log: log, MaxOpenConns: cfg.DBMaxConns, AddressKey: addrKey}
 	var st *store.Store
 	if cfg.AutoMigrate {
@@ -195,7 +212,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		srv, err := api.New(api.Deps{
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in,
+			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
 		})
 		if err != nil {
 			return err
@@ -245,7 +262,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log}
+		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk}
 		if cfg.SendRate > 0 {
 			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:send-rate", cfg.SendRate)
 			if rd.Embedded == nil {

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/storsthlm/utskick/worker/mailer"
+)
+
+// dkimKeyPath is where `utskick dkim` keeps a generated key.
+func dkimKeyPath(cfg *config) string {
+	return filepath.Join(cfg.DataDir, "dkim-"+cfg.DKIMSelector+".pem")
+}
+
+// dkimKey returns the configured key: UTSKICK_DKIM_PRIVATE_KEY, else the
+// file in the data dir. ok is false when there is neither.
+func dkimKey(cfg *config) (key crypto.Signer, source string, ok bool, err error) {
+	pemBytes, source := cfg.DKIMKeyPEM, "UTSKICK_DKIM_PRIVATE_KEY"
+	if pemBytes == nil {
+		source = dkimKeyPath(cfg)
+		pemBytes, err = os.ReadFile(source)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, source, false, nil
+		}
+		if err != nil {
+			return nil, source, false, fmt.Errorf("read DKIM key: %w", err)
+		}
+	}
+	key, err = mailer.ParseDKIMKey(pemBytes)
+	if err != nil {
+		return nil, source, false, fmt.Errorf("%s: %w", source, err)
+	}
+	if err := checkAlgorithm(cfg, key, source); err != nil {
+		return nil, source, false, err
+	}
+	return key, source, true, nil
+}
+
+func checkAlgorithm(cfg *config, key crypto.Signer, source string) error {
+	if cfg.DKIMAlgorithm == "" {
+		return nil
+	}
+	alg := ""
+	switch key.Public().(type) {
+	case *rsa.PublicKey:
+		alg = mailer.DKIMRSA
+	case ed25519.PublicKey:
+		alg = mailer.DKIMEd25519
+	}
+	if alg != cfg.DKIMAlgorithm {
+		return fmt.Errorf("UTSKICK_DKIM_ALGORITHM is %s but the key in %s is %s", cfg.DKIMAlgorithm, source, alg)
+	}
+	return nil
+}
+
+// loadDKIM returns the signer, or nil when UTSKICK_DKIM_DOMAIN is unset
+// (the embedded default: mail goes out unsigned).
+func loadDKIM(cfg *config) (*mailer.DKIM, error) {
+	if cfg.DKIMDomain == "" {
+		return nil, nil
+	}
+	key, source, ok, err := dkimKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("UTSKICK_DKIM_DOMAIN is %s but there is no key: set UTSKICK_DKIM_PRIVATE_KEY, or run `utskick dkim` to make %s and print its DNS record", cfg.DKIMDomain, source)
+	}
+	return mailer.NewDKIM(cfg.DKIMDomain, cfg.DKIMSelector, key)
+}
+
+// runDKIM is `utskick dkim`: it makes a key in the data dir when none is
+// configured, and prints the DNS record that publishes it.
+func runDKIM(cfg *config, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	key, source, ok, err := dkimKey(cfg)
+	if err != nil {
+		return err
+	}
+	made := false
+	if !ok {
+		alg := cfg.DKIMAlgorithm
+		if alg == "" {
+			alg = mailer.DKIMRSA
+		}
+		k, pemBytes, err := mailer.GenerateDKIMKey(alg)
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(source, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return runDKIM(cfg, stdout) // another process made it first
+		}
+		if err != nil {
+			return fmt.Errorf("write DKIM key: %w", err)
+		}
+		if _, err := f.Write(pemBytes); err != nil {
+			f.Close()
+			return fmt.Errorf("write DKIM key: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write DKIM key: %w", err)
+		}
+		key, made = k, true
+	}
+	domain := cfg.DKIMDomain
+	if domain == "" {
+		domain = domainOf(cfg.From.Address)
+	}
+	d, err := mailer.NewDKIM(domain, cfg.DKIMSelector, key)
+	if err != nil {
+		return err
+	}
+	what := "DKIM key (" + d.Algorithm() + ") from " + source
+	if made {
+		what = "New DKIM key (" + d.Algorithm() + ") written to " + source + "; keep it secret and back it up"
+	}
+	fmt.Fprintf(stdout, "%s.\n\nPublish this DNS TXT record:\n\n%s\n\nName:  %s\nValue: %s\n\n", what, d.ZoneLine(), d.DNSName(), d.TXTRecord())
+	if cfg.DKIMDomain == "" {
+		fmt.Fprintf(stdout, "Then turn signing on with UTSKICK_DKIM_DOMAIN=%s (and UTSKICK_DKIM_SELECTOR=%s).\n", domain, cfg.DKIMSelector)
+	} else {
+		fmt.Fprintf(stdout, "Signing is on for %s.\n", domain)
+	}
+	fmt.Fprintf(stdout, "Receivers also look for SPF on the envelope sender's domain and a DMARC record at _dmarc.%s;\n`POST /api/v1/campaigns/{id}/lint` checks all three.\n", domain)
+	return nil
+}
+
+func domainOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == '@' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}
