@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storsthlm/utskick/lint"
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/mailtemplates"
 )
 
