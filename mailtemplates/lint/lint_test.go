@@ -66,7 +66,7 @@ func render(t *testing.T, subject, body string, layout *mailtemplates.Layout) []
 }
 
 func seedIssue(t *testing.T) (string, string) {
-	b, err := os.ReadFile("../mailtemplates/testdata/issues/senaste-nytt-mars.md")
+	b, err := os.ReadFile("../testdata/issues/senaste-nytt-mars.md")
 	if err != nil {
 		t.Fatal(err)
 	}
