@@ -15,11 +15,13 @@ import (
 // row goes straight through. The crash window (accepted by SMTP, not yet
 // recorded) is therefore one write long.
 // gatherWindow is how long the committer waits for more outcomes before
-// writing. BenchmarkRecordOutcomes (store) puts a SQLite commit at a few
-// hundred µs plus ~15 µs a row: groups of 1 cost 20 times more per
-// delivery than groups of 100. 20 ms is invisible to people and short next
-// to the claim lease that guards the crash window.
-const gatherWindow = 20 * time.Millisecond
+// writing. It is a trade: BenchmarkRecordOutcomes (store) puts a SQLite
+// commit at a few hundred µs plus ~15 µs a row, so groups of one cost many
+// times more per delivery than groups of dozens; but every outcome waiting
+// here is a message that a SIGKILL would have sent again. At 10 ms and a
+// few thousand messages a second, that is a few dozen per kill (see
+// TestKill9ThreeTimes), all with their original Message-ID.
+const gatherWindow = 10 * time.Millisecond
 
 type committer struct {
 	st  *store.Store

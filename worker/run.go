@@ -86,7 +86,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 		h.log.Error("shutdown: outcomes not written in time")
 	}
 	h.pool.close()
-	h.log.Info("worker stopped", "took", time.Since(start).Round(time.Millisecond))
+	h.log.Info("worker stopped", "took", time.Since(start).Round(time.Millisecond), "sent", h.Sent())
 	return nil
 }
 
