@@ -51,8 +51,8 @@ type Deps struct {
 	// DKIM is the worker's signing key, for the lint's alignment and DNS
 	// checks; nil when signing is off.
 	DKIM *mailer.DKIM
-	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil uses
-	// the system resolver.
+	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil skips
+	// them (tests, and the embedded capture, where mail goes nowhere).
 	Resolver lint.Resolver
 	// LinkClient fetches links for POST /campaigns/{id}/lint?check_links=true;
 	// nil uses a client with a 10 s timeout.
@@ -102,9 +102,6 @@ func New(d Deps) (*Server, error) {
 	}
 	if d.Queues == (worker.Queues{}) {
 		d.Queues = worker.DefaultQueues
-	}
-	if d.Resolver == nil {
-		d.Resolver = net.DefaultResolver
 	}
 	if d.LinkClient == nil {
 		d.LinkClient = &http.Client{Timeout: 10 * time.Second}

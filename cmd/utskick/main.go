@@ -209,11 +209,17 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err := bootstrapToken(ctx, st, cfg, log, stdout); err != nil {
 			return err
 		}
-		srv, err := api.New(api.Deps{
+		deps := api.Deps{
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
-		})
+		}
+		if cfg.SMTPURL != "" {
+			// Mail really goes out: check the From domain's SPF, DKIM and
+			// DMARC before sending. The embedded capture needs none.
+			deps.Resolver = net.DefaultResolver
+		}
+		srv, err := api.New(deps)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaultsRunEmbedded(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8080" || c.BaseURL != "http://127.0.0.1:8080" || c.RedisURL != "" || c.SMTPURL != "" ||
+		c.DatabaseURL != "sqlite:"+filepath.Join("data", "utskick.db") || c.OptinTTL != 7*24*time.Hour || !c.AutoMigrate {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestInvalidSettingsNameTheVariable(t *testing.T) {
+	tests := []struct{ name, value string }{
+		{"UTSKICK_HTTP_ADDR", "8080"},
+		{"UTSKICK_BASE_URL", "nyhetsbrev.example.se"},
+		{"UTSKICK_DATABASE_URL", "mysql://x"},
+		{"UTSKICK_REDIS_URL", "localhost:6379"},
+		{"UTSKICK_SMTP_URL", "smtp://"},
+		{"UTSKICK_SMTP_URL", "smtp://u:p@smtp.example.se:587?tls=none"},
+		{"UTSKICK_SMTP_URL", "smtp://smtp.example.se:99999"},
+		{"UTSKICK_SMTP_CAPTURE_ADDR", "0.0.0.0:25"},
+		{"UTSKICK_FROM", "not an address"},
+		{"UTSKICK_SECRET", "short"},
+		{"UTSKICK_ADMIN_TOKEN", "short"},
+		{"UTSKICK_SMTP_CONNECTIONS", "0"},
+		{"UTSKICK_SEND_RATE", "-1"},
+		{"UTSKICK_RETRY_BASE", "soon"},
+		{"UTSKICK_OPTIN_TTL", "0d"},
+		{"UTSKICK_TRUSTED_PROXIES", "10.0.0.0"},
+		{"UTSKICK_DOMAIN_CONCURRENCY", "gmail.com"},
+		{"UTSKICK_LOG_LEVEL", "loud"},
+		{"UTSKICK_AUTO_MIGRATE", "maybe"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := loadConfig(env(map[string]string{tc.name: tc.value}))
+			if err == nil || !strings.Contains(err.Error(), tc.name+":") {
+				t.Fatalf("err %v, want one naming %s", err, tc.name)
+			}
+		})
+	}
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "secret")
+	os.WriteFile(f, []byte("a file secret that is long enough, 32+\n"), 0o600)
+	c, err := loadConfig(env(map[string]string{"UTSKICK_SECRET_FILE": f,
+		"UTSKICK_SMTP_URL": "smtps://user:pa%40ss@smtp.example.se"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Secret != "a file secret that is long enough, 32+" || c.SMTP.Port != 465 || c.SMTP.Password != "pa@ss" || c.SMTP.TLS != "tls" {
+		t.Fatalf("%+v", c)
+	}
+	if _, err := loadConfig(env(map[string]string{"UTSKICK_SECRET_FILE": f, "UTSKICK_SECRET": strings.Repeat("x", 40)})); err == nil {
+		t.Fatal("both UTSKICK_SECRET and UTSKICK_SECRET_FILE accepted")
+	}
+	if _, err := loadConfig(env(map[string]string{"UTSKICK_SECRET_FILE": filepath.Join(dir, "nope")})); err == nil ||
+		!strings.Contains(err.Error(), "UTSKICK_SECRET_FILE") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestREADMEDocumentsEverySetting keeps the README's settings table true.
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, s := range settings {
+		if !strings.Contains(readme, "| `"+s.name+"`") {
+			t.Errorf("README's settings table lacks %s", s.name)
+		}
+	}
+}
