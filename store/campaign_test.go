@@ -70,7 +70,7 @@ func TestDispatchIsDistinctAndSkipsUnconfirmed(t *testing.T) {
 			t.Fatalf("second dispatch: %v, want ErrStale", err)
 		}
 
-		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, FromID: 0, ToID: 1 << 40, Limit: 10, Token: "t1", Lease: time.Minute})
+		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "t1", Lease: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestDispatchIsDistinctAndSkipsUnconfirmed(t *testing.T) {
 			t.Fatalf("claimed %v", got)
 		}
 		// Nothing is left to claim.
-		res2, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, FromID: 0, ToID: 1 << 40, Limit: 10, Token: "t2", Lease: time.Minute})
+		res2, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "t2", Lease: time.Minute})
 		if err != nil || len(res2.Recipients) != 0 {
 			t.Fatalf("second claim: %d rows, err %v", len(res2.Recipients), err)
 		}
@@ -140,7 +140,7 @@ func TestClaimIsExclusiveUnderConcurrency(t *testing.T) {
 			go func(w int) {
 				defer wg.Done()
 				for i := 0; ; i++ {
-					res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, ToID: 1 << 40, Limit: 7,
+					res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 7,
 						Token: fmt.Sprintf("w%d-%d", w, i), Lease: time.Minute})
 					if err != nil {
 						t.Error(err)
@@ -180,7 +180,7 @@ func TestExpiredClaimsReturnToPending(t *testing.T) {
 		s.CreateCampaign(ctx, c)
 		s.ScheduleCampaign(ctx, c.ID, time.Time{})
 		s.MaterializeDeliveries(ctx, c.ID, 1)
-		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, ToID: 1 << 40, Limit: 10, Token: "dead", Lease: 30 * time.Second})
+		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "dead", Lease: 30 * time.Second})
 		if err != nil || len(res.Recipients) != 1 {
 			t.Fatalf("claim: %v %v", res, err)
 		}
@@ -193,7 +193,7 @@ func TestExpiredClaimsReturnToPending(t *testing.T) {
 		if err != nil || got[c.ID] != 1 {
 			t.Fatalf("requeue after expiry: %v %v", got, err)
 		}
-		res, err = s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, ToID: 1 << 40, Limit: 10, Token: "alive", Lease: 30 * time.Second})
+		res, err = s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "alive", Lease: 30 * time.Second})
 		if err != nil || len(res.Recipients) != 1 || res.Recipients[0].Attempts != 2 {
 			t.Fatalf("reclaim: %+v %v", res, err)
 		}
@@ -215,7 +215,7 @@ func TestUnsubscribeAfterDispatchWithdrawsDelivery(t *testing.T) {
 		if n, err := s.Unsubscribe(ctx, leave.ID, []int64{l.ID}, c.ID, store.Actor{Source: "one-click"}); err != nil || len(n) != 1 {
 			t.Fatalf("unsubscribe: %v %v", n, err)
 		}
-		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, ToID: 1 << 40, Limit: 10, Token: "t", Lease: time.Minute})
+		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "t", Lease: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,7 +69,6 @@ type Recipient struct {
 // ClaimParams select the deliveries a sender claims.
 type ClaimParams struct {
 	CampaignID   int64
-	FromID, ToID int64 // inclusive id range of one send task
 	Limit        int
 	Token        string        // unique per claim
 	Lease        time.Duration // how long the claim holds without renewal
@@ -89,8 +88,8 @@ type ClaimResult struct {
 	Withdrawn int
 }
 
-// ClaimDeliveries moves up to p.Limit due pending deliveries in the range
-// to sending under p.Token, counts the attempt, and returns them. Two
+// ClaimDeliveries moves up to p.Limit due pending deliveries of the
+// campaign to sending under p.Token, counts the attempt, and returns them. Two
 // claimers never get the same row: the update is conditional on the row
 // still being pending.
 func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResult, error) {
@@ -99,7 +98,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 	res := &ClaimResult{}
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
 		pick := `SELECT id FROM deliveries
-			WHERE campaign_id = ? AND id BETWEEN ? AND ? AND status = ?
+			WHERE campaign_id = ? AND status = ?
 			  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 			ORDER BY id LIMIT ?`
 		if s.dialect == DialectPostgres {
@@ -112,7 +111,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 				message_id = CASE WHEN message_id = '' THEN 'd' || id || '.c' || campaign_id || ? ELSE message_id END
 			WHERE id IN (`+pick+`) AND status = ?`,
 			DeliverySending, p.Token, until, now, p.MessageIDSuffix,
-			p.CampaignID, p.FromID, p.ToID, DeliveryPending, now, p.Limit,
+			p.CampaignID, DeliveryPending, now, p.Limit,
 			DeliveryPending).Error
 		if err != nil {
 			return fmt.Errorf("claim deliveries of campaign %d: %w", p.CampaignID, err)
@@ -142,9 +141,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 			FROM deliveries d
 			LEFT JOIN subscribers s ON s.id = d.subscriber_id
 			LEFT JOIN suppressions sp ON sp.email_hash = s.email_hash
-			WHERE d.campaign_id = ? AND d.id BETWEEN ? AND ? AND d.status = ? AND d.claim_token = ?
+			WHERE d.campaign_id = ? AND d.status = ? AND d.claim_token = ?
 			ORDER BY d.id`,
-			SubConfirmed, p.CampaignID, p.FromID, p.ToID, DeliverySending, p.Token).Scan(&rows).Error
+			SubConfirmed, p.CampaignID, DeliverySending, p.Token).Scan(&rows).Error
 		if err != nil {
 			return fmt.Errorf("load claimed deliveries of campaign %d: %w", p.CampaignID, err)
 		}
@@ -375,66 +374,6 @@ func (s *Store) RequeueExpiredClaims(ctx context.Context) (map[int64]int64, erro
 		}
 	}
 	return out, nil
-}
-
-// IDRange is an inclusive range of delivery ids, the unit of one send task.
-type IDRange struct {
-	From, To int64
-	Count    int
-	// DueAt is the earliest next attempt among the range's rows; zero when
-	// some row is due now.
-	DueAt time.Time
-}
-
-// PendingRanges streams the campaign's pending deliveries in id order and
-// calls fn for each run of up to size of them. It reads ids only, so its
-// memory does not grow with the campaign.
-func (s *Store) PendingRanges(ctx context.Context, campaignID int64, size int, fn func(IDRange) error) error {
-	rows, err := s.reader(ctx).Model(&Delivery{}).Select("id, next_attempt_at").
-		Where("campaign_id = ? AND status = ?", campaignID, DeliveryPending).Order("id").Rows()
-	if err != nil {
-		return fmt.Errorf("pending deliveries of %d: %w", campaignID, err)
-	}
-	defer rows.Close()
-	now := s.now()
-	var cur IDRange
-	flush := func() error {
-		if cur.Count == 0 {
-			return nil
-		}
-		r := cur
-		cur = IDRange{}
-		return fn(r)
-	}
-	for rows.Next() {
-		var id int64
-		var next *time.Time
-		if err := rows.Scan(&id, &next); err != nil {
-			return fmt.Errorf("scan pending delivery: %w", err)
-		}
-		if cur.Count == 0 {
-			cur.From = id
-			cur.DueAt = time.Time{}
-			if next != nil && next.After(now) {
-				cur.DueAt = *next
-			}
-		} else if next == nil || !next.After(now) {
-			cur.DueAt = time.Time{}
-		} else if !cur.DueAt.IsZero() && next.Before(cur.DueAt) {
-			cur.DueAt = *next
-		}
-		cur.To = id
-		cur.Count++
-		if cur.Count >= size {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("pending deliveries of %d: %w", campaignID, err)
-	}
-	return flush()
 }
 
 // DeliveryCounts are a campaign's deliveries by status.

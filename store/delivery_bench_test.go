@@ -34,7 +34,7 @@ func BenchmarkRecordOutcomes(b *testing.B) {
 			st.MaterializeDeliveries(ctx, c.ID, 1)
 			var ids []int64
 			for k := 0; ; k++ {
-				res, err := st.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, ToID: 1 << 60, Limit: 1000,
+				res, err := st.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 1000,
 					Token: fmt.Sprint("t", k), Lease: time.Hour})
 				if err != nil {
 					b.Fatal(err)

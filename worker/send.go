@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	mrand "math/rand/v2"
 	"time"
 
@@ -126,7 +125,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	h, id := s.h, s.e.camp.ID
 	token := newClaimToken()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
-		CampaignID: id, FromID: 0, ToID: math.MaxInt64, Limit: h.cfg.BatchSize, Token: token,
+		CampaignID: id, Limit: h.cfg.BatchSize, Token: token,
 		Lease: h.cfg.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
 	})
 	if err != nil {
