@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 )
 
 // fakeDNS answers TXT lookups from a map; a name not in it is NXDOMAIN,
