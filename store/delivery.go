@@ -68,10 +68,10 @@ type Recipient struct {
 
 // ClaimParams select the deliveries a sender claims.
 type ClaimParams struct {
-	CampaignID   int64
-	Limit        int
-	Token        string        // unique per claim
-	Lease        time.Duration // how long the claim holds without renewal
+	CampaignID int64
+	Limit      int
+	Token      string        // unique per claim
+	Lease      time.Duration // how long the claim holds without renewal
 	// MessageIDSuffix completes the Message-ID the claim gives a row the
 	// first time: "d<id>.c<campaign><suffix>". It is kept on the row, so a
 	// resend after a crash has the same Message-ID even if settings
