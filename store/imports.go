@@ -265,7 +265,7 @@ func (s *Store) UnfinishedImports(ctx context.Context) ([]int64, error) {
 // API process died or the client went away mid-upload.
 func (s *Store) DeleteStaleUploads(ctx context.Context, olderThan time.Duration) (int, error) {
 	var ids []int64
-	if err := s.reader(ctx).Model(&Import{}).Where("status = ? AND updated_at < ?", ImportUploading, s.now().Add(-olderThan)).
+	if err := s.reader(ctx).Model(&Import{}).Where("status = ? AND created_at < ?", ImportUploading, s.now().Add(-olderThan)).
 		Pluck("id", &ids).Error; err != nil {
 		return 0, fmt.Errorf("stale uploads: %w", err)
 	}
