@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storsthlm/utskick/ratelimit"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -51,6 +52,10 @@ type config struct {
 	ReconcileEvery  time.Duration
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration
+
+	RateIP         ratelimit.Rate
+	RateAddress    ratelimit.Rate
+	ImportMaxBytes int64
 
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
@@ -201,6 +206,19 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return duration(v, &c.ShutdownTimeout) }},
 	{name: "UTSKICK_OPTIN_TTL", def: "7d", help: "how long a double opt-in link works",
 		apply: func(c *config, v string) error { return duration(v, &c.OptinTTL) }},
+	{name: "UTSKICK_RATE_IP", def: "30/1m", help: "subscribe and confirm requests per client IP (IPv6: per /64), as N/duration; 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateIP) }},
+	{name: "UTSKICK_RATE_ADDRESS", def: "5/1h", help: "subscribe and resend requests per email address, as N/duration; 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateAddress) }},
+	{name: "UTSKICK_IMPORT_MAX_BYTES", def: "1073741824", help: "largest CSV upload to POST /api/v1/imports, in bytes",
+		apply: func(c *config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return errors.New("want a positive number of bytes")
+			}
+			c.ImportMaxBytes = n
+			return nil
+		}},
 	{name: "UTSKICK_TRUSTED_PROXIES", computed: true, def: "none", help: "comma-separated CIDRs whose X-Forwarded-For is trusted",
 		apply: func(c *config, v string) error {
 			c.TrustedProxies = nil
@@ -223,6 +241,15 @@ var settings = []setting{
 			c.LogFormat = v
 			return nil
 		}},
+}
+
+func rate(v string, dst *ratelimit.Rate) error {
+	r, err := ratelimit.ParseRate(v)
+	if err != nil {
+		return err
+	}
+	*dst = r
+	return nil
 }
 
 func positiveInt(v string, dst *int) error {

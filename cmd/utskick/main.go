@@ -35,6 +35,7 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/ratelimit"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/inbound"
@@ -186,6 +187,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in,
+			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress,
+			ImportMaxBytes: cfg.ImportMaxBytes,
 		})
 		if err != nil {
 			return err
