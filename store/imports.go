@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -484,6 +485,9 @@ func (s *Store) ApplyImportBatch(ctx context.Context, imp *Import, rows []Import
 			return err
 		}
 		if len(b.rejects) > 0 {
+			// Batches come in line order; sorted within one, the report
+			// reads in line order by id alone.
+			slices.SortStableFunc(b.rejects, func(x, y ImportReject) int { return cmp.Compare(x.Line, y.Line) })
 			if err := tx.CreateInBatches(b.rejects, 500).Error; err != nil {
 				return fmt.Errorf("import %d: write rejects: %w", imp.ID, err)
 			}
