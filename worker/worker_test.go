@@ -46,22 +46,31 @@ func redisURL() string {
 }
 
 func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config)) *env {
+	return newEnvSMTP(t, st, 0, mod)
+}
+
+// newEnvSMTP is newEnv sending to the SMTP server on 127.0.0.1:port
+// instead of the embedded capture (port 0).
+func newEnvSMTP(t *testing.T, st *store.Store, port int, mod func(*worker.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{st: st, outDir: filepath.Join(t.TempDir(), "outbox")}
-	box, err := outbox.Start(outbox.Config{Addr: "127.0.0.1:0", Dir: e.outDir})
-	if err != nil {
-		t.Fatal(err)
+	if port == 0 {
+		box, err := outbox.Start(outbox.Config{Addr: "127.0.0.1:0", Dir: e.outDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { box.Close() })
+		e.box = box
+		port = box.Addr().Port
 	}
-	t.Cleanup(func() { box.Close() })
-	e.box = box
 	rc, err := worker.OpenRedis(ctx, redisURL(), slogDiscard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
 	e.rc = rc
-	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
+	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: port, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
