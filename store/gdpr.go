@@ -105,7 +105,8 @@ func (s *Store) PersonalData(ctx context.Context, id int64) (*PersonalData, erro
 //     counts, but lose the link to them and the server's reply text
 //     (which often quotes the address);
 //   - their events stay, for the counts of subscribes, unsubscribes and
-//     sends, but lose the link to them and the IP, user agent and data;
+//     sends, but lose the IP, user agent and data, and their subscriber
+//     id becomes its negative, which no subscriber row has;
 //   - reject rows of imports that quote the address go;
 //   - the keyed hash of the address is put on the suppression list as
 //     erased (replacing the address of an earlier entry), so an old CSV
@@ -136,8 +137,13 @@ func (s *Store) EraseSubscriber(ctx context.Context, id int64, by Actor) error {
 			what string
 			q    *gorm.DB
 		}{
+			// -id, not NULL: campaign stats count distinct subscribers
+			// (an unsubscribe from two lists is one person), and a
+			// negative id still tells one erased person's events from
+			// another's while naming nobody: no row has it, and the IP,
+			// user agent and data that could say who are cleared.
 			{"events", tx.Model(&Event{}).Where("subscriber_id = ?", id).
-				Updates(map[string]any{"subscriber_id": nil, "ip": "", "user_agent": "", "data": "{}"})},
+				Updates(map[string]any{"subscriber_id": -id, "ip": "", "user_agent": "", "data": "{}"})},
 			{"deliveries", tx.Model(&Delivery{}).Where("subscriber_id = ?", id).
 				Updates(map[string]any{"subscriber_id": nil, "smtp_message": ""})},
 			{"import rejects", tx.Where("email = ?", sub.Email).Delete(&ImportReject{})},

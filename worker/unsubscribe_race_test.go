@@ -19,9 +19,9 @@ import (
 // slowSMTP is a loopback SMTP server whose DATA takes a while, and which
 // records when each recipient's transaction started (RCPT TO).
 type slowSMTP struct {
-	delay time.Duration
-	mu    sync.Mutex
-	rcpts []rcptAt
+	delay  time.Duration
+	mu     sync.Mutex
+	rcpts  []rcptAt
 	onRcpt func(n int, to string)
 }
 
