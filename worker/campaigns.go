@@ -65,6 +65,14 @@ func (e *campaignEntry) setStatus(s string, now time.Time) {
 	e.mu.Unlock()
 }
 
+// cachedStatus reads the status under the lock: several sender slots of
+// one campaign share the entry.
+func (e *campaignEntry) cachedStatus() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status
+}
+
 // currentStatus returns the campaign's status, at most statusTTL old.
 func (h *Handlers) currentStatus(ctx context.Context, e *campaignEntry) (string, error) {
 	e.mu.Lock()

@@ -38,7 +38,7 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
-	if e.status != store.CampaignSending {
+	if e.cachedStatus() != store.CampaignSending {
 		return nil
 	}
 	h.sendersAlive.Add(1)
