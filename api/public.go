@@ -152,6 +152,9 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 			reason = ae.Reason
 		}
 		p.Errors["email"] = cat.T("page.error_email", "reason", reason)
+		if strings.TrimSpace(p.Email) == "" {
+			p.Errors["email"] = cat.T("page.error_email_empty")
+		}
 	}
 	chosen := lists
 	if multi {
