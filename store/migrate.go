@@ -224,9 +224,10 @@ CREATE TABLE import_chunks (
 
 CREATE TABLE import_seen (
 	import_id BIGINT NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+	hkey BIGINT NOT NULL,
 	email_hash VARCHAR(64) NOT NULL,
 	line BIGINT NOT NULL,
-	PRIMARY KEY (import_id, email_hash)
+	PRIMARY KEY (import_id, hkey)
 );
 
 CREATE TABLE import_rejects (

@@ -14,9 +14,10 @@ import (
 )
 
 // importBatchSize is how many rows one transaction of an import writes:
-// large enough that SQLite's per-transaction cost is spread thin, small
-// enough that a batch's maps stay a few hundred kilobytes.
-const importBatchSize = 1000
+// large enough that the index pages a batch dirties are shared by many
+// rows (the main cost on SQLite), small enough that a batch's rows and
+// maps stay a few megabytes.
+const importBatchSize = 5000
 
 // importFailure is a problem with the file itself: the import fails
 // without retrying.
