@@ -402,9 +402,17 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	}
 	// A stranger re-entering her address on a single opt-in form does
 	// not put her back on the list: it waits for her own confirmation.
-	a.form("/subscribe/bus", "email=anna@example.se")
+	suppressedAnswer := a.form("/subscribe/bus", "email=anna@example.se")
 	if a.subscription(sub.ID, bus) != store.SubUnconfirmed {
 		t.Fatalf("suppressed address subscribed by form without confirmation: %s", a.subscription(sub.ID, bus))
+	}
+	if tasks := a.tasks(worker.QueueCritical); !slices.Contains(tasks, worker.TypeSubscriberOptin) {
+		t.Fatalf("no confirmation mail queued for the returning address: %v", tasks)
+	}
+	// ... and the page says what it says for anyone: no hint that the
+	// address is suppressed.
+	if plain := a.form("/subscribe/bus", "email=someone.new@example.se"); plain.Body.String() != suppressedAnswer.Body.String() {
+		t.Fatal("the answer for a suppressed address differs from a new one's")
 	}
 	// Undo restores what she left and lifts the suppression.
 	rec = a.form("/unsubscribe/"+tok, fmt.Sprintf("action=undo&lists=%d", nytt))

@@ -202,8 +202,15 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 	double := false
 	for _, l := range chosen {
 		st := store.SubConfirmed
-		if l.Optin == store.OptinDouble || suppressed {
+		if l.Optin == store.OptinDouble {
 			st, double = store.SubUnconfirmed, true
+		}
+		if suppressed {
+			// The page still answers by the list's opt-in mode below: a
+			// different answer would tell a stranger the address is
+			// suppressed. The person learns from the mail that they have
+			// one more click to make.
+			st = store.SubUnconfirmed
 		}
 		ins = append(ins, store.SubscriptionInput{ListID: l.ID, Status: st, ConsentBasis: "form: " + version})
 	}
