@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,16 +31,16 @@ func (nopQueue) Enqueue(context.Context, *asynq.Task, ...asynq.Option) error { r
 
 // BenchmarkImport imports generated CSV files of 100,000 and 1,000,000
 // rows into a new SQLite file, as the import:run task does, and reports
-// rows/s and the peak resident memory of the import alone (the kernel's
-// high-water mark is reset just before it starts). Flat memory means the
-// two peaks are about the same.
+// rows/s, the peak resident memory of the import alone (the kernel's
+// high-water mark is reset just before it starts) and the peak live Go
+// heap. Flat memory means the peaks are about the same for both sizes.
 //
 //	go test ./worker -run '^$' -bench Import -benchtime 1x
 //	go test ./worker -run '^$' -bench 'Import/rows=100000$' -benchtime 1x
 func BenchmarkImport(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
-			var rate, peak float64
+			var rate, peak, heap float64
 			for b.Loop() {
 				b.StopTimer()
 				st := storetest.Open(b)
@@ -48,6 +49,7 @@ func BenchmarkImport(b *testing.B) {
 				runtime.GC()
 				debug.FreeOSMemory()
 				resetPeakRSS(b)
+				stopHeap := sampleHeap(&heap)
 				start := time.Now()
 				b.StartTimer()
 				if err := h.Process(context.Background(), worker.NewImportTask(worker.DefaultQueues, id)); err != nil {
@@ -55,6 +57,7 @@ func BenchmarkImport(b *testing.B) {
 				}
 				b.StopTimer()
 				took := time.Since(start)
+				stopHeap()
 				peak = max(peak, peakRSSMiB(b))
 				imp, err := st.Import(context.Background(), id)
 				if err != nil || imp.Created != int64(n) {
@@ -66,6 +69,7 @@ func BenchmarkImport(b *testing.B) {
 			}
 			b.ReportMetric(rate, "rows/s")
 			b.ReportMetric(peak, "peak-RSS-MiB")
+			b.ReportMetric(heap, "peak-Go-heap-MiB")
 		})
 	}
 }
@@ -114,6 +118,30 @@ func benchUpload(b *testing.B, st *store.Store, n int) int64 {
 		b.Fatal(err)
 	}
 	return imp.ID
+}
+
+// sampleHeap records the largest live Go heap seen every 10 ms into
+// *peak (MiB) until the returned stop is called. RSS also holds SQLite's
+// page caches, which are bounded by cache_size; the Go heap is what would
+// grow if the import held the file.
+func sampleHeap(peak *float64) (stop func()) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			*peak = max(*peak, float64(s[0].Value.Uint64())/(1<<20))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // resetPeakRSS sets the kernel's peak-RSS mark (VmHWM) to the current RSS.
