@@ -201,9 +201,9 @@ func (s *Store) QueueImport(ctx context.Context, id, size int64) error {
 // DeleteImport removes an import with its chunks and report.
 func (s *Store) DeleteImport(ctx context.Context, id int64) error {
 	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		// Children first: SQLite's cascade would do it, but one statement
-		// per table keeps a large upload's delete from holding the lock
-		// for a surprising time in one implicit cascade.
+		// Children first, explicitly: ON DELETE CASCADE would do it, but
+		// SQLite only cascades on connections with foreign keys on, and a
+		// failed upload must not leave its chunks behind on any of them.
 		for _, m := range []any{&ImportChunk{}, &ImportSeen{}, &ImportReject{}} {
 			if err := tx.Where("import_id = ?", id).Delete(m).Error; err != nil {
 				return fmt.Errorf("delete import %d: %w", id, err)
