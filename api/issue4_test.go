@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -509,6 +510,41 @@ func TestRateLimitsAndNoEnumeration(t *testing.T) {
 	for i := range 10 {
 		if rec := from("198.51.100.7", "/unsubscribe/"+tok, "List-Unsubscribe=One-Click"); rec.Code != 200 {
 			t.Fatalf("one-click %d from a limited IP: %d", i+1, rec.Code)
+		}
+	}
+}
+
+// TestAddressErrorsInSwedish: every way an address can be wrong gets a
+// Swedish message on the Swedish form, tied to the field, and the form
+// writes nothing.
+func TestAddressErrorsInSwedish(t *testing.T) {
+	a := newTestAPI(t)
+	a.seedList("bus", `,"visibility":"public"`)
+	inputs := []string{"", "a\xff@x.se", strings.Repeat("a", 600), "Anna <anna@x.se>", "anna.example.se", "@x.se", "anna@",
+		strings.Repeat("a", 60) + "@" + strings.Repeat("b.", 100) + "se",
+		strings.Repeat("a", 65) + "@x.se", ".anna@x.se", "an..na@x.se", "åsa@x.se", "an na@x.se", "anna(x)@x.se", "a@b@x.se",
+		"an,na@x.se", `"anna@x.se`, `"an\`+`"@x.se`, `"a"b"@x.se`, "anna@[192.0.2.1]", "anna@x..se", "anna@se",
+		"anna@" + strings.Repeat("x", 64) + ".se", "anna@-x.se", "anna@x_y.se", "anna@x.123", "anna@xn--.se"}
+	for _, in := range inputs {
+		before := a.counts()
+		rec := a.form("/subscribe/bus", url.Values{"email": {in}}.Encode())
+		body := rec.Body.String()
+		i := strings.Index(body, `id="email-error">`)
+		if rec.Code != 422 || i < 0 {
+			t.Fatalf("%q: %d, no error tied to the field", in, rec.Code)
+		}
+		msg := body[i+len(`id="email-error">`):]
+		msg = msg[:strings.Index(msg, "<")]
+		_, err := store.NormalizeEmail(in)
+		var ae *store.AddressError
+		if !errors.As(err, &ae) {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if in != "" && (strings.Contains(msg, ae.Reason) || !strings.HasPrefix(msg, "Ange en giltig e-postadress: ")) {
+			t.Errorf("%q: message %q is not Swedish (reason %q)", in, msg, ae.Reason)
+		}
+		if !reflect.DeepEqual(before, a.counts()) {
+			t.Fatalf("%q: the form wrote something", in)
 		}
 	}
 }

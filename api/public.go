@@ -19,6 +19,22 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 )
 
+// addressReason says why an address was refused in the page's language.
+// The normaliser's reasons are English sentences; each has a key
+// "address.<reason>", and the two that name a character have the
+// character as {char}. An unknown reason is shown as it is.
+func addressReason(cat mailtemplates.Catalog, reason string) string {
+	if t, ok := cat["address."+reason]; ok {
+		return t
+	}
+	for _, prefix := range []string{"the domain contains the character", "contains the character"} {
+		if rest, ok := strings.CutPrefix(reason, prefix+" "); ok {
+			return cat.T("address."+prefix, "char", rest)
+		}
+	}
+	return reason
+}
+
 // publicActor records who did something on a public page, for the
 // consent trail.
 func publicActor(c echo.Context, source string) store.Actor {
@@ -151,7 +167,7 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 		if errors.As(err, &ae) {
 			reason = ae.Reason
 		}
-		p.Errors["email"] = cat.T("page.error_email", "reason", reason)
+		p.Errors["email"] = cat.T("page.error_email", "reason", addressReason(cat, reason))
 		if strings.TrimSpace(p.Email) == "" {
 			p.Errors["email"] = cat.T("page.error_email_empty")
 		}
