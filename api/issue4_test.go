@@ -523,7 +523,7 @@ func TestAddressErrorsInSwedish(t *testing.T) {
 	inputs := []string{"", "a\xff@x.se", strings.Repeat("a", 600), "Anna <anna@x.se>", "anna.example.se", "@x.se", "anna@",
 		strings.Repeat("a", 60) + "@" + strings.Repeat("b.", 100) + "se",
 		strings.Repeat("a", 65) + "@x.se", ".anna@x.se", "an..na@x.se", "åsa@x.se", "an na@x.se", "anna(x)@x.se", "a@b@x.se",
-		"an,na@x.se", `"anna@x.se`, `"an\`+`"@x.se`, `"a"b"@x.se`, "anna@[192.0.2.1]", "anna@x..se", "anna@se",
+		"an,na@x.se", `"anna@x.se`, `"an\` + `"@x.se`, `"a"b"@x.se`, "anna@[192.0.2.1]", "anna@x..se", "anna@se",
 		"anna@" + strings.Repeat("x", 64) + ".se", "anna@-x.se", "anna@x_y.se", "anna@x.123", "anna@xn--.se"}
 	for _, in := range inputs {
 		before := a.counts()
