@@ -48,6 +48,13 @@ func newTestAPI(t *testing.T) *testAPI {
 
 func newTestAPIWith(t *testing.T, st *store.Store) *testAPI {
 	t.Helper()
+	return newTestAPIOpts(t, st, nil)
+}
+
+// newTestAPIOpts is newTestAPIWith with a chance to change the Deps (rate
+// limits, upload size). The limiter counts in the same Redis as the queue.
+func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.UniversalClient)) *testAPI {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
@@ -59,13 +66,17 @@ func newTestAPIWith(t *testing.T, st *store.Store) *testAPI {
 	a := &testAPI{t: t, st: st, sign: sign, queues: worker.DefaultQueues,
 		insp: asynq.NewInspectorFromRedisClient(rc), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	wcfg := worker.Config{BaseURL: "http://news.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
-	srv, err := api.New(api.Deps{
+	deps := api.Deps{
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: a.queues,
 		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
 		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
 		Ready: func(ctx context.Context) error { return rc.Ping(ctx).Err() },
-	})
+	}
+	if mod != nil {
+		mod(&deps, rc)
+	}
+	srv, err := api.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,22 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 )
 
+// addressReason says why an address was refused in the page's language.
+// The normaliser's reasons are English sentences; each has a key
+// "address.<reason>", and the two that name a character have the
+// character as {char}. An unknown reason is shown as it is.
+func addressReason(cat mailtemplates.Catalog, reason string) string {
+	if t, ok := cat["address."+reason]; ok {
+		return t
+	}
+	for _, prefix := range []string{"the domain contains the character", "contains the character"} {
+		if rest, ok := strings.CutPrefix(reason, prefix+" "); ok {
+			return cat.T("address."+prefix, "char", rest)
+		}
+	}
+	return reason
+}
+
 // publicActor records who did something on a public page, for the
 // consent trail.
 func publicActor(c echo.Context, source string) store.Actor {
@@ -151,7 +167,10 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 		if errors.As(err, &ae) {
 			reason = ae.Reason
 		}
-		p.Errors["email"] = cat.T("page.error_email", "reason", reason)
+		p.Errors["email"] = cat.T("page.error_email", "reason", addressReason(cat, reason))
+		if strings.TrimSpace(p.Email) == "" {
+			p.Errors["email"] = cat.T("page.error_email_empty")
+		}
 	}
 	chosen := lists
 	if multi {
@@ -176,6 +195,21 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 	if len(p.Errors) > 0 {
 		return s.render(c, http.StatusUnprocessableEntity, "subscribe", p)
 	}
+	ctx := c.Request().Context()
+	// Per address, after the checks above so that typos do not count.
+	// The key is the address hash: the limiter's store never sees it.
+	if ok, err := s.allow(c, "addr:"+s.st.AddressHash(email), s.rateAd); !ok {
+		return err
+	}
+	// A suppressed address (someone who left everything, was erased, or
+	// bounced) may come back only through the confirmation link, which
+	// proves the mailbox is theirs: single opt-in lists wait for it too.
+	suppressed := false
+	if _, err := s.st.SuppressionOf(ctx, email); err == nil {
+		suppressed = true
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	names := listNames(chosen, cat)
 	text, version := consentText(cat, names)
 	by := publicActor(c, "form")
@@ -187,15 +221,22 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 		if l.Optin == store.OptinDouble {
 			st, double = store.SubUnconfirmed, true
 		}
+		if suppressed {
+			// The page still answers by the list's opt-in mode below: a
+			// different answer would tell a stranger the address is
+			// suppressed. The person learns from the mail that they have
+			// one more click to make.
+			st = store.SubUnconfirmed
+		}
 		ins = append(ins, store.SubscriptionInput{ListID: l.ID, Status: st, ConsentBasis: "form: " + version})
 	}
-	res, err := s.st.Subscribe(c.Request().Context(), store.SubscribeParams{Email: email, Name: p.Name, Language: lang, Lists: ins}, by)
+	res, err := s.st.Subscribe(ctx, store.SubscribeParams{Email: email, Name: p.Name, Language: lang, Lists: ins}, by)
 	if err != nil {
 		return err
 	}
 	if len(res.NeedConfirm) > 0 {
 		t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: res.Subscriber.ID, ListIDs: res.NeedConfirm})
-		if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
+		if err := s.q.Enqueue(ctx, t); err != nil {
 			return fmt.Errorf("enqueue opt-in: %w", err)
 		}
 	}
@@ -247,6 +288,9 @@ func (s *Server) confirmSubmit(c echo.Context) error {
 	}
 	lang := pageLang(c, sub.Language)
 	cat := s.pages.cats(lang)
+	if ok, err := s.allow(c, "addr:"+sub.EmailHash, s.rateAd); !ok {
+		return err
+	}
 	ids := make([]int64, len(lists))
 	for i, l := range lists {
 		ids[i] = l.ID
@@ -403,20 +447,14 @@ func (s *Server) unsubscribeSubmit(c echo.Context) error {
 	action := pageURL("/unsubscribe/"+c.Param("token"), lang)
 	switch c.FormValue("action") {
 	case "unsubscribe_all":
-		left, err := s.st.Unsubscribe(ctx, sub.ID, nil, u.CampaignID, by)
+		left, err := s.st.UnsubscribeAll(ctx, sub.ID, u.CampaignID, by)
 		if err != nil {
 			return err
 		}
 		return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.unsubscribed_all_body")},
 			undoAction(action, cat, left))
 	case "undo":
-		var back []int64
-		for _, f := range strings.Split(c.FormValue("lists"), ",") {
-			if id, err := strconv.ParseInt(f, 10, 64); err == nil {
-				back = append(back, id)
-			}
-		}
-		restored, err := s.st.Resubscribe(ctx, sub.ID, back, by)
+		restored, err := s.st.Resubscribe(ctx, sub.ID, formIDs(c.FormValue("lists")), by)
 		if err != nil {
 			return err
 		}
@@ -452,6 +490,10 @@ type preferencesPage struct {
 	SubscriberLang string
 	Lists          []listOption
 	Saved          bool
+	// UnsubscribedAll shows the notice after "unsubscribe from
+	// everything", with an undo for the lists in Undo.
+	UnsubscribedAll bool
+	Undo            string
 }
 
 // preferenceLists are the lists the page offers: every public list, and
@@ -493,16 +535,23 @@ func (s *Server) preferencesPage(c echo.Context) error {
 }
 
 func (s *Server) renderPreferences(c echo.Context, sub *store.Subscriber, saved bool) error {
+	p, err := s.preferencesData(c, sub, saved)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "preferences", p)
+}
+
+func (s *Server) preferencesData(c echo.Context, sub *store.Subscriber, saved bool) (preferencesPage, error) {
 	lang := pageLang(c, sub.Language)
 	cat := s.pages.cats(lang)
 	opts, err := s.preferenceLists(c, sub)
 	if err != nil {
-		return err
+		return preferencesPage{}, err
 	}
-	p := preferencesPage{pageBase: s.base(c, lang, cat.T("page.preferences_title")),
+	return preferencesPage{pageBase: s.base(c, lang, cat.T("page.preferences_title")),
 		Action: pageURL("/preferences/"+c.Param("token"), lang), Email: sub.Email, Name: sub.Name,
-		SubscriberLang: mailtemplates.NormalizeLanguage(sub.Language), Lists: opts, Saved: saved}
-	return s.render(c, http.StatusOK, "preferences", p)
+		SubscriberLang: mailtemplates.NormalizeLanguage(sub.Language), Lists: opts, Saved: saved}, nil
 }
 
 // preferencesSubmit saves the page. The token in the link proves the
@@ -521,11 +570,17 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 		return err
 	}
 	by := publicActor(c, "preferences")
-	if c.FormValue("action") == "unsubscribe_all" {
-		if _, err := s.st.Unsubscribe(ctx, sub.ID, nil, 0, by); err != nil {
+	var left []int64
+	switch c.FormValue("action") {
+	case "unsubscribe_all":
+		if left, err = s.st.UnsubscribeAll(ctx, sub.ID, 0, by); err != nil {
 			return err
 		}
-	} else {
+	case "undo":
+		if _, err := s.st.Resubscribe(ctx, sub.ID, formIDs(c.FormValue("lists")), by); err != nil {
+			return err
+		}
+	default:
 		opts, err := s.preferenceLists(c, sub)
 		if err != nil {
 			return err
@@ -546,7 +601,7 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 			name = name[:200]
 		}
 		lang := mailtemplates.NormalizeLanguage(c.FormValue("language"))
-		patch := store.SubscriberPatch{Lists: ins}
+		patch := store.SubscriberPatch{Lists: ins, Reconsent: true}
 		if name != sub.Name {
 			patch.Name = &name
 		}
@@ -561,5 +616,33 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.renderPreferences(c, sub, true)
+	p, err := s.preferencesData(c, sub, true)
+	if err != nil {
+		return err
+	}
+	if c.FormValue("action") == "unsubscribe_all" {
+		p.UnsubscribedAll = true
+		p.Undo = joinIDs(left)
+	}
+	return s.render(c, http.StatusOK, "preferences", p)
+}
+
+// formIDs reads a comma-separated list of ids; junk is ignored (the ids
+// only ever narrow what the signed token already allows).
+func formIDs(v string) []int64 {
+	var ids []int64
+	for _, f := range strings.Split(v, ",") {
+		if id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func joinIDs(ids []int64) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(out, ",")
 }

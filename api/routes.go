@@ -9,12 +9,14 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 
 	// Public pages, reached from forms and mail.
-	e.GET("/subscribe", s.subscribeForm) // ?lists=bus,senaste-nytt: several public lists
-	e.POST("/subscribe", s.subscribeSubmit)
-	e.GET("/subscribe/:slug", s.subscribeForm)
-	e.POST("/subscribe/:slug", s.subscribeSubmit)
-	e.GET("/confirm/:token", s.confirm)
-	e.POST("/confirm/:token", s.confirmSubmit)
+	// Subscribe and confirm are limited per client IP (limitIP);
+	// unsubscribe and preferences never are (see limitIP).
+	e.GET("/subscribe", s.subscribeForm, s.limitIP) // ?lists=bus,senaste-nytt: several public lists
+	e.POST("/subscribe", s.subscribeSubmit, s.limitIP)
+	e.GET("/subscribe/:slug", s.subscribeForm, s.limitIP)
+	e.POST("/subscribe/:slug", s.subscribeSubmit, s.limitIP)
+	e.GET("/confirm/:token", s.confirm, s.limitIP)
+	e.POST("/confirm/:token", s.confirmSubmit, s.limitIP)
 	e.GET("/unsubscribe/:token", s.unsubscribePage)
 	e.POST("/unsubscribe/:token", s.unsubscribeSubmit)
 	e.GET("/preferences/:token", s.preferencesPage)
@@ -41,6 +43,18 @@ func (s *Server) routes() {
 	v1.PATCH("/subscribers/:id", s.updateSubscriber, write)
 	v1.DELETE("/subscribers/:id", s.deleteSubscriber, write)
 	v1.GET("/subscribers/:id/events", s.subscriberEvents, read)
+	v1.GET("/subscribers.csv", s.exportSubscribers, read) // ?list_id=&status=
+	v1.GET("/subscribers/:id/export", s.exportPerson, read)
+	v1.POST("/subscribers/:id/erase", s.erasePerson, write)
+
+	v1.GET("/suppressions", s.listSuppressions, read) // ?reason=&email=&after=
+	v1.POST("/suppressions", s.createSuppression, write)
+	v1.DELETE("/suppressions", s.deleteSuppression, write) // ?email=
+
+	v1.GET("/imports", s.listImports, read)
+	v1.POST("/imports", s.createImport, write) // multipart: options, then file
+	v1.GET("/imports/:id", s.getImport, read)
+	v1.GET("/imports/:id/rejects.csv", s.importRejects, read)
 
 	v1.GET("/campaigns", s.listCampaigns, read)
 	v1.POST("/campaigns", s.createCampaign, write)

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
@@ -60,6 +61,13 @@ type Deps struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
+	// Limiter counts public requests for RateIP and RateAddress; nil
+	// means no limits.
+	Limiter     ratelimit.Limiter
+	RateIP      ratelimit.Rate // subscribe and confirm pages, per client IP (IPv6 per /64)
+	RateAddress ratelimit.Rate // subscribe and resend requests, per address
+	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
+	ImportMaxBytes int64
 }
 
 // Server is the HTTP application.
@@ -85,6 +93,10 @@ type Server struct {
 	// linkClient fetches links for the lint, on request only.
 	linkClient *http.Client
 
+	limiter        ratelimit.Limiter
+	rateIP, rateAd ratelimit.Rate
+	importMax      int64
+
 	touchMu sync.Mutex
 	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
 }
@@ -106,6 +118,9 @@ func New(d Deps) (*Server, error) {
 	if d.LinkClient == nil {
 		d.LinkClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	if d.ImportMaxBytes <= 0 {
+		d.ImportMaxBytes = 1 << 30
+	}
 	pages, err := loadPages(d.Templates)
 	if err != nil {
 		return nil, err
@@ -115,6 +130,7 @@ func New(d Deps) (*Server, error) {
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, touched: map[int64]time.Time{},
 		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
+		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, importMax: d.ImportMaxBytes,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -144,8 +160,11 @@ func New(d Deps) (*Server, error) {
 			return nil
 		},
 	}))
-	e.Use(middleware.BodyLimit("10M"))
-	e.Use(middleware.ContextTimeout(60 * time.Second))
+	// A CSV upload is streamed into the database chunk by chunk under its
+	// own size limit and may take longer than a minute to arrive; every
+	// other request is small and quick.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "10M", Skipper: isUpload}))
+	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: 60 * time.Second, Skipper: isUpload}))
 	s.e = e
 	s.routes()
 	return s, nil

@@ -291,6 +291,10 @@ type SubscriberPatch struct {
 	// Lists, when set, are subscriptions to set; lists not named keep
 	// their standing.
 	Lists []SubscriptionInput
+	// Reconsent says the person themself, through their own link, chose
+	// lists again (the preference page): an unsubscribed_all suppression
+	// is lifted when any list is turned on.
+	Reconsent bool
 }
 
 // UpdateSubscriber applies p in one transaction.
@@ -338,15 +342,22 @@ func (s *Store) UpdateSubscriber(ctx context.Context, id int64, p SubscriberPatc
 			ev.Data = withData(ev.Data, "fields", changed)
 			evs = append(evs, ev)
 		}
+		on := false
 		for _, in := range p.Lists {
 			ev, err := s.setSubscription(tx, id, in, by)
 			if err != nil {
 				return err
 			}
 			evs = append(evs, ev...)
+			on = on || in.Status != SubUnsubscribed
 		}
 		if err := insertEvents(tx, evs); err != nil {
 			return err
+		}
+		if p.Reconsent && on {
+			if err := s.liftOwn(tx, id, []string{SuppressUnsubscribedAll}, by); err != nil {
+				return err
+			}
 		}
 		if err := tx.First(&sub, id).Error; err != nil {
 			return fmt.Errorf("reload subscriber %d: %w", id, err)
@@ -453,6 +464,9 @@ func (s *Store) Subscribe(ctx context.Context, p SubscribeParams, by Actor) (*Su
 // ConfirmSubscriptions confirms the subscriber's unconfirmed subscriptions
 // to listIDs and returns how many changed. Lists the subscriber has left
 // since stay left: an old confirmation link must not undo an unsubscribe.
+// A confirmation is the person's own verified consent, so it also lifts a
+// suppression that stood for their own earlier withdrawal or erasure
+// (SelfLiftable).
 func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) (int, error) {
 	n := 0
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
@@ -470,7 +484,13 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 			evs = append(evs, ev...)
 			n++
 		}
-		return insertEvents(tx, evs)
+		if err := insertEvents(tx, evs); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		return s.liftOwn(tx, subscriberID, []string{SuppressUnsubscribedAll, SuppressErased}, by)
 	})
 	return n, err
 }
@@ -484,37 +504,46 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
 	var changed []int64
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		q := tx.Where("subscriber_id = ? AND status <> ?", subscriberID, SubUnsubscribed)
-		if len(listIDs) > 0 {
-			q = q.Where("list_id IN ?", listIDs)
-		}
-		var ms []Subscription
-		if err := q.Order("list_id").Find(&ms).Error; err != nil {
-			return fmt.Errorf("unsubscribe %d: %w", subscriberID, err)
-		}
-		var evs []Event
-		for _, m := range ms {
-			ev, err := s.setSubscription(tx, subscriberID, SubscriptionInput{ListID: m.ListID, Status: SubUnsubscribed}, by)
-			if err != nil {
-				return err
-			}
-			for i := range ev {
-				if campaignID != 0 {
-					id := campaignID
-					ev[i].CampaignID = &id
-				}
-			}
-			evs = append(evs, ev...)
-			changed = append(changed, m.ListID)
-		}
-		return insertEvents(tx, evs)
+		var err error
+		changed, err = s.unsubscribe(tx, subscriberID, listIDs, campaignID, by)
+		return err
 	})
 	return changed, err
 }
 
+func (s *Store) unsubscribe(tx *gorm.DB, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
+	q := tx.Where("subscriber_id = ? AND status <> ?", subscriberID, SubUnsubscribed)
+	if len(listIDs) > 0 {
+		q = q.Where("list_id IN ?", listIDs)
+	}
+	var ms []Subscription
+	if err := q.Order("list_id").Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("unsubscribe %d: %w", subscriberID, err)
+	}
+	var evs []Event
+	var changed []int64
+	for _, m := range ms {
+		ev, err := s.setSubscription(tx, subscriberID, SubscriptionInput{ListID: m.ListID, Status: SubUnsubscribed}, by)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ev {
+			if campaignID != 0 {
+				id := campaignID
+				ev[i].CampaignID = &id
+			}
+		}
+		evs = append(evs, ev...)
+		changed = append(changed, m.ListID)
+	}
+	return changed, insertEvents(tx, evs)
+}
+
 // Resubscribe undoes an unsubscribe: the subscriber's unsubscribed
 // subscriptions to listIDs are confirmed again (they had confirmed before,
-// and the undo comes from their own link). It returns the lists restored.
+// and the undo comes from their own link), and an unsubscribed_all
+// suppression from "unsubscribe from everything" is lifted with them. It
+// returns the lists restored.
 func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) ([]List, error) {
 	var out []List
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
@@ -539,10 +568,13 @@ func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []i
 		if err := insertEvents(tx, evs); err != nil {
 			return err
 		}
-		if len(ids) > 0 {
-			return tx.Where("id IN ?", ids).Order("id").Find(&out).Error
+		if len(ids) == 0 {
+			return nil
 		}
-		return nil
+		if err := s.liftOwn(tx, subscriberID, []string{SuppressUnsubscribedAll}, by); err != nil {
+			return err
+		}
+		return tx.Where("id IN ?", ids).Order("id").Find(&out).Error
 	})
 	return out, err
 }
@@ -574,4 +606,18 @@ func (s *Store) InsertSubscribersBulk(ctx context.Context, subs []Subscriber, li
 		}
 		return nil
 	})
+}
+
+// liftOwn lifts the subscriber's suppression if its reason is one of
+// reasons (see SelfLiftable).
+func (s *Store) liftOwn(tx *gorm.DB, subscriberID int64, reasons []string, by Actor) error {
+	var hash []string
+	if err := tx.Model(&Subscriber{}).Where("id = ?", subscriberID).Pluck("email_hash", &hash).Error; err != nil {
+		return fmt.Errorf("subscriber %d: %w", subscriberID, err)
+	}
+	if len(hash) == 0 {
+		return nil
+	}
+	_, err := s.liftSuppression(tx, hash[0], subscriberID, reasons, by)
+	return err
 }

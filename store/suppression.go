@@ -143,3 +143,72 @@ func (s *Store) Suppressions(ctx context.Context, q SuppressionQuery) ([]Suppres
 	}
 	return out, next, nil
 }
+
+// SuppressionOf returns the entry for email, or ErrNotFound.
+func (s *Store) SuppressionOf(ctx context.Context, email string) (*Suppression, error) {
+	var sp Suppression
+	if err := s.reader(ctx).Where("email_hash = ?", s.AddressHash(email)).Take(&sp).Error; err != nil {
+		if isMissing(err) {
+			return nil, fmt.Errorf("suppression of %s: %w", email, ErrNotFound)
+		}
+		return nil, fmt.Errorf("suppression of %s: %w", email, err)
+	}
+	return &sp, nil
+}
+
+// SelfLiftable reports whether a suppression with reason may be lifted by
+// the person's own verified act (confirming a double opt-in link, or undo
+// from their own link): only reasons that stand for that person's own
+// earlier choice. Bounces, complaints and staff decisions are lifted by
+// staff only.
+func SelfLiftable(reason string) bool {
+	return reason == SuppressUnsubscribedAll || reason == SuppressErased
+}
+
+// liftSuppression removes the entry for hash if its reason is one of
+// reasons, appending an unsuppressed event; it reports whether it did.
+func (s *Store) liftSuppression(tx *gorm.DB, hash string, subscriberID int64, reasons []string, by Actor) (bool, error) {
+	var sp Suppression
+	err := tx.Where("email_hash = ? AND reason IN ?", hash, reasons).Take(&sp).Error
+	if isMissing(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lift suppression: %w", err)
+	}
+	res := tx.Where("id = ?", sp.ID).Delete(&Suppression{})
+	if res.Error != nil {
+		return false, fmt.Errorf("lift suppression: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	ev := newEvent(EventUnsuppressed, by, s.now(), &subscriberID, nil, nil)
+	ev.Data = withData(ev.Data, "reason", sp.Reason)
+	return true, insertEvents(tx, []Event{ev})
+}
+
+// UnsubscribeAll ends every subscription of the subscriber and adds the
+// address to the suppression list as unsubscribed_all, in one
+// transaction. The suppression is what makes "everything" hold against
+// a later import or a staff edit, not just the lists that exist today;
+// the person's own undo (Resubscribe) or a new confirmed opt-in lifts it.
+func (s *Store) UnsubscribeAll(ctx context.Context, subscriberID, campaignID int64, by Actor) ([]int64, error) {
+	var changed []int64
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var sub Subscriber
+		if err := tx.Select("id", "email").First(&sub, subscriberID).Error; err != nil {
+			if isMissing(err) {
+				return notFound("subscriber", subscriberID)
+			}
+			return fmt.Errorf("subscriber %d: %w", subscriberID, err)
+		}
+		var err error
+		if changed, err = s.unsubscribe(tx, subscriberID, nil, campaignID, by); err != nil {
+			return err
+		}
+		_, err = s.suppress(tx, sub.Email, SuppressUnsubscribedAll, "", by)
+		return err
+	})
+	return changed, err
+}

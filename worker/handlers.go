@@ -172,6 +172,7 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignSend, h.send)
 	mux.HandleFunc(TypeCampaignTest, h.testSend)
 	mux.HandleFunc(TypeSubscriberOptin, h.optin)
+	mux.HandleFunc(TypeImportRun, h.runImport)
 	return mux
 }
 

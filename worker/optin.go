@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -14,6 +16,11 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
+
+// OptinEvery is the least time between two confirmation mails to one
+// address for one list, whatever asks for them (forms, resend buttons,
+// imports, staff): a form cannot be used to flood someone's inbox.
+const OptinEvery = 10 * time.Minute
 
 // optin sends the double opt-in confirmation mail. Its one link confirms
 // every list of the request.
@@ -52,6 +59,37 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 		}
 		ids = append(ids, id)
 		names = append(names, l.Name)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	// A suppressed address gets no confirmation mail unless the
+	// suppression stands for the person's own withdrawal or erasure,
+	// which their confirmation lifts; bounces, complaints and staff
+	// entries are for staff to lift.
+	if sp, err := h.st.SuppressionOf(ctx, sub.Email); err == nil && !store.SelfLiftable(sp.Reason) {
+		h.log.Info("opt-in mail not sent: address suppressed", "subscriber_id", sub.ID, "reason", sp.Reason)
+		return nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
+	// The limit is claimed in the database before sending, keyed by this
+	// task's id: a retry of this task after a failed send may still send,
+	// any other request within OptinEvery may not.
+	allowed, err := h.st.ClaimOptinMails(ctx, sub.Email, ids, taskID(ctx), OptinEvery)
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
+	if len(allowed) < len(ids) {
+		var keptIDs []int64
+		var keptNames []string
+		for i, id := range ids {
+			if slices.Contains(allowed, id) {
+				keptIDs, keptNames = append(keptIDs, id), append(keptNames, names[i])
+			}
+		}
+		h.log.Info("opt-in mail limited", "subscriber_id", sub.ID, "lists", len(ids), "allowed", len(keptIDs))
+		ids, names = keptIDs, keptNames
 	}
 	if len(ids) == 0 {
 		return nil

@@ -21,6 +21,8 @@ import (
 //   - Every scheduled campaign has its dispatch task (ProcessAt send_at).
 //   - Every sending campaign has its sender slots, or is finished if
 //     nothing is left to send.
+//   - Every queued or running import has its task (it resumes from its
+//     checkpoint), and uploads abandoned mid-way are deleted.
 //
 // An embedded Redis that lost everything in a restart, a flushed Redis, a
 // crash between a commit and an enqueue: all end up here.
@@ -63,11 +65,30 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 			}
 		}
 	}
+	imps, err := h.st.UnfinishedImports(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range imps {
+		if err := h.q.Enqueue(ctx, NewImportTask(h.cfg.Queues, id)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n, err := h.st.DeleteStaleUploads(ctx, staleUpload); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		h.log.Warn("deleted abandoned import uploads", "imports", n)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("reconcile: %w", errors.Join(errs...))
 	}
 	return nil
 }
+
+// staleUpload is how long an import may stay "uploading" before reconcile
+// takes it for abandoned: far longer than the HTTP server lets one request
+// body take to arrive.
+const staleUpload = time.Hour
 
 // reconcileLoop runs Reconcile now and then every ReconcileEvery until ctx
 // ends.

@@ -19,6 +19,7 @@ const (
 	TypeCampaignSend     = "campaign:send"     // one sender slot working through a campaign's deliveries
 	TypeCampaignTest     = "campaign:test"     // a test send to a few addresses
 	TypeSubscriberOptin  = "subscriber:optin"  // the double opt-in confirmation mail
+	TypeImportRun        = "import:run"        // process an uploaded CSV import
 )
 
 // Queue names. Opt-in and test mail are "critical" and served by their own
@@ -68,6 +69,11 @@ type OptinPayload struct {
 	ListIDs      []int64 `json:"list_ids"`
 }
 
+// ImportPayload names an import.
+type ImportPayload struct {
+	ImportID int64 `json:"import_id"`
+}
+
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -104,4 +110,12 @@ func NewTestTask(q Queues, p TestPayload) *asynq.Task {
 func NewOptinTask(q Queues, p OptinPayload) *asynq.Task {
 	return asynq.NewTask(TypeSubscriberOptin, mustJSON(p), asynq.Queue(q.Critical),
 		asynq.MaxRetry(10), asynq.Timeout(2*time.Minute))
+}
+
+// NewImportTask returns the task that processes import id. The TaskID
+// makes enqueueing it again (reconcile does) a no-op while it is queued,
+// running or kept; the task resumes from the import's checkpoint.
+func NewImportTask(q Queues, id int64) *asynq.Task {
+	return asynq.NewTask(TypeImportRun, mustJSON(ImportPayload{id}), asynq.TaskID(fmt.Sprintf("import:%d", id)),
+		asynq.Queue(q.Default), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour), asynq.Retention(24*time.Hour))
 }

@@ -63,6 +63,16 @@ func newEnv(t *testing.T, st *store.Store, mod func(*worker.Config), depMods ...
 	return e.wire(t, box.Addr().Port, mod)
 }
 
+// newEnvSMTP is newEnv sending to the SMTP server on 127.0.0.1:port
+// instead of the embedded capture (port 0).
+func newEnvSMTP(t *testing.T, st *store.Store, port int, mod func(*worker.Config)) *env {
+	t.Helper()
+	if port == 0 {
+		return newEnv(t, st, mod)
+	}
+	return (&env{st: st}).wire(t, port, mod)
+}
+
 // newSinkEnv is newEnv sending to a fault-injecting sink.
 func newSinkEnv(t *testing.T, st *store.Store, s *sink, mod func(*worker.Config)) *env {
 	t.Helper()

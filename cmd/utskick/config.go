@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -55,10 +56,13 @@ type config struct {
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration
 
-	DKIMDomain    string // "" = signing off
-	DKIMSelector  string
-	DKIMKeyPEM    []byte // "" = the key file in the data dir
-	DKIMAlgorithm string // "" = the key's; rsa when generating
+	DKIMDomain     string // "" = signing off
+	DKIMSelector   string
+	DKIMKeyPEM     []byte // "" = the key file in the data dir
+	DKIMAlgorithm  string // "" = the key's; rsa when generating
+	RateIP         ratelimit.Rate
+	RateAddress    ratelimit.Rate
+	ImportMaxBytes int64
 
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
@@ -255,6 +259,19 @@ var settings = []setting{
 			c.DKIMAlgorithm = v
 			return nil
 		}},
+	{name: "UTSKICK_RATE_IP", def: "30/1m", help: "subscribe and confirm requests per client IP (IPv6: per /64), as N/duration; 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateIP) }},
+	{name: "UTSKICK_RATE_ADDRESS", def: "5/1h", help: "subscribe and resend requests per email address, as N/duration; 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateAddress) }},
+	{name: "UTSKICK_IMPORT_MAX_BYTES", def: "1073741824", help: "largest CSV upload to POST /api/v1/imports, in bytes",
+		apply: func(c *config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return errors.New("want a positive number of bytes")
+			}
+			c.ImportMaxBytes = n
+			return nil
+		}},
 	{name: "UTSKICK_TRUSTED_PROXIES", computed: true, def: "none", help: "comma-separated CIDRs whose X-Forwarded-For is trusted",
 		apply: func(c *config, v string) error {
 			c.TrustedProxies = nil
@@ -285,6 +302,15 @@ var (
 	domainRE   = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 	selectorRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
+
+func rate(v string, dst *ratelimit.Rate) error {
+	r, err := ratelimit.ParseRate(v)
+	if err != nil {
+		return err
+	}
+	*dst = r
+	return nil
+}
 
 func positiveInt(v string, dst *int) error {
 	n, err := strconv.Atoi(v)

@@ -36,6 +36,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
@@ -213,6 +214,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
+			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress,
+			ImportMaxBytes: cfg.ImportMaxBytes,
 		}
 		if cfg.SMTPURL != "" {
 			// Mail really goes out: check the From domain's SPF, DKIM and

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
+)
+
+// importChunk is the size of one stored piece of an upload: the most of
+// the file held in memory at once, here and in the worker.
+const importChunk = 1 << 20
+
+// isUpload tells the body-limit and timeout middleware to leave the CSV
+// upload to its own limits.
+func isUpload(c echo.Context) bool {
+	return c.Request().Method == http.MethodPost && c.Request().URL.Path == "/api/v1/imports"
+}
+
+type importOptions struct {
+	mode         string
+	listIDs      []int64
+	listFields   []string // the field each list id came from, for errors
+	overwrite    bool
+	consentBasis string
+}
+
+// parseImportOptions reads the options from the form fields sent before
+// the file, and from the query string.
+func parseImportOptions(v url.Values) (*importOptions, error) {
+	for k := range v {
+		switch k {
+		case "mode", "list_ids", "overwrite", "consent_basis":
+		default:
+			return nil, fieldErr(k, "is not a known option (mode, list_ids, overwrite, consent_basis, file)")
+		}
+	}
+	o := &importOptions{mode: store.ImportSubscribe}
+	if m := v.Get("mode"); m != "" {
+		o.mode = m
+	}
+	if err := oneOf("mode", &o.mode, "", store.ImportSubscribe, store.ImportUnsubscribe, store.ImportSuppress); err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	i := 0
+	for _, f := range v["list_ids"] {
+		for _, p := range strings.Split(f, ",") {
+			field := fmt.Sprintf("list_ids[%d]", i)
+			i++
+			id, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if err != nil || id <= 0 {
+				return nil, fieldErr(field, "must be a list id, not %q", p)
+			}
+			if seen[id] {
+				return nil, fieldErr(field, "list %d is named twice", id)
+			}
+			seen[id] = true
+			o.listIDs = append(o.listIDs, id)
+			o.listFields = append(o.listFields, field)
+		}
+	}
+	switch o.mode {
+	case store.ImportSubscribe:
+		if len(o.listIDs) == 0 {
+			return nil, fieldErr("list_ids", "name at least one list to subscribe to")
+		}
+	case store.ImportSuppress:
+		if len(o.listIDs) > 0 {
+			return nil, fieldErr("list_ids", "is not used with mode suppress: suppression covers every list")
+		}
+	}
+	if ow := v.Get("overwrite"); ow != "" {
+		b, err := strconv.ParseBool(ow)
+		if err != nil {
+			return nil, fieldErr("overwrite", "must be true or false")
+		}
+		o.overwrite = b
+	}
+	if cb, ok := v["consent_basis"]; ok {
+		basis := cb[0]
+		if err := text("consent_basis", &basis, false, 1000); err != nil {
+			return nil, err
+		}
+		if basis != "" && o.mode != store.ImportSubscribe {
+			return nil, fieldErr("consent_basis", "is only used with mode subscribe")
+		}
+		o.consentBasis = basis
+	}
+	return o, nil
+}
+
+// createImport takes a multipart/form-data upload: options as fields
+// before the part named "file" (or in the query string), then the CSV.
+// The file is streamed into the database in 1 MiB chunks, never held
+// whole; its header is checked before anything is written, and a
+// failure part-way deletes what was stored. The worker does the rest.
+func (s *Server) createImport(c echo.Context) error {
+	req := c.Request()
+	mt, params, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return fieldErr("body", "must be multipart/form-data with the CSV in a part named file")
+	}
+	ctx := req.Context()
+	body := http.MaxBytesReader(c.Response(), req.Body, s.importMax)
+	mr := multipart.NewReader(body, params["boundary"])
+	fields := req.URL.Query()
+	var imp *store.Import
+	fail := func(err error) error {
+		if imp != nil {
+			if derr := s.st.DeleteImport(context.WithoutCancel(ctx), imp.ID); derr != nil {
+				s.log.Error("delete failed upload", "import_id", imp.ID, "err", derr)
+			}
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than %d bytes", s.importMax))
+		}
+		return err
+	}
+	var size int64
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return fail(err)
+			}
+			return fail(fieldErr("body", "is not valid multipart: %v", err))
+		}
+		name := part.FormName()
+		if name != "file" {
+			if imp != nil {
+				return fail(fieldErr(name, "options must come before the file part"))
+			}
+			b, err := io.ReadAll(io.LimitReader(part, 4<<10))
+			if err != nil {
+				return fail(err)
+			}
+			fields.Add(name, string(b))
+			continue
+		}
+		if imp != nil {
+			return fail(fieldErr("file", "send one file per import"))
+		}
+		opts, err := parseImportOptions(fields)
+		if err != nil {
+			return err
+		}
+		first := make([]byte, importChunk)
+		n, err := io.ReadFull(part, first)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return fail(err)
+		}
+		first = first[:n]
+		if _, _, err := worker.ReadImportHeader(bytesReader(first)); err != nil {
+			var he *worker.HeaderError
+			if errors.As(err, &he) {
+				return fieldErr("file", "%s", he.Msg)
+			}
+			return err
+		}
+		imp = &store.Import{Mode: opts.mode, ListIDs: opts.listIDs, Overwrite: opts.overwrite,
+			ConsentBasis: opts.consentBasis, Filename: truncateName(part.FileName())}
+		if t := tokenOf(c); t != nil {
+			imp.TokenID = &t.ID
+		}
+		if err := s.st.CreateImport(ctx, imp); err != nil {
+			var nf *store.NotFoundError
+			if errors.As(err, &nf) && nf.What == "list" {
+				for i, id := range opts.listIDs {
+					if id == nf.ID {
+						return fieldErr(opts.listFields[i], "no list with id %d", id)
+					}
+				}
+			}
+			imp = nil
+			return err
+		}
+		seq := 0
+		chunk := first
+		for len(chunk) > 0 {
+			if err := s.st.AppendImportChunk(ctx, imp.ID, seq, chunk); err != nil {
+				return fail(err)
+			}
+			size += int64(len(chunk))
+			seq++
+			chunk = make([]byte, importChunk)
+			n, err := io.ReadFull(part, chunk)
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return fail(err)
+			}
+			chunk = chunk[:n]
+		}
+	}
+	if imp == nil {
+		return fieldErr("file", "is required: a part named file with the CSV")
+	}
+	if err := s.st.QueueImport(ctx, imp.ID, size); err != nil {
+		return fail(err)
+	}
+	if err := s.q.Enqueue(ctx, worker.NewImportTask(s.queues, imp.ID)); err != nil {
+		s.log.Warn("enqueue import; reconcile will retry", "import_id", imp.ID, "err", err)
+	}
+	got, err := s.st.Import(ctx, imp.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, got)
+}
+
+func truncateName(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) > 255 {
+		s = s[:255]
+		for len(s) > 0 && s[len(s)-1]&0xC0 == 0x80 {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+func (s *Server) getImport(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	imp, err := s.st.Import(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, imp)
+}
+
+func (s *Server) listImports(c echo.Context) error {
+	before, err := queryInt(c, "before", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 50, 500)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.st.Imports(c.Request().Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(items, next))
+}
+
+// importRejects streams the report of skipped rows as CSV: line, email,
+// reason, detail. Suppressed rows carry no address (see store).
+func (s *Server) importRejects(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.st.Import(ctx, id); err != nil {
+		return err
+	}
+	w := csvResponse(c, fmt.Sprintf("import-%d-rejects.csv", id))
+	w.Write([]string{"line", "email", "reason", "detail"})
+	err = s.st.ImportRejects(ctx, id, func(r store.ImportReject) error {
+		return w.Write([]string{strconv.FormatInt(r.Line, 10), safeCell(r.Email), r.Reason, safeCell(r.Detail)})
+	})
+	w.Flush()
+	if err != nil {
+		s.log.Error("import report cut short", "import_id", id, "err", err)
+	}
+	return nil
+}
+
+// csvResponse starts a streamed CSV download.
+func csvResponse(c echo.Context, filename string) *csv.Writer {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", filename))
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(http.StatusOK)
+	return csv.NewWriter(c.Response())
+}
+
+// safeCell keeps a spreadsheet from running a cell as a formula (CSV
+// injection): a name typed into a public form could start with "=".
+func safeCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

@@ -1,0 +1,155 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
+)
+
+func TestClaimOptinMails(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	storetest.RunOpts(t, storetest.Options{Now: func() time.Time { return now }}, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		claim := func(task string, lists ...int64) []int64 {
+			t.Helper()
+			got, err := s.ClaimOptinMails(ctx, "anna@example.se", lists, task, 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if got := claim("t1", 1, 2); !slices.Equal(got, []int64{1, 2}) {
+			t.Fatalf("first claim %v", got)
+		}
+		if got := claim("t2", 1, 3); !slices.Equal(got, []int64{3}) {
+			t.Fatalf("another task within the window got %v, want only the new list 3", got)
+		}
+		if got := claim("t1", 1, 2); !slices.Equal(got, []int64{1, 2}) {
+			t.Fatalf("a retry of the same task got %v, want 1 and 2", got)
+		}
+		if got := claim("", 2); len(got) != 0 {
+			t.Fatalf("a task without id within the window got %v", got)
+		}
+		now = now.Add(5 * time.Minute)
+		if got := claim("t4", 3); len(got) != 0 {
+			t.Fatalf("five minutes on got %v", got)
+		}
+		now = now.Add(5*time.Minute + time.Second)
+		if got := claim("t5", 1, 2, 3); !slices.Equal(got, []int64{1, 2, 3}) {
+			t.Fatalf("after the window got %v, want all", got)
+		}
+	})
+}
+
+func TestUnsubscribeAllAndTheWaysBack(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		l := &store.List{Slug: "bus", Name: "BUS"}
+		s.CreateList(ctx, l)
+		sub := &store.Subscriber{Email: "anna@example.se"}
+		if err := s.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubConfirmed}}, store.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+		reason := func() string {
+			sp, err := s.SuppressionOf(ctx, "anna@example.se")
+			if err != nil {
+				return ""
+			}
+			return sp.Reason
+		}
+		left, err := s.UnsubscribeAll(ctx, sub.ID, 0, store.Actor{Source: "preferences"})
+		if err != nil || !slices.Equal(left, []int64{l.ID}) || reason() != store.SuppressUnsubscribedAll {
+			t.Fatalf("unsubscribe all: %v %v %q", left, err, reason())
+		}
+		if _, err := s.Resubscribe(ctx, sub.ID, left, store.Actor{Source: "preferences"}); err != nil || reason() != "" {
+			t.Fatalf("undo: %v, suppression %q", err, reason())
+		}
+		// Staff suppression stays through the person's undo.
+		s.Unsubscribe(ctx, sub.ID, nil, 0, store.Actor{})
+		s.Suppress(ctx, "anna@example.se", store.SuppressComplaint, "", store.Actor{Source: "api"})
+		s.Resubscribe(ctx, sub.ID, []int64{l.ID}, store.Actor{})
+		if reason() != store.SuppressComplaint {
+			t.Fatalf("undo lifted a complaint: %q", reason())
+		}
+		if _, err := s.UnsubscribeAll(ctx, 999, 0, store.Actor{}); err == nil {
+			t.Fatal("unsubscribe all of an unknown subscriber: no error")
+		}
+	})
+}
+
+func TestPersonalDataAndErasure(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		l := &store.List{Slug: "bus", Name: "BUS"}
+		s.CreateList(ctx, l)
+		sub := &store.Subscriber{Email: "anna@example.se", Name: "Anna", Attributes: store.Attributes{"kommun": "Solna"}}
+		by := store.Actor{Source: "form", IP: "192.0.2.1", UserAgent: "Firefox", Data: map[string]any{"consent_text": "Jag vill"}}
+		if err := s.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubConfirmed, ConsentBasis: "form"}}, by); err != nil {
+			t.Fatal(err)
+		}
+		c := &store.Campaign{Name: "n", Subject: "Nyheter", Body: "b", ListIDs: []int64{l.ID}}
+		s.CreateCampaign(ctx, c)
+		c, _ = s.ScheduleCampaign(ctx, c.ID, time.Time{})
+		if _, err := s.MaterializeDeliveries(ctx, c.ID, c.Revision); err != nil {
+			t.Fatal(err)
+		}
+		s.Suppress(ctx, "anna@example.se", store.SuppressHardBounce, "550 anna@example.se unknown", store.Actor{Source: "worker"})
+
+		pd, err := s.PersonalData(ctx, sub.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pd.Subscriber.Attributes["kommun"] != "Solna" || len(pd.Subscriptions) != 1 || pd.Subscriptions[0].ListName != "BUS" ||
+			len(pd.Deliveries) != 1 || pd.Deliveries[0].Subject != "Nyheter" || pd.Suppression == nil || len(pd.Events) < 3 {
+			t.Fatalf("personal data %+v", pd)
+		}
+
+		if err := s.EraseSubscriber(ctx, sub.ID, store.Actor{Source: "api", TokenID: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PersonalData(ctx, sub.ID); err == nil {
+			t.Fatal("personal data after erasure")
+		}
+		sp, err := s.SuppressionOf(ctx, "anna@example.se")
+		if err != nil || sp.Reason != store.SuppressErased || sp.Email != "" || sp.Note != "" {
+			t.Fatalf("suppression after erasure: %+v %v", sp, err)
+		}
+		evs, _, _ := s.Events(ctx, store.EventQuery{Limit: 1000})
+		var erased int
+		for _, ev := range evs {
+			if ev.IP != "" || ev.UserAgent != "" || (ev.SubscriberID != nil && *ev.SubscriberID == sub.ID) {
+				t.Fatalf("event still personal: %+v", ev)
+			}
+			if ev.Kind == store.EventErased {
+				erased++
+			}
+		}
+		if erased != 1 {
+			t.Fatalf("%d erasure events, want 1", erased)
+		}
+		st, err := s.CampaignStats(ctx, c.ID)
+		if err != nil || st.Recipients != 1 {
+			t.Fatalf("campaign counts after erasure: %+v %v", st, err)
+		}
+		if err := s.EraseSubscriber(ctx, sub.ID, store.Actor{}); err == nil {
+			t.Fatal("erasing twice: no error")
+		}
+
+		// Her own confirmed opt-in brings her back and lifts the entry.
+		res, err := s.Subscribe(ctx, store.SubscribeParams{Email: "anna@example.se", Language: "sv",
+			Lists: []store.SubscriptionInput{{ListID: l.ID, Status: store.SubUnconfirmed}}}, store.Actor{Source: "form"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.ConfirmSubscriptions(ctx, res.Subscriber.ID, []int64{l.ID}, store.Actor{Source: "confirm-link"}); err != nil || n != 1 {
+			t.Fatalf("confirm: %d %v", n, err)
+		}
+		if ok, _ := s.IsSuppressed(ctx, "anna@example.se"); ok {
+			t.Fatal("confirmation did not lift the erased entry")
+		}
+	})
+}
