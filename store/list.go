@@ -22,13 +22,17 @@ const (
 
 // List is a newsletter a subscriber can be on, e.g. "Senaste nytt" or "BUS".
 type List struct {
-	ID          int64     `gorm:"primaryKey" json:"id"`
-	Slug        string    `gorm:"size:64;not null;uniqueIndex" json:"slug"`
-	Name        string    `gorm:"size:200;not null" json:"name"`
-	Description string    `gorm:"type:text;not null;default:''" json:"description"`
-	Language    string    `gorm:"size:8;not null;default:'sv'" json:"language"`
-	Optin       string    `gorm:"size:8;not null;default:'double'" json:"optin"`
-	Visibility  string    `gorm:"size:8;not null;default:'private'" json:"visibility"`
+	ID          int64  `gorm:"primaryKey" json:"id"`
+	Slug        string `gorm:"size:64;not null;uniqueIndex" json:"slug"`
+	Name        string `gorm:"size:200;not null" json:"name"`
+	Description string `gorm:"type:text;not null;default:''" json:"description"`
+	Language    string `gorm:"size:8;not null;default:'sv'" json:"language"`
+	Optin       string `gorm:"size:8;not null;default:'double'" json:"optin"`
+	Visibility  string `gorm:"size:8;not null;default:'private'" json:"visibility"`
+	// TrackOpens and TrackClicks switch tracking on for the list; off by
+	// default, and even on they apply only to subscribers who agreed.
+	TrackOpens  bool      `gorm:"not null;default:false" json:"track_opens"`
+	TrackClicks bool      `gorm:"not null;default:false" json:"track_clicks"`
 	CreatedAt   time.Time `gorm:"not null" json:"created_at"`
 	UpdatedAt   time.Time `gorm:"not null" json:"updated_at"`
 
@@ -50,6 +54,8 @@ type ListPatch struct {
 	Language    *string
 	Optin       *string
 	Visibility  *string
+	TrackOpens  *bool
+	TrackClicks *bool
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
@@ -157,6 +163,12 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	set("language", p.Language)
 	set("optin", p.Optin)
 	set("visibility", p.Visibility)
+	if p.TrackOpens != nil {
+		upd["track_opens"] = *p.TrackOpens
+	}
+	if p.TrackClicks != nil {
+		upd["track_clicks"] = *p.TrackClicks
+	}
 	if len(upd) > 0 {
 		upd["updated_at"] = s.now()
 		res := s.writer(ctx).Model(&List{}).Where("id = ?", id).Updates(upd)

@@ -20,6 +20,7 @@ type migration struct {
 // migrations is the schema's history, oldest first.
 var migrations = []migration{
 	{ID: "0001_init", Up: sqlStep(schema0001)},
+	{ID: "0002_issue7_stats", Up: migrate0002},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}} and
@@ -235,5 +236,6 @@ func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
 // models are the live tables, for the test that checks the migrated schema
 // matches them.
 func models() []any {
-	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{}}
+	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
+		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{}}
 }
