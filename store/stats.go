@@ -369,7 +369,7 @@ type CampaignStats struct {
 	Opens        Engagement  `json:"opens"`
 	Clicks       Engagement  `json:"clicks"`
 	Links        []LinkStats `json:"links"`
-	Timeline     []HourStats `json:"timeline"` // hours with activity, oldest first
+	Timeline     []HourStats `json:"timeline"`  // hours with activity, oldest first
 	SendRate     float64     `json:"send_rate"` // messages per second between start and last send
 }
 

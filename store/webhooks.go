@@ -167,7 +167,7 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, before int64, 
 	if n == 0 {
 		return nil, 0, notFound("webhook", webhookID)
 	}
-	q := db.Where("webhook_id = ?", webhookID).Order("id DESC").Limit(limit + 1).
+	q := db.Where("webhook_id = ?", webhookID).Order("id DESC").Limit(limit+1).
 		Preload("AttemptLog", func(tx *gorm.DB) *gorm.DB { return tx.Order("id") })
 	if before > 0 {
 		q = q.Where("id < ?", before)
