@@ -23,6 +23,9 @@ type Composer struct {
 	tmpl         *mailtemplates.Templates
 	sign         *links.Signer
 	tag          string
+	bounceDomain string
+	returnPath   string
+	noVERP       bool
 }
 
 // NewComposer returns a Composer for cfg (defaults applied as in
@@ -30,7 +33,8 @@ type Composer struct {
 func NewComposer(cfg Config, tmpl *mailtemplates.Templates, sign *links.Signer) *Composer {
 	cfg.setDefaults()
 	return &Composer{baseURL: cfg.BaseURL, from: cfg.From, org: cfg.Org, mailtoDomain: cfg.MailtoDomain,
-		tmpl: tmpl, sign: sign, tag: sign.InstanceTag()}
+		tmpl: tmpl, sign: sign, tag: sign.InstanceTag(),
+		bounceDomain: cfg.BounceDomain, returnPath: cfg.ReturnPath, noVERP: cfg.NoVERP}
 }
 
 // Composed is a campaign ready to be written for any recipient.
@@ -58,8 +62,11 @@ func (cp *Composer) Compose(ctx context.Context, st *store.Store, c *store.Campa
 		e.From = *a
 	}
 	names := make([]string, len(e.Lists))
+	var track mailtemplates.Tracking
 	for i, l := range e.Lists {
 		names[i] = l.Name
+		track.Clicks = track.Clicks || l.TrackClicks
+		track.Opens = track.Opens || l.TrackOpens
 	}
 	var listID string
 	headers := []mailtemplates.Header{{Name: "Precedence", Value: "bulk"}}
@@ -71,7 +78,7 @@ func (cp *Composer) Compose(ctx context.Context, st *store.Store, c *store.Campa
 	}
 	comp, err := cp.tmpl.CompileCampaign(mailtemplates.CampaignInput{
 		Subject: c.Subject, Preheader: c.Preheader, Body: c.Body, From: e.From,
-		ListName: strings.Join(names, ", "), ListID: listID, Org: cp.org, Headers: headers,
+		ListName: strings.Join(names, ", "), ListID: listID, Org: cp.org, Headers: headers, Tracking: track,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("compile campaign %d: %w", c.ID, err)

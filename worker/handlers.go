@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/metrics"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
@@ -39,6 +41,19 @@ type Config struct {
 	ReconcileEvery  time.Duration
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration // how long a confirmation link works
+
+	// BounceDomain is the domain of the per-delivery VERP envelope sender
+	// bounces+<token>@; default MailtoDomain. Its MX must reach utskick.
+	BounceDomain string
+	// NoVERP sends every message with ReturnPath as its envelope sender.
+	NoVERP bool
+	// Guardrail pauses a campaign whose failure or complaint rate passes
+	// its thresholds.
+	Guardrail store.Guardrail
+	// WebhookTimeout bounds one webhook request (default 10s);
+	// WebhookMaxRetry is how often a failed one is retried (default 15).
+	WebhookTimeout  time.Duration
+	WebhookMaxRetry int
 }
 
 func (c *Config) setDefaults() {
@@ -75,6 +90,11 @@ func (c *Config) setDefaults() {
 	if c.MailtoDomain == "" {
 		c.MailtoDomain = domainOf(c.From.Address)
 	}
+	if c.BounceDomain == "" {
+		c.BounceDomain = c.MailtoDomain
+	}
+	defd(&c.WebhookTimeout, 10*time.Second)
+	def(&c.WebhookMaxRetry, 15)
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 }
 
@@ -97,6 +117,10 @@ type Deps struct {
 	// Limiter paces sends across all workers; nil sends as fast as the
 	// server takes them.
 	Limiter Limiter
+	// Metrics counts sends; nil counts nothing.
+	Metrics *metrics.Metrics
+	// HTTPClient sends webhooks; nil uses one with WebhookTimeout.
+	HTTPClient *http.Client
 }
 
 // Limiter paces sending.
@@ -115,6 +139,8 @@ type Handlers struct {
 	log  *slog.Logger
 	now  func() time.Time
 	lim  Limiter
+	met  *metrics.Metrics
+	web  *http.Client
 
 	pool      *connPool
 	commits   *committer
@@ -144,8 +170,11 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, lim: d.Limiter, tag: d.Signer.InstanceTag(),
+		log: d.Log, now: d.Now, lim: d.Limiter, met: d.Metrics, web: d.HTTPClient, tag: d.Signer.InstanceTag(),
 		draining: make(chan struct{}),
+	}
+	if h.web == nil {
+		h.web = &http.Client{Timeout: cfg.WebhookTimeout}
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
 	h.commits = newCommitter(d.Store, d.Log)
@@ -161,6 +190,7 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignSend, h.send)
 	mux.HandleFunc(TypeCampaignTest, h.testSend)
 	mux.HandleFunc(TypeSubscriberOptin, h.optin)
+	mux.HandleFunc(TypeWebhookDeliver, h.deliverWebhook)
 	return mux
 }
 

@@ -63,6 +63,11 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 		h.reconcileLoop(rctx)
 		close(reconciled)
 	}()
+	pumped := make(chan struct{})
+	go func() {
+		h.webhookLoop(rctx)
+		close(pumped)
+	}()
 	h.log.Info("worker started", "smtp_connections", h.cfg.SMTPConnections, "slots", h.cfg.Slots)
 
 	<-ctx.Done()
@@ -77,6 +82,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 	}
 	wg.Wait()
 	<-reconciled
+	<-pumped
 	close(stopCommit)
 	select {
 	case <-commitDone:

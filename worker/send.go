@@ -41,6 +41,12 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if e.status != store.CampaignSending {
 		return nil
 	}
+	// The links are stored before the first tracked message goes out, so
+	// every click token already has its target. The campaign is frozen
+	// while it sends; a second save keeps the first.
+	if err := h.st.SaveCampaignLinks(ctx, p.CampaignID, e.Compiled.Links()); err != nil {
+		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
+	}
 	h.sendersAlive.Add(1)
 	defer h.sendersAlive.Done()
 	s := &sender{h: h, e: e, slot: p.Slot, buf: bytes.NewBuffer(make([]byte, 0, 64<<10))}
@@ -59,6 +65,9 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 			return nil
 		}
 		more, err := s.batch(ctx)
+		if err == nil && more {
+			h.guard(ctx, e)
+		}
 		if err != nil {
 			if ferr := h.commits.flush(ctx); ferr != nil {
 				log.Warn("flush outcomes", "err", ferr)
@@ -155,6 +164,17 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	defer func() { close(stopRenew); <-renewed }()
 
 	rs := res.Recipients
+	var tracking map[int64]store.Tracking
+	if s.e.Compiled.Tracks() != (mailtemplates.Tracking{}) {
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			ids[i] = r.SubscriberID
+		}
+		if tracking, err = h.st.DeliveryTracking(ctx, id, ids); err != nil {
+			s.release(ctx, token, rs)
+			return false, err
+		}
+	}
 	var checkedAt time.Time
 	stillSubscribed := map[int64]bool{}
 	for i := range rs {
@@ -180,6 +200,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		if !stillSubscribed[r.SubscriberID] {
 			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
 				SMTPMessage: "not sent: unsubscribed before sending", At: h.now()})
+			h.met.Send(store.DeliverySuppressed, 0)
 			continue
 		}
 		if h.lim != nil {
@@ -203,10 +224,15 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		}
 		now := h.now()
 		s.buf.Reset()
-		s.e.Compiled.WriteMessage(s.buf, h.compose.Recipient(id, s.e.From, *r, now), mailtemplates.WriteOptions{})
-		resp, err := s.conn.Send(h.cfg.ReturnPath, r.Email, s.buf.Bytes())
+		rcpt := h.compose.Recipient(id, s.e.From, *r, now)
+		h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
+		s.e.Compiled.WriteMessage(s.buf, rcpt, mailtemplates.WriteOptions{})
+		began := time.Now()
+		resp, err := s.conn.Send(h.compose.ReturnPath(r.DeliveryID), r.Email, s.buf.Bytes())
+		took := time.Since(began)
 		out := h.outcome(r, mailer.Classify(err), resp, now)
 		h.commits.add(out)
+		h.met.Send(outcomeLabel(out), took)
 		if s.conn.Broken() {
 			h.pool.discard(s.conn)
 			s.conn = nil
@@ -259,4 +285,19 @@ func (h *Handlers) backoff(attempt int) time.Duration {
 	}
 	jitter := 0.8 + 0.4*mrand.Float64()
 	return time.Duration(float64(d) * jitter)
+}
+
+// guard pauses the campaign when its permanent failure or complaint rate
+// passes the guardrail. It reads a few counter rows, once per batch.
+func (h *Handlers) guard(ctx context.Context, e *campaignEntry) {
+	reason, err := h.st.CheckGuardrail(ctx, e.camp.ID, h.cfg.Guardrail)
+	if err != nil {
+		h.log.Warn("guardrail check", "campaign_id", e.camp.ID, "err", err)
+		return
+	}
+	if reason != "" {
+		h.met.GuardrailPause()
+		h.log.Warn("campaign paused by guardrail", "campaign_id", e.camp.ID, "reason", reason)
+		e.setStatus(store.CampaignPaused, h.now())
+	}
 }

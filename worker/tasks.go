@@ -19,6 +19,7 @@ const (
 	TypeCampaignSend     = "campaign:send"     // one sender slot working through a campaign's deliveries
 	TypeCampaignTest     = "campaign:test"     // a test send to a few addresses
 	TypeSubscriberOptin  = "subscriber:optin"  // the double opt-in confirmation mail
+	TypeWebhookDeliver   = "webhook:deliver"   // POST one event to one webhook
 )
 
 // Queue names. Opt-in and test mail are "critical" and served by their own
@@ -104,4 +105,19 @@ func NewTestTask(q Queues, p TestPayload) *asynq.Task {
 func NewOptinTask(q Queues, p OptinPayload) *asynq.Task {
 	return asynq.NewTask(TypeSubscriberOptin, mustJSON(p), asynq.Queue(q.Critical),
 		asynq.MaxRetry(10), asynq.Timeout(2*time.Minute))
+}
+
+// WebhookPayload names one webhook delivery (the outbox row holds the
+// body).
+type WebhookPayload struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// NewWebhookTask returns the task that delivers one webhook delivery.
+// asynq retries it with backoff; the TaskID makes the outbox pump's
+// re-enqueue of a delivery it already handed over a no-op.
+func NewWebhookTask(q Queues, id int64, maxRetry int) *asynq.Task {
+	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookPayload{id}),
+		asynq.TaskID(fmt.Sprintf("webhook:%d", id)), asynq.Queue(q.Default),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(time.Minute), asynq.Retention(time.Hour))
 }
