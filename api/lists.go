@@ -15,6 +15,8 @@ type listRequest struct {
 	Language    *string `json:"language"`
 	Optin       *string `json:"optin"`
 	Visibility  *string `json:"visibility"`
+	TrackOpens  *bool   `json:"track_opens"`
+	TrackClicks *bool   `json:"track_clicks"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -58,7 +60,8 @@ func (s *Server) createList(c echo.Context) error {
 		return err
 	}
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
-		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility}
+		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
+		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks)}
 	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
 		return err
 	}
@@ -98,7 +101,8 @@ func (s *Server) updateList(c echo.Context) error {
 		return err
 	}
 	l, err := s.st.UpdateList(c.Request().Context(), id, store.ListPatch{Slug: req.Slug, Name: req.Name,
-		Description: req.Description, Language: req.Language, Optin: req.Optin, Visibility: req.Visibility})
+		Description: req.Description, Language: req.Language, Optin: req.Optin, Visibility: req.Visibility,
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/metrics"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/inbound"
@@ -49,6 +50,12 @@ type Deps struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
+	// Tracking judges opens and clicks human or machine.
+	Tracking store.TrackingPolicy
+	// Metrics are served at /metrics (nil: not served); MetricsToken, if
+	// set, is the bearer token a scraper must send.
+	Metrics      *metrics.Metrics
+	MetricsToken string
 }
 
 // Server is the HTTP application.
@@ -69,6 +76,10 @@ type Server struct {
 	slots    int
 	inbound  *inbound.Processor
 	pages    *pageSet
+	tracking store.TrackingPolicy
+	met      *metrics.Metrics
+
+	metricsToken string
 
 	touchMu sync.Mutex
 	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
@@ -96,6 +107,7 @@ func New(d Deps) (*Server, error) {
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, touched: map[int64]time.Time{},
+		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -165,7 +165,10 @@ type CampaignCollector struct {
 }
 
 // Describe implements prometheus.Collector.
-func (c CampaignCollector) Describe(ch chan<- *prometheus.Desc) { ch <- progressDesc; ch <- campaignErrDesc }
+func (c CampaignCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- progressDesc
+	ch <- campaignErrDesc
+}
 
 // Collect implements prometheus.Collector.
 func (c CampaignCollector) Collect(ch chan<- prometheus.Metric) {

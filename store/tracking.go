@@ -291,3 +291,15 @@ func (s *Store) DeliveryTracking(ctx context.Context, campaignID int64, subscrib
 	}
 	return out, nil
 }
+
+// DeliveryCampaign returns the campaign of a delivery.
+func (s *Store) DeliveryCampaign(ctx context.Context, id int64) (int64, error) {
+	var ids []int64
+	if err := s.reader(ctx).Model(&Delivery{}).Where("id = ?", id).Limit(1).Pluck("campaign_id", &ids).Error; err != nil {
+		return 0, fmt.Errorf("delivery %d: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return 0, notFound("delivery", id)
+	}
+	return ids[0], nil
+}

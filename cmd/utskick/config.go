@@ -55,6 +55,22 @@ type config struct {
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
 	LogFormat      string
+
+	BounceDomain     string
+	VERP             bool
+	InboundAddr      string // "" = no inbound SMTP listener
+	SoftBounceLimit  int
+	SoftBounceWindow time.Duration
+	MachineWindow    time.Duration
+	BurstWindow      time.Duration
+	GuardMinSample   int
+	GuardFailureRate float64
+	GuardComplaint   float64
+	Metrics          bool
+	MetricsToken     string
+	MetricsAddr      string // for `utskick work`, which has no HTTP server
+	WebhookTimeout   time.Duration
+	WebhookMaxRetry  int
 }
 
 // setting documents one variable; the table drives parsing, the README
@@ -213,6 +229,54 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	{name: "UTSKICK_BOUNCE_DOMAIN", computed: true, def: "UTSKICK_MAILTO_DOMAIN", help: "domain of the per-delivery VERP envelope sender bounces+<token>@ (its MX must reach utskick)",
+		apply: func(c *config, v string) error {
+			if strings.ContainsAny(v, "@ /") || !strings.Contains(v, ".") && v != "localhost" {
+				return errors.New("want a domain name like bounces.example.se")
+			}
+			c.BounceDomain = strings.ToLower(v)
+			return nil
+		}},
+	{name: "UTSKICK_VERP", def: "true", help: "send each message with its own bounces+<token>@ envelope sender; false: UTSKICK_RETURN_PATH for all",
+		apply: func(c *config, v string) error { return boolean(v, &c.VERP) }},
+	{name: "UTSKICK_INBOUND_ADDR", computed: true, def: "off", help: "host:port of the inbound SMTP listener for bounces, complaints and mailto unsubscribes (e.g. :25)",
+		apply: func(c *config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			c.InboundAddr = v
+			return nil
+		}},
+	{name: "UTSKICK_SOFT_BOUNCE_LIMIT", def: "3", help: "soft-bounced deliveries that suppress an address…",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.SoftBounceLimit) }},
+	{name: "UTSKICK_SOFT_BOUNCE_WINDOW", def: "30d", help: "…within this long",
+		apply: func(c *config, v string) error { return duration(v, &c.SoftBounceWindow) }},
+	{name: "UTSKICK_TRACKING_MACHINE_WINDOW", def: "10s", help: "an open or click this soon after delivery counts as a machine's",
+		apply: func(c *config, v string) error { return duration(v, &c.MachineWindow) }},
+	{name: "UTSKICK_TRACKING_BURST_WINDOW", def: "2s", help: "clicks on different links of one message this close together count as a scanner's",
+		apply: func(c *config, v string) error { return duration(v, &c.BurstWindow) }},
+	{name: "UTSKICK_GUARD_MIN_SAMPLE", def: "200", help: "messages a campaign sends before the guardrail judges its rates",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.GuardMinSample) }},
+	{name: "UTSKICK_GUARD_MAX_FAILURE_RATE", def: "0.1", help: "pause a campaign when permanent failures and hard bounces pass this share of messages (0: off)",
+		apply: func(c *config, v string) error { return rate(v, &c.GuardFailureRate) }},
+	{name: "UTSKICK_GUARD_MAX_COMPLAINT_RATE", def: "0.003", help: "pause a campaign when complaints pass this share of delivered messages (0: off)",
+		apply: func(c *config, v string) error { return rate(v, &c.GuardComplaint) }},
+	{name: "UTSKICK_METRICS", def: "true", help: "serve Prometheus metrics at /metrics",
+		apply: func(c *config, v string) error { return boolean(v, &c.Metrics) }},
+	{name: "UTSKICK_METRICS_TOKEN", computed: true, def: "none: /metrics is open", secret: true, help: "bearer token a scraper must send to /metrics",
+		apply: func(c *config, v string) error { c.MetricsToken = v; return nil }},
+	{name: "UTSKICK_METRICS_ADDR", computed: true, def: "off", help: "host:port of a /metrics listener for `utskick work`, which has no HTTP API",
+		apply: func(c *config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
+	{name: "UTSKICK_WEBHOOK_TIMEOUT", def: "10s", help: "timeout of one webhook request",
+		apply: func(c *config, v string) error { return duration(v, &c.WebhookTimeout) }},
+	{name: "UTSKICK_WEBHOOK_MAX_RETRY", def: "15", help: "retries of a failed webhook delivery, with backoff, before it is marked failed",
+		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.WebhookMaxRetry) }},
 	{name: "UTSKICK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		apply: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{name: "UTSKICK_LOG_FORMAT", def: "json", help: "json or text",
@@ -240,6 +304,16 @@ func nonNegativeInt(v string, dst *int) error {
 		return errors.New("want an integer ≥ 0")
 	}
 	*dst = n
+	return nil
+}
+
+// rate reads a share between 0 and 1.
+func rate(v string, dst *float64) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		return errors.New("want a share between 0 and 1, e.g. 0.05")
+	}
+	*dst = f
 	return nil
 }
 

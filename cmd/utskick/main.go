@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/metrics"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/inbound"
@@ -164,13 +166,29 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
-	in := inbound.New(st, sign, log)
+	var met *metrics.Metrics
+	if cfg.Metrics {
+		met = metrics.New()
+		if err := met.Register(metrics.QueueCollector{Inspector: asynq.NewInspectorFromRedisClient(rd.Client), Log: log}); err != nil {
+			return err
+		}
+		if err := met.Register(metrics.CampaignCollector{Store: st, Log: log}); err != nil {
+			return err
+		}
+	}
+	guard := store.Guardrail{MinSample: int64(cfg.GuardMinSample), MaxFailureRate: cfg.GuardFailureRate, MaxComplaintRate: cfg.GuardComplaint}
+	in := inbound.New(st, sign, log).Configure(inbound.Config{
+		Bounces:   store.BouncePolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
+		Guardrail: guard, Metrics: met,
+	})
 	wcfg := worker.Config{
 		BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath, MailtoDomain: cfg.MailtoDomain,
 		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
 		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
 		ShutdownTimeout: cfg.ShutdownTimeout, OptinTTL: cfg.OptinTTL,
+		BounceDomain: cfg.BounceDomain, NoVERP: !cfg.VERP, Guardrail: guard,
+		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
 	}
 
 	var wg sync.WaitGroup
@@ -186,6 +204,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in,
+			Tracking: store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
+			Metrics:  met, MetricsToken: cfg.MetricsToken,
 		})
 		if err != nil {
 			return err
@@ -235,9 +255,38 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log})
+		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, Metrics: met})
 		if err != nil {
 			return err
+		}
+		if cfg.InboundAddr != "" {
+			domain := cfg.BounceDomain
+			if domain == "" {
+				domain = cfg.MailtoDomain
+			}
+			l, err := inbound.Listen(inbound.ListenerConfig{Addr: cfg.InboundAddr, Domain: domain, Log: log}, in)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			log.Info("inbound smtp listening", "addr", l.Addr().String())
+		}
+		if cmd == "work" && met != nil && cfg.MetricsAddr != "" {
+			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsOnly(met, cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					errc <- fmt.Errorf("metrics: %w", err)
+				}
+			}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-runCtx.Done()
+				ms.Close()
+			}()
+			log.Info("metrics listening", "addr", cfg.MetricsAddr)
 		}
 		wg.Add(1)
 		go func() {
@@ -338,4 +387,18 @@ func inboundHook(in *inbound.Processor, log *slog.Logger) outbox.InboundFunc {
 		}
 		return true
 	}
+}
+
+// metricsOnly serves /metrics of a worker process.
+func metricsOnly(met *metrics.Metrics, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="utskick metrics"`)
+			http.Error(w, "metrics need the metrics token", http.StatusUnauthorized)
+			return
+		}
+		met.Handler().ServeHTTP(w, r)
+	})
+	return mux
 }
