@@ -34,7 +34,7 @@ func (r *listRef) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytesReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return fmt.Errorf("want a list id or {\"id\": …, \"status\": …}")
+		return fmt.Errorf("want a list id or {\"id\": …, \"status\": …, \"tracking_consent\": true|false}")
 	}
 	*r = listRef(p)
 	return nil
