@@ -395,7 +395,7 @@ func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, er
 		Link   int
 		Bucket int64
 		N      int64
-		At     any
+		At     *string // text on SQLite; Postgres' timestamptz converts to RFC 3339
 	}
 	err := db.Raw(`SELECT 'd' AS src, status AS metric, failure_class AS cls, -1 AS link, 0 AS bucket, n, last_at AS at
 			FROM delivery_counts WHERE campaign_id = ?
@@ -429,8 +429,10 @@ func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, er
 				if r.Metric == DeliveryBounced {
 					st.Bounced.Hard += r.N
 				}
-				if t := dbTime(r.At); t.After(last) {
-					last = t
+				if r.At != nil {
+					if t := parseDBTime(*r.At); t.After(last) {
+						last = t
+					}
 				}
 			case DeliveryFailed:
 				st.Failed += r.N
@@ -522,20 +524,6 @@ func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, er
 		}
 	}
 	return st, nil
-}
-
-// dbTime reads a timestamp from a UNION column, which SQLite returns as
-// text and Postgres as a time.
-func dbTime(v any) time.Time {
-	switch v := v.(type) {
-	case time.Time:
-		return v.UTC()
-	case string:
-		return parseDBTime(v)
-	case []byte:
-		return parseDBTime(string(v))
-	}
-	return time.Time{}
 }
 
 // parseDBTime reads a timestamp that an aggregate returned as text.

@@ -66,7 +66,7 @@ func TestBouncesComplaintsAndCounters(t *testing.T) {
 	storetest.RunOpts(t, storetest.Options{Now: clk.Now}, func(t *testing.T, s *store.Store) {
 		clk.Set(t0)
 		ctx := context.Background()
-		sd := storetest.Sent(t, s, storetest.Seed{Subscribers: 6})
+		sd := storetest.Sent(t, s, storetest.Seed{Subscribers: 6, SentAt: t0.Add(10 * time.Second)})
 		other := &store.List{Slug: "other", Name: "Other", Language: "sv", Optin: store.OptinSingle, Visibility: store.VisibilityPrivate}
 		if err := s.CreateList(ctx, other); err != nil {
 			t.Fatal(err)
@@ -131,6 +131,9 @@ func TestBouncesComplaintsAndCounters(t *testing.T) {
 		st, err := s.CampaignStats(ctx, sd.CampaignID)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if st.SendRate != 0.6 {
+			t.Errorf("send rate %v, want 6 in 10s", st.SendRate)
 		}
 		if st.Recipients != 6 || st.Sent != 6 || st.Bounced.Hard != 1 || st.Bounced.Soft != 1 || st.Complaints != 1 || st.Unsubscribed != 1 {
 			t.Fatalf("stats %+v", st)

@@ -59,6 +59,13 @@ func (h *Handlers) compile(ctx context.Context, c *store.Campaign) (*campaignEnt
 	return &campaignEntry{Composed: comp, camp: c, status: c.Status, statusAt: h.now()}, nil
 }
 
+// statusNow is the cached status, read under the entry's lock.
+func (e *campaignEntry) statusNow() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status
+}
+
 func (e *campaignEntry) setStatus(s string, now time.Time) {
 	e.mu.Lock()
 	e.status, e.statusAt = s, now

@@ -54,6 +54,9 @@ type Config struct {
 	// WebhookMaxRetry is how often a failed one is retried (default 15).
 	WebhookTimeout  time.Duration
 	WebhookMaxRetry int
+	// WebhookRetryBase is the first retry delay of a failed webhook;
+	// it doubles per retry up to an hour. Default 30s.
+	WebhookRetryBase time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +98,7 @@ func (c *Config) setDefaults() {
 	}
 	defd(&c.WebhookTimeout, 10*time.Second)
 	def(&c.WebhookMaxRetry, 15)
+	defd(&c.WebhookRetryBase, 30*time.Second)
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 }
 
@@ -178,6 +182,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
 	h.commits = newCommitter(d.Store, d.Log)
+	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
 	h.compose = NewComposer(cfg, d.Templates, d.Signer)
 	return h, nil
@@ -225,6 +230,16 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	}
 	d := asynq.DefaultRetryDelayFunc(n, err, t)
 	return min(d, 5*time.Minute)
+}
+
+// retryDelay is the worker's RetryDelayFunc: webhooks back off from
+// WebhookRetryBase, doubling, to at most an hour (a receiver may be down
+// for a while); everything else as RetryDelay.
+func (h *Handlers) retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if t.Type() == TypeWebhookDeliver && IsFailure(err) {
+		return min(h.cfg.WebhookRetryBase<<min(n, 16), time.Hour)
+	}
+	return RetryDelay(n, err, t)
 }
 
 // IsFailure is asynq's IsFailure: waiting for due work is not a failure.

@@ -1,5 +1,13 @@
 package worker_test
 
-import "log/slog"
+import (
+	"log/slog"
+	"os"
+)
 
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func slogDiscard() *slog.Logger {
+	if os.Getenv("DEBUGLOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}

@@ -28,7 +28,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 			Concurrency:              concurrency,
 			Queues:                   queues,
 			StrictPriority:           true,
-			RetryDelayFunc:           RetryDelay,
+			RetryDelayFunc:           h.retryDelay,
 			IsFailure:                IsFailure,
 			ShutdownTimeout:          h.cfg.ShutdownTimeout * 8 / 10, // the rest is for writing outcomes
 			TaskCheckInterval:        200 * time.Millisecond,

@@ -38,7 +38,7 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
-	if e.status != store.CampaignSending {
+	if e.statusNow() != store.CampaignSending {
 		return nil
 	}
 	// The links are stored before the first tracked message goes out, so
@@ -65,9 +65,6 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 			return nil
 		}
 		more, err := s.batch(ctx)
-		if err == nil && more {
-			h.guard(ctx, e)
-		}
 		if err != nil {
 			if ferr := h.commits.flush(ctx); ferr != nil {
 				log.Warn("flush outcomes", "err", ferr)
@@ -198,7 +195,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			checkedAt = now
 		}
 		if !stillSubscribed[r.SubscriberID] {
-			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
+			h.commits.addFor(id, store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
 				SMTPMessage: "not sent: unsubscribed before sending", At: h.now()})
 			h.met.Send(store.DeliverySuppressed, 0)
 			continue
@@ -231,7 +228,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		resp, err := s.conn.Send(h.compose.ReturnPath(r.DeliveryID), r.Email, s.buf.Bytes())
 		took := time.Since(began)
 		out := h.outcome(r, mailer.Classify(err), resp, now)
-		h.commits.add(out)
+		h.commits.addFor(id, out)
 		h.met.Send(outcomeLabel(out), took)
 		if s.conn.Broken() {
 			h.pool.discard(s.conn)
@@ -287,17 +284,32 @@ func (h *Handlers) backoff(attempt int) time.Duration {
 	return time.Duration(float64(d) * jitter)
 }
 
-// guard pauses the campaign when its permanent failure or complaint rate
-// passes the guardrail. It reads a few counter rows, once per batch.
-func (h *Handlers) guard(ctx context.Context, e *campaignEntry) {
-	reason, err := h.st.CheckGuardrail(ctx, e.camp.ID, h.cfg.Guardrail)
-	if err != nil {
-		h.log.Warn("guardrail check", "campaign_id", e.camp.ID, "err", err)
+// guard pauses campaigns whose permanent failure or complaint rate passed
+// the guardrail. The committer calls it after each group of outcomes is
+// written, so it judges committed numbers; it reads a few counter rows per
+// campaign. Senders of a paused campaign stop before their next message.
+func (h *Handlers) guard(campaigns []int64) {
+	if h.cfg.Guardrail.MaxFailureRate <= 0 && h.cfg.Guardrail.MaxComplaintRate <= 0 {
 		return
 	}
-	if reason != "" {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, id := range campaigns {
+		reason, err := h.st.CheckGuardrail(ctx, id, h.cfg.Guardrail)
+		if err != nil {
+			h.log.Warn("guardrail check", "campaign_id", id, "err", err)
+			continue
+		}
+		if reason == "" {
+			continue
+		}
 		h.met.GuardrailPause()
-		h.log.Warn("campaign paused by guardrail", "campaign_id", e.camp.ID, "reason", reason)
-		e.setStatus(store.CampaignPaused, h.now())
+		h.log.Warn("campaign paused by guardrail", "campaign_id", id, "reason", reason)
+		h.campaigns.mu.Lock()
+		e := h.campaigns.m[id]
+		h.campaigns.mu.Unlock()
+		if e != nil {
+			e.setStatus(store.CampaignPaused, h.now())
+		}
 	}
 }
