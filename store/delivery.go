@@ -13,6 +13,7 @@ import (
 //
 //	pending → sending (claimed by one sender) → sent | failed | pending (retry later)
 //	pending → suppressed (the address must not be mailed) | cancelled
+//	sent → bounced (a DSN reported a permanent failure later; stats.go)
 const (
 	DeliveryPending    = "pending"
 	DeliverySending    = "sending"

@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"strconv"
-
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/links"
@@ -44,5 +42,3 @@ func outcomeLabel(o store.Outcome) string {
 	}
 	return o.Status
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
