@@ -535,7 +535,7 @@ func parseDBTime(s string) time.Time {
 
 // DayStats is one day of a list's growth.
 type DayStats struct {
-	Day          string `json:"day"` // 2006-01-02, UTC
+	Day          string `json:"day,omitempty"` // 2006-01-02, UTC; empty in totals
 	Subscribed   int64  `json:"subscribed"`
 	Confirmed    int64  `json:"confirmed"`
 	Unsubscribed int64  `json:"unsubscribed"`

@@ -165,3 +165,63 @@ func BenchmarkStats(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSendPathWrites measures what the counter triggers add to the
+// send path: claim a batch of 100 deliveries and record their outcomes,
+// with the triggers and with them dropped. Reported per message.
+func BenchmarkSendPathWrites(b *testing.B) {
+	for _, be := range storetest.Backends {
+		for _, triggers := range []bool{true, false} {
+			name := be.Name + "/counters"
+			if !triggers {
+				name = be.Name + "/no_counters"
+			}
+			b.Run(name, func(b *testing.B) {
+				s := storetest.OpenDSN(b, be.DSN(b), storetest.Options{})
+				ctx := context.Background()
+				db := store.DBForTest(s)
+				if !triggers {
+					for _, t := range []string{"trg_delivery_counts_ins", "trg_delivery_counts_upd", "trg_delivery_counts_sent", "trg_delivery_counts_del"} {
+						q := "DROP TRIGGER IF EXISTS " + t
+						if s.Dialect() == store.DialectPostgres {
+							q += " ON deliveries"
+						}
+						if err := db.Exec(q).Error; err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				listID, campaignID := seedBig(b, s, 20_000)
+				_ = listID
+				if err := db.Exec("UPDATE deliveries SET status = 'pending', failure_class = '', sent_at = NULL").Error; err != nil {
+					b.Fatal(err)
+				}
+				db.Exec("UPDATE campaigns SET status = 'sending'")
+				msgs := 0
+				for b.Loop() {
+					res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: campaignID, FromID: 0, ToID: 1 << 62, Limit: 100,
+						Token: fmt.Sprint("b", msgs), Lease: time.Minute})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(res.Recipients) == 0 {
+						// Start over: everything back to pending.
+						b.StopTimer()
+						db.Exec("UPDATE deliveries SET status = 'pending', failure_class = '', sent_at = NULL")
+						b.StartTimer()
+						continue
+					}
+					outs := make([]store.Outcome, len(res.Recipients))
+					for i, r := range res.Recipients {
+						outs[i] = store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySent, SMTPCode: 250, SMTPMessage: "ok", At: time.Now()}
+					}
+					if err := s.RecordOutcomes(ctx, outs); err != nil {
+						b.Fatal(err)
+					}
+					msgs += len(outs)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(msgs, 1)), "ns/msg")
+			})
+		}
+	}
+}
