@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -59,6 +60,8 @@ type config struct {
 	BounceDomain     string
 	VERP             bool
 	InboundAddr      string // "" = no inbound SMTP listener
+	InboundPOP3      string // "" = no mailbox polling
+	InboundPOP3Every time.Duration
 	SoftBounceLimit  int
 	SoftBounceWindow time.Duration
 	MachineWindow    time.Duration
@@ -247,6 +250,16 @@ var settings = []setting{
 			c.InboundAddr = v
 			return nil
 		}},
+	{name: "UTSKICK_INBOUND_POP3_URL", computed: true, def: "off", secret: true, help: "poll this mailbox for bounces and complaints: pop3s://user:pass@host:995",
+		apply: func(c *config, v string) error {
+			if _, err := inbound.ParsePOP3URL(v); err != nil {
+				return err
+			}
+			c.InboundPOP3 = v
+			return nil
+		}},
+	{name: "UTSKICK_INBOUND_POLL_INTERVAL", def: "1m", help: "how often the POP3 mailbox is polled",
+		apply: func(c *config, v string) error { return duration(v, &c.InboundPOP3Every) }},
 	{name: "UTSKICK_SOFT_BOUNCE_LIMIT", def: "3", help: "soft-bounced deliveries that suppress an address…",
 		apply: func(c *config, v string) error { return positiveInt(v, &c.SoftBounceLimit) }},
 	{name: "UTSKICK_SOFT_BOUNCE_WINDOW", def: "30d", help: "…within this long",

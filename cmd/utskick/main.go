@@ -271,6 +271,16 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			defer l.Close()
 			log.Info("inbound smtp listening", "addr", l.Addr().String())
 		}
+		if cfg.InboundPOP3 != "" {
+			pc, _ := inbound.ParsePOP3URL(cfg.InboundPOP3) // validated with the settings
+			pc.Every, pc.Log = cfg.InboundPOP3Every, log
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in.RunPOP3(runCtx, pc)
+			}()
+			log.Info("polling a POP3 mailbox for inbound mail", "addr", pc.Addr, "every", pc.Every)
+		}
 		if cmd == "work" && met != nil && cfg.MetricsAddr != "" {
 			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsOnly(met, cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}
 			wg.Add(1)
