@@ -1,13 +1,5 @@
 package worker_test
 
-import (
-	"log/slog"
-	"os"
-)
+import "log/slog"
 
-func slogDiscard() *slog.Logger {
-	if os.Getenv("DEBUGLOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
