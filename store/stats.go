@@ -397,17 +397,17 @@ func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, er
 	rs, err := db.Raw(`SELECT 'd' AS src, status AS name, failure_class AS cls, -1 AS link, 0 AS bucket, last_at AS at,
 			n AS v0, 0 AS v1, 0 AS v2, 0 AS v3, 0 AS v4, 0 AS v5, 0 AS v6, 0 AS v7
 			FROM delivery_counts WHERE campaign_id = ?
-		UNION ALL SELECT 't', metric, '', link, 0, NULL, SUM(n), 0, 0, 0, 0, 0, 0, 0
+		UNION ALL SELECT 't', metric, '', link, 0, NULL, CAST(SUM(n) AS BIGINT), 0, 0, 0, 0, 0, 0, 0
 			FROM stat_counts WHERE scope = 'c' AND scope_id = ? GROUP BY metric, link
 		UNION ALL SELECT 'h', '', '', -1, bucket, NULL,
-			SUM(CASE WHEN metric = 'sent' THEN n ELSE 0 END),
-			SUM(CASE WHEN metric = 'opens' THEN n ELSE 0 END),
-			SUM(CASE WHEN metric = 'opens.human' THEN n ELSE 0 END),
-			SUM(CASE WHEN metric = 'clicks' THEN n ELSE 0 END),
-			SUM(CASE WHEN metric = 'clicks.human' THEN n ELSE 0 END),
-			SUM(CASE WHEN metric IN ('bounces.hard', 'bounces.soft') THEN n ELSE 0 END),
-			SUM(CASE WHEN metric = 'complaints' THEN n ELSE 0 END),
-			SUM(CASE WHEN metric = 'unsubscribes' THEN n ELSE 0 END)
+			CAST(SUM(CASE WHEN metric = 'sent' THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric = 'opens' THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric = 'opens.human' THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric = 'clicks' THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric = 'clicks.human' THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric IN ('bounces.hard', 'bounces.soft') THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric = 'complaints' THEN n ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN metric = 'unsubscribes' THEN n ELSE 0 END) AS BIGINT)
 			FROM stat_counts WHERE scope = 'c' AND scope_id = ? AND bucket <> 0 GROUP BY bucket
 		UNION ALL SELECT 'u', '', '', -1, 0, NULL, COUNT(DISTINCT subscriber_id), 0, 0, 0, 0, 0, 0, 0
 			FROM events WHERE campaign_id = ? AND kind = ?
@@ -630,7 +630,7 @@ type CampaignProgress struct {
 // scheduled, sending or paused: the gauges /metrics shows at scrape time.
 func (s *Store) ActiveCampaignProgress(ctx context.Context) ([]CampaignProgress, error) {
 	var out []CampaignProgress
-	err := s.reader(ctx).Raw(`SELECT dc.campaign_id, dc.status, SUM(dc.n) AS n FROM delivery_counts dc
+	err := s.reader(ctx).Raw(`SELECT dc.campaign_id, dc.status, CAST(SUM(dc.n) AS BIGINT) AS n FROM delivery_counts dc
 		JOIN campaigns c ON c.id = dc.campaign_id
 		WHERE c.status IN ? GROUP BY dc.campaign_id, dc.status ORDER BY dc.campaign_id, dc.status`,
 		[]string{CampaignScheduled, CampaignSending, CampaignPaused}).Scan(&out).Error
@@ -662,7 +662,7 @@ func (s *Store) CheckGuardrail(ctx context.Context, id int64, g Guardrail) (stri
 		N      int64
 	}
 	err := s.reader(ctx).Raw(`SELECT 'd' AS src, status, failure_class AS cls, n FROM delivery_counts WHERE campaign_id = ?
-		UNION ALL SELECT 's', metric, '', SUM(n) FROM stat_counts WHERE scope = 'c' AND scope_id = ? AND metric = ? GROUP BY metric`,
+		UNION ALL SELECT 's', metric, '', CAST(SUM(n) AS BIGINT) FROM stat_counts WHERE scope = 'c' AND scope_id = ? AND metric = ? GROUP BY metric`,
 		id, id, mComplaints).Scan(&rows).Error
 	if err != nil {
 		return "", fmt.Errorf("guardrail of campaign %d: %w", id, err)
