@@ -360,3 +360,49 @@ func TestMetricsAreScrapedInPrometheusFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestSubscribeFormAsksForTrackingConsentOnlyWhereTracked(t *testing.T) {
+	a := newTestAPI(t)
+	tracked := a.seedList("senaste-nytt", `,"visibility":"public","optin":"single","track_clicks":true`)
+	a.seedList("bus", `,"visibility":"public","optin":"single"`)
+	if body := a.do("GET", "/subscribe/bus", "", "").Body.String(); strings.Contains(body, `name="tracking"`) {
+		t.Fatal("a list without tracking asks for tracking consent")
+	}
+	body := a.do("GET", "/subscribe/senaste-nytt", "", "").Body.String()
+	if !strings.Contains(body, `name="tracking"`) || strings.Contains(body, `value="yes" checked`) {
+		t.Fatal("the tracking opt-in is missing or ticked in advance")
+	}
+	consent := func(email string) bool {
+		t.Helper()
+		sub, err := a.st.SubscriberByEmail(context.Background(), email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sub.Subscriptions {
+			if m.ListID == tracked {
+				return m.TrackingConsent
+			}
+		}
+		t.Fatalf("%s not on the list", email)
+		return false
+	}
+	if rec := a.form("/subscribe/senaste-nytt", "email=ja@example.se&tracking=yes"); rec.Code != 200 {
+		t.Fatalf("subscribe: %d", rec.Code)
+	}
+	if rec := a.form("/subscribe/senaste-nytt", "email=nej@example.se"); rec.Code != 200 {
+		t.Fatalf("subscribe: %d", rec.Code)
+	}
+	if !consent("ja@example.se") || consent("nej@example.se") {
+		t.Fatal("the form's answer was not recorded as given")
+	}
+	evs, _, _ := a.st.Events(context.Background(), store.EventQuery{Limit: 100})
+	found := false
+	for _, e := range evs {
+		if e.Kind == store.EventConfirmed && e.Data["tracking_consent"] == true {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the consent event does not record the tracking answer")
+	}
+}

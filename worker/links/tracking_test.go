@@ -15,11 +15,11 @@ func TestClickAndOpenTokens(t *testing.T) {
 	other, _ := NewSigner([]byte("another key, also 32 bytes long!"))
 	bad := []string{
 		click[:10] + string(rune('a'+(click[10]-'a'+1)%26)) + click[11:], // one character changed
-		other.Sign(KindClick, 12345, 7), // another installation's token
-		s.Sign(KindOpen, 12345),         // an open token as a click
-		s.Sign(KindBounce, 12345),       // a VERP token as a click
-		s.Sign(KindClick, 12345, 1<<21), // a link index no campaign has
-		s.Sign(KindClick, 12345),        // no link index
+		other.Sign(KindClick, 12345, 7),                                  // another installation's token
+		s.Sign(KindOpen, 12345),                                          // an open token as a click
+		s.Sign(KindBounce, 12345),                                        // a VERP token as a click
+		s.Sign(KindClick, 12345, 1<<21),                                  // a link index no campaign has
+		s.Sign(KindClick, 12345),                                         // no link index
 		"",
 	}
 	for _, tok := range bad {
