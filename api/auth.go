@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"strings"
 	"time"
@@ -81,4 +82,12 @@ func actor(c echo.Context) store.Actor {
 		a.TokenID = t.ID
 	}
 	return a
+}
+
+// bearerIs reports whether the request carries want as its bearer token,
+// compared in constant time.
+func bearerIs(c echo.Context, want string) bool {
+	scheme, got, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1
 }

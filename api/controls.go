@@ -108,7 +108,7 @@ func (s *Server) campaignDeliveries(c echo.Context) error {
 	status := c.QueryParam("status")
 	if status != "" {
 		if err := oneOf("status", &status, "", store.DeliveryPending, store.DeliverySending, store.DeliverySent,
-			store.DeliveryFailed, store.DeliveryCancelled, store.DeliverySuppressed); err != nil {
+			store.DeliveryFailed, store.DeliveryCancelled, store.DeliverySuppressed, store.DeliveryBounced); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,8 @@ type listRequest struct {
 	Visibility  *string `json:"visibility"`
 	TemplateID  *int64  `json:"template_id"` // 0: the built-in layout
 	Archive     *bool   `json:"archive"`
+	TrackOpens  *bool   `json:"track_opens"`
+	TrackClicks *bool   `json:"track_clicks"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -82,7 +84,8 @@ func (s *Server) createList(c echo.Context) error {
 	}
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
 		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
-		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive)}
+		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive),
+		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks)}
 	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
 		return templateError(err)
 	}
@@ -122,7 +125,8 @@ func (s *Server) updateList(c echo.Context) error {
 		return err
 	}
 	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
-		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive}
+		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks}
 	if req.TemplateID != nil {
 		ref := templateRef(req.TemplateID)
 		p.TemplateID = &ref

@@ -56,6 +56,9 @@ type subscribePage struct {
 	Email, Name string
 	Consent     string
 	Errors      map[string]string
+	// Tracking shows the opt-in to open and click tracking, when a list
+	// on the form tracks; it is never ticked in advance.
+	Tracking, TrackingChecked bool
 }
 
 // formLists resolves the lists of a subscribe form: the one in the path,
@@ -132,6 +135,7 @@ func (s *Server) subscribeData(c echo.Context, lists []store.List, multi bool, l
 	}
 	for _, l := range lists {
 		p.Lists = append(p.Lists, listOption{ID: l.ID, Slug: l.Slug, Name: l.Name, Description: l.Description, Checked: !multi || len(lists) == 1})
+		p.Tracking = p.Tracking || l.TrackOpens || l.TrackClicks
 	}
 	p.Consent, _ = consentText(cat, listNames(lists, cat))
 	return p
@@ -155,6 +159,7 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 	cat := s.pages.cats(lang)
 	p := s.subscribeData(c, lists, multi, lang)
 	p.Email, p.Name = c.FormValue("email"), strings.TrimSpace(c.FormValue("name"))
+	p.TrackingChecked = p.Tracking && c.FormValue("tracking") == "yes"
 	if c.FormValue("website") != "" {
 		// The honeypot: a bot filled a field people cannot see. Answer as
 		// if it worked, and do nothing.
@@ -228,7 +233,14 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 			// one more click to make.
 			st = store.SubUnconfirmed
 		}
-		ins = append(ins, store.SubscriptionInput{ListID: l.ID, Status: st, ConsentBasis: "form: " + version})
+		in := store.SubscriptionInput{ListID: l.ID, Status: st, ConsentBasis: "form: " + version}
+		if l.TrackOpens || l.TrackClicks {
+			in.TrackingConsent = &p.TrackingChecked
+		}
+		ins = append(ins, in)
+	}
+	if p.Tracking {
+		by.Data["tracking_consent"] = p.TrackingChecked
 	}
 	res, err := s.st.Subscribe(ctx, store.SubscribeParams{Email: email, Name: p.Name, Language: lang, Lists: ins}, by)
 	if err != nil {

@@ -7,6 +7,7 @@ func (s *Server) routes() {
 	e := s.e
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metrics)
 
 	// Public pages, reached from forms and mail.
 	// Subscribe and confirm are limited per client IP (limitIP);
@@ -24,6 +25,10 @@ func (s *Server) routes() {
 	e.GET("/archive/:slug", s.archiveIndex) // lists with archive: true
 	e.GET("/archive/:slug/feed.atom", s.archiveFeed)
 	e.GET("/archive/:slug/:id", s.archiveIssue)
+	e.GET("/l/:token", s.click) // tracked link: signed (delivery, link index)
+	e.HEAD("/l/:token", s.click)
+	e.GET("/o/:token", s.open) // open pixel
+	e.HEAD("/o/:token", s.open)
 
 	// The staff API.
 	v1 := e.Group("/api/v1", s.authenticate)
@@ -36,6 +41,7 @@ func (s *Server) routes() {
 	v1.GET("/lists/:id", s.getList, read)
 	v1.PATCH("/lists/:id", s.updateList, write)
 	v1.DELETE("/lists/:id", s.deleteList, write)
+	v1.GET("/lists/:id/stats", s.listStats, read)
 
 	v1.GET("/subscribers", s.listSubscribers, read)
 	v1.POST("/subscribers", s.createSubscriber, write)
@@ -81,6 +87,11 @@ func (s *Server) routes() {
 	v1.POST("/templates/:id/preview", s.previewTemplate, read)
 
 	v1.POST("/inbound", s.receiveInbound, write)
+
+	v1.GET("/webhooks", s.listWebhooks, admin)
+	v1.POST("/webhooks", s.createWebhook, admin)
+	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin)
+	v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries, admin)
 
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)

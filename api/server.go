@@ -25,6 +25,7 @@ import (
 	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
+	"github.com/storsthlm/utskick/worker/metrics"
 )
 
 // Deps are the server's collaborators, passed in explicitly.
@@ -68,6 +69,12 @@ type Deps struct {
 	RateAddress ratelimit.Rate // subscribe and resend requests, per address
 	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
 	ImportMaxBytes int64
+	// Tracking judges opens and clicks human or machine.
+	Tracking store.TrackingPolicy
+	// Metrics are served at /metrics (nil: not served); MetricsToken, if
+	// set, is the bearer token a scraper must send.
+	Metrics      *metrics.Metrics
+	MetricsToken string
 }
 
 // Server is the HTTP application.
@@ -96,6 +103,10 @@ type Server struct {
 	limiter        ratelimit.Limiter
 	rateIP, rateAd ratelimit.Rate
 	importMax      int64
+	tracking       store.TrackingPolicy
+	met            *metrics.Metrics
+
+	metricsToken string
 
 	touchMu sync.Mutex
 	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
@@ -131,6 +142,7 @@ func New(d Deps) (*Server, error) {
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, touched: map[int64]time.Time{},
 		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, importMax: d.ImportMaxBytes,
+		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -14,10 +14,13 @@ import (
 )
 
 // listRef is one entry of a subscriber's "lists": a list id, or an object
-// {"id": 3, "status": "confirmed"}.
+// {"id": 3, "status": "confirmed", "tracking_consent": true}.
 type listRef struct {
 	ID     int64  `json:"id"`
 	Status string `json:"status"`
+	// TrackingConsent records the subscriber's answer to open and click
+	// tracking on this list; absent leaves it unchanged (new: no).
+	TrackingConsent *bool `json:"tracking_consent"`
 }
 
 func (r *listRef) UnmarshalJSON(b []byte) error {
@@ -31,7 +34,7 @@ func (r *listRef) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytesReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return fmt.Errorf("want a list id or {\"id\": …, \"status\": …}")
+		return fmt.Errorf("want a list id or {\"id\": …, \"status\": …, \"tracking_consent\": true|false}")
 	}
 	*r = listRef(p)
 	return nil
@@ -127,7 +130,7 @@ func (r *subscriberRequest) subscriptions() []store.SubscriptionInput {
 		if st == store.SubConfirmed && basis == "" {
 			st = store.SubUnconfirmed
 		}
-		in := store.SubscriptionInput{ListID: l.ID, Status: st}
+		in := store.SubscriptionInput{ListID: l.ID, Status: st, TrackingConsent: l.TrackingConsent}
 		if st == store.SubConfirmed {
 			in.ConsentBasis = basis
 		}

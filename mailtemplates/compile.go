@@ -40,6 +40,8 @@ type CampaignInput struct {
 	// Headers are added to every message as they are (Feedback-ID,
 	// Precedence, ...). Values must be ASCII without line breaks.
 	Headers []Header
+	// Tracking makes links and an open pixel per-recipient (tracking.go).
+	Tracking Tracking
 }
 
 // Header is one message header.
@@ -54,6 +56,7 @@ type Compiled struct {
 	variants     map[string]*variant // by subscriber language
 	boundary     string
 	staticHeader []byte
+	track        *tracker // nil without Tracking
 }
 
 // variant is the campaign body in one footer language.
@@ -139,9 +142,14 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 		if err := t.text.ExecuteTemplate(&tb, "campaign.txt", data); err != nil {
 			return nil, fmt.Errorf("campaign text layout: %w", err)
 		}
+		hs, ts := hb.String(), tb.String()
+		if in.Tracking != (Tracking{}) {
+			c.tracker().nonce = nonce
+			hs, ts = c.trackHTML(hs), c.trackText(ts)
+		}
 		c.variants[lang] = &variant{
-			html: encodePieces(split(hb.String(), nonce, htmlContext)),
-			text: encodePieces(split(tb.String(), nonce, textContext)),
+			html: c.markRaw(encodePieces(split(hs, nonce, htmlContext))),
+			text: encodePieces(split(ts, nonce, textContext)),
 		}
 	}
 	c.staticHeader = c.buildStaticHeader()

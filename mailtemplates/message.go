@@ -24,6 +24,11 @@ type Recipient struct {
 	Date              time.Time
 	// Headers are added after the campaign's own (Feedback-ID, ...).
 	Headers []Header
+	// LinkURL, when set, gives the tracked URL of link i of a campaign
+	// compiled with Tracking.Clicks; nil writes the original links.
+	LinkURL func(i int) string
+	// OpenURL, when set, is the open pixel's URL (Tracking.Opens).
+	OpenURL string
 }
 
 // WriteOptions vary one message.

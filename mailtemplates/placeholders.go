@@ -21,6 +21,7 @@ type Placeholder struct {
 	Name    string // "name", "first_name", "email", "attr", "unsubscribe_url", "preferences_url"
 	Attr    string // the attribute key, for Name == "attr"
 	Default string
+	Link    int // the link index, for Name == "link" (tracking.go)
 }
 
 // PlaceholderError names a placeholder that cannot be filled in.
@@ -139,6 +140,12 @@ func (p Placeholder) value(r *Recipient) string {
 		v = r.UnsubscribeURL
 	case "preferences_url":
 		v = r.PreferencesURL
+	case "link":
+		if r.LinkURL != nil {
+			v = r.LinkURL(p.Link)
+		}
+	case "open_pixel":
+		v = openPixel(r.OpenURL)
 	}
 	if strings.TrimSpace(v) == "" {
 		return p.Default

@@ -13,6 +13,7 @@ import (
 //
 //	pending → sending (claimed by one sender) → sent | failed | pending (retry later)
 //	pending → suppressed (the address must not be mailed) | cancelled
+//	sent → bounced (a DSN reported a permanent failure later; stats.go)
 const (
 	DeliveryPending    = "pending"
 	DeliverySending    = "sending"
@@ -374,99 +375,6 @@ func (s *Store) RequeueExpiredClaims(ctx context.Context) (map[int64]int64, erro
 		}
 	}
 	return out, nil
-}
-
-// DeliveryCounts are a campaign's deliveries by status.
-type DeliveryCounts struct {
-	Recipients      int64 `json:"recipients"`
-	Pending         int64 `json:"pending"`
-	Sending         int64 `json:"sending"`
-	Sent            int64 `json:"sent"`
-	Failed          int64 `json:"failed"`
-	FailedTemporary int64 `json:"failed_temporary"`
-	FailedPermanent int64 `json:"failed_permanent"`
-	Suppressed      int64 `json:"suppressed"`
-	Cancelled       int64 `json:"cancelled"`
-}
-
-// CampaignStats are the numbers of GET /campaigns/{id}/stats.
-type CampaignStats struct {
-	CampaignID int64      `json:"campaign_id"`
-	Status     string     `json:"status"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	DeliveryCounts
-	Unsubscribed int64   `json:"unsubscribed"`
-	SendRate     float64 `json:"send_rate"` // messages per second between start and last send
-}
-
-// CampaignStats counts a campaign's deliveries in one GROUP BY.
-func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, error) {
-	db := s.reader(ctx)
-	var c Campaign
-	if err := db.Select("id, status, started_at, finished_at").First(&c, id).Error; err != nil {
-		if isMissing(err) {
-			return nil, notFound("campaign", id)
-		}
-		return nil, fmt.Errorf("campaign %d: %w", id, err)
-	}
-	st := &CampaignStats{CampaignID: id, Status: c.Status, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
-	var rows []struct {
-		Status       string
-		FailureClass string
-		N            int64
-		LastSent     *string // SQLite returns MAX() of a time column as text
-	}
-	if err := db.Model(&Delivery{}).Select("status, failure_class, COUNT(*) AS n, MAX(sent_at) AS last_sent").
-		Where("campaign_id = ?", id).Group("status, failure_class").Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("campaign %d stats: %w", id, err)
-	}
-	var last time.Time
-	for _, r := range rows {
-		st.Recipients += r.N
-		switch r.Status {
-		case DeliveryPending:
-			st.Pending += r.N
-		case DeliverySending:
-			st.Sending += r.N
-		case DeliverySent:
-			st.Sent += r.N
-			if r.LastSent != nil {
-				last = parseDBTime(*r.LastSent)
-			}
-		case DeliveryFailed:
-			st.Failed += r.N
-			if r.FailureClass == FailPermanent {
-				st.FailedPermanent += r.N
-			} else {
-				st.FailedTemporary += r.N
-			}
-		case DeliverySuppressed:
-			st.Suppressed += r.N
-		case DeliveryCancelled:
-			st.Cancelled += r.N
-		}
-	}
-	if err := db.Model(&Event{}).Where("campaign_id = ? AND kind = ?", id, EventUnsubscribed).
-		Distinct("subscriber_id").Count(&st.Unsubscribed).Error; err != nil {
-		return nil, fmt.Errorf("campaign %d unsubscribes: %w", id, err)
-	}
-	if c.StartedAt != nil && !last.IsZero() {
-		if secs := last.Sub(*c.StartedAt).Seconds(); secs > 0 {
-			st.SendRate = float64(st.Sent) / secs
-		}
-	}
-	return st, nil
-}
-
-// parseDBTime reads a timestamp that an aggregate returned as text.
-func parseDBTime(s string) time.Time {
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC()
-		}
-	}
-	return time.Time{}
 }
 
 // NextAttemptAt returns when the campaign's earliest pending delivery that

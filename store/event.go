@@ -27,11 +27,11 @@ const (
 // Event is one row of the append-only history.
 type Event struct {
 	ID           int64     `gorm:"primaryKey" json:"id"`
-	Kind         string    `gorm:"size:40;not null;index:idx_events_kind_created,priority:1" json:"kind"`
-	SubscriberID *int64    `gorm:"index" json:"subscriber_id,omitempty"`
+	Kind         string    `gorm:"size:40;not null;index:idx_events_kind_created,priority:1;index:idx_events_delivery_kind,priority:2;index:idx_events_campaign_kind,priority:2" json:"kind"`
+	SubscriberID *int64    `gorm:"index;index:idx_events_campaign_kind,priority:3" json:"subscriber_id,omitempty"`
 	ListID       *int64    `gorm:"index" json:"list_id,omitempty"`
-	CampaignID   *int64    `gorm:"index" json:"campaign_id,omitempty"`
-	DeliveryID   *int64    `json:"delivery_id,omitempty"`
+	CampaignID   *int64    `gorm:"index;index:idx_events_campaign_kind,priority:1" json:"campaign_id,omitempty"`
+	DeliveryID   *int64    `gorm:"index:idx_events_delivery_kind,priority:1" json:"delivery_id,omitempty"`
 	Source       string    `gorm:"size:40;not null;default:''" json:"source"`
 	TokenID      *int64    `json:"token_id,omitempty"`
 	IP           string    `gorm:"size:64;not null;default:''" json:"ip,omitempty"`
@@ -68,7 +68,12 @@ func insertEvents(tx *gorm.DB, evs []Event) error {
 	if err := tx.CreateInBatches(evs, 200).Error; err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
-	return nil
+	// Counters and webhooks are derived from events in the same
+	// transaction, so neither can miss or double an event.
+	if err := countEvents(tx, evs); err != nil {
+		return err
+	}
+	return queueWebhooks(tx, evs)
 }
 
 // EventQuery filters Events.

@@ -34,9 +34,13 @@ type List struct {
 	TemplateID *int64 `gorm:"index" json:"template_id"`
 	// Archive publishes the list's sent campaigns at /archive/<slug>,
 	// without personal links, with an Atom feed.
-	Archive   bool      `gorm:"not null;default:false" json:"archive"`
-	CreatedAt time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
+	Archive bool `gorm:"not null;default:false" json:"archive"`
+	// TrackOpens and TrackClicks switch tracking on for the list; off by
+	// default, and even on they apply only to subscribers who agreed.
+	TrackOpens  bool      `gorm:"not null;default:false" json:"track_opens"`
+	TrackClicks bool      `gorm:"not null;default:false" json:"track_clicks"`
+	CreatedAt   time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt   time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
@@ -58,6 +62,8 @@ type ListPatch struct {
 	Visibility  *string
 	TemplateID  **int64 // non-nil: set; pointing at nil: back to the built-in layout
 	Archive     *bool
+	TrackOpens  *bool
+	TrackClicks *bool
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
@@ -175,6 +181,13 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	}
 	if p.Archive != nil {
 		upd["archive"] = *p.Archive
+
+	}
+	if p.TrackOpens != nil {
+		upd["track_opens"] = *p.TrackOpens
+	}
+	if p.TrackClicks != nil {
+		upd["track_clicks"] = *p.TrackClicks
 	}
 	if len(upd) > 0 {
 		upd["updated_at"] = s.now()

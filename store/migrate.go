@@ -22,6 +22,7 @@ var migrations = []migration{
 	{ID: "0001_init", Up: sqlStep(schema0001)},
 	{ID: "0002_templates", Up: sqlStep(schema0002)},
 	{ID: "0003_subscribers", Up: sqlStep(schema0003)},
+	{ID: "0004_stats", Up: migrate0004},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
@@ -324,5 +325,6 @@ func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
 // matches them.
 func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
-		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{}}
+		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
+		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{}}
 }

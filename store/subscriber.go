@@ -43,6 +43,9 @@ type Subscription struct {
 	UpdatedAt      time.Time  `gorm:"not null" json:"updated_at"`
 	ConfirmedAt    *time.Time `json:"confirmed_at"`
 	UnsubscribedAt *time.Time `json:"unsubscribed_at"`
+	// TrackingConsent is the subscriber's yes to open and click tracking
+	// on this list; without it their mail carries no tracking at all.
+	TrackingConsent bool `gorm:"not null;default:false" json:"tracking_consent"`
 }
 
 // SubscriptionInput asks for a subscriber to be on a list with a status.
@@ -50,6 +53,9 @@ type SubscriptionInput struct {
 	ListID       int64
 	Status       string // SubConfirmed, SubUnconfirmed or SubUnsubscribed
 	ConsentBasis string
+	// TrackingConsent, when set, records the subscriber's answer to open
+	// and click tracking on this list; nil leaves it as it is.
+	TrackingConsent *bool
 }
 
 // Actor says who or what made a change; it goes into the events the change
@@ -105,7 +111,7 @@ func (s *Store) setSubscription(tx *gorm.DB, subscriberID int64, in Subscription
 	switch {
 	case isMissing(err):
 		row := Subscription{SubscriberID: subscriberID, ListID: in.ListID, Status: in.Status,
-			ConsentBasis: in.ConsentBasis, CreatedAt: now, UpdatedAt: now}
+			ConsentBasis: in.ConsentBasis, CreatedAt: now, UpdatedAt: now, TrackingConsent: in.TrackingConsent != nil && *in.TrackingConsent}
 		if in.Status == SubConfirmed {
 			row.ConfirmedAt = &now
 		}
@@ -118,7 +124,7 @@ func (s *Store) setSubscription(tx *gorm.DB, subscriberID int64, in Subscription
 	case err != nil:
 		return nil, fmt.Errorf("subscription %d/%d: %w", subscriberID, in.ListID, err)
 	case cur.Status == in.Status:
-		return nil, nil
+		return s.setTrackingConsent(tx, cur, in, by)
 	default:
 		upd := map[string]any{"status": in.Status, "updated_at": now}
 		switch in.Status {
@@ -134,6 +140,9 @@ func (s *Store) setSubscription(tx *gorm.DB, subscriberID int64, in Subscription
 		if in.ConsentBasis != "" {
 			upd["consent_basis"] = in.ConsentBasis
 		}
+		if in.TrackingConsent != nil {
+			upd["tracking_consent"] = *in.TrackingConsent
+		}
 		if err := tx.Model(&Subscription{}).Where("subscriber_id = ? AND list_id = ?", subscriberID, in.ListID).
 			Updates(upd).Error; err != nil {
 			return nil, fmt.Errorf("update subscription %d/%d: %w", subscriberID, in.ListID, err)
@@ -144,6 +153,9 @@ func (s *Store) setSubscription(tx *gorm.DB, subscriberID int64, in Subscription
 	ev := newEvent(kind, by, now, &subscriberID, &listID, nil)
 	if in.ConsentBasis != "" {
 		ev.Data = withData(ev.Data, "consent_basis", in.ConsentBasis)
+	}
+	if in.TrackingConsent != nil {
+		ev.Data = withData(ev.Data, "tracking_consent", *in.TrackingConsent)
 	}
 	return []Event{ev}, nil
 }

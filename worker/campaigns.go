@@ -59,17 +59,17 @@ func (h *Handlers) compile(ctx context.Context, c *store.Campaign) (*campaignEnt
 	return &campaignEntry{Composed: comp, camp: c, status: c.Status, statusAt: h.now()}, nil
 }
 
-func (e *campaignEntry) setStatus(s string, now time.Time) {
-	e.mu.Lock()
-	e.status, e.statusAt = s, now
-	e.mu.Unlock()
-}
-
-// statusNow is the status as last seen, without asking the database.
+// statusNow is the cached status, read under the entry's lock.
 func (e *campaignEntry) statusNow() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.status
+}
+
+func (e *campaignEntry) setStatus(s string, now time.Time) {
+	e.mu.Lock()
+	e.status, e.statusAt = s, now
+	e.mu.Unlock()
 }
 
 // currentStatus returns the campaign's status, at most statusTTL old.

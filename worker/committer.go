@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/storsthlm/utskick/store"
@@ -27,11 +28,15 @@ type committer struct {
 	st  *store.Store
 	log *slog.Logger
 	in  chan commitReq
+	// written, if set, is told the campaigns of each group just written
+	// (the guardrail checks their rates there, on committed numbers).
+	written func(campaigns []int64)
 }
 
 type commitReq struct {
-	out     store.Outcome
-	barrier chan struct{} // closed when everything before it is written
+	out      store.Outcome
+	campaign int64         // of the outcome, for written
+	barrier  chan struct{} // closed when everything before it is written
 }
 
 func newCommitter(st *store.Store, log *slog.Logger) *committer {
@@ -41,6 +46,9 @@ func newCommitter(st *store.Store, log *slog.Logger) *committer {
 // add queues an outcome; it blocks while 1024 are waiting (the database
 // is slow or away), which slows the senders instead of piling up memory.
 func (c *committer) add(o store.Outcome) { c.in <- commitReq{out: o} }
+
+// addFor is add for an outcome of campaign id.
+func (c *committer) addFor(id int64, o store.Outcome) { c.in <- commitReq{out: o, campaign: id} }
 
 // flush waits until every outcome added before it is written.
 func (c *committer) flush(ctx context.Context) error {
@@ -76,11 +84,15 @@ func (c *committer) run(stop <-chan struct{}) {
 			}
 		}
 		batch, barriers = batch[:0], barriers[:0]
+		var campaigns []int64
 		take := func(r commitReq) {
 			if r.barrier != nil {
 				barriers = append(barriers, r.barrier)
 			} else {
 				batch = append(batch, r.out)
+				if r.campaign != 0 && !slices.Contains(campaigns, r.campaign) {
+					campaigns = append(campaigns, r.campaign)
+				}
 			}
 		}
 		take(first)
@@ -100,6 +112,9 @@ func (c *committer) run(stop <-chan struct{}) {
 		c.write(batch)
 		for _, b := range barriers {
 			close(b)
+		}
+		if c.written != nil && len(campaigns) > 0 {
+			c.written(campaigns)
 		}
 	}
 }

@@ -25,6 +25,8 @@ type Composer struct {
 	tmpl         *mailtemplates.Templates
 	sign         *links.Signer
 	tag          string
+	bounceDomain string
+	noVERP       bool
 }
 
 // NewComposer returns a Composer for cfg (defaults applied as in
@@ -32,7 +34,7 @@ type Composer struct {
 func NewComposer(cfg Config, tmpl *mailtemplates.Templates, sign *links.Signer) *Composer {
 	cfg.setDefaults()
 	return &Composer{baseURL: cfg.BaseURL, returnPath: cfg.ReturnPath, from: cfg.From, org: cfg.Org, mailtoDomain: cfg.MailtoDomain,
-		tmpl: tmpl, sign: sign, tag: sign.InstanceTag()}
+		tmpl: tmpl, sign: sign, tag: sign.InstanceTag(), bounceDomain: cfg.BounceDomain, noVERP: cfg.NoVERP}
 }
 
 // Composed is a campaign ready to be written for any recipient.
@@ -73,12 +75,15 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		e.From = *a
 	}
 	names := make([]string, len(e.Lists))
+	var track mailtemplates.Tracking
 	for i, l := range e.Lists {
 		names[i] = l.Name
+		track.Clicks = track.Clicks || l.TrackClicks
+		track.Opens = track.Opens || l.TrackOpens
 	}
 	in := mailtemplates.CampaignInput{
 		Subject: c.Subject, Preheader: c.Preheader, Body: c.Body, From: e.From,
-		ListName: strings.Join(names, ", "), Org: cp.org,
+		ListName: strings.Join(names, ", "), Org: cp.org, Tracking: track,
 		Headers: []mailtemplates.Header{{Name: "Precedence", Value: "bulk"}},
 	}
 	lead := (*store.List)(nil)
@@ -155,12 +160,9 @@ func (cp *Composer) ArchiveRecipient(l *store.List) *mailtemplates.Recipient {
 	return &mailtemplates.Recipient{Language: l.Language, UnsubscribeURL: link, PreferencesURL: link}
 }
 
-// ReturnPath is the envelope sender (MAIL FROM) of one campaign message:
-// where bounces go. Every send goes through here, so a per-recipient
-// (VERP) address for bounce handling is a change to this one function.
-func (cp *Composer) ReturnPath(campaignID int64, r store.Recipient) string {
-	return cp.returnPath
-}
+// PlainReturnPath is the envelope sender of mail that is not a delivery
+// (opt-in confirmations, test sends): UTSKICK_RETURN_PATH.
+func (cp *Composer) PlainReturnPath() string { return cp.returnPath }
 
 // Recipient builds the per-recipient values of a campaign message.
 func (cp *Composer) Recipient(campaignID int64, from mail.Address, r store.Recipient, now time.Time) *mailtemplates.Recipient {

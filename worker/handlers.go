@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
+	"github.com/storsthlm/utskick/worker/metrics"
 )
 
 // Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.
@@ -41,6 +43,22 @@ type Config struct {
 	ReconcileEvery  time.Duration
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration // how long a confirmation link works
+
+	// BounceDomain is the domain of the per-delivery VERP envelope sender
+	// bounces+<token>@; default MailtoDomain. Its MX must reach utskick.
+	BounceDomain string
+	// NoVERP sends every message with ReturnPath as its envelope sender.
+	NoVERP bool
+	// Guardrail pauses a campaign whose failure or complaint rate passes
+	// its thresholds.
+	Guardrail store.Guardrail
+	// WebhookTimeout bounds one webhook request (default 10s);
+	// WebhookMaxRetry is how often a failed one is retried (default 15).
+	WebhookTimeout  time.Duration
+	WebhookMaxRetry int
+	// WebhookRetryBase is the first retry delay of a failed webhook;
+	// it doubles per retry up to an hour. Default 30s.
+	WebhookRetryBase time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +95,12 @@ func (c *Config) setDefaults() {
 	if c.MailtoDomain == "" {
 		c.MailtoDomain = domainOf(c.From.Address)
 	}
+	if c.BounceDomain == "" {
+		c.BounceDomain = c.MailtoDomain
+	}
+	defd(&c.WebhookTimeout, 10*time.Second)
+	def(&c.WebhookMaxRetry, 15)
+	defd(&c.WebhookRetryBase, 30*time.Second)
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 }
 
@@ -104,6 +128,10 @@ type Deps struct {
 	// DKIM signs every message (campaigns, tests, opt-ins); nil sends
 	// them unsigned.
 	DKIM *mailer.DKIM
+	// Metrics counts sends; nil counts nothing.
+	Metrics *metrics.Metrics
+	// HTTPClient sends webhooks; nil uses one with WebhookTimeout.
+	HTTPClient *http.Client
 }
 
 // Limiter paces sending.
@@ -124,6 +152,8 @@ type Handlers struct {
 	lim  Limiter
 	doms *DomainLimits
 	dkim *mailer.DKIM
+	met  *metrics.Metrics
+	web  *http.Client
 
 	pool      *connPool
 	commits   *committer
@@ -155,11 +185,16 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, tag: d.Signer.InstanceTag(),
+		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
+		tag:      d.Signer.InstanceTag(),
 		draining: make(chan struct{}),
+	}
+	if h.web == nil {
+		h.web = &http.Client{Timeout: cfg.WebhookTimeout}
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
 	h.commits = newCommitter(d.Store, d.Log)
+	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
 	h.compose = NewComposer(cfg, d.Templates, d.Signer)
 	return h, nil
@@ -173,6 +208,7 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignTest, h.testSend)
 	mux.HandleFunc(TypeSubscriberOptin, h.optin)
 	mux.HandleFunc(TypeImportRun, h.runImport)
+	mux.HandleFunc(TypeWebhookDeliver, h.deliverWebhook)
 	return mux
 }
 
@@ -224,6 +260,16 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	}
 	d := asynq.DefaultRetryDelayFunc(n, err, t)
 	return min(d, 5*time.Minute)
+}
+
+// retryDelay is the worker's RetryDelayFunc: webhooks back off from
+// WebhookRetryBase, doubling, to at most an hour (a receiver may be down
+// for a while); everything else as RetryDelay.
+func (h *Handlers) retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if t.Type() == TypeWebhookDeliver && IsFailure(err) {
+		return min(h.cfg.WebhookRetryBase<<min(n, 16), time.Hour)
+	}
+	return RetryDelay(n, err, t)
 }
 
 // IsFailure is asynq's IsFailure: waiting for due work is not a failure.

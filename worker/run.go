@@ -28,7 +28,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 			Concurrency:              concurrency,
 			Queues:                   queues,
 			StrictPriority:           true,
-			RetryDelayFunc:           RetryDelay,
+			RetryDelayFunc:           h.retryDelay,
 			IsFailure:                IsFailure,
 			ShutdownTimeout:          h.cfg.ShutdownTimeout * 8 / 10, // the rest is for writing outcomes
 			TaskCheckInterval:        200 * time.Millisecond,
@@ -63,6 +63,11 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 		h.reconcileLoop(rctx)
 		close(reconciled)
 	}()
+	pumped := make(chan struct{})
+	go func() {
+		h.webhookLoop(rctx)
+		close(pumped)
+	}()
 	h.log.Info("worker started", "smtp_connections", h.cfg.SMTPConnections, "slots", h.cfg.Slots)
 
 	<-ctx.Done()
@@ -77,6 +82,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 	}
 	wg.Wait()
 	<-reconciled
+	<-pumped
 	close(stopCommit)
 	select {
 	case <-commitDone:

@@ -40,6 +40,12 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if e.statusNow() != store.CampaignSending {
 		return nil
 	}
+	// The links are stored before the first tracked message goes out, so
+	// every click token already has its target. The campaign is frozen
+	// while it sends; a second save keeps the first.
+	if err := h.st.SaveCampaignLinks(ctx, p.CampaignID, e.Compiled.Links()); err != nil {
+		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
+	}
 	h.sendersAlive.Add(1)
 	defer h.sendersAlive.Done()
 	s := &sender{h: h, e: e, slot: p.Slot, buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
@@ -165,6 +171,17 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	}
 	checkedAt := h.now()
 	var withdrawn map[int64]bool
+	var tracking map[int64]store.Tracking
+	if s.e.Compiled.Tracks() != (mailtemplates.Tracking{}) {
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			ids[i] = r.SubscriberID
+		}
+		if tracking, err = h.st.DeliveryTracking(ctx, id, ids); err != nil {
+			s.release(ctx, token, rs)
+			return false, err
+		}
+	}
 	for i := range rs {
 		r := &rs[i]
 		// Stop between messages for a drain, a pause or a cancel; what is
@@ -182,8 +199,9 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			checkedAt = now
 		}
 		if withdrawn[r.SubscriberID] {
-			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
+			h.commits.addFor(id, store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
 				SMTPMessage: "not sent: unsubscribed or suppressed before sending", At: h.now()})
+			h.met.Send(store.DeliverySuppressed, 0)
 			continue
 		}
 		if h.lim != nil {
@@ -212,23 +230,28 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		}
 		now := h.now()
 		s.buf.Reset()
-		s.e.Compiled.WriteMessage(s.buf, h.compose.Recipient(id, s.e.From, *r, now), mailtemplates.WriteOptions{})
+		rcpt := h.compose.Recipient(id, s.e.From, *r, now)
+		h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
+		s.e.Compiled.WriteMessage(s.buf, rcpt, mailtemplates.WriteOptions{})
 		msg, err := h.signed(s.sig, s.buf.Bytes())
 		if err != nil {
 			// Only a malformed message fails to sign; sending it unsigned
 			// would fail DMARC instead, so it is not sent.
 			release()
-			h.commits.add(store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliveryFailed,
+			h.commits.addFor(id, store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliveryFailed,
 				FailureClass: store.FailPermanent, SMTPMessage: "not sent: " + err.Error(), At: now})
 			continue
 		}
-		resp, err := s.conn.Send(h.compose.ReturnPath(id, *r), r.Email, msg)
+		began := time.Now()
+		resp, err := s.conn.Send(h.compose.ReturnPath(r.DeliveryID), r.Email, msg)
+		took := time.Since(began)
 		release()
 		out := h.outcome(r, mailer.Classify(err), resp, now)
 		if out.Status == store.DeliverySent {
 			h.sent.Add(1)
 		}
-		h.commits.add(out)
+		h.commits.addFor(id, out)
+		h.met.Send(outcomeLabel(out), took)
 		if s.conn.Broken() {
 			h.pool.discard(s.conn)
 			s.conn = nil
@@ -307,4 +330,34 @@ func (h *Handlers) backoff(attempt int) time.Duration {
 	}
 	jitter := 0.8 + 0.4*mrand.Float64()
 	return time.Duration(float64(d) * jitter)
+}
+
+// guard pauses campaigns whose permanent failure or complaint rate passed
+// the guardrail. The committer calls it after each group of outcomes is
+// written, so it judges committed numbers; it reads a few counter rows per
+// campaign. Senders of a paused campaign stop before their next message.
+func (h *Handlers) guard(campaigns []int64) {
+	if h.cfg.Guardrail.MaxFailureRate <= 0 && h.cfg.Guardrail.MaxComplaintRate <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, id := range campaigns {
+		reason, err := h.st.CheckGuardrail(ctx, id, h.cfg.Guardrail)
+		if err != nil {
+			h.log.Warn("guardrail check", "campaign_id", id, "err", err)
+			continue
+		}
+		if reason == "" {
+			continue
+		}
+		h.met.GuardrailPause()
+		h.log.Warn("campaign paused by guardrail", "campaign_id", id, "reason", reason)
+		h.campaigns.mu.Lock()
+		e := h.campaigns.m[id]
+		h.campaigns.mu.Unlock()
+		if e != nil {
+			e.setStatus(store.CampaignPaused, h.now())
+		}
+	}
 }

@@ -20,6 +20,7 @@ const (
 	TypeCampaignTest     = "campaign:test"     // a test send to a few addresses
 	TypeSubscriberOptin  = "subscriber:optin"  // the double opt-in confirmation mail
 	TypeImportRun        = "import:run"        // process an uploaded CSV import
+	TypeWebhookDeliver   = "webhook:deliver"   // POST one event to one webhook
 )
 
 // Queue names. Opt-in and test mail are "critical" and served by their own
@@ -118,4 +119,20 @@ func NewOptinTask(q Queues, p OptinPayload) *asynq.Task {
 func NewImportTask(q Queues, id int64) *asynq.Task {
 	return asynq.NewTask(TypeImportRun, mustJSON(ImportPayload{id}), asynq.TaskID(fmt.Sprintf("import:%d", id)),
 		asynq.Queue(q.Default), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour), asynq.Retention(24*time.Hour))
+
+}
+
+// WebhookPayload names one webhook delivery (the outbox row holds the
+// body).
+type WebhookPayload struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// NewWebhookTask returns the task that delivers one webhook delivery.
+// asynq retries it with backoff; the TaskID makes the outbox pump's
+// re-enqueue of a delivery it already handed over a no-op.
+func NewWebhookTask(q Queues, id int64, maxRetry int) *asynq.Task {
+	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookPayload{id}),
+		asynq.TaskID(fmt.Sprintf("webhook:%d", id)), asynq.Queue(q.Default),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(time.Minute), asynq.Retention(time.Hour))
 }

@@ -47,7 +47,7 @@ func (h *Handlers) testSend(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return fmt.Errorf("test campaign %d: %v: %w", c.ID, err, asynq.SkipRetry)
 		}
-		if err := h.sendOne(ctx, h.compose.ReturnPath(c.ID, r), addr, msg); err != nil {
+		if err := h.sendOne(ctx, h.compose.PlainReturnPath(), addr, msg); err != nil {
 			errs = append(errs, err)
 		}
 	}

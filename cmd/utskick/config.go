@@ -18,6 +18,7 @@ import (
 
 	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -68,6 +69,24 @@ type config struct {
 	LogLevel       slog.Level
 	LogFormat      string
 	CPUProfile     string
+
+	BounceDomain     string
+	VERP             bool
+	InboundAddr      string // "" = no inbound SMTP listener
+	InboundPOP3      string // "" = no mailbox polling
+	InboundPOP3Every time.Duration
+	SoftBounceLimit  int
+	SoftBounceWindow time.Duration
+	MachineWindow    time.Duration
+	BurstWindow      time.Duration
+	GuardMinSample   int
+	GuardFailureRate float64
+	GuardComplaint   float64
+	Metrics          bool
+	MetricsToken     string
+	MetricsAddr      string // for `utskick work`, which has no HTTP server
+	WebhookTimeout   time.Duration
+	WebhookMaxRetry  int
 }
 
 // setting documents one variable; the table drives parsing, the README
@@ -284,6 +303,64 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	{name: "UTSKICK_BOUNCE_DOMAIN", computed: true, def: "UTSKICK_MAILTO_DOMAIN", help: "domain of the per-delivery VERP envelope sender bounces+<token>@ (its MX must reach utskick)",
+		apply: func(c *config, v string) error {
+			if strings.ContainsAny(v, "@ /") || !strings.Contains(v, ".") && v != "localhost" {
+				return errors.New("want a domain name like bounces.example.se")
+			}
+			c.BounceDomain = strings.ToLower(v)
+			return nil
+		}},
+	{name: "UTSKICK_VERP", def: "true", help: "send each message with its own bounces+<token>@ envelope sender; false: UTSKICK_RETURN_PATH for all",
+		apply: func(c *config, v string) error { return boolean(v, &c.VERP) }},
+	{name: "UTSKICK_INBOUND_ADDR", computed: true, def: "off", help: "host:port of the inbound SMTP listener for bounces, complaints and mailto unsubscribes (e.g. :25)",
+		apply: func(c *config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			c.InboundAddr = v
+			return nil
+		}},
+	{name: "UTSKICK_INBOUND_POP3_URL", computed: true, def: "off", secret: true, help: "poll this mailbox for bounces and complaints: pop3s://user:pass@host:995",
+		apply: func(c *config, v string) error {
+			if _, err := inbound.ParsePOP3URL(v); err != nil {
+				return err
+			}
+			c.InboundPOP3 = v
+			return nil
+		}},
+	{name: "UTSKICK_INBOUND_POLL_INTERVAL", def: "1m", help: "how often the POP3 mailbox is polled",
+		apply: func(c *config, v string) error { return duration(v, &c.InboundPOP3Every) }},
+	{name: "UTSKICK_SOFT_BOUNCE_LIMIT", def: "3", help: "soft-bounced deliveries that suppress an address…",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.SoftBounceLimit) }},
+	{name: "UTSKICK_SOFT_BOUNCE_WINDOW", def: "30d", help: "…within this long",
+		apply: func(c *config, v string) error { return duration(v, &c.SoftBounceWindow) }},
+	{name: "UTSKICK_TRACKING_MACHINE_WINDOW", def: "10s", help: "an open or click this soon after delivery counts as a machine's",
+		apply: func(c *config, v string) error { return duration(v, &c.MachineWindow) }},
+	{name: "UTSKICK_TRACKING_BURST_WINDOW", def: "2s", help: "clicks on different links of one message this close together count as a scanner's",
+		apply: func(c *config, v string) error { return duration(v, &c.BurstWindow) }},
+	{name: "UTSKICK_GUARD_MIN_SAMPLE", def: "200", help: "messages a campaign sends before the guardrail judges its rates",
+		apply: func(c *config, v string) error { return positiveInt(v, &c.GuardMinSample) }},
+	{name: "UTSKICK_GUARD_MAX_FAILURE_RATE", def: "0.1", help: "pause a campaign when permanent failures and hard bounces pass this share of messages (0: off)",
+		apply: func(c *config, v string) error { return share(v, &c.GuardFailureRate) }},
+	{name: "UTSKICK_GUARD_MAX_COMPLAINT_RATE", def: "0.003", help: "pause a campaign when complaints pass this share of delivered messages (0: off)",
+		apply: func(c *config, v string) error { return share(v, &c.GuardComplaint) }},
+	{name: "UTSKICK_METRICS", def: "true", help: "serve Prometheus metrics at /metrics",
+		apply: func(c *config, v string) error { return boolean(v, &c.Metrics) }},
+	{name: "UTSKICK_METRICS_TOKEN", computed: true, def: "none: /metrics is open", secret: true, help: "bearer token a scraper must send to /metrics",
+		apply: func(c *config, v string) error { c.MetricsToken = v; return nil }},
+	{name: "UTSKICK_METRICS_ADDR", computed: true, def: "off", help: "host:port of a /metrics listener for `utskick work`, which has no HTTP API",
+		apply: func(c *config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port: %v", err)
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
+	{name: "UTSKICK_WEBHOOK_TIMEOUT", def: "10s", help: "timeout of one webhook request",
+		apply: func(c *config, v string) error { return duration(v, &c.WebhookTimeout) }},
+	{name: "UTSKICK_WEBHOOK_MAX_RETRY", def: "15", help: "retries of a failed webhook delivery, with backoff, before it is marked failed",
+		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.WebhookMaxRetry) }},
 	{name: "UTSKICK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		apply: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{name: "UTSKICK_CPU_PROFILE", computed: true, def: "off", help: "write a Go CPU profile of the whole run to this file (for performance work)",
@@ -327,6 +404,16 @@ func nonNegativeInt(v string, dst *int) error {
 		return errors.New("want an integer ≥ 0")
 	}
 	*dst = n
+	return nil
+}
+
+// share reads a share between 0 and 1.
+func share(v string, dst *float64) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		return errors.New("want a share between 0 and 1, e.g. 0.05")
+	}
+	*dst = f
 	return nil
 }
 

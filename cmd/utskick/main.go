@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -43,6 +44,7 @@ import (
 	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
+	"github.com/storsthlm/utskick/worker/metrics"
 	"github.com/storsthlm/utskick/worker/outbox"
 )
 
@@ -192,13 +194,29 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
-	in := inbound.New(st, sign, log)
+	var met *metrics.Metrics
+	if cfg.Metrics {
+		met = metrics.New()
+		if err := met.Register(metrics.QueueCollector{Inspector: asynq.NewInspectorFromRedisClient(rd.Client), Log: log}); err != nil {
+			return err
+		}
+		if err := met.Register(metrics.CampaignCollector{Store: st, Log: log}); err != nil {
+			return err
+		}
+	}
+	guard := store.Guardrail{MinSample: int64(cfg.GuardMinSample), MaxFailureRate: cfg.GuardFailureRate, MaxComplaintRate: cfg.GuardComplaint}
+	in := inbound.New(st, sign, log).Configure(inbound.Config{
+		Bounces:   store.BouncePolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
+		Guardrail: guard, Metrics: met,
+	})
 	wcfg := worker.Config{
 		BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath, MailtoDomain: cfg.MailtoDomain,
 		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
 		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
 		ShutdownTimeout: cfg.ShutdownTimeout, OptinTTL: cfg.OptinTTL,
+		BounceDomain: cfg.BounceDomain, NoVERP: !cfg.VERP, Guardrail: guard,
+		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
 	}
 
 	var wg sync.WaitGroup
@@ -216,6 +234,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress,
 			ImportMaxBytes: cfg.ImportMaxBytes,
+			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
+			Metrics:        met, MetricsToken: cfg.MetricsToken,
 		}
 		if cfg.SMTPURL != "" {
 			// Mail really goes out: check the From domain's SPF, DKIM and
@@ -271,7 +291,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk}
+		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met}
 		if cfg.SendRate > 0 {
 			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:send-rate", cfg.SendRate)
 			if rd.Embedded == nil {
@@ -284,6 +304,45 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		h, err := worker.NewHandlers(wcfg, deps)
 		if err != nil {
 			return err
+		}
+		if cfg.InboundAddr != "" {
+			domain := cfg.BounceDomain
+			if domain == "" {
+				domain = cfg.MailtoDomain
+			}
+			l, err := inbound.Listen(inbound.ListenerConfig{Addr: cfg.InboundAddr, Domain: domain, Log: log}, in)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			log.Info("inbound smtp listening", "addr", l.Addr().String())
+		}
+		if cfg.InboundPOP3 != "" {
+			pc, _ := inbound.ParsePOP3URL(cfg.InboundPOP3) // validated with the settings
+			pc.Every, pc.Log = cfg.InboundPOP3Every, log
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in.RunPOP3(runCtx, pc)
+			}()
+			log.Info("polling a POP3 mailbox for inbound mail", "addr", pc.Addr, "every", pc.Every)
+		}
+		if cmd == "work" && met != nil && cfg.MetricsAddr != "" {
+			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsOnly(met, cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					errc <- fmt.Errorf("metrics: %w", err)
+				}
+			}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-runCtx.Done()
+				ms.Close()
+			}()
+			log.Info("metrics listening", "addr", cfg.MetricsAddr)
 		}
 		wg.Add(1)
 		go func() {
@@ -384,4 +443,18 @@ func inboundHook(in *inbound.Processor, log *slog.Logger) outbox.InboundFunc {
 		}
 		return true
 	}
+}
+
+// metricsOnly serves /metrics of a worker process.
+func metricsOnly(met *metrics.Metrics, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="utskick metrics"`)
+			http.Error(w, "metrics need the metrics token", http.StatusUnauthorized)
+			return
+		}
+		met.Handler().ServeHTTP(w, r)
+	})
+	return mux
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -108,4 +109,78 @@ func RunOpts(t *testing.T, o Options, fn func(t *testing.T, s *store.Store)) {
 			fn(t, OpenDSN(t, b.DSN(t), o))
 		})
 	}
+}
+
+// Seed describes a campaign that Sent makes.
+type Seed struct {
+	Subscribers int
+	TrackOpens  bool
+	TrackClicks bool
+	Consent     bool      // the subscribers agreed to tracking
+	Links       []string  // the campaign's tracked links
+	SentAt      time.Time // when the deliveries were accepted; zero: the store's now
+}
+
+// Seeded is what Sent made.
+type Seeded struct {
+	ListID      int64
+	CampaignID  int64
+	Subscribers []int64
+	Emails      []string
+	Deliveries  []int64 // by subscriber, in the same order
+}
+
+// Sent makes a list of confirmed subscribers and a campaign to it whose
+// deliveries were all sent, through the store's own path: schedule,
+// dispatch, claim, outcome.
+func Sent(t testing.TB, s *store.Store, seed Seed) *Seeded {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	tag := hex.EncodeToString(b[:])
+	l := &store.List{Slug: "l-" + tag, Name: "List " + tag, Language: "sv", Optin: store.OptinSingle,
+		Visibility: store.VisibilityPublic, TrackOpens: seed.TrackOpens, TrackClicks: seed.TrackClicks}
+	must(s.CreateList(ctx, l))
+	out := &Seeded{ListID: l.ID}
+	consent := seed.Consent
+	for i := range seed.Subscribers {
+		sub := &store.Subscriber{Email: "s" + tag + "-" + strconv.Itoa(i) + "@example.se", Language: "sv"}
+		must(s.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubConfirmed,
+			ConsentBasis: "test", TrackingConsent: &consent}}, store.Actor{Source: "test"}))
+		out.Subscribers = append(out.Subscribers, sub.ID)
+		out.Emails = append(out.Emails, sub.Email)
+	}
+	c := &store.Campaign{Name: "c", Subject: "s", Body: "b", ListIDs: []int64{l.ID}}
+	must(s.CreateCampaign(ctx, c))
+	out.CampaignID = c.ID
+	c, err := s.ScheduleCampaign(ctx, c.ID, s.Now())
+	must(err)
+	_, err = s.MaterializeDeliveries(ctx, c.ID, c.Revision)
+	must(err)
+	must(s.SaveCampaignLinks(ctx, c.ID, seed.Links))
+	res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID,
+		Limit: seed.Subscribers + 1, Token: "seed-" + tag, Lease: time.Minute, MessageIDSuffix: "@example.se"})
+	must(err)
+	at := seed.SentAt
+	if at.IsZero() {
+		at = s.Now()
+	}
+	byID := map[int64]int64{}
+	var outs []store.Outcome
+	for _, r := range res.Recipients {
+		byID[r.SubscriberID] = r.DeliveryID
+		outs = append(outs, store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySent, SMTPCode: 250, SMTPMessage: "ok", At: at})
+	}
+	must(s.RecordOutcomes(ctx, outs))
+	for _, id := range out.Subscribers {
+		out.Deliveries = append(out.Deliveries, byID[id])
+	}
+	return out
 }

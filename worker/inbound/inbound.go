@@ -16,6 +16,7 @@ import (
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/bounce"
 	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/metrics"
 )
 
 // Processor handles inbound mail.
@@ -23,6 +24,20 @@ type Processor struct {
 	st   *store.Store
 	sign *links.Signer
 	log  *slog.Logger
+	cfg  Config
+}
+
+// Config tunes what bounces and complaints do.
+type Config struct {
+	Bounces   store.BouncePolicy // when soft bounces suppress
+	Guardrail store.Guardrail    // checked after each bounce or complaint
+	Metrics   *metrics.Metrics
+}
+
+// Configure sets c and returns p.
+func (p *Processor) Configure(c Config) *Processor {
+	p.cfg = c
+	return p
 }
 
 // New returns a Processor.
@@ -39,7 +54,9 @@ type Result struct {
 	Action       string      `json:"action"` // "unsubscribed", "ignored", ...
 	SubscriberID int64       `json:"subscriber_id,omitempty"`
 	DeliveryID   int64       `json:"delivery_id,omitempty"`
+	CampaignID   int64       `json:"campaign_id,omitempty"`
 	Lists        []int64     `json:"lists,omitempty"`
+	Suppressed   bool        `json:"suppressed,omitempty"`
 }
 
 // ErrNotMail is returned for input that is not a mail message at all.
@@ -68,10 +85,14 @@ func (p *Processor) Handle(ctx context.Context, envelopeRcpts []string, raw io.R
 	res := Result{Kind: rep.Kind, Action: "ignored"}
 	switch rep.Kind {
 	case bounce.KindUnsubscribe:
-		return p.unsubscribe(ctx, rep, res)
+		res, err = p.unsubscribe(ctx, rep, res)
 	default:
-		return p.delivery(ctx, rep, res)
+		res, err = p.delivery(ctx, rep, res)
 	}
+	if err == nil {
+		p.cfg.Metrics.Inbound(string(res.Kind), res.Action)
+	}
+	return res, err
 }
 
 // unsubscribe handles the mailto: of List-Unsubscribe: the token's
@@ -110,10 +131,20 @@ func (p *Processor) unsubscribe(ctx context.Context, rep bounce.Report, res Resu
 	return res, nil
 }
 
-// delivery handles reports about a delivery: bounces, delays, complaints.
-// The VERP token names the delivery.
+// eventOf maps a report's kind to the event it becomes; delays and
+// anything unknown become nothing.
+var eventOf = map[bounce.Kind]string{
+	bounce.KindHardBounce: store.EventBounced,
+	bounce.KindSoftBounce: store.EventSoftBounced,
+	bounce.KindComplaint:  store.EventComplained,
+}
+
+// delivery handles reports about a delivery: bounces and complaints. The
+// VERP token names the delivery; a report without a valid token, about a
+// delivery that does not exist, or a delay warning changes nothing.
 func (p *Processor) delivery(ctx context.Context, rep bounce.Report, res Result) (Result, error) {
-	if rep.Token == "" || rep.Kind == bounce.KindUnknown {
+	kind, ok := eventOf[rep.Kind]
+	if rep.Token == "" || !ok {
 		return res, nil
 	}
 	id, err := p.sign.OpenBounce(rep.Token)
@@ -122,7 +153,26 @@ func (p *Processor) delivery(ctx context.Context, rep bounce.Report, res Result)
 		return res, nil
 	}
 	res.DeliveryID = id
-	p.log.Info("inbound report", "kind", rep.Kind, "delivery_id", id, "status", rep.Status,
-		"diagnostic", strings.TrimSpace(rep.Diagnostic))
+	r, err := p.st.RecordDeliveryReport(ctx, store.DeliveryReport{DeliveryID: id, Kind: kind, Status: rep.Status,
+		Diagnostic: strings.TrimSpace(rep.Diagnostic), FeedbackType: rep.FeedbackType, Source: "inbound"}, p.cfg.Bounces)
+	if errors.Is(err, store.ErrNotFound) {
+		p.log.Warn("inbound report about an unknown delivery ignored", "kind", rep.Kind, "delivery_id", id)
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Action, res.SubscriberID, res.CampaignID, res.Lists, res.Suppressed = r.Action, r.SubscriberID, r.CampaignID, r.Lists, r.Suppressed
+	p.log.Info("inbound report", "kind", rep.Kind, "action", r.Action, "delivery_id", id, "campaign_id", r.CampaignID,
+		"status", rep.Status, "suppressed", r.Suppressed)
+	if r.Action != "duplicate" {
+		reason, err := p.st.CheckGuardrail(ctx, r.CampaignID, p.cfg.Guardrail)
+		if err != nil {
+			p.log.Warn("guardrail check", "campaign_id", r.CampaignID, "err", err)
+		} else if reason != "" {
+			p.cfg.Metrics.GuardrailPause()
+			p.log.Warn("campaign paused by guardrail", "campaign_id", r.CampaignID, "reason", reason)
+		}
+	}
 	return res, nil
 }

@@ -176,3 +176,21 @@ func (s *Signer) OpenBounce(token string) (int64, error) {
 func (s *Signer) InstanceTag() string {
 	return enc.EncodeToString(s.mac([]byte("message-id instance")))[:8]
 }
+
+// OpenClick reads a click token: the delivery and the link index.
+func (s *Signer) OpenClick(token string) (deliveryID int64, link int, err error) {
+	v, err := s.Open(KindClick, token)
+	if err != nil || len(v) != 2 || v[1] > 1<<20 {
+		return 0, 0, ErrInvalid
+	}
+	return int64(v[0]), int(v[1]), nil
+}
+
+// OpenOpen reads an open-pixel token.
+func (s *Signer) OpenOpen(token string) (int64, error) {
+	v, err := s.Open(KindOpen, token)
+	if err != nil || len(v) != 1 {
+		return 0, ErrInvalid
+	}
+	return int64(v[0]), nil
+}

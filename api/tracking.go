@@ -1,0 +1,103 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+)
+
+// pixel is a transparent 1×1 GIF.
+var pixel = []byte{0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+	0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b}
+
+// click follows a tracked link: it records the click (when the subscriber
+// still agrees to tracking) and redirects to the link's URL as stored for
+// the campaign. The target never comes from the request, so the route
+// cannot be made to redirect anywhere else; an altered token is a 400.
+func (s *Server) click(c echo.Context) error {
+	id, link, err := s.sign.OpenClick(c.Param("token"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	noStore(c)
+	if c.Request().Method == http.MethodHead {
+		// Scanners probe with HEAD; it is answered, never counted.
+		u, err := s.deliveryLink(c, id, link)
+		if err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusFound, u)
+	}
+	res, err := s.st.RecordHit(ctx, store.Hit{DeliveryID: id, Link: link, UserAgent: c.Request().UserAgent()}, s.tracking)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		// The reader must reach the link even when the click cannot be
+		// written (the database is busy): redirect, count nothing.
+		s.log.Error("record click", "delivery_id", id, "link", link, "err", err)
+		u, lerr := s.deliveryLink(c, id, link)
+		if lerr != nil {
+			return err
+		}
+		return c.Redirect(http.StatusFound, u)
+	}
+	s.met.Hit("click", hitClass(res))
+	return c.Redirect(http.StatusFound, res.URL)
+}
+
+// deliveryLink looks up link of the campaign of delivery id without
+// recording anything.
+func (s *Server) deliveryLink(c echo.Context, id int64, link int) (string, error) {
+	ctx := c.Request().Context()
+	campaignID, err := s.st.DeliveryCampaign(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return s.st.CampaignLinkURL(ctx, campaignID, link)
+}
+
+// open serves the open pixel and records the open. It answers with the
+// image whatever happened to the recording, so a mail client never shows
+// a broken image; only an altered token is refused.
+func (s *Server) open(c echo.Context) error {
+	id, err := s.sign.OpenOpen(c.Param("token"))
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	if c.Request().Method == http.MethodGet {
+		res, err := s.st.RecordHit(c.Request().Context(), store.Hit{DeliveryID: id, Link: -1, UserAgent: c.Request().UserAgent()}, s.tracking)
+		switch {
+		case err == nil:
+			s.met.Hit("open", hitClass(res))
+		case !errors.Is(err, store.ErrNotFound):
+			s.log.Error("record open", "delivery_id", id, "err", err)
+		}
+	}
+	return c.Blob(http.StatusOK, "image/gif", pixel)
+}
+
+func hitClass(r *store.HitResult) string {
+	switch {
+	case !r.Recorded:
+		return "untracked"
+	case r.Machine:
+		return "machine"
+	}
+	return "human"
+}
+
+// noStore keeps caches and referrers away from the personal token in the
+// URL.
+func noStore(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store, private")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Robots-Tag", "noindex")
+}

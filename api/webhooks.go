@@ -1,0 +1,98 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+)
+
+type webhookRequest struct {
+	URL         *string   `json:"url"`
+	Events      *[]string `json:"events"`
+	Description *string   `json:"description"`
+}
+
+func (r *webhookRequest) validate() error {
+	if r.URL == nil || *r.URL == "" {
+		return fieldErr("url", "is required")
+	}
+	u, err := url.Parse(*r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(*r.URL) > 2000 {
+		return fieldErr("url", "must be an absolute http(s) URL without credentials, at most 2000 characters")
+	}
+	if r.Events == nil || len(*r.Events) == 0 {
+		return fieldErr("events", "name at least one event, or \"*\" for all")
+	}
+	for i, e := range *r.Events {
+		if e != store.HookAll && !slices.Contains(store.HookEvents, e) {
+			return fieldErr(fmt.Sprintf("events[%d]", i), "unknown event %q (known: %v, or \"*\")", e, store.HookEvents)
+		}
+		if slices.Index(*r.Events, e) != i {
+			return fieldErr(fmt.Sprintf("events[%d]", i), "%q is named twice", e)
+		}
+	}
+	return oneLineText("description", r.Description, false, 400)
+}
+
+// createWebhook registers an endpoint. The answer holds the signing
+// secret, once.
+func (s *Server) createWebhook(c echo.Context) error {
+	var req webhookRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	w := &store.Webhook{URL: *req.URL, Events: *req.Events, Description: deref(req.Description)}
+	if err := s.st.CreateWebhook(c.Request().Context(), w); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, w)
+}
+
+func (s *Server) listWebhooks(c echo.Context) error {
+	ws, err := s.st.Webhooks(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(ws, 0))
+}
+
+func (s *Server) deleteWebhook(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteWebhook(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// webhookDeliveries is a webhook's delivery log, newest first, with every
+// attempt; ?before= pages.
+func (s *Server) webhookDeliveries(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	before, err := queryInt(c, "before", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 50, 500)
+	if err != nil {
+		return err
+	}
+	ds, next, err := s.st.WebhookDeliveries(c.Request().Context(), id, before, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(ds, next))
+}

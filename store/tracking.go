@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// TrackingPolicy decides which opens and clicks were a machine's. Apple
+// Mail Privacy Protection fetches every image when the message arrives,
+// and link scanners of mail filters follow every link within seconds,
+// all of them at once; the proxies' address ranges are not known offline,
+// so timing and the user agent are what is left to judge by.
+type TrackingPolicy struct {
+	// MachineWindow: a hit this soon after the receiving server accepted
+	// the message is a machine's. Default 10s.
+	MachineWindow time.Duration
+	// BurstWindow: clicks on two different links of one message this
+	// close together are a scanner's, the earlier one included. Default 2s.
+	BurstWindow time.Duration
+}
+
+func (p TrackingPolicy) withDefaults() TrackingPolicy {
+	if p.MachineWindow <= 0 {
+		p.MachineWindow = 10 * time.Second
+	}
+	if p.BurstWindow <= 0 {
+		p.BurstWindow = 2 * time.Second
+	}
+	return p
+}
+
+// scannerAgents are lower-case fragments of the user agents of link
+// scanners, security gateways, link previewers and HTTP libraries. Image
+// proxies that fetch on a real open (Gmail's GoogleImageProxy, Outlook)
+// are deliberately not here.
+var scannerAgents = []string{
+	"bot/", "bot;", "bot ", "crawler", "spider", "scanner", "headlesschrome", "phantomjs",
+	"python-requests", "python-urllib", "go-http-client", "curl/", "wget/", "libwww", "okhttp", "java/", "httpclient",
+	"barracuda", "mimecast", "proofpoint", "safelinks", "trendmicro", "symantec", "forcepoint", "fortiguard",
+	"sophos", "zscaler", "cisco", "ironport", "paloalto", "checkpoint", "messagelabs", "appriver",
+	"bingpreview", "facebookexternalhit", "slackbot", "linkexpanding", "skypeuripreview", "whatsapp", "discordbot",
+}
+
+// ScannerAgent reports whether ua looks like a machine's user agent.
+func ScannerAgent(ua string) bool {
+	ua = strings.ToLower(ua)
+	for _, s := range scannerAgents {
+		if strings.Contains(ua, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Hit is one fetch of the open pixel (Link < 0) or of a click redirect.
+type Hit struct {
+	DeliveryID int64
+	Link       int
+	UserAgent  string
+}
+
+// HitResult says what RecordHit did.
+type HitResult struct {
+	URL      string // the click's target, from the campaign's links
+	Recorded bool   // false when the subscriber's consent or the list's tracking is gone
+	Machine  bool
+	Reason   string // why it was judged a machine's
+}
+
+// priorHit is an earlier open or click of the same delivery.
+type priorHit struct {
+	ID        int64
+	Kind      string
+	Data      JSONMap
+	CreatedAt time.Time
+}
+
+// RecordHit records an open or a click of a delivery, judged human or
+// machine, and returns a click's target. The target comes from the
+// campaign's stored links only. Nothing is recorded unless the subscriber
+// is still confirmed on a list of the campaign that tracks this kind of
+// hit and agreed to tracking there; the click is still redirected. The IP
+// address is not kept.
+func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitResult, error) {
+	p = p.withDefaults()
+	click := h.Link >= 0
+	kind, column := EventOpened, "track_opens"
+	if click {
+		kind, column = EventClicked, "track_clicks"
+	}
+	res := &HitResult{}
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var d struct {
+			CampaignID   int64
+			SubscriberID *int64
+			SentAt       *time.Time
+		}
+		q := tx.Table("deliveries").Select("campaign_id, subscriber_id, sent_at").Where("id = ?", h.DeliveryID)
+		if s.dialect == DialectPostgres {
+			// Hits of one delivery take turns, so "first" and "burst"
+			// are judged on everything before them.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&d).Error; err != nil {
+			if isMissing(err) {
+				return notFound("delivery", h.DeliveryID)
+			}
+			return fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
+		}
+		if click {
+			var urls []string
+			if err := tx.Model(&CampaignLink{}).Where("campaign_id = ? AND idx = ?", d.CampaignID, h.Link).
+				Limit(1).Pluck("url", &urls).Error; err != nil {
+				return fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, err)
+			}
+			if len(urls) == 0 {
+				return fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, ErrNotFound)
+			}
+			res.URL = urls[0]
+		}
+		if d.SubscriberID == nil {
+			return nil
+		}
+		var consent int64
+		if err := tx.Raw(`SELECT COUNT(*) FROM subscriptions m
+			JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
+			JOIN lists l ON l.id = m.list_id
+			WHERE m.subscriber_id = ? AND m.status = ? AND m.tracking_consent = TRUE AND l.`+column+` = TRUE`,
+			d.CampaignID, *d.SubscriberID, SubConfirmed).Scan(&consent).Error; err != nil {
+			return fmt.Errorf("tracking consent of delivery %d: %w", h.DeliveryID, err)
+		}
+		if consent == 0 {
+			return nil
+		}
+		var prior []priorHit
+		if err := tx.Model(&Event{}).Select("id, kind, data, created_at").
+			Where("delivery_id = ? AND kind = ?", h.DeliveryID, kind).Order("id").Scan(&prior).Error; err != nil {
+			return fmt.Errorf("earlier hits of delivery %d: %w", h.DeliveryID, err)
+		}
+		now := s.now()
+		res.Recorded = true
+		switch {
+		case strings.TrimSpace(h.UserAgent) == "":
+			res.Machine, res.Reason = true, "no_user_agent"
+		case ScannerAgent(h.UserAgent):
+			res.Machine, res.Reason = true, "scanner_user_agent"
+		case d.SentAt != nil && now.Sub(*d.SentAt) < p.MachineWindow:
+			res.Machine, res.Reason = true, "soon_after_delivery"
+		}
+		deltas := map[countKey]int64{}
+		if click {
+			burst := false
+			for _, e := range prior {
+				l, _ := dataInt(e.Data, "link")
+				if l != h.Link && now.Sub(e.CreatedAt) < p.BurstWindow {
+					burst = true
+				}
+			}
+			if burst {
+				if !res.Machine {
+					res.Machine, res.Reason = true, "link_burst"
+				}
+				// The earlier clicks of the burst were the scanner's too.
+				for i := range prior {
+					e := &prior[i]
+					if now.Sub(e.CreatedAt) >= p.BurstWindow || flag(e.Data, "machine") {
+						continue
+					}
+					if err := reclassify(tx, d.CampaignID, e, deltas); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		data := JSONMap{"machine": res.Machine}
+		if res.Machine {
+			data["reason"] = res.Reason
+		}
+		data["unique"] = len(prior) == 0
+		if !res.Machine {
+			humanBefore, linkHumanBefore := false, false
+			for _, e := range prior {
+				if !flag(e.Data, "machine") {
+					humanBefore = true
+					if l, _ := dataInt(e.Data, "link"); l == h.Link {
+						linkHumanBefore = true
+					}
+				}
+			}
+			data["human_unique"] = !humanBefore
+			if click {
+				data["link_human_unique"] = !linkHumanBefore
+			}
+		}
+		if click {
+			data["link"] = h.Link
+		}
+		campaignID := d.CampaignID
+		ev := newEvent(kind, Actor{Source: "tracking", UserAgent: h.UserAgent}, now, d.SubscriberID, nil, &campaignID)
+		ev.DeliveryID = &h.DeliveryID
+		ev.Data = data
+		if err := insertEvents(tx, []Event{ev}); err != nil {
+			return err
+		}
+		return bumpCounts(tx, deltas)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// reclassify turns an earlier human click into a machine's and moves its
+// counts accordingly.
+func reclassify(tx *gorm.DB, campaignID int64, e *priorHit, deltas map[countKey]int64) error {
+	link, _ := dataInt(e.Data, "link")
+	deltas[campaignKey(campaignID, mClicksHuman, -1, e.CreatedAt)]--
+	deltas[campaignKey(campaignID, mClicksMachine, -1, e.CreatedAt)]++
+	deltas[campaignKey(campaignID, mLinkHuman, link, e.CreatedAt)]--
+	if flag(e.Data, "human_unique") {
+		deltas[campaignKey(campaignID, mClicksHumanUnq, -1, e.CreatedAt)]--
+	}
+	if flag(e.Data, "link_human_unique") {
+		deltas[campaignKey(campaignID, mLinkHumanUniq, link, e.CreatedAt)]--
+	}
+	e.Data["machine"], e.Data["reason"] = true, "link_burst"
+	delete(e.Data, "human_unique")
+	delete(e.Data, "link_human_unique")
+	if err := tx.Model(&Event{}).Where("id = ?", e.ID).Update("data", e.Data).Error; err != nil {
+		return fmt.Errorf("reclassify click %d: %w", e.ID, err)
+	}
+	return nil
+}
+
+// setTrackingConsent records a changed answer to tracking on a
+// subscription whose status stays the same.
+func (s *Store) setTrackingConsent(tx *gorm.DB, cur Subscription, in SubscriptionInput, by Actor) ([]Event, error) {
+	if in.TrackingConsent == nil || *in.TrackingConsent == cur.TrackingConsent {
+		return nil, nil
+	}
+	now := s.now()
+	if err := tx.Model(&Subscription{}).Where("subscriber_id = ? AND list_id = ?", cur.SubscriberID, cur.ListID).
+		Updates(map[string]any{"tracking_consent": *in.TrackingConsent, "updated_at": now}).Error; err != nil {
+		return nil, fmt.Errorf("tracking consent %d/%d: %w", cur.SubscriberID, cur.ListID, err)
+	}
+	sub, list := cur.SubscriberID, cur.ListID
+	ev := newEvent(EventTrackingConsent, by, now, &sub, &list, nil)
+	ev.Data = withData(ev.Data, "tracking_consent", *in.TrackingConsent)
+	return []Event{ev}, nil
+}
+
+// Tracking says whether a claimed delivery's mail may carry a click
+// redirect and an open pixel.
+type Tracking struct {
+	Clicks, Opens bool
+}
+
+// DeliveryTracking returns, for each subscriber, what tracking their mail
+// of the campaign may carry: a kind is on when the subscriber is
+// confirmed, with consent, on a list of the campaign that tracks it. It is
+// one query for a claimed batch, and costs nothing when no list of the
+// campaign tracks anything.
+func (s *Store) DeliveryTracking(ctx context.Context, campaignID int64, subscriberIDs []int64) (map[int64]Tracking, error) {
+	out := map[int64]Tracking{}
+	if len(subscriberIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		SubscriberID int64
+		Clicks       bool
+		Opens        bool
+	}
+	err := s.reader(ctx).Raw(`SELECT m.subscriber_id,
+			MAX(CASE WHEN l.track_clicks = TRUE THEN 1 ELSE 0 END) = 1 AS clicks,
+			MAX(CASE WHEN l.track_opens = TRUE THEN 1 ELSE 0 END) = 1 AS opens
+		FROM subscriptions m
+		JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
+		JOIN lists l ON l.id = m.list_id AND (l.track_clicks = TRUE OR l.track_opens = TRUE)
+		WHERE m.subscriber_id IN ? AND m.status = ? AND m.tracking_consent = TRUE
+		GROUP BY m.subscriber_id`, campaignID, subscriberIDs, SubConfirmed).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("tracking of campaign %d: %w", campaignID, err)
+	}
+	for _, r := range rows {
+		out[r.SubscriberID] = Tracking{Clicks: r.Clicks, Opens: r.Opens}
+	}
+	return out, nil
+}
+
+// DeliveryCampaign returns the campaign of a delivery.
+func (s *Store) DeliveryCampaign(ctx context.Context, id int64) (int64, error) {
+	var ids []int64
+	if err := s.reader(ctx).Model(&Delivery{}).Where("id = ?", id).Limit(1).Pluck("campaign_id", &ids).Error; err != nil {
+		return 0, fmt.Errorf("delivery %d: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return 0, notFound("delivery", id)
+	}
+	return ids[0], nil
+}
