@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -51,30 +50,14 @@ func (l IDList) Value() (driver.Value, error) {
 	if l == nil {
 		return "[]", nil
 	}
-	b, err := json.Marshal([]int64(l))
-	if err != nil {
-		return nil, fmt.Errorf("encode id list: %w", err)
-	}
-	return string(b), nil
+	return jsonValue([]int64(l), "id list")
 }
 
 // Scan implements sql.Scanner.
 func (l *IDList) Scan(v any) error {
-	var b []byte
-	switch x := v.(type) {
-	case nil:
-		*l = IDList{}
-		return nil
-	case string:
-		b = []byte(x)
-	case []byte:
-		b = x
-	default:
-		return fmt.Errorf("scan id list: unexpected %T", v)
-	}
 	out := IDList{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("scan id list: %w", err)
+	if err := scanJSON(v, &out, "id list"); err != nil {
+		return err
 	}
 	*l = out
 	return nil

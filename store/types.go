@@ -16,34 +16,48 @@ func (a Attributes) Value() (driver.Value, error) {
 	if a == nil {
 		return "{}", nil
 	}
-	b, err := json.Marshal(map[string]any(a))
-	if err != nil {
-		return nil, fmt.Errorf("encode attributes: %w", err)
-	}
-	return string(b), nil
+	return jsonValue(map[string]any(a), "attributes")
 }
 
 // Scan implements sql.Scanner.
 func (a *Attributes) Scan(v any) error {
+	m := Attributes{}
+	if err := scanJSON(v, &m, "attributes"); err != nil {
+		return err
+	}
+	*a = m
+	return nil
+}
+
+// jsonValue encodes v for a text column holding JSON.
+func jsonValue(v any, what string) (driver.Value, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", what, err)
+	}
+	return string(b), nil
+}
+
+// scanJSON decodes a text column holding JSON into dst; NULL and the empty
+// string leave dst as it is.
+func scanJSON(src, dst any, what string) error {
 	var b []byte
-	switch x := v.(type) {
+	switch x := src.(type) {
 	case nil:
-		*a = Attributes{}
 		return nil
 	case string:
 		b = []byte(x)
 	case []byte:
 		b = x
 	default:
-		return fmt.Errorf("scan attributes: unexpected %T", v)
+		return fmt.Errorf("scan %s: unexpected %T", what, src)
 	}
-	m := Attributes{}
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &m); err != nil {
-			return fmt.Errorf("scan attributes: %w", err)
-		}
+	if len(b) == 0 {
+		return nil
 	}
-	*a = m
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("scan %s: %w", what, err)
+	}
 	return nil
 }
 
