@@ -165,6 +165,12 @@ type Handlers struct {
 	// claiming and finish what they hold.
 	sent atomic.Int64 // messages this process had accepted by SMTP
 
+	eventMu sync.Mutex // guards eventID and eventAt (latestEvent)
+	eventID int64
+	eventAt time.Time
+	guardMu sync.Mutex // guards guardAt (guardDue)
+	guardAt map[int64]time.Time
+
 	draining     chan struct{}
 	drainOnce    sync.Once
 	sendersAlive sync.WaitGroup
@@ -196,6 +202,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h.commits = newCommitter(d.Store, d.Log)
 	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
+	h.guardAt = map[int64]time.Time{}
 	h.compose = NewComposer(cfg, d.Templates, d.Signer)
 	return h, nil
 }

@@ -164,7 +164,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	// The claim checked every recipient's subscription and suppression.
 	// Withdrawals that land while this batch is sent are noticed through
 	// the event log: every unsubscribe and suppression appends an event.
-	lastEvent, err := h.st.LatestEventID(ctx)
+	lastEvent, err := h.latestEvent(ctx)
 	if err != nil {
 		s.release(ctx, token, rs)
 		return false, err
@@ -263,7 +263,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 // recheck looks for withdrawals among the rest of the batch if the event
 // log moved since the last look, and returns the updated set.
 func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastEvent int64, withdrawn map[int64]bool) (map[int64]bool, int64, error) {
-	latest, err := s.h.st.LatestEventID(ctx)
+	latest, err := s.h.latestEvent(ctx)
 	if err != nil || latest == lastEvent {
 		return withdrawn, lastEvent, err
 	}
@@ -343,6 +343,9 @@ func (h *Handlers) guard(campaigns []int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, id := range campaigns {
+		if !h.guardDue(id) {
+			continue
+		}
 		reason, err := h.st.CheckGuardrail(ctx, id, h.cfg.Guardrail)
 		if err != nil {
 			h.log.Warn("guardrail check", "campaign_id", id, "err", err)
@@ -360,4 +363,39 @@ func (h *Handlers) guard(campaigns []int64) {
 			e.setStatus(store.CampaignPaused, h.now())
 		}
 	}
+}
+
+// guardEvery spaces the guardrail's checks of one campaign: the committer
+// writes many times a second, and a pause a quarter of a second later
+// changes nothing.
+const guardEvery = 250 * time.Millisecond
+
+// guardDue reports whether campaign id is due a guardrail check.
+func (h *Handlers) guardDue(id int64) bool {
+	h.guardMu.Lock()
+	defer h.guardMu.Unlock()
+	now := h.now()
+	if now.Sub(h.guardAt[id]) < guardEvery {
+		return false
+	}
+	h.guardAt[id] = now
+	return true
+}
+
+// latestEvent is store.LatestEventID shared by this process's senders
+// for half the recheck interval, so that eight senders do not each ask
+// twenty times a second.
+func (h *Handlers) latestEvent(ctx context.Context) (int64, error) {
+	h.eventMu.Lock()
+	defer h.eventMu.Unlock()
+	now := h.now()
+	if now.Sub(h.eventAt) < recheckEvery/2 {
+		return h.eventID, nil
+	}
+	id, err := h.st.LatestEventID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	h.eventID, h.eventAt = id, now
+	return id, nil
 }
