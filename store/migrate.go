@@ -23,6 +23,7 @@ var migrations = []migration{
 	{ID: "0002_templates", Up: sqlStep(schema0002)},
 	{ID: "0003_subscribers", Up: sqlStep(schema0003)},
 	{ID: "0004_stats", Up: migrate0004},
+	{ID: "0005_instance", Up: migrate0005},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},

@@ -181,7 +181,14 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		return err
 	}
 	defer st.Close()
-	log.Info("database ready", "dialect", st.Dialect())
+	inst, err := st.InstanceID(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (with UTSKICK_AUTO_MIGRATE=false, run `utskick migrate` first)", err)
+	}
+	// Queue names carry the database's identity: tasks another database
+	// left in this Redis are never taken for this one's.
+	queues := worker.DefaultQueues.WithPrefix("utskick-" + inst[:8] + "-")
+	log.Info("database ready", "dialect", st.Dialect(), "instance", inst)
 
 	rd, err := worker.OpenRedis(ctx, cfg.RedisURL, log)
 	if err != nil {
@@ -211,6 +218,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	})
 	wcfg := worker.Config{
 		BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath, MailtoDomain: cfg.MailtoDomain,
+		Queues:          queues,
 		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
 		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
@@ -229,7 +237,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			return err
 		}
 		deps := api.Deps{
-			Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
+			Store: st, Queue: queue, Queues: queues, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress,

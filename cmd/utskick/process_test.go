@@ -533,3 +533,25 @@ func sentBy(t *testing.T, p *proc) int {
 	t.Fatalf("no \"worker stopped\" line in the log of %s", p.name)
 	return 0
 }
+
+// TestFreshDatabaseOnAUsedRedis: a new database (restored, recreated, or
+// another installation) with a Redis that still holds the tasks of an
+// earlier one. Their campaign ids and task ids are the same; the second
+// campaign must still be sent.
+func TestFreshDatabaseOnAUsedRedis(t *testing.T) {
+	redisAddr := os.Getenv("UTSKICK_TEST_REDIS")
+	if redisAddr == "" {
+		t.Skip("needs UTSKICK_TEST_REDIS")
+	}
+	sk := startSink(t)
+	redisURL := fmt.Sprintf("redis://%s/%d", redisAddr, 2+time.Now().UnixNano()%10)
+	for round := 1; round <= 2; round++ {
+		svc := newService(t, storetest.SQLiteDSN(t), "smtp://"+sk.addr+"?tls=none", map[string]string{"UTSKICK_REDIS_URL": redisURL})
+		id, _ := svc.seed(20)
+		p := svc.start()
+		svc.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), "", nil)
+		waitUntil(t, fmt.Sprintf("campaign %d of database %d sent", id, round), 30*time.Second,
+			func() bool { return svc.stats(id).Status == store.CampaignSent })
+		p.term(10 * time.Second)
+	}
+}
