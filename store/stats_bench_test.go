@@ -30,7 +30,7 @@ func benchDeliveries(b *testing.B) int {
 // a few set-based statements (the triggers keep the counters as they go),
 // plus a month of hourly event counters over 20 links, 20% opens and 0.5%
 // unsubscribes as events.
-func seedBig(b *testing.B, s *store.Store, n int) (listID, campaignID int64) {
+func seedBig(b testing.TB, s *store.Store, n int) (listID, campaignID int64) {
 	ctx := context.Background()
 	l := &store.List{Slug: "big", Name: "Big", Language: "sv", Optin: store.OptinSingle, Visibility: store.VisibilityPrivate}
 	if err := s.CreateList(ctx, l); err != nil {

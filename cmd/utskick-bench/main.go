@@ -58,6 +58,7 @@ type options struct {
 	blastN      int
 	extraEnv    string
 	keep        bool
+	capture     bool
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.blastN, "blast-n", 0, "messages per smtpblast run (default min(n, 30000))")
 	flag.StringVar(&o.extraEnv, "env", "", "extra UTSKICK_* settings for the utskick process, comma-separated K=V")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
+	flag.BoolVar(&o.capture, "capture", false, "send to utskick's embedded SMTP capture (.eml files), as with no settings at all; no yardstick")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("utskick-bench: ")
@@ -161,6 +163,18 @@ func run(o options) error {
 			return r, fmt.Errorf("smtpblast: %w", err)
 		}
 		return r, json.Unmarshal(out, &r)
+	}
+	if o.capture {
+		res, err := sendCampaign(ctx, o, utskick, tmp, dsn, "", campID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nutskick-bench: embedded defaults, mail to the embedded capture (one .eml file each)\n")
+		fmt.Printf("  recipients                 %d (%d bytes per message)\n", o.n, len(eml))
+		fmt.Printf("  utskick                    %.0f msgs/s (%d sent in %.2fs)\n", res.rate, res.sent, res.seconds)
+		fmt.Printf("  CPU per 1,000 messages     %.3f s (utskick process, whole run)\n", res.cpu/float64(res.sent)*1000)
+		fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
+		return nil
 	}
 	log.Printf("smtpblast: %d messages over %d connections", o.blastN, o.conns)
 	b1, err := blast()
@@ -355,11 +369,14 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 	token := "utk_benchbenchbenchbenchbench"
 	env := append(os.Environ(),
 		"UTSKICK_HTTP_ADDR="+httpAddr, "UTSKICK_DATA_DIR="+filepath.Join(tmp, "data"), "UTSKICK_DATABASE_URL="+dsn,
-		"UTSKICK_SMTP_URL=smtp://"+sinkAddr+"?tls=none", "UTSKICK_SECRET="+benchSecret, "UTSKICK_ADMIN_TOKEN="+token,
+		"UTSKICK_SECRET="+benchSecret, "UTSKICK_ADMIN_TOKEN="+token,
 		"UTSKICK_SMTP_CONNECTIONS="+strconv.Itoa(o.conns), "UTSKICK_LOG_LEVEL=warn",
 		"UTSKICK_FROM=Förbundet <nyhetsbrev@example.org>")
 	if o.redisURL != "" {
 		env = append(env, "UTSKICK_REDIS_URL="+o.redisURL)
+	}
+	if sinkAddr != "" {
+		env = append(env, "UTSKICK_SMTP_URL=smtp://"+sinkAddr+"?tls=none")
 	}
 	for _, kv := range strings.Split(o.extraEnv, ",") {
 		if kv != "" {
