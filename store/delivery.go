@@ -33,10 +33,13 @@ const (
 // they got it. UNIQUE(campaign_id, subscriber_id) is the "never twice"
 // guarantee.
 type Delivery struct {
-	ID           int64  `gorm:"primaryKey" json:"id"`
-	CampaignID   int64  `gorm:"not null;uniqueIndex:idx_deliveries_campaign_subscriber,priority:1;index:idx_deliveries_campaign_status,priority:1" json:"campaign_id"`
+	// The (campaign_id, status, id) index hands a claim the campaign's
+	// next pending deliveries in id order without reading the ones
+	// already sent.
+	ID           int64  `gorm:"primaryKey;index:idx_deliveries_claim,priority:3" json:"id"`
+	CampaignID   int64  `gorm:"not null;uniqueIndex:idx_deliveries_campaign_subscriber,priority:1;index:idx_deliveries_claim,priority:1" json:"campaign_id"`
 	SubscriberID *int64 `gorm:"uniqueIndex:idx_deliveries_campaign_subscriber,priority:2;index" json:"subscriber_id"`
-	Status       string `gorm:"size:16;not null;index:idx_deliveries_campaign_status,priority:2" json:"status"`
+	Status       string `gorm:"size:16;not null;index:idx_deliveries_claim,priority:2" json:"status"`
 	Attempts     int    `gorm:"not null;default:0" json:"attempts"`
 	SMTPCode     int    `gorm:"column:smtp_code;not null;default:0" json:"smtp_code"`
 	SMTPMessage  string `gorm:"column:smtp_message;size:1000;not null;default:''" json:"smtp_message"`
@@ -107,13 +110,20 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 			// queueing behind them.
 			pick += " FOR UPDATE SKIP LOCKED"
 		}
-		err := tx.Exec(`UPDATE deliveries SET status = ?, claim_token = ?, claimed_until = ?,
+		// RETURNING hands back the ids claimed, so loading them is a
+		// primary-key lookup rather than a search among every delivery
+		// other senders hold.
+		var claimed []int64
+		err := tx.Raw(`UPDATE deliveries SET status = ?, claim_token = ?, claimed_until = ?,
 				attempts = attempts + 1, updated_at = ?,
 				message_id = CASE WHEN message_id = '' THEN 'd' || id || '.c' || campaign_id || ? ELSE message_id END
-			WHERE id IN (`+pick+`) AND status = ?`,
+			WHERE id IN (`+pick+`) AND status = ? RETURNING id`,
 			DeliverySending, p.Token, until, now, p.MessageIDSuffix,
 			p.CampaignID, DeliveryPending, now, p.Limit,
-			DeliveryPending).Error
+			DeliveryPending).Scan(&claimed).Error
+		if err == nil && len(claimed) == 0 {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("claim deliveries of campaign %d: %w", p.CampaignID, err)
 		}
@@ -142,9 +152,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 			FROM deliveries d
 			LEFT JOIN subscribers s ON s.id = d.subscriber_id
 			LEFT JOIN suppressions sp ON sp.email_hash = s.email_hash
-			WHERE d.campaign_id = ? AND d.status = ? AND d.claim_token = ?
+			WHERE d.id IN ? AND d.claim_token = ?
 			ORDER BY d.id`,
-			SubConfirmed, p.CampaignID, DeliverySending, p.Token).Scan(&rows).Error
+			SubConfirmed, claimed, p.Token).Scan(&rows).Error
 		if err != nil {
 			return fmt.Errorf("load claimed deliveries of campaign %d: %w", p.CampaignID, err)
 		}

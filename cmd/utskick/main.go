@@ -301,7 +301,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		}
 		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met}
 		if cfg.SendRate > 0 {
-			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:send-rate", cfg.SendRate)
+			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)
 			if rd.Embedded == nil {
 				log.Info("send rate shared by all workers", "messages_per_second", cfg.SendRate)
 			}
