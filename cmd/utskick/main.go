@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -52,6 +53,13 @@ import (
 var version = "dev"
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// The send path allocates little per message but sends many: a
+		// GC target of 200% instead of 100% cut the worker's CPU per
+		// message by a sixth in the send benchmark, with peak RSS still
+		// well under 100 MB. GOGC and GOMEMLIMIT still rule when set.
+		debug.SetGCPercent(200)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
