@@ -107,11 +107,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {
-	before, err := queryInt(c, "before", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 50, 500)
+	before, limit, err := keyset(c, "before", 50, 500)
 	if err != nil {
 		return err
 	}

@@ -97,11 +97,7 @@ func (s *Server) campaignDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, err := queryInt(c, "after", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 100, 1000)
+	after, limit, err := keyset(c, "after", 100, 1000)
 	if err != nil {
 		return err
 	}

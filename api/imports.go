@@ -248,11 +248,7 @@ func (s *Server) getImport(c echo.Context) error {
 }
 
 func (s *Server) listImports(c echo.Context) error {
-	before, err := queryInt(c, "before", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 50, 500)
+	before, limit, err := keyset(c, "before", 50, 500)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,17 @@ func queryLimit(c echo.Context, def, max int) (int, error) {
 	return int(n), nil
 }
 
+// keyset reads a page request: the cursor parameter (after or before)
+// and ?limit= between 1 and max (default def).
+func keyset(c echo.Context, cursor string, def, max int) (int64, int, error) {
+	at, err := queryInt(c, cursor, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	limit, err := queryLimit(c, def, max)
+	return at, limit, err
+}
+
 // page is the shape of every paginated response: next is the cursor to
 // pass as ?after= (or ?before=), null on the last page.
 type page[T any] struct {

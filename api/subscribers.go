@@ -200,11 +200,7 @@ func (s *Server) listSubscribers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, err := queryInt(c, "after", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 100, 1000)
+	after, limit, err := keyset(c, "after", 100, 1000)
 	if err != nil {
 		return err
 	}
@@ -280,11 +276,7 @@ func (s *Server) subscriberEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, err := queryInt(c, "after", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 100, 1000)
+	after, limit, err := keyset(c, "after", 100, 1000)
 	if err != nil {
 		return err
 	}

@@ -49,11 +49,7 @@ func (r *suppressionRequest) validate() error {
 }
 
 func (s *Server) listSuppressions(c echo.Context) error {
-	after, err := queryInt(c, "after", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 100, 1000)
+	after, limit, err := keyset(c, "after", 100, 1000)
 	if err != nil {
 		return err
 	}

@@ -82,11 +82,7 @@ func (s *Server) webhookDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	before, err := queryInt(c, "before", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, 50, 500)
+	before, limit, err := keyset(c, "before", 50, 500)
 	if err != nil {
 		return err
 	}
