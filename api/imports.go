@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -168,7 +169,7 @@ func (s *Server) createImport(c echo.Context) error {
 			return fail(err)
 		}
 		first = first[:n]
-		if _, _, err := worker.ReadImportHeader(bytesReader(first)); err != nil {
+		if _, _, err := worker.ReadImportHeader(bytes.NewReader(first)); err != nil {
 			var he *worker.HeaderError
 			if errors.As(err, &he) {
 				return fieldErr("file", "%s", he.Msg)

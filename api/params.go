@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -144,5 +143,3 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

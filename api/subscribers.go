@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,7 @@ func (r *listRef) UnmarshalJSON(b []byte) error {
 	}
 	type plain listRef
 	var p plain
-	dec := json.NewDecoder(bytesReader(b))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return fmt.Errorf("want a list id or {\"id\": …, \"status\": …, \"tracking_consent\": true|false}")
