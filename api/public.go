@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -94,6 +93,14 @@ func (s *Server) formLists(c echo.Context) ([]store.List, bool, error) {
 		return nil, true, fmt.Errorf("public lists: %w", store.ErrNotFound)
 	}
 	return out, true, nil
+}
+
+func listIDs(ls []store.List) []int64 {
+	ids := make([]int64, len(ls))
+	for i, l := range ls {
+		ids[i] = l.ID
+	}
+	return ids
 }
 
 func listNames(ls []store.List, cat mailtemplates.Catalog) string {
@@ -264,14 +271,14 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 // keeps mail security scanners, which open every link in a mail, from
 // confirming on the subscriber's behalf.
 func (s *Server) confirm(c echo.Context) error {
-	tok, sub, lists, err := s.openConfirm(c)
+	cf, sub, lists, err := s.openConfirm(c)
 	if err != nil {
 		return err
 	}
 	lang := pageLang(c, sub.Language)
 	cat := s.pages.cats(lang)
-	action := pageURL("/confirm/"+tok, lang)
-	if s.now().Sub(s.confirmIssued(c)) > s.optinTTL {
+	action := pageURL("/confirm/"+c.Param("token"), lang)
+	if s.now().Sub(cf.Issued) > s.optinTTL {
 		days := strconv.Itoa(int(s.optinTTL.Hours() / 24))
 		return s.message(c, http.StatusGone, lang, "page.expired_title", []string{cat.T("page.expired_body", "days", days)},
 			pageAction{URL: action, Button: cat.T("page.resend_button"), Hidden: map[string]string{"action": "resend"}})
@@ -280,10 +287,7 @@ func (s *Server) confirm(c echo.Context) error {
 		return s.message(c, http.StatusOK, lang, "page.confirm_title", []string{cat.T("page.confirm_body", "lists", listNames(lists, cat))},
 			pageAction{URL: action, Button: cat.T("page.confirm_button"), Hidden: map[string]string{"action": "confirm"}})
 	}
-	ids := make([]int64, len(lists))
-	for i, l := range lists {
-		ids[i] = l.ID
-	}
+	ids := listIDs(lists)
 	if _, err := s.st.ConfirmSubscriptions(c.Request().Context(), sub.ID, ids, publicActor(c, "confirm-link")); err != nil {
 		return err
 	}
@@ -303,10 +307,7 @@ func (s *Server) confirmSubmit(c echo.Context) error {
 	if ok, err := s.allow(c, "addr:"+sub.EmailHash, s.rateAd); !ok {
 		return err
 	}
-	ids := make([]int64, len(lists))
-	for i, l := range lists {
-		ids[i] = l.ID
-	}
+	ids := listIDs(lists)
 	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: sub.ID, ListIDs: ids})
 	if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
 		return fmt.Errorf("enqueue opt-in: %w", err)
@@ -314,25 +315,16 @@ func (s *Server) confirmSubmit(c echo.Context) error {
 	return s.message(c, http.StatusOK, lang, "page.resent_title", []string{cat.T("page.resent_body")})
 }
 
-func (s *Server) confirmIssued(c echo.Context) time.Time {
+// openConfirm checks a confirmation token and loads what it names.
+func (s *Server) openConfirm(c echo.Context) (links.Confirm, *store.Subscriber, []store.List, error) {
 	cf, err := s.sign.OpenConfirm(c.Param("token"))
 	if err != nil {
-		return time.Time{}
-	}
-	return cf.Issued
-}
-
-// openConfirm checks a confirmation token and loads what it names.
-func (s *Server) openConfirm(c echo.Context) (string, *store.Subscriber, []store.List, error) {
-	tok := c.Param("token")
-	cf, err := s.sign.OpenConfirm(tok)
-	if err != nil {
-		return "", nil, nil, err
+		return cf, nil, nil, err
 	}
 	ctx := c.Request().Context()
 	sub, err := s.st.Subscriber(ctx, cf.SubscriberID)
 	if err != nil {
-		return "", nil, nil, err
+		return cf, nil, nil, err
 	}
 	var lists []store.List
 	for _, id := range cf.ListIDs {
@@ -341,14 +333,14 @@ func (s *Server) openConfirm(c echo.Context) (string, *store.Subscriber, []store
 			continue
 		}
 		if err != nil {
-			return "", nil, nil, err
+			return cf, nil, nil, err
 		}
 		lists = append(lists, *l)
 	}
 	if len(lists) == 0 {
-		return "", nil, nil, fmt.Errorf("confirm: %w", store.ErrNotFound)
+		return cf, nil, nil, fmt.Errorf("confirm: %w", store.ErrNotFound)
 	}
-	return tok, sub, lists, nil
+	return cf, sub, lists, nil
 }
 
 // unsubscribeTarget loads the subscriber of an unsubscribe token and the
@@ -434,10 +426,7 @@ func (s *Server) unsubscribeSubmit(c echo.Context) error {
 		return s.testLinkPage(c)
 	}
 	ctx := c.Request().Context()
-	ids := make([]int64, len(lists))
-	for i, l := range lists {
-		ids[i] = l.ID
-	}
+	ids := listIDs(lists)
 	source := "unsubscribe-page"
 	if oneClick {
 		source = "one-click"

@@ -429,15 +429,11 @@ func (s *Store) PauseCampaign(ctx context.Context, id int64, reason string) (*Ca
 // is void). The caller enqueues the slots or the dispatch.
 func (s *Store) ResumeCampaign(ctx context.Context, id int64) (*Campaign, error) {
 	var started bool
-	var rev int
 	err := s.reader(ctx).Model(&Campaign{}).Select("started_at IS NOT NULL").Where("id = ?", id).Row().Scan(&started)
 	if err != nil && !isNoRows(err) {
 		return nil, fmt.Errorf("resume campaign %d: %w", id, err)
 	}
 	if !started {
-		if err := s.reader(ctx).Model(&Campaign{}).Select("revision").Where("id = ?", id).Row().Scan(&rev); err != nil && !isNoRows(err) {
-			return nil, fmt.Errorf("resume campaign %d: %w", id, err)
-		}
 		return s.transition(ctx, id, []string{CampaignPaused}, CampaignScheduled, "", "resume",
 			map[string]any{"revision": gorm.Expr("revision + 1"), "send_at": s.now()}, func(tx *gorm.DB) error {
 				// Dispatch may have begun between the read and this

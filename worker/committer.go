@@ -43,11 +43,9 @@ func newCommitter(st *store.Store, log *slog.Logger) *committer {
 	return &committer{st: st, log: log, in: make(chan commitReq, 1024)}
 }
 
-// add queues an outcome; it blocks while 1024 are waiting (the database
-// is slow or away), which slows the senders instead of piling up memory.
-func (c *committer) add(o store.Outcome) { c.in <- commitReq{out: o} }
-
-// addFor is add for an outcome of campaign id.
+// addFor queues an outcome of campaign id; it blocks while 1024 are
+// waiting (the database is slow or away), which slows the senders instead
+// of piling up memory.
 func (c *committer) addFor(id int64, o store.Outcome) { c.in <- commitReq{out: o, campaign: id} }
 
 // flush waits until every outcome added before it is written.

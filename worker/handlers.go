@@ -159,7 +159,6 @@ type Handlers struct {
 	commits   *committer
 	campaigns campaignCache
 	compose   *Composer
-	tag       string // Message-ID instance tag, for system mail
 
 	// draining is closed when a graceful shutdown begins: senders stop
 	// claiming and finish what they hold.
@@ -192,7 +191,6 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
-		tag:      d.Signer.InstanceTag(),
 		draining: make(chan struct{}),
 	}
 	if h.web == nil {

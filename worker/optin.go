@@ -101,7 +101,7 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 		Language: sub.Language, From: h.cfg.From, To: mail.Address{Name: sub.Name, Address: sub.Email},
 		Org: h.cfg.Org, ListNames: names, ConfirmURL: h.cfg.BaseURL + "/confirm/" + tok,
 		Expires: now.Add(h.cfg.OptinTTL), Date: now,
-		MessageID: fmt.Sprintf("optin.%d.%d.%s@%s", sub.ID, now.UnixNano(), h.tag, domainOf(h.cfg.From.Address)),
+		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.cfg.From),
 	})
 	if err != nil {
 		return fmt.Errorf("optin %d: %w", sub.ID, err)
