@@ -144,7 +144,6 @@ type Handlers struct {
 	cfg  Config
 	st   *store.Store
 	q    Queue
-	mail *mailer.Mailer
 	tmpl *mailtemplates.Templates
 	sign *links.Signer
 	log  *slog.Logger
@@ -189,7 +188,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 		d.Now = time.Now
 	}
 	h := &Handlers{
-		cfg: cfg, st: d.Store, q: d.Queue, mail: d.Mailer, tmpl: d.Templates, sign: d.Signer,
+		cfg: cfg, st: d.Store, q: d.Queue, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
 		draining: make(chan struct{}),
 	}
