@@ -535,6 +535,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	return c, nil
 }
 
+// validateFor checks what the subcommand cmd needs beyond valid settings.
+func (c *config) validateFor(cmd string) error {
+	if (cmd == "serve" || cmd == "work") && c.RedisURL == "" {
+		return fmt.Errorf("utskick %s needs UTSKICK_REDIS_URL: the embedded Redis lives inside one process, so separate API and worker processes cannot share it (use `utskick all`)", cmd)
+	}
+	return nil
+}
+
 // dump prints the effective settings with secrets redacted.
 func (c *config) dump(w io.Writer, getenv func(string) string) {
 	lines := make([]string, 0, len(settings))

@@ -161,8 +161,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		fmt.Fprintf(stdout, "schema is at %s (%d migrations)\n", ids[len(ids)-1], len(ids))
 		return nil
 	}
-	if (cmd == "serve" || cmd == "work") && cfg.RedisURL == "" {
-		return fmt.Errorf("utskick %s needs UTSKICK_REDIS_URL: the embedded Redis lives inside one process, so separate API and worker processes cannot share it (use `utskick all`)", cmd)
+	if err := cfg.validateFor(cmd); err != nil {
+		return err
 	}
 
 	sign, err := links.NewSigner(secret)
