@@ -14,7 +14,7 @@ import (
 
 // benchDeliveries is the campaign size of BenchmarkStats: 100,000 by
 // default so CI stays quick; UTSKICK_BENCH_DELIVERIES=1000000 for the
-// figure the README quotes.
+// figure docs/reports.md quotes.
 func benchDeliveries(b *testing.B) int {
 	if v := os.Getenv("UTSKICK_BENCH_DELIVERIES"); v != "" {
 		n, err := strconv.Atoi(v)

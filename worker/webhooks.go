@@ -42,7 +42,7 @@ var ErrBadSignature = errors.New("webhook signature does not match")
 
 // VerifyWebhook checks a received webhook: the signature over the body,
 // and a timestamp within tolerance of now. Receivers written in Go can use
-// it as it is; the README shows the same in a few lines of shell.
+// it as it is; docs/api.md shows the same in a few lines of shell.
 func VerifyWebhook(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
 	var ts int64
 	var sig string

@@ -89,7 +89,7 @@ type config struct {
 	WebhookMaxRetry  int
 }
 
-// setting documents one variable; the table drives parsing, the README
+// setting documents one variable; the table drives parsing, docs/configuration.md
 // list and -dump-config.
 type setting struct {
 	name     string

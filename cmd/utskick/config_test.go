@@ -72,16 +72,16 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 }
 
-// TestREADMEDocumentsEverySetting keeps the README's settings table true.
-func TestREADMEDocumentsEverySetting(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// TestManualDocumentsEverySetting keeps the settings table of docs/configuration.md true.
+func TestManualDocumentsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	readme := string(b)
 	for _, s := range settings {
 		if !strings.Contains(readme, "| `"+s.name+"`") {
-			t.Errorf("README's settings table lacks %s", s.name)
+			t.Errorf("docs/configuration.md lacks %s", s.name)
 		}
 	}
 }

@@ -8,7 +8,7 @@
 //	utskick dkim    make a DKIM key in the data dir if none is set, print its DNS record
 //	utskick version
 //
-// Settings come from UTSKICK_* environment variables; see the README or
+// Settings come from UTSKICK_* environment variables; see docs/configuration.md or
 // `utskick -dump-config`.
 package main
 
