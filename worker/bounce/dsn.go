@@ -80,13 +80,13 @@ func parseDSN(msg, part *entity) (Report, header) {
 func fieldBlocks(b []byte) []header {
 	var blocks []header
 	for len(b) > 0 && len(blocks) < maxBlocks {
-		b = bytes.TrimLeft(b, " \t\r\n")
+		b = bytes.TrimLeft(b, " \t\n")
 		if len(b) == 0 {
 			break
 		}
 		h, rest, ok := readHeader(b)
 		if !ok {
-			_, b = cutLine(b)
+			_, b, _ = bytes.Cut(b, []byte("\n"))
 			continue
 		}
 		if len(h) > 0 {
