@@ -82,6 +82,7 @@ type config struct {
 	GuardMinSample   int
 	GuardFailureRate float64
 	GuardComplaint   float64
+	GuardPolicy      float64
 	Metrics          bool
 	MetricsToken     string
 	MetricsAddr      string // for `utskick work`, which has no HTTP server
@@ -345,6 +346,8 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return share(v, &c.GuardFailureRate) }},
 	{name: "UTSKICK_GUARD_MAX_COMPLAINT_RATE", def: "0.003", help: "pause a campaign when complaints pass this share of delivered messages (0: off)",
 		apply: func(c *config, v string) error { return share(v, &c.GuardComplaint) }},
+	{name: "UTSKICK_GUARD_MAX_POLICY_RATE", def: "0.05", help: "pause a campaign when refusals for the sender's sake (DMARC/SPF, block lists, content filters) pass this share of messages (0: off)",
+		apply: func(c *config, v string) error { return share(v, &c.GuardPolicy) }},
 	{name: "UTSKICK_METRICS", def: "true", help: "serve Prometheus metrics at /metrics",
 		apply: func(c *config, v string) error { return boolean(v, &c.Metrics) }},
 	{name: "UTSKICK_METRICS_TOKEN", computed: true, def: "none: /metrics is open", secret: true, help: "bearer token a scraper must send to /metrics",

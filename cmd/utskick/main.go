@@ -219,7 +219,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			return err
 		}
 	}
-	guard := store.Guardrail{MinSample: int64(cfg.GuardMinSample), MaxFailureRate: cfg.GuardFailureRate, MaxComplaintRate: cfg.GuardComplaint}
+	guard := store.Guardrail{MinSample: int64(cfg.GuardMinSample), MaxFailureRate: cfg.GuardFailureRate, MaxComplaintRate: cfg.GuardComplaint,
+		MaxPolicyRate: cfg.GuardPolicy}
 	in := inbound.New(st, sign, log).Configure(inbound.Config{
 		Bounces:   store.BouncePolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
 		Guardrail: guard, Metrics: met,

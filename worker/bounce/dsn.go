@@ -65,7 +65,7 @@ func parseDSN(msg, part *entity) (Report, header) {
 		// 4.x.x, which some MTAs report as "failed" once they give up, is
 		// soft unless it is a policy deferral; a failure without any code
 		// is judged by its diagnostic.
-		rep.Kind = failureKind(status, diag)
+		rep.Kind = FailureKind(status, diag)
 	}
 	return rep, orig
 }

@@ -133,7 +133,7 @@ func parseTextBounce(msg *entity, known bool) (Report, header) {
 	if delayed {
 		rep.Kind = KindDelayed
 	} else {
-		rep.Kind = failureKind(status, text)
+		rep.Kind = FailureKind(status, text)
 	}
 	return rep, orig
 }

@@ -153,9 +153,9 @@ func sesBounceKind(bounceType, subType, status, diag string) Kind {
 		if status == "" {
 			status = "5.0.0"
 		}
-		return failureKind(status, diag)
+		return FailureKind(status, diag)
 	case "Transient":
-		if k := failureKind(status, diag); k == KindPolicyBounce {
+		if k := FailureKind(status, diag); k == KindPolicyBounce {
 			return k
 		}
 		return KindSoftBounce

@@ -213,8 +213,8 @@ func TestFailureKind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.status+" "+tt.text, func(t *testing.T) {
-			if got := failureKind(tt.status, tt.text); got != tt.want {
-				t.Errorf("failureKind(%q, %q) = %s, want %s", tt.status, tt.text, got, tt.want)
+			if got := FailureKind(tt.status, tt.text); got != tt.want {
+				t.Errorf("FailureKind(%q, %q) = %s, want %s", tt.status, tt.text, got, tt.want)
 			}
 		})
 	}

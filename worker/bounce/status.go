@@ -150,13 +150,14 @@ func statusParts(status string) (class byte, subject, detail int, ok bool) {
 	return parts[0][0], s, d, true
 }
 
-// failureKind decides what a delivery failure means from its RFC 3463
-// status (possibly "") and the text that explains it: the address is gone
-// (hard), it may work later (soft), or the receiving side refused us for a
-// reason of its own (policy). The enhanced code decides where it is
-// precise; wording decides where codes are generic or missing. The text
-// must be about this one recipient only.
-func failureKind(status, text string) Kind {
+// FailureKind decides what a delivery failure means from its RFC 3463
+// status (possibly "") and the text that explains it, whether a DSN
+// reported it or the server said it during the SMTP conversation: the
+// address is gone (hard), it may work later (soft), or the receiving side
+// refused us for a reason of its own (policy). The enhanced code decides
+// where it is precise; wording decides where codes are generic or
+// missing. The text must be about this one recipient only.
+func FailureKind(status, text string) Kind {
 	class, subject, detail, coded := statusParts(status)
 	policy, hard := isPolicy(text), hardPhraseRe.MatchString(text)
 	switch {
