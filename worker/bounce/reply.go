@@ -11,7 +11,7 @@ import (
 // does, so it is honoured, but only when it says nothing else: the
 // subject, or the first line the person wrote, starts with one of these
 // words and is short.
-var unsubscribeWordRe = regexp.MustCompile(`(?i)^(?:unsubscribe|unsub\b|remove(?:\s+me)?\b|stop\b|stopp\b|avregistrera|avanmäl|avsluta|sluta\s+skicka|abmelden|désinscri|desinscri)`)
+var unsubscribeWordRe = regexp.MustCompile(`(?i)^(?:(?:please|pls|kindly|vänligen|snälla)\s+(?:unsubscribe|avregistrera)|unsubscribe|unsub\b|remove(?:\s+me)?\b|stop\b|stopp\b|avregistrera|avanmäl|avsluta|sluta\s+skicka|abmelden|désinscri|desinscri)`)
 
 // replyPrefixRe strips the reply prefixes mail programs add to a subject.
 var replyPrefixRe = regexp.MustCompile(`(?i)^(?:(?:re|sv|aw|vs|antw|réf|ref)\s*(?:\[\d+\])?\s*:\s*)+`)

@@ -210,6 +210,7 @@ func TestFailureKind(t *testing.T) {
 		{"5.0.0", "554 Message not allowed - [PH01] Email not accepted for policy reasons", KindPolicyBounce},
 		{"5.0.0", "550 Message rejected because of unacceptable content", KindPolicyBounce},
 		{"", "rejected by the recipient's spam filter", KindPolicyBounce},
+		{"5.0.0", "550 SC-001 (BAY004-MC1F12) Unfortunately, messages from 192.0.2.1 weren't sent. Hotmail does not relay dynamically-assigned IP ranges", KindPolicyBounce},
 	}
 	for _, tt := range tests {
 		t.Run(tt.status+" "+tt.text, func(t *testing.T) {
