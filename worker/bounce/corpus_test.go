@@ -143,3 +143,22 @@ func confusionMatrix(m map[string]map[string]int) string {
 	}
 	return b.String()
 }
+
+// BenchmarkParseCorpus parses every corpus message once per iteration.
+func BenchmarkParseCorpus(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*", "*.eml"))
+	var msgs [][]byte
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, raw)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			Parse(bytes.NewReader(m), nil)
+		}
+	}
+}
