@@ -115,10 +115,10 @@ func isMailboxFull(status, text string) bool {
 // recipient's: a block list or poor reputation, spam or content filters,
 // failed SPF/DKIM/DMARC, relaying, rate limits, greylisting, an oversized
 // or malformed message. None of it says anything about the address, so a
-// policy rejection must never suppress it.
-// It is matched against lower-cased text: without (?i) Go's matcher does
-// not fold every rune of a long notice through all the alternatives.
-var policyRe = regexp.MustCompile(``+
+// policy rejection must never suppress it. It is matched against
+// lower-cased text: without (?i) Go's matcher does not fold every rune of a
+// long notice through all the alternatives.
+var policyRe = regexp.MustCompile(
 	`spamhaus|spamcop|barracuda|\bsorbs\b|\bsurbl\b|\buribl\b|\bdnsbl\b|\brbl\b|` +
 	`\bblock(?:ed|ing)?\b|block\s*list|black\s*list|deny\s*list|\blisted\s+(?:on|in|at|by)\b|` +
 	`\[(?:bl|ph|ts|tss|hm|rl|gl)\d\d\]|\(s3150\)|\b(?:sc|dy|ou|cs)-00\d\b|messages?\s+from\s+\S+\s+(?:weren['’]t|were\s+not)\s+sent|` +
