@@ -120,19 +120,19 @@ func isMailboxFull(status, text string) bool {
 // long notice through all the alternatives.
 var policyRe = regexp.MustCompile(
 	`spamhaus|spamcop|barracuda|\bsorbs\b|\bsurbl\b|\buribl\b|\bdnsbl\b|\brbl\b|` +
-	`\bblock(?:ed|ing)?\b|block\s*list|black\s*list|deny\s*list|\blisted\s+(?:on|in|at|by)\b|` +
-	`\[(?:bl|ph|ts|tss|hm|rl|gl)\d\d\]|\(s3150\)|\b(?:sc|dy|ou|cs)-00\d\b|messages?\s+from\s+\S+\s+(?:weren['’]t|were\s+not)\s+sent|` +
-	`reputation|\bspam\b|unsolicited|bulk\s+mail|\bjunk\b|` +
-	`content\s+(?:restrictions?|filter(?:ing)?|rejected|policy)|message\s+content|(?:rejected|refused|blocked|not\s+accepted)\b[^.\n]{0,40}\bcontent\b|unacceptable\s+content|` +
-	`\bvirus(?:es)?\b|malware|phish|suspicious|security\s+issue|` +
-	`\bpolic(?:y|ies)\b|dmarc|\bspf\b|\bdkim\b|unauthenticated|not\s+authenticated|authentication\s+(?:required|failed|failure|checks|results)|` +
-	`not\s+(?:authori[sz]ed|allowed|permitted)|access\s+denied|` +
-	`relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+permitted|prohibited)|unable\s+to\s+relay|(?:does\s*(?:n['’]t|\s+not))\s+relay|administrative\s+prohibition|prohibited|` +
-	`sender\s+(?:address\s+)?(?:rejected|denied|blocked|verify\s+failed)|domain\s+of\s+sender|sender\s+domain|client\s+host\s+rejected|` +
-	`\bhelo\b|\behlo\b|reverse\s+dns|\bptr\b|\brdns\b|` +
-	`banned|gr[ae]ylist|rate[\s-]*limit|unusual\s+rate|unexpected\s+volume|user\s+complaints|too\s+many\s+(?:messages|connections|recipients)|` +
-	`message\s+(?:size|too\s+(?:big|large|long))|size\s+exceeds|exceeds\s+(?:the\s+)?(?:fixed\s+)?(?:maximum\s+)?(?:message\s+)?size|` +
-	`invalid\s+mime|mime\s+content|external\s+forwarding`)
+		`\bblock(?:ed|ing)?\b|block\s*list|black\s*list|deny\s*list|\blisted\s+(?:on|in|at|by)\b|` +
+		`\[(?:bl|ph|ts|tss|hm|rl|gl)\d\d\]|\(s3150\)|\b(?:sc|dy|ou|cs)-00\d\b|messages?\s+from\s+\S+\s+(?:weren['’]t|were\s+not)\s+sent|` +
+		`reputation|\bspam\b|unsolicited|bulk\s+mail|\bjunk\b|` +
+		`content\s+(?:restrictions?|filter(?:ing)?|rejected|policy)|message\s+content|(?:rejected|refused|blocked|not\s+accepted)\b[^.\n]{0,40}\bcontent\b|unacceptable\s+content|` +
+		`\bvirus(?:es)?\b|malware|phish|suspicious|security\s+issue|` +
+		`\bpolic(?:y|ies)\b|dmarc|\bspf\b|\bdkim\b|unauthenticated|not\s+authenticated|authentication\s+(?:required|failed|failure|checks|results)|` +
+		`not\s+(?:authori[sz]ed|allowed|permitted)|access\s+denied|` +
+		`relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+permitted|prohibited)|unable\s+to\s+relay|(?:does\s*(?:n['’]t|\s+not))\s+relay|administrative\s+prohibition|prohibited|` +
+		`sender\s+(?:address\s+)?(?:rejected|denied|blocked|verify\s+failed)|domain\s+of\s+sender|sender\s+domain|client\s+host\s+rejected|` +
+		`\bhelo\b|\behlo\b|reverse\s+dns|\bptr\b|\brdns\b|` +
+		`banned|gr[ae]ylist|rate[\s-]*limit|unusual\s+rate|unexpected\s+volume|user\s+complaints|too\s+many\s+(?:messages|connections|recipients)|` +
+		`message\s+(?:size|too\s+(?:big|large|long))|size\s+exceeds|exceeds\s+(?:the\s+)?(?:fixed\s+)?(?:maximum\s+)?(?:message\s+)?size|` +
+		`invalid\s+mime|mime\s+content|external\s+forwarding`)
 
 // isPolicy reports wording of a policy rejection.
 func isPolicy(text string) bool { return policyRe.MatchString(strings.ToLower(text)) }
