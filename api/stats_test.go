@@ -145,9 +145,18 @@ func TestInboundAPIActsOnBouncesAndComplaints(t *testing.T) {
 	if sup, _ := a.st.IsSuppressed(ctx, sd.Emails[1]); !sup {
 		t.Fatal("complainer not suppressed")
 	}
+	// An Amazon SES complaint as SNS posts it: JSON, not mail.
+	ses, _ := json.Marshal(map[string]any{"notificationType": "Complaint",
+		"complaint": map[string]any{"complaintFeedbackType": "abuse", "complainedRecipients": []any{map[string]string{"emailAddress": sd.Emails[2]}}},
+		"mail":      map[string]any{"source": "bounces+" + a.sign.BounceToken(sd.Deliveries[2]) + "@bounces.example.se"}})
+	sns, _ := json.Marshal(map[string]string{"Type": "Notification", "Message": string(ses)})
+	res, code = post(string(sns))
+	if code != 200 || res.Kind != "complaint" || res.Action != "unsubscribed" || res.DeliveryID != sd.Deliveries[2] {
+		t.Fatalf("SES complaint through SNS: %d %+v", code, res)
+	}
 	var st store.CampaignStats
 	a.ok(200, "GET", fmt.Sprintf("/api/v1/campaigns/%d/stats", sd.CampaignID), "", &st)
-	if st.Bounced.Hard != 1 || st.Complaints != 1 || st.Unsubscribed != 1 || st.Sent != 3 {
+	if st.Bounced.Hard != 1 || st.Complaints != 2 || st.Unsubscribed != 2 || st.Sent != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	if _, code := post("not a mail message at all"); code != 400 {

@@ -28,7 +28,7 @@ func (p BouncePolicy) withDefaults() BouncePolicy {
 // VERP token of an inbound message.
 type DeliveryReport struct {
 	DeliveryID   int64
-	Kind         string // EventBounced (hard), EventSoftBounced or EventComplained
+	Kind         string // EventBounced (hard), EventSoftBounced, EventPolicyBounced or EventComplained
 	Status       string // RFC 3463 code, e.g. 5.1.1
 	Diagnostic   string
 	FeedbackType string // of a complaint
@@ -37,7 +37,7 @@ type DeliveryReport struct {
 
 // ReportResult says what RecordDeliveryReport did.
 type ReportResult struct {
-	Action       string  `json:"action"` // "bounced", "counted", "suppressed", "unsubscribed", "duplicate"
+	Action       string  `json:"action"` // "bounced", "counted", "suppressed", "unsubscribed", "duplicate"; "counted" for a policy bounce too
 	CampaignID   int64   `json:"campaign_id,omitempty"`
 	SubscriberID int64   `json:"subscriber_id,omitempty"`
 	Suppressed   bool    `json:"suppressed"`
@@ -50,6 +50,8 @@ type ReportResult struct {
 //     suppressed;
 //   - soft bounce: counted; the address is suppressed once SoftLimit of
 //     its deliveries soft bounced within SoftWindow;
+//   - policy bounce (DMARC, block list, content filter): counted, and
+//     never suppresses, as nothing is wrong with the address;
 //   - complaint: the subscriber leaves every list and is suppressed.
 //
 // Each appends an event. A second report of the same kind about the same
@@ -57,7 +59,7 @@ type ReportResult struct {
 func (s *Store) RecordDeliveryReport(ctx context.Context, r DeliveryReport, p BouncePolicy) (*ReportResult, error) {
 	p = p.withDefaults()
 	switch r.Kind {
-	case EventBounced, EventSoftBounced, EventComplained:
+	case EventBounced, EventSoftBounced, EventPolicyBounced, EventComplained:
 	default:
 		return nil, fmt.Errorf("delivery report of kind %q", r.Kind)
 	}
@@ -129,6 +131,8 @@ func (s *Store) RecordDeliveryReport(ctx context.Context, r DeliveryReport, p Bo
 					suppress = SuppressSoftBounce
 				}
 			}
+		case EventPolicyBounced:
+			res.Action = "counted"
 		case EventComplained:
 			res.Action = "unsubscribed"
 			suppress = SuppressComplaint
@@ -186,4 +190,21 @@ func countListBounce(tx *gorm.DB, subscriberID, campaignID int64, at time.Time) 
 		deltas[listKey(l, mListBounced, at)]++
 	}
 	return bumpCounts(tx, deltas)
+}
+
+// DeliveryRecipient returns the campaign and subscriber of delivery id:
+// ErrNotFound when there is no such delivery or its subscriber was erased.
+func (s *Store) DeliveryRecipient(ctx context.Context, id int64) (campaignID, subscriberID int64, err error) {
+	var d struct {
+		CampaignID   int64
+		SubscriberID *int64
+	}
+	err = s.reader(ctx).Model(&Delivery{}).Select("campaign_id, subscriber_id").Where("id = ?", id).Take(&d).Error
+	switch {
+	case isMissing(err) || err == nil && d.SubscriberID == nil:
+		return 0, 0, notFound("delivery", id)
+	case err != nil:
+		return 0, 0, fmt.Errorf("delivery %d: %w", id, err)
+	}
+	return d.CampaignID, *d.SubscriberID, nil
 }

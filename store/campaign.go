@@ -464,8 +464,9 @@ func (s *Store) CancelCampaign(ctx context.Context, id int64) (*Campaign, error)
 		})
 }
 
-// RetryFailed gives deliveries that failed for a temporary reason a new
-// round of attempts, and reopens the campaign if it had finished. Their
+// RetryFailed gives deliveries that failed for a temporary reason, or that
+// the receiver refused by its policy (say, before a DMARC record was
+// fixed), a new round of attempts, and reopens the campaign if it had finished. Their
 // attempts start from zero and their age limit counts from now (the row's
 // created_at is moved), as if they were new deliveries. It
 // returns the campaign and how many deliveries it requeued.
@@ -475,7 +476,7 @@ func (s *Store) RetryFailed(ctx context.Context, id int64) (*Campaign, int64, er
 	c, err := s.transition(ctx, id, []string{CampaignSent, CampaignSending, CampaignPaused}, CampaignSending, "", "retry failed deliveries of",
 		map[string]any{"finished_at": nil}, func(tx *gorm.DB) error {
 			res := tx.Model(&Delivery{}).
-				Where("campaign_id = ? AND status = ? AND failure_class = ?", id, DeliveryFailed, FailTemporary).
+				Where("campaign_id = ? AND status = ? AND failure_class IN ?", id, DeliveryFailed, []string{FailTemporary, FailPolicy}).
 				Updates(map[string]any{"status": DeliveryPending, "attempts": 0, "failure_class": "",
 					"next_attempt_at": nil, "created_at": now, "updated_at": now})
 			n = res.RowsAffected

@@ -27,6 +27,11 @@ const (
 const (
 	FailTemporary = "temporary" // 4xx or network errors until attempts or age ran out
 	FailPermanent = "permanent" // 5xx
+	// FailPolicy is a 5xx refusal for the sender's sake (DMARC, block
+	// lists, content filters): nothing is wrong with the address, so it is
+	// not suppressed, and the delivery can be retried once the cause is
+	// fixed.
+	FailPolicy = "policy"
 )
 
 // Delivery is one campaign to one subscriber: the row that says whether

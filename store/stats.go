@@ -18,6 +18,7 @@ const (
 	EventClicked         = "clicked"          // a tracked link was followed
 	EventBounced         = "bounced"          // a hard bounce after the SMTP conversation
 	EventSoftBounced     = "soft_bounced"     // a transient failure reported by a DSN
+	EventPolicyBounced   = "policy_bounced"   // a refusal for the sender's sake (DMARC, block list, content), reported later
 	EventComplained      = "complained"       // an ARF abuse report
 	EventTrackingConsent = "tracking_consent" // the subscriber changed their tracking answer
 )
@@ -86,6 +87,7 @@ const (
 	mUnsubscribes   = "unsubscribes"
 	mBouncesHard    = "bounces.hard"
 	mBouncesSoft    = "bounces.soft"
+	mBouncesPolicy  = "bounces.policy"
 	mComplaints     = "complaints"
 	// list metrics, per day
 	mListBounced = "bounced"
@@ -169,6 +171,8 @@ func countEvents(tx *gorm.DB, evs []Event) error {
 			add(mBouncesHard, -1)
 		case EventSoftBounced:
 			add(mBouncesSoft, -1)
+		case EventPolicyBounced:
+			add(mBouncesPolicy, -1)
 		case EventComplained:
 			add(mComplaints, -1)
 		case EventOpened:
@@ -318,6 +322,11 @@ type Engagement struct {
 type Bounces struct {
 	Hard int64 `json:"hard"` // deliveries now "bounced"
 	Soft int64 `json:"soft"` // deliveries that soft bounced
+	// Policy counts deliveries the receiver refused for the sender's sake
+	// (DMARC or SPF, a block list, a content filter); their addresses are
+	// not suppressed. Refusals during the SMTP conversation are in
+	// DeliveryCounts.FailedPolicy.
+	Policy int64 `json:"policy"`
 }
 
 // LinkStats are the clicks on one link.
@@ -351,6 +360,7 @@ type DeliveryCounts struct {
 	Failed          int64 `json:"failed"`
 	FailedTemporary int64 `json:"failed_temporary"`
 	FailedPermanent int64 `json:"failed_permanent"`
+	FailedPolicy    int64 `json:"failed_policy"` // refused by the receiver's policy during SMTP; not suppressed
 	Suppressed      int64 `json:"suppressed"`
 	Cancelled       int64 `json:"cancelled"`
 }
@@ -456,9 +466,12 @@ func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, er
 				}
 			case DeliveryFailed:
 				st.Failed += n
-				if cls == FailPermanent {
+				switch cls {
+				case FailPermanent:
 					st.FailedPermanent += n
-				} else {
+				case FailPolicy:
+					st.FailedPolicy += n
+				default:
 					st.FailedTemporary += n
 				}
 			case DeliverySuppressed:
@@ -497,6 +510,8 @@ func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, er
 				st.Clicks.HumanUnique += n
 			case mBouncesSoft:
 				st.Bounced.Soft += n
+			case mBouncesPolicy:
+				st.Bounced.Policy += n
 			case mComplaints:
 				st.Complaints += n
 			case mLinkClicks:
@@ -640,19 +655,25 @@ func (s *Store) ActiveCampaignProgress(ctx context.Context) ([]CampaignProgress,
 	return out, nil
 }
 
-// Guardrail pauses a campaign whose permanent failures or complaints pass
-// a rate; zero rates switch a check off.
+// Guardrail pauses a campaign whose permanent failures, policy
+// rejections or complaints pass a rate; zero rates switch a check off.
 type Guardrail struct {
 	MinSample        int64   // messages attempted before the rates are judged
 	MaxFailureRate   float64 // permanent failures and hard bounces per message attempted
 	MaxComplaintRate float64 // complaints per message delivered
+	// MaxPolicyRate bounds refusals for the sender's sake (DMARC, block
+	// lists, content filters), during SMTP or reported later, per message
+	// attempted. A burst of them means something is wrong on our side,
+	// e.g. the DMARC record or the sending IP's reputation, and every
+	// further message would be refused the same way.
+	MaxPolicyRate float64
 }
 
 // CheckGuardrail pauses campaign id, with the reason in its status, if it
 // is sending and one of g's rates is passed. It reports the reason it
 // paused for, or "".
 func (s *Store) CheckGuardrail(ctx context.Context, id int64, g Guardrail) (string, error) {
-	if g.MaxFailureRate <= 0 && g.MaxComplaintRate <= 0 {
+	if g.MaxFailureRate <= 0 && g.MaxComplaintRate <= 0 && g.MaxPolicyRate <= 0 {
 		return "", nil
 	}
 	var rows []struct {
@@ -662,30 +683,44 @@ func (s *Store) CheckGuardrail(ctx context.Context, id int64, g Guardrail) (stri
 		N      int64
 	}
 	err := s.reader(ctx).Raw(`SELECT 'd' AS src, status, failure_class AS cls, n FROM delivery_counts WHERE campaign_id = ?
-		UNION ALL SELECT 's', metric, '', CAST(SUM(n) AS BIGINT) FROM stat_counts WHERE scope = 'c' AND scope_id = ? AND metric = ? GROUP BY metric`,
-		id, id, mComplaints).Scan(&rows).Error
+		UNION ALL SELECT 's', metric, '', CAST(SUM(n) AS BIGINT) FROM stat_counts WHERE scope = 'c' AND scope_id = ? AND metric IN ? GROUP BY metric`,
+		id, id, []string{mComplaints, mBouncesPolicy}).Scan(&rows).Error
 	if err != nil {
 		return "", fmt.Errorf("guardrail of campaign %d: %w", id, err)
 	}
-	var delivered, failed, complaints int64
+	// refused counts policy rejections both during SMTP (failed deliveries
+	// of class policy, which are attempts of their own) and reported later
+	// (about deliveries already counted as delivered).
+	var delivered, failed, refused, syncRefused, complaints int64
 	for _, r := range rows {
 		switch {
-		case r.Src == "s":
+		case r.Src == "s" && r.Status == mComplaints:
 			complaints += r.N
+		case r.Src == "s" && r.Status == mBouncesPolicy:
+			refused += r.N
 		case r.Status == DeliverySent:
 			delivered += r.N
 		case r.Status == DeliveryBounced:
 			failed += r.N
 		case r.Status == DeliveryFailed && r.Cls == FailPermanent:
 			failed += r.N
+		case r.Status == DeliveryFailed && r.Cls == FailPolicy:
+			refused += r.N
+			syncRefused += r.N
 		}
 	}
-	attempted := delivered + failed
+	attempted := delivered + failed + syncRefused
 	if attempted < max(g.MinSample, 1) {
 		return "", nil
 	}
 	var reason string
-	if rate := float64(failed) / float64(attempted); g.MaxFailureRate > 0 && rate > g.MaxFailureRate {
+	if rate := float64(refused) / float64(attempted); g.MaxPolicyRate > 0 && rate > g.MaxPolicyRate {
+		reason = fmt.Sprintf("guardrail: policy rejection rate %s (%d of %d) passed %s", pct(rate), refused, attempted, pct(g.MaxPolicyRate))
+		if last, err := s.lastPolicyRejection(ctx, id); err == nil && last != "" {
+			reason += "; latest: " + last
+		}
+		reason = truncate(reason, 400)
+	} else if rate := float64(failed) / float64(attempted); g.MaxFailureRate > 0 && rate > g.MaxFailureRate {
 		reason = fmt.Sprintf("guardrail: permanent failure rate %s (%d of %d) passed %s",
 			pct(rate), failed, attempted, pct(g.MaxFailureRate))
 	} else if rate := float64(complaints) / float64(max(delivered, 1)); g.MaxComplaintRate > 0 && rate > g.MaxComplaintRate {
@@ -702,6 +737,34 @@ func (s *Store) CheckGuardrail(ctx context.Context, id int64, g Guardrail) (stri
 		return "", err
 	}
 	return reason, nil
+}
+
+// lastPolicyRejection returns what the receiving server said in the
+// campaign's latest policy rejection, during SMTP or reported later, so
+// that the pause names the cause (a DMARC failure, a block list).
+func (s *Store) lastPolicyRejection(ctx context.Context, id int64) (string, error) {
+	db := s.reader(ctx)
+	var d struct {
+		SMTPMessage string
+		UpdatedAt   time.Time
+	}
+	err := db.Model(&Delivery{}).Select("smtp_message, updated_at").
+		Where("campaign_id = ? AND status = ? AND failure_class = ?", id, DeliveryFailed, FailPolicy).
+		Order("updated_at DESC").Limit(1).Take(&d).Error
+	if err != nil && !isMissing(err) {
+		return "", fmt.Errorf("last policy rejection of campaign %d: %w", id, err)
+	}
+	var ev Event
+	err = db.Where("campaign_id = ? AND kind = ?", id, EventPolicyBounced).Order("id DESC").Limit(1).Take(&ev).Error
+	if err != nil && !isMissing(err) {
+		return "", fmt.Errorf("last policy bounce of campaign %d: %w", id, err)
+	}
+	if err == nil && (d.SMTPMessage == "" || ev.CreatedAt.After(d.UpdatedAt)) {
+		status, _ := ev.Data["status"].(string)
+		diag, _ := ev.Data["diagnostic"].(string)
+		return strings.TrimSpace(status + " " + diag), nil
+	}
+	return d.SMTPMessage, nil
 }
 
 func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + "%" }

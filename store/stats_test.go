@@ -333,3 +333,58 @@ func TestGuardrailPausesWithReason(t *testing.T) {
 		}
 	})
 }
+
+func TestPolicyRejectionsAreCountedNotSuppressedAndPause(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		sd := storetest.Sent(t, s, storetest.Seed{Subscribers: 10})
+		// One refused during SMTP, one reported later by a DSN.
+		if err := s.RecordOutcomes(ctx, []store.Outcome{{DeliveryID: sd.Deliveries[0], Status: store.DeliveryFailed,
+			FailureClass: store.FailPolicy, SMTPCode: 554, SMTPMessage: "5.7.1 Service unavailable; client host blocked using a block list", At: s.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.RecordDeliveryReport(ctx, store.DeliveryReport{DeliveryID: sd.Deliveries[1], Kind: store.EventPolicyBounced,
+			Status: "5.7.26", Diagnostic: "550 5.7.26 not accepted due to domain's DMARC policy", Source: "test"}, store.BouncePolicy{SoftLimit: 1})
+		if err != nil || res.Action != "counted" || res.Suppressed {
+			t.Fatalf("policy bounce: %+v %v", res, err)
+		}
+		if res, _ := s.RecordDeliveryReport(ctx, store.DeliveryReport{DeliveryID: sd.Deliveries[1], Kind: store.EventPolicyBounced}, store.BouncePolicy{}); res.Action != "duplicate" {
+			t.Fatalf("same policy bounce again: %+v", res)
+		}
+		for _, e := range sd.Emails[:2] {
+			if sup, _ := s.IsSuppressed(ctx, e); sup {
+				t.Fatalf("%s suppressed after a policy rejection", e)
+			}
+		}
+		checkCounts(t, s, sd.CampaignID)
+		st, err := s.CampaignStats(ctx, sd.CampaignID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Bounced.Policy != 1 || st.FailedPolicy != 1 || st.FailedPermanent != 0 || st.FailedTemporary != 0 || st.Failed != 1 || st.Bounced.Hard != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+
+		// Two of ten is under a 25% policy rate; the failure rate ignores
+		// policy rejections.
+		g := store.Guardrail{MinSample: 5, MaxFailureRate: 0.1, MaxPolicyRate: 0.25}
+		if r, err := s.CheckGuardrail(ctx, sd.CampaignID, g); err != nil || r != "" {
+			t.Fatalf("paused at 2 of 10: %q %v", r, err)
+		}
+		g.MaxPolicyRate = 0.15
+		r, err := s.CheckGuardrail(ctx, sd.CampaignID, g)
+		if err != nil || !strings.Contains(r, "policy rejection rate 20.0% (2 of 10) passed 15.0%; latest: 5.7.26 550 5.7.26 not accepted due to domain's DMARC policy") {
+			t.Fatalf("reason %q %v", r, err)
+		}
+		c, _ := s.Campaign(ctx, sd.CampaignID)
+		if c.Status != store.CampaignPaused || c.StatusReason != r {
+			t.Fatalf("campaign %s %q", c.Status, c.StatusReason)
+		}
+
+		// Once the cause is fixed, the refused delivery can be sent again.
+		if _, n, err := s.RetryFailed(ctx, sd.CampaignID); err != nil || n != 1 {
+			t.Fatalf("retry failed: %d %v", n, err)
+		}
+		checkCounts(t, s, sd.CampaignID)
+	})
+}

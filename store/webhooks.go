@@ -19,6 +19,7 @@ const (
 	HookUnsubscribed    = "subscriber.unsubscribed"
 	HookBounced         = "delivery.bounced"
 	HookSoftBounced     = "delivery.soft_bounced"
+	HookPolicyBounced   = "delivery.policy_bounced"
 	HookComplained      = "delivery.complained"
 	HookCampaignStarted = "campaign.started"
 	HookCampaignSent    = "campaign.sent"
@@ -29,7 +30,7 @@ const (
 
 // HookEvents are the event names a webhook can subscribe to.
 var HookEvents = []string{HookSubscribed, HookConfirmed, HookUnsubscribed, HookBounced, HookSoftBounced,
-	HookComplained, HookCampaignStarted, HookCampaignSent, HookCampaignPaused, HookCampaignCancel}
+	HookPolicyBounced, HookComplained, HookCampaignStarted, HookCampaignSent, HookCampaignPaused, HookCampaignCancel}
 
 // hookName maps an event to its webhook name; "" for events that are not
 // sent out (opens and clicks among them: too many, and too personal).
@@ -45,6 +46,8 @@ func hookName(ev Event) string {
 		return HookBounced
 	case EventSoftBounced:
 		return HookSoftBounced
+	case EventPolicyBounced:
+		return HookPolicyBounced
 	case EventComplained:
 		return HookComplained
 	case EventCampaign:

@@ -306,7 +306,10 @@ func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, n
 		o.Status, o.SMTPMessage = store.DeliverySent, resp
 	case mailer.Permanent:
 		o.Status, o.FailureClass, o.SMTPMessage = store.DeliveryFailed, store.FailPermanent, res.Text
-		if res.HardBounce {
+		switch {
+		case res.Policy:
+			o.FailureClass = store.FailPolicy // never suppresses: the address is fine
+		case res.HardBounce:
 			o.Suppress = store.SuppressHardBounce
 		}
 	default:
@@ -332,12 +335,12 @@ func (h *Handlers) backoff(attempt int) time.Duration {
 	return time.Duration(float64(d) * jitter)
 }
 
-// guard pauses campaigns whose permanent failure or complaint rate passed
-// the guardrail. The committer calls it after each group of outcomes is
-// written, so it judges committed numbers; it reads a few counter rows per
-// campaign. Senders of a paused campaign stop before their next message.
+// guard pauses campaigns whose permanent failure, policy rejection or
+// complaint rate passed the guardrail. The committer calls it after each
+// group of outcomes is written, so it judges committed numbers; it reads a
+// few counter rows per campaign. Senders of a paused campaign stop before their next message.
 func (h *Handlers) guard(campaigns []int64) {
-	if h.cfg.Guardrail.MaxFailureRate <= 0 && h.cfg.Guardrail.MaxComplaintRate <= 0 {
+	if h.cfg.Guardrail.MaxFailureRate <= 0 && h.cfg.Guardrail.MaxComplaintRate <= 0 && h.cfg.Guardrail.MaxPolicyRate <= 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -278,6 +278,75 @@ func TestGuardrailPausesACampaignThatFailsTooOften(t *testing.T) {
 	})
 }
 
+// policyRejecter refuses recipients whose address contains "dmarc" as a
+// receiver does when our DMARC record is broken, and "sender" with a
+// complaint about the sender address, and takes the rest.
+type policyRejecter struct{}
+
+func (policyRejecter) NewSession(*smtp.Conn) (smtp.Session, error) { return policySession{}, nil }
+
+type policySession struct{ rejSession }
+
+func (policySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	switch {
+	case strings.Contains(to, "dmarc"):
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 26},
+			Message: "Unauthenticated email from example.se is not accepted due to domain's DMARC policy"}
+	case strings.Contains(to, "sender"):
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 8},
+			Message: "<bounces@example.se>: Sender address rejected: Domain not found"}
+	}
+	return nil
+}
+
+func TestSMTPPolicyRejectionsAreNotSuppressedAndPauseWithTheReason(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := smtp.NewServer(policyRejecter{})
+		srv.Domain = "localhost"
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+
+		e := newStatsEnv(t, st, nil, ln.Addr().(*net.TCPAddr).Port, func(c *worker.Config) {
+			c.Slots, c.SMTPConnections, c.BatchSize = 1, 1, 5
+			c.Guardrail = store.Guardrail{MinSample: 10, MaxFailureRate: 0.1, MaxPolicyRate: 0.1}
+		})
+		// Every third address is refused by the receiver's policy.
+		c := trackedSeed(t, st, 90, func(i int) string {
+			switch i % 6 {
+			case 0:
+				return fmt.Sprintf("dmarc%d@example.org", i)
+			case 3:
+				return fmt.Sprintf("sender%d@example.org", i)
+			}
+			return fmt.Sprintf("reader%d@example.org", i)
+		})
+		e.start(t)
+		e.schedule(t, c.ID)
+		var camp *store.Campaign
+		waitFor(t, "campaign paused", 30*time.Second, func() bool {
+			camp, err = st.Campaign(context.Background(), c.ID)
+			return err == nil && camp.Status == store.CampaignPaused
+		})
+		if !strings.HasPrefix(camp.StatusReason, "guardrail: policy rejection rate") || !strings.Contains(camp.StatusReason, "latest: ") {
+			t.Fatalf("status reason %q", camp.StatusReason)
+		}
+		e.stop()
+		stats, _ := st.CampaignStats(context.Background(), c.ID)
+		if stats.FailedPolicy == 0 || stats.FailedPermanent != 0 || stats.Pending == 0 {
+			t.Fatalf("policy rejections should be counted as such and stop the campaign early: %+v", stats.DeliveryCounts)
+		}
+		for _, a := range []string{"dmarc0@example.org", "sender3@example.org"} {
+			if ok, _ := st.IsSuppressed(context.Background(), a); ok {
+				t.Errorf("%s suppressed after a policy rejection", a)
+			}
+		}
+	})
+}
+
 func TestWebhooksAreSignedRetriedAndLogged(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()

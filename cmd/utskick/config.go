@@ -72,9 +72,11 @@ type config struct {
 
 	BounceDomain     string
 	VERP             bool
-	InboundAddr      string // "" = no inbound SMTP listener
-	InboundPOP3      string // "" = no mailbox polling
-	InboundPOP3Every time.Duration
+	InboundAddr      string        // "" = no inbound SMTP listener
+	InboundPOP3      string        // "" = no mailbox polling
+	InboundPOP3Every time.Duration // also the IMAP polling interval
+	InboundIMAP      string        // "" = no IMAP polling
+	InboundIMAPDone  string        // folder for handled mail, or inbound.IMAPDelete
 	SoftBounceLimit  int
 	SoftBounceWindow time.Duration
 	MachineWindow    time.Duration
@@ -82,6 +84,7 @@ type config struct {
 	GuardMinSample   int
 	GuardFailureRate float64
 	GuardComplaint   float64
+	GuardPolicy      float64
 	Metrics          bool
 	MetricsToken     string
 	MetricsAddr      string // for `utskick work`, which has no HTTP server
@@ -329,7 +332,23 @@ var settings = []setting{
 			c.InboundPOP3 = v
 			return nil
 		}},
-	{name: "UTSKICK_INBOUND_POLL_INTERVAL", def: "1m", help: "how often the POP3 mailbox is polled",
+	{name: "UTSKICK_INBOUND_IMAP_URL", computed: true, def: "off", secret: true, help: "poll this IMAP folder for bounces and complaints: imaps://user:pass@host:993/INBOX (imap:// uses STARTTLS)",
+		apply: func(c *config, v string) error {
+			if _, err := inbound.ParseIMAPURL(v); err != nil {
+				return err
+			}
+			c.InboundIMAP = v
+			return nil
+		}},
+	{name: "UTSKICK_INBOUND_IMAP_PROCESSED", def: inbound.DefaultIMAPProcessed, help: "IMAP folder handled mail is moved to (created if missing); `delete` deletes it instead",
+		apply: func(c *config, v string) error {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				return errors.New("want a folder name")
+			}
+			c.InboundIMAPDone = v
+			return nil
+		}},
+	{name: "UTSKICK_INBOUND_POLL_INTERVAL", def: "1m", help: "how often the POP3 or IMAP mailbox is polled",
 		apply: func(c *config, v string) error { return duration(v, &c.InboundPOP3Every) }},
 	{name: "UTSKICK_SOFT_BOUNCE_LIMIT", def: "3", help: "soft-bounced deliveries that suppress an address…",
 		apply: func(c *config, v string) error { return positiveInt(v, &c.SoftBounceLimit) }},
@@ -345,6 +364,8 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return share(v, &c.GuardFailureRate) }},
 	{name: "UTSKICK_GUARD_MAX_COMPLAINT_RATE", def: "0.003", help: "pause a campaign when complaints pass this share of delivered messages (0: off)",
 		apply: func(c *config, v string) error { return share(v, &c.GuardComplaint) }},
+	{name: "UTSKICK_GUARD_MAX_POLICY_RATE", def: "0.05", help: "pause a campaign when refusals for the sender's sake (DMARC/SPF, block lists, content filters) pass this share of messages (0: off)",
+		apply: func(c *config, v string) error { return share(v, &c.GuardPolicy) }},
 	{name: "UTSKICK_METRICS", def: "true", help: "serve Prometheus metrics at /metrics",
 		apply: func(c *config, v string) error { return boolean(v, &c.Metrics) }},
 	{name: "UTSKICK_METRICS_TOKEN", computed: true, def: "none: /metrics is open", secret: true, help: "bearer token a scraper must send to /metrics",

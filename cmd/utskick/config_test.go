@@ -40,6 +40,9 @@ func TestInvalidSettingsNameTheVariable(t *testing.T) {
 		{"UTSKICK_DOMAIN_CONCURRENCY", "gmail.com"},
 		{"UTSKICK_LOG_LEVEL", "loud"},
 		{"UTSKICK_AUTO_MIGRATE", "maybe"},
+		{"UTSKICK_INBOUND_IMAP_URL", "imaps://imap.example.se"},
+		{"UTSKICK_INBOUND_IMAP_URL", "https://u:p@imap.example.se"},
+		{"UTSKICK_GUARD_MAX_POLICY_RATE", "1.5"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -62,6 +65,13 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 	if c.Secret != "a file secret that is long enough, 32+" || c.SMTP.Port != 465 || c.SMTP.Password != "pa@ss" || c.SMTP.TLS != "tls" {
 		t.Fatalf("%+v", c)
+	}
+	imap := filepath.Join(dir, "imap")
+	os.WriteFile(imap, []byte("imaps://studs%40kommun.example:hemligt@imap.kommun.example/INBOX\n"), 0o600)
+	c, err = loadConfig(env(map[string]string{"UTSKICK_INBOUND_IMAP_URL_FILE": imap, "UTSKICK_INBOUND_IMAP_PROCESSED": "delete"}))
+	if err != nil || c.InboundIMAP != "imaps://studs%40kommun.example:hemligt@imap.kommun.example/INBOX" || c.InboundIMAPDone != "delete" ||
+		c.InboundPOP3Every != time.Minute || c.GuardPolicy != 0.05 {
+		t.Fatalf("IMAP from a file: %+v %v", c, err)
 	}
 	if _, err := loadConfig(env(map[string]string{"UTSKICK_SECRET_FILE": f, "UTSKICK_SECRET": strings.Repeat("x", 40)})); err == nil {
 		t.Fatal("both UTSKICK_SECRET and UTSKICK_SECRET_FILE accepted")

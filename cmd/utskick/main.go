@@ -219,7 +219,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			return err
 		}
 	}
-	guard := store.Guardrail{MinSample: int64(cfg.GuardMinSample), MaxFailureRate: cfg.GuardFailureRate, MaxComplaintRate: cfg.GuardComplaint}
+	guard := store.Guardrail{MinSample: int64(cfg.GuardMinSample), MaxFailureRate: cfg.GuardFailureRate, MaxComplaintRate: cfg.GuardComplaint,
+		MaxPolicyRate: cfg.GuardPolicy}
 	in := inbound.New(st, sign, log).Configure(inbound.Config{
 		Bounces:   store.BouncePolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
 		Guardrail: guard, Metrics: met,
@@ -342,6 +343,16 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 				in.RunPOP3(runCtx, pc)
 			}()
 			log.Info("polling a POP3 mailbox for inbound mail", "addr", pc.Addr, "every", pc.Every)
+		}
+		if cfg.InboundIMAP != "" {
+			ic, _ := inbound.ParseIMAPURL(cfg.InboundIMAP) // validated with the settings
+			ic.Processed, ic.Every, ic.Log = cfg.InboundIMAPDone, cfg.InboundPOP3Every, log
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in.RunIMAP(runCtx, ic)
+			}()
+			log.Info("polling an IMAP folder for inbound mail", "addr", ic.Addr, "mailbox", ic.Mailbox, "processed", ic.Processed, "every", ic.Every)
 		}
 		if cmd == "work" && met != nil && cfg.MetricsAddr != "" {
 			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsOnly(met, cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}

@@ -7,7 +7,7 @@ import (
 
 // autoReplySubjectRe matches the subjects vacation and out-of-office
 // responders use, in the languages utskick's subscribers write in.
-var autoReplySubjectRe = regexp.MustCompile(`(?i)out\s+of\s+(?:the\s+)?office|automatic\s+reply|auto[\s-]?reply|auto[\s-]?response|autosvar|automatiskt\s+svar|frånvaro|frånvarande|abwesenheit|vacation|réponse\s+automatique|^\s*auto:`)
+var autoReplySubjectRe = regexp.MustCompile(`(?i)out\s+of\s+(?:the\s+)?office|automatic\s+reply|auto[\s-]?reply|auto[\s-]?response|autosvar|automatiskt?\s+svar|frånvaro|frånvarande|abwesenheit|vacation|réponse\s+automatique|^\s*auto:`)
 
 // isAutoReply reports an automatic reply (RFC 3834 or a common
 // non-standard shape). It is asked only after the DSN and ARF checks, and

@@ -27,12 +27,14 @@ type Kind string
 
 // The kinds of inbound message.
 const (
-	KindHardBounce  Kind = "hard_bounce" // permanent failure (5.x.x), e.g. no such user
-	KindSoftBounce  Kind = "soft_bounce" // transient failure (4.x.x), mailbox full, or a failure with no usable code
-	KindDelayed     Kind = "delayed"     // delivery delayed; a warning, not a failure
-	KindComplaint   Kind = "complaint"   // RFC 5965 abuse or fraud report
-	KindUnsubscribe Kind = "unsubscribe" // mail sent to an unsubscribe+<token>@ address
-	KindUnknown     Kind = "unknown"     // anything else (auto-replies, spam, success DSNs): ignore it
+	KindHardBounce   Kind = "hard_bounce"   // the address is gone: no such user, domain, disabled mailbox
+	KindSoftBounce   Kind = "soft_bounce"   // transient failure (4.x.x), mailbox full, or a failure with no usable code
+	KindPolicyBounce Kind = "policy_bounce" // refused for the sender's sake: DMARC/SPF, block lists, spam or content filters, size
+	KindDelayed      Kind = "delayed"       // delivery delayed; a warning, not a failure
+	KindComplaint    Kind = "complaint"     // RFC 5965 abuse or fraud report, or an Amazon SES complaint
+	KindUnsubscribe  Kind = "unsubscribe"   // mail to an unsubscribe+<token>@ address, or an "unsubscribe" reply to a bounces+<token>@ one
+	KindAutoReply    Kind = "auto_reply"    // vacation, out-of-office and other automatic replies: ignore it
+	KindUnknown      Kind = "unknown"       // anything else (spam, success DSNs, people's replies): ignore it
 )
 
 // Report is what Parse found. Every string field is valid UTF-8 without
@@ -77,8 +79,10 @@ const maxBytes = 10 << 20
 // without further checks.
 const maxFieldLen = 500
 
-// Parse reads one raw RFC 5322 message (header and body, CRLF or LF line
-// endings) and classifies it. envelopeRcpts are the SMTP RCPT TO addresses
+// Parse reads one raw RFC 5322 message (header and body, CRLF, LF or CR
+// line endings) and classifies it. An Amazon SES bounce or complaint
+// notification, as SES publishes it or wrapped in an SNS notification, is
+// accepted too, raw or as the body of the mail SNS sends. envelopeRcpts are the SMTP RCPT TO addresses
 // the message arrived for; they may be empty when it came over HTTP.
 //
 // The token is taken from the first of: envelopeRcpts; the message's To,
@@ -86,7 +90,8 @@ const maxFieldLen = 500
 // ARF report or a text bounce, the returned original message's
 // Return-Path, its List-Unsubscribe, and any other bounces+<token>@ address
 // in its header. A message addressed (in the envelope or those fields) to
-// unsubscribe+<token>@ is KindUnsubscribe whatever its content.
+// unsubscribe+<token>@ is KindUnsubscribe whatever its content; a person's
+// message to bounces+<token>@ that only asks to unsubscribe is too.
 //
 // Parse returns an error only when r fails or the input is not mail at all
 // (wrapping ErrNotMail); anything parseable that it does not recognise is
@@ -98,6 +103,9 @@ func Parse(r io.Reader, envelopeRcpts []string) (Report, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, maxBytes))
 	if err != nil {
 		return Report{}, fmt.Errorf("bounce: read message: %w", err)
+	}
+	if rep, ok := parseNotificationJSON(raw); ok {
+		return rep.sanitized(), nil
 	}
 	msg, err := parseMessage(raw)
 	if err != nil {
@@ -123,20 +131,28 @@ func classify(msg *entity, envelopeRcpts []string) Report {
 		rep, orig = parseARF(msg, part)
 	} else if part := msg.find(deliveryStatusTypes...); part != nil {
 		rep, orig = parseDSN(msg, part)
+	} else if n, ok := notificationInBody(msg); ok {
+		if n.Token == "" {
+			n.Token = bouncesToken
+		}
+		return n
 	} else if isAutoReply(msg.header) {
-		rep = Report{Kind: KindUnknown}
+		rep = Report{Kind: KindAutoReply}
 	} else {
 		rep, orig = parseTextBounce(msg, false)
+		if rep.Kind == KindUnknown && bouncesToken != "" && asksToUnsubscribe(msg) {
+			return Report{Kind: KindUnsubscribe, Token: bouncesToken}
+		}
 	}
 
 	rep.Token = bouncesToken
 	if rep.Token == "" {
 		rep.Token = tokenFromOriginal(orig)
 	}
-	if rep.Kind == KindUnknown {
-		// Callers ignore unknown messages; the token is kept only so that
-		// they can log which delivery the noise was about.
-		return Report{Kind: KindUnknown, Token: rep.Token}
+	if rep.Kind == KindUnknown || rep.Kind == KindAutoReply {
+		// Callers ignore these; the token is kept only so that they can
+		// log which delivery the noise was about.
+		return Report{Kind: rep.Kind, Token: rep.Token}
 	}
 	return rep
 }

@@ -245,10 +245,12 @@ func TestParseFixtures(t *testing.T) {
 			},
 		},
 		{
-			name: "postfix human part only, latin-1 quoted-printable",
+			// "Recipient address rejected: Access denied" under 5.7.1 is the
+			// receiver's policy (an access list), not a missing mailbox.
+			name: "postfix human part only, latin-1 quoted-printable, 5.7.1 access denied is policy",
 			file: "postfix_human_only.eml",
 			want: Report{
-				Kind:       KindHardBounce,
+				Kind:       KindPolicyBounce,
 				Recipient:  "göran.ahl@example.org",
 				Status:     "5.7.1",
 				Diagnostic: "550 5.7.1 <göran.ahl@example.org>: Recipient address rejected: Access denied (in reply to RCPT TO command)",
@@ -307,12 +309,12 @@ func TestParseFixtures(t *testing.T) {
 			name:  "swedish out-of-office to a bounces address",
 			file:  "ooo_autoreply.eml",
 			rcpts: []string{"bounces+f2ix55qkcy52t4vdc3475tst4xqrwfae@" + domain},
-			want:  Report{Kind: KindUnknown, Token: "f2ix55qkcy52t4vdc3475tst4xqrwfae"},
+			want:  Report{Kind: KindAutoReply, Token: "f2ix55qkcy52t4vdc3475tst4xqrwfae"},
 		},
 		{
 			name: "english automatic reply with bounce-like wording",
 			file: "ooo_english.eml",
-			want: Report{Kind: KindUnknown, Token: "e22j4beu2rgaqdc3ekhbn6fkbk5agcqq"},
+			want: Report{Kind: KindAutoReply, Token: "e22j4beu2rgaqdc3ekhbn6fkbk5agcqq"},
 		},
 		{
 			name: "truncated multipart",

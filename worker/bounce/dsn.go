@@ -29,7 +29,7 @@ func parseDSN(msg, part *entity) (Report, header) {
 		}
 	}
 
-	rcpt, action := pickRecipient(rcpts)
+	rcpt, action := pickRecipient(rcpts, sentTo(orig))
 	if rcpt == nil {
 		if len(rcpts) > 0 {
 			// Every recipient was delivered, relayed or expanded: a
@@ -50,7 +50,7 @@ func parseDSN(msg, part *entity) (Report, header) {
 	}
 	if diag == "" {
 		analysis, _ := cutAtOriginal(humanText(msg))
-		diag = codeDiagnostic(analysis)
+		diag = codeDiagnostic(recipientSegment(analysis, []string{dsnRecipient(rcpt)}))
 	}
 	rep := Report{
 		Recipient:  dsnRecipient(rcpt),
@@ -59,17 +59,13 @@ func parseDSN(msg, part *entity) (Report, header) {
 		MessageID:  messageID(orig),
 		Reporter:   reporter,
 	}
-	switch {
-	case action == "delayed":
+	if action == "delayed" {
 		rep.Kind = KindDelayed
-	case isMailboxFull(status, diag):
-		rep.Kind = KindSoftBounce
-	case statusClass(status) == '5':
-		rep.Kind = KindHardBounce
-	default:
-		// 4.x.x, which some MTAs report as "failed" once they give up,
-		// and failures without any usable code.
-		rep.Kind = KindSoftBounce
+	} else {
+		// 4.x.x, which some MTAs report as "failed" once they give up, is
+		// soft unless it is a policy deferral; a failure without any code
+		// is judged by its diagnostic.
+		rep.Kind = FailureKind(status, diag)
 	}
 	return rep, orig
 }
@@ -80,13 +76,13 @@ func parseDSN(msg, part *entity) (Report, header) {
 func fieldBlocks(b []byte) []header {
 	var blocks []header
 	for len(b) > 0 && len(blocks) < maxBlocks {
-		b = bytes.TrimLeft(b, " \t\r\n")
+		b = bytes.TrimLeft(b, " \t\n")
 		if len(b) == 0 {
 			break
 		}
 		h, rest, ok := readHeader(b)
 		if !ok {
-			_, b = cutLine(b)
+			_, b, _ = bytes.Cut(b, []byte("\n"))
 			continue
 		}
 		if len(h) > 0 {
@@ -97,15 +93,30 @@ func fieldBlocks(b []byte) []header {
 	return blocks
 }
 
-// pickRecipient returns the first failed recipient, else the first delayed
-// one, with its normalised action. Recipients without an Action field get
-// one inferred from their Status class.
-func pickRecipient(rcpts []header) (header, string) {
+// pickRecipient returns the recipient block the report is about, with its
+// normalised action: among the failed recipients, else the delayed ones,
+// the one whose address is one we sent to, else the first. A DSN can list
+// recipients that were not ours (an alias expanded at the receiver) and
+// each has its own status. Recipients without an Action field get one
+// inferred from their Status class.
+func pickRecipient(rcpts []header, ours []string) (header, string) {
 	for _, want := range []string{"failed", "delayed"} {
+		var first header
 		for _, r := range rcpts {
-			if recipientAction(r) == want {
-				return r, want
+			if recipientAction(r) != want {
+				continue
 			}
+			if first == nil {
+				first = r
+			}
+			for _, name := range []string{"original-recipient", "final-recipient"} {
+				if a := normalizeAddress(stripType(r.get(name))); a != "" && contains(ours, a) {
+					return r, want
+				}
+			}
+		}
+		if first != nil {
+			return first, want
 		}
 	}
 	return nil, ""

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-var allKinds = []Kind{KindHardBounce, KindSoftBounce, KindDelayed, KindComplaint, KindUnsubscribe, KindUnknown}
+var allKinds = []Kind{KindHardBounce, KindSoftBounce, KindPolicyBounce, KindDelayed, KindComplaint, KindUnsubscribe, KindAutoReply, KindUnknown}
 
 // checkReport asserts the invariants every Report must keep, whatever the
 // input.
@@ -45,7 +45,7 @@ func checkReport(t *testing.T, r Report) {
 	if r.Status != "" && !isEnhanced(r.Status, "245") {
 		t.Errorf("Status %q is not an enhanced status code", r.Status)
 	}
-	if r.Kind == KindUnknown && r != (Report{Kind: KindUnknown, Token: r.Token}) {
+	if (r.Kind == KindUnknown || r.Kind == KindAutoReply) && r != (Report{Kind: r.Kind, Token: r.Token}) {
 		t.Errorf("unknown report carries more than a token: %#v", r)
 	}
 }

@@ -87,75 +87,83 @@ func TestAddressFields(t *testing.T) {
 	}
 }
 
-func TestDecodeQuotedPrintable(t *testing.T) {
+func TestDecodeBody(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		want string
+		name    string
+		ctype   string
+		charset string
+		cte     string
+		in      string
+		want    string
 	}{
-		{"escape", "a=3Db=c3=a5", "a=bå"},
-		{"soft break CRLF", "long=\r\nline", "longline"},
-		{"soft break LF with padding", "long= \t\nline", "longline"},
-		{"malformed escape kept", "100% =ZZ off", "100% =ZZ off"},
-		{"trailing equals", "end=", "end"},
-		{"short escape", "x=4", "x=4"},
+		{"quoted-printable escape", "text/plain", "utf-8", "quoted-printable", "a=3Db=c3=a5", "a=bå"},
+		{"soft break CRLF", "text/plain", "", "quoted-printable", "long=\r\nline", "longline"},
+		{"soft break LF with padding", "text/plain", "", "quoted-printable", "long= \t\nline", "longline"},
+		{"malformed escape kept", "text/plain", "", "Quoted-Printable", "100% =ZZ off", "100% =ZZ off"},
+		{"base64 with CRLF content", "text/plain", "", "base64", "aGVq\r\nc2Fu\r\nDQpkw6U=\r\n", "hejsan\ndå"},
+		{"broken base64 keeps the decoded start", "text/plain", "", "base64", "aGVqc2Fu!!", "hejsan"},
+		{"latin-1 charset", "text/plain", "iso-8859-1", "quoted-printable", "G=F6ran", "Göran"},
+		{"windows-1252 charset", "text/plain", "windows-1252", "", "\x93citat\x94", "“citat”"},
+		{"unknown charset left alone", "text/plain", "x-unknown-42", "", "abc", "abc"},
+		{"charset only applies to text", "message/delivery-status", "iso-8859-1", "", "\xf6", "\xf6"},
+		{"unknown encoding left alone", "text/plain", "", "x-uuencode", "begin 644", "begin 644"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(decodeQuotedPrintable([]byte(tt.in))); got != tt.want {
-				t.Errorf("decodeQuotedPrintable(%q) = %q, want %q", tt.in, got, tt.want)
+			params := map[string]string{}
+			if tt.charset != "" {
+				params["charset"] = tt.charset
+			}
+			if got := string(decodeBody(tt.ctype, params, tt.cte, []byte(tt.in))); got != tt.want {
+				t.Errorf("decodeBody(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
 }
 
-func TestDecodeBase64(t *testing.T) {
-	tests := []struct {
-		in   string
-		want string
-	}{
-		{"aGVq\r\nc2Fu\r\n", "hejsan"},
-		{"aGVqc2Fu", "hejsan"},
-		{"aGVqc2E=", "hejsa"},
-		{"aGVq!!c2E", "hejsa"},
-		{"aGVqc", "hej"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := string(decodeBase64([]byte(tt.in))); got != tt.want {
-				t.Errorf("decodeBase64(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestSplitMultipart(t *testing.T) {
+func TestSplitParts(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
 		want []string
 	}{
-		{"LF with preamble and epilogue", "preamble\n--b\none\n--b\ntwo\n--b--\nepilogue\n", []string{"one", "two"}},
-		{"CRLF", "--b\r\none\r\n--b\r\ntwo\r\n--b--\r\n", []string{"one", "two"}},
-		{"transport padding", "--b  \none\n--b-- \t\n", []string{"one"}},
-		{"truncated", "--b\none\n--b\ntw", []string{"one", "tw"}},
-		{"longer boundary is content", "--b\n--bx\n--b--\n", []string{"--bx"}},
+		{"LF with preamble and epilogue", "preamble\n--b\n\none\n--b\n\ntwo\n--b--\nepilogue\n", []string{"one", "two"}},
+		{"transport padding", "--b  \n\none\n--b-- \t\n", []string{"one"}},
+		{"truncated", "--b\n\none\n--b\n\ntw", []string{"one", "tw"}},
+		{"part without a header", "--b\nplain text\n--b--\n", []string{"plain text"}},
+		{"bad line in a part header", "--b\nContent-Type: text/plain\nnot a field\n--b--\n", []string{"not a field"}},
+		{"header ended by the delimiter", "--b\nContent-Type: text/plain\n--b\n\nx\n--b--\n", []string{"", "x"}},
+		{"longer boundary is content", "--b\n\n--bx\n--b--\n", []string{"--bx"}},
 		{"no delimiter", "just text\n", nil},
-		{"empty part", "--b\n--b--\n", []string{""}},
+		{"empty part", "--b\n\n--b--\n", []string{""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, p := range splitMultipart([]byte(tt.body), "b", 10) {
-				got = append(got, string(p))
+			for _, p := range splitParts([]byte(tt.body), "b", 10) {
+				got = append(got, string(p.body))
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("splitMultipart = %q, want %q", got, tt.want)
+				t.Errorf("splitParts = %q, want %q", got, tt.want)
 			}
 		})
 	}
-	if n := len(splitMultipart([]byte(strings.Repeat("--b\n", 100)), "b", 7)); n != 7 {
-		t.Errorf("splitMultipart ignored its limit: %d parts", n)
+	if n := len(splitParts([]byte(strings.Repeat("--b\n\n", 100)), "b", 7)); n != 7 {
+		t.Errorf("splitParts ignored its limit: %d parts", n)
+	}
+}
+
+func TestNormalizeLines(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\r\nb\r\n":   "a\nb\n",
+		"a\rb\r\rc":    "a\nb\n\nc",
+		"a\n \t\nb":    "a\n\nb",
+		"unchanged\n":  "unchanged\n",
+		"x\r\n  \r\ny": "x\n\ny",
+	} {
+		if got := string(normalizeLines([]byte(in))); got != want {
+			t.Errorf("normalizeLines(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -169,7 +177,7 @@ func TestReadHeader(t *testing.T) {
 	}{
 		{
 			name:     "folding and order",
-			in:       "Subject: a\n\tb\nX-A: 1\r\nx-a: 2\n\nbody",
+			in:       "Subject: a\n\tb\nX-A: 1\nx-a: 2\n\nbody",
 			want:     header{{"subject", "a b"}, {"x-a", "1"}, {"x-a", "2"}},
 			wantRest: "body",
 			wantOK:   true,
@@ -182,8 +190,8 @@ func TestReadHeader(t *testing.T) {
 			wantOK:   true,
 		},
 		{
-			name:     "whitespace-only line ends the block",
-			in:       "A: 1\n \t\nB: 2\n",
+			name:     "blank line ends the block",
+			in:       "A: 1\n\nB: 2\n",
 			want:     header{{"a", "1"}},
 			wantRest: "B: 2\n",
 			wantOK:   true,

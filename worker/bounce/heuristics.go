@@ -12,27 +12,27 @@ import (
 var (
 	// bounceSubjectRe matches subjects of failure and delay notices. It
 	// deliberately does not match "Delivery Status Notification (Success)".
-	bounceSubjectRe = regexp.MustCompile(`(?i)undelivered\s+mail|mail\s+delivery\s+(?:failed|failure|problem)|delivery\s+status\s+notification\s*\((?:failure|delay)\)|undeliverable|undelivered|failure\s+notice|returned\s+mail|delivery\s+failure|non-?delivery|delivery\s+(?:has\s+)?failed|could\s+not\s+be\s+delivered|delayed\s+mail|warning:\s+message\s+\S+\s+delayed|olevererbar|kunde\s+inte\s+levereras|unzustellbar|onbestelbaar`)
+	bounceSubjectRe = regexp.MustCompile(`(?i)undelivered\s+mail|mail\s+delivery\s+(?:failed|failure|problem)|delivery\s+status\s+notification\s*(?:\((?:failure|delay)\)|:\s*(?:error|failure|failed|warning|delay(?:ed)?)\b)|undeliverable|undelivered|failure\s+notice|returned\s+mail|delivery\s+failure|non-?delivery|delivery\s+(?:has\s+)?failed|could\s+not\s+be\s+delivered|delayed\s+mail|warning:\s+message\s+\S+\s+delayed|olevererbar|kunde\s+inte\s+levereras|unzustellbar|onbestelbaar`)
 
 	// delaySubjectRe matches subjects that announce a delay warning.
-	delaySubjectRe = regexp.MustCompile(`(?i)\(delay\)|delayed\s+mail|warning:\s+message\s+\S+\s+delayed|delivery\s+delayed|delay(?:ed)?\s+(?:notification|warning)`)
+	delaySubjectRe = regexp.MustCompile(`(?i)\(delay\)|delivery\s+status\s+notification:\s*(?:warning|delay)|delayed\s+mail|warning:\s+message\s+\S+\s+delayed|delivery\s+delayed|delay(?:ed)?\s+(?:notification|warning)`)
 
 	// bouncePhraseRe is wording that only delivery failure notices use.
-	bouncePhraseRe = regexp.MustCompile(`(?i)(?:could|was|were)\s*(?:n['’]t|\s+not)\s+(?:be\s+)?delivered|(?:not|n['’]t)\s+able\s+to\s+deliver|unable\s+to\s+deliver|undeliverable|undelivered|delivery\s+(?:has\s+)?failed|delivery\s+to\s+the\s+following\s+recipients?\s+failed|failed\s+to\s+deliver|returned\s+to\s+sender|permanent\s+(?:fatal\s+)?error|following\s+address(?:\(es\)|es)?\s+failed|mail\s+delivery\s+failed|delivery\s+incomplete|message\s+not\s+delivered|retry\s+time\s+not\s+reached|retry\s+timeout\s+exceeded`)
+	bouncePhraseRe = regexp.MustCompile(`(?i)(?:could|was|were)\s*(?:n['’]t|\s+not)\s+(?:be\s+)?delivered|(?:not|n['’]t)\s+able\s+to\s+deliver|unable\s+to\s+deliver|undeliverable|undelivered|delivery\s+(?:has\s+)?failed|delivery\s+to\s+the\s+following\s+recipients?\s+failed|failed\s+to\s+deliver|returned\s+to\s+sender|permanent\s+(?:fatal\s+)?error|following\s+address(?:\(es\)|es)?\s+failed|mail\s+delivery\s+failed|delivery\s+incomplete|message\s+not\s+delivered|retry\s+time\s+not\s+reached|retry\s+timeout\s+exceeded|error\s+has\s+occurred\s+while\s+attempting\s+to\s+deliver|was\s+not\s+delivered\s+to|message\s+was\s+undeliverable|rejected\s+by\s+the\s+recipient|cannot\s+be\s+delivered`)
 
 	// hardPhraseRe is wording that unambiguously means the address does
 	// not exist, enough to call a bounce without a code hard.
-	hardPhraseRe = regexp.MustCompile(`(?i)user\s+unknown|unknown\s+user|no\s+such\s+(?:user|mailbox|recipient)|does\s*(?:n['’]t|\s+not)\s+exist|address\s+not\s+found|address\s+(?:couldn['’]t|could\s+not)\s+be\s+found|recipient\s+not\s+found|recip(?:ient)?notfound|no\s+mailbox\s+here\s+by\s+that\s+name|unknown\s+(?:local[\s-]+part|recipient|mailbox)`)
+	hardPhraseRe = regexp.MustCompile(`(?i)user\s+unknown|unknown\s+user|no\s+such\s+(?:user|mailbox|recipient|address)|does\s*(?:n['’]t|\s+not)\s+exist|no\s+longer\s+exists?|address\s+not\s+found|address\s+(?:couldn['’]t|could\s+not)\s+be\s+found|recipient\s+not\s+found|recip(?:ient)?notfound|no\s+mailbox\s+here\s+by\s+that\s+name|unknown\s+(?:local[\s-]+part|recipient|mailbox)|invalid\s+(?:recipient|mailbox)|(?:mailbox|recipient(?:['’]s\s+mailbox)?)\s+is\s+invalid|mailbox\s+not\s+found|unrouteable\s+address|not\s+listed\s+in\s+(?:the\s+)?(?:domino\s+|public\s+name\s+and\s+address\s+)?(?:directory|book)|invalid\s+final\s+delivery\s+userid|(?:does\s*(?:n['’]t|\s+not))\s+have\s+an?\s+\S+\s+account|(?:account|mailbox)(?:\s+that\s+you\s+tried\s+to\s+reach)?\s+(?:is|has\s+been)\s+(?:disabled|deactivated|inactive)`)
 
 	// tempPhraseRe is wording of transient failures.
 	tempPhraseRe = regexp.MustCompile(`(?i)temporar(?:y|ily)|retry\s+time\s+not\s+reached|retry\s+timeout\s+exceeded|try\s+again\s+later|\bdeferred\b`)
 
 	// delayPhraseRe is wording of "not delivered yet, still trying". It
 	// avoids bare "will try", which people write in vacation notices.
-	delayPhraseRe = regexp.MustCompile(`(?i)has\s+not\s+(?:yet\s+)?been\s+delivered|not\s+(?:been\s+)?delivered\s+yet|delivery\s+(?:of\s+(?:this|your|the)\s+message\s+)?(?:is\s+|has\s+been\s+)?delayed|message\s+(?:is\s+|was\s+|has\s+been\s+)?delayed|will\s+(?:continue\s+to\s+|keep\s+)?re-?try|will\s+be\s+re-?tried|still\s+being\s+re-?tried|delivery\s+attempts\s+will\s+continue`)
+	delayPhraseRe = regexp.MustCompile(`(?i)has\s+not\s+(?:yet\s+)?been\s+delivered|not\s+(?:been\s+)?delivered\s+yet|delivery\s+(?:of\s+(?:this|your|the)\s+message\s+)?(?:is\s+|has\s+been\s+)?delayed|message\s+(?:is\s+|was\s+|has\s+been\s+)?delayed|will\s+(?:continue\s+to\s+|keep\s+)?re-?try|will\s+be\s+re-?tried|still\s+being\s+re-?tried|delivery\s+attempts\s+will\s+continue|message\s+is\s+delayed\s+for|only\s+a\s+temporary\s+failure\s+report|(?:do\s+not|don['’]t)\s+need\s+to\s+re-?send`)
 
 	// warningOnlyRe marks a delay warning whatever else it says.
-	warningOnlyRe = regexp.MustCompile(`(?i)this\s+is\s+a\s+warning\s+only|no\s+action\s+is\s+required\s+on\s+your\s+part`)
+	warningOnlyRe = regexp.MustCompile(`(?i)this\s+is\s+a\s+warning(?:\s+message)?\s+only|only\s+a\s+temporary\s+failure\s+report|no\s+action\s+is\s+required\s+on\s+your\s+part`)
 
 	// finalFailureRe is wording that the MTA has given up, which makes
 	// "delay" wording describe the history rather than the present.
@@ -41,7 +41,7 @@ var (
 	// originalMarkerRe matches the line after which a text bounce quotes
 	// the original message. Text after it is our own mail, so it is not
 	// searched for codes and phrases, only for the returned header.
-	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*-*[ \t]*(?:below\s+this\s+line\s+is\s+a\s+copy\s+of\s+the\s+message|this\s+is\s+a\s+copy\s+of\s+the\s+message|original\s+message\s+headers|original\s+message\s+follows|returned\s+mail\s+follows|unsent\s+message\s+follows|the\s+header\s+of\s+the\s+original\s+message|-+\s*original\s+message\s*-+).*$`)
+	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*-*[ \t]*(?:below\s+this\s+line\s+is\s+a\s+copy\s+of\s+the\s+message|this\s+is\s+a\s+copy\s+of\s+the\s+message|original\s+message\s+headers|original\s+message\s+follows|returned\s+mail\s+follows|unsent\s+message\s+follows|below\s+is\s+a\s+copy\s+of\s+the\s+original\s+message|the\s+header\s+of\s+the\s+original\s+message|-+\s*original\s+message\s*-+).*$`)
 
 	// headerStartRe finds the returned header when prose separates it from
 	// the marker.
@@ -53,7 +53,7 @@ var (
 	// "<a@b>: reason"; Exim names the address in "after RCPT TO:<a@b>";
 	// Exchange puts it on the line above "#550 ..."; everyone else names
 	// it shortly after one of the rcptIntroRe phrases.
-	angleRcptRe    = regexp.MustCompile(`(?m)^[ \t]*<([^<>\s]+@[^<>\s]+)>:`)
+	angleRcptRe    = regexp.MustCompile(`(?m)^[ \t]*<([^<>\s]+@[^<>\s]+)>:|^([^<>\s:]+@[^<>\s:]+): `)
 	rcptToRe       = regexp.MustCompile(`(?i)rcpt\s+to:?\s*<([^<>\s]+@[^<>\s]+)>`)
 	exchangeRcptRe = regexp.MustCompile(`(?m)^[ \t]*<?([^<>\s]+@[^<>\s]+?)>?[ \t]*(?:\([^)\n]*\))?[ \t]*\n[ \t]*#[45]\d\d`)
 	rcptIntroRe    = regexp.MustCompile(`(?i)delivered\s+to|deliver\s+your\s+message\s+to|your\s+message\s+to|following\s+(?:e-?mail\s+)?(?:address(?:\(es\)|es)?|recipients?)|recipients\s+or\s+groups|been\s+delivered\s+is`)
@@ -113,37 +113,89 @@ func parseTextBounce(msg *entity, known bool) (Report, header) {
 		}
 	}
 
-	status := statusFromText(analysis)
+	// A notice about several recipients is judged by what it says about
+	// ours alone: another recipient's "mailbox full" says nothing about
+	// the address we sent to.
+	text := recipientSegment(analysis, sentTo(orig))
+	status := statusFromText(text)
 	rep := Report{
-		Recipient:  textRecipient(analysis),
+		Recipient:  textRecipient(text),
 		Status:     status,
-		Diagnostic: codeDiagnostic(analysis),
+		Diagnostic: codeDiagnostic(text),
 		MessageID:  msgID,
 	}
 	if rep.Diagnostic == "" {
-		rep.Diagnostic = reasonLine(analysis)
+		rep.Diagnostic = reasonLine(text)
 	}
 
 	delayed := warningOnlyRe.MatchString(analysis) || delaySubjectRe.MatchString(subject) ||
 		(delayPhraseRe.MatchString(analysis) && !finalFailureRe.MatchString(analysis))
-	switch {
-	case delayed:
+	if delayed {
 		rep.Kind = KindDelayed
-	case isMailboxFull(status, analysis):
-		rep.Kind = KindSoftBounce
-	case statusClass(status) == '5':
-		rep.Kind = KindHardBounce
-	case statusClass(status) == '4':
-		rep.Kind = KindSoftBounce
-	case tempPhraseRe.MatchString(analysis):
-		rep.Kind = KindSoftBounce
-	case hardPhraseRe.MatchString(analysis):
-		rep.Kind = KindHardBounce
-	default:
-		// Clearly a bounce, but nothing says it is permanent.
-		rep.Kind = KindSoftBounce
+	} else {
+		rep.Kind = FailureKind(status, text)
 	}
 	return rep, orig
+}
+
+// sentTo returns the lower-case addresses the returned original message
+// was addressed to: the subscriber, as utskick sends one message per
+// recipient.
+func sentTo(orig header) []string {
+	var out []string
+	for _, v := range orig.values("to") {
+		out = append(out, addresses(decodeHeader(v))...)
+	}
+	return out
+}
+
+// rcptLineRe matches the line that opens one recipient's part of a text
+// notice: qmail's and Postfix's "<a@b>:", Exim's indented "  a@b" on a
+// line of its own, and OpenSMTPD's "a@b: reason".
+var rcptLineRe = regexp.MustCompile(`(?m)^(?:[ \t]*<([^<>\s]+@[^<>\s]+)>:|[ \t]{1,4}([^<>\s:]+@[^<>\s:]+)[ \t]*$|([^<>\s:]+@[^<>\s:]+): )`)
+
+// recipientSegment cuts a notice that lists several recipients down to
+// its introduction and the part about the recipient we sent to (the first
+// listed when none of them is ours). A notice about one recipient comes
+// back as it is.
+func recipientSegment(text string, ours []string) string {
+	locs := rcptLineRe.FindAllStringSubmatchIndex(text, 50)
+	type seg struct {
+		addr       string
+		start, end int
+	}
+	var segs []seg
+	distinct := map[string]bool{}
+	for _, m := range locs {
+		addr := ""
+		for g := 1; g <= 3; g++ {
+			if m[2*g] >= 0 {
+				addr = strings.ToLower(text[m[2*g]:m[2*g+1]])
+			}
+		}
+		if _, _, ours := TokenFromAddress(addr); ours {
+			continue
+		}
+		if n := len(segs); n > 0 {
+			if segs[n-1].addr == addr {
+				continue // the same recipient named again in its own part
+			}
+			segs[n-1].end = m[0]
+		}
+		segs = append(segs, seg{addr: addr, start: m[0], end: len(text)})
+		distinct[addr] = true
+	}
+	if len(distinct) < 2 {
+		return text
+	}
+	pick := segs[0]
+	for _, s := range segs {
+		if contains(ours, s.addr) {
+			pick = s
+			break
+		}
+	}
+	return text[:segs[0].start] + text[pick.start:pick.end]
 }
 
 // cutAtOriginal splits a bounce text into the bounce's own words and the
@@ -177,7 +229,7 @@ func inlineOriginal(inline string) header {
 // textRecipient finds the failed recipient in a bounce text.
 func textRecipient(analysis string) string {
 	for _, m := range angleRcptRe.FindAllStringSubmatch(analysis, 20) {
-		if a, ok := acceptRecipient(m[1]); ok {
+		if a, ok := acceptRecipient(m[1] + m[2]); ok {
 			return a
 		}
 	}

@@ -1,15 +1,27 @@
 package bounce
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"html"
 	"io"
 	"mime"
 	"regexp"
 	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
+
+// The MIME work (header fields, multipart bodies, transfer encodings,
+// charsets) is done by go-message. What is left here is the leniency that
+// bounces need and a mail reader does not: MTAs write bounces in a hurry,
+// with bad header lines, parts without a header, boundaries that do not
+// match the Content-Type, lone CR line endings and truncated bodies, and a
+// partial diagnostic is worth more than an error.
 
 // Limits that keep a hostile message from costing much more than its own
 // size in memory and time. Real bounces are far inside all of them.
@@ -67,7 +79,7 @@ type entity struct {
 	header    header
 	mediaType string            // lower-case type/subtype
 	params    map[string]string // Content-Type parameters, lower-case keys
-	body      []byte            // transfer-decoded body
+	body      []byte            // transfer-decoded body, UTF-8 for text/*
 	parts     []*entity         // children of a multipart entity
 }
 
@@ -114,11 +126,11 @@ var wellKnownFields = []string{
 // everything except the header: input without a recognisable header block
 // is not mail.
 func parseMessage(raw []byte) (*entity, error) {
-	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
-	raw = bytes.TrimLeft(raw, "\r\n")
+	raw = normalizeLines(bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")))
+	raw = bytes.TrimLeft(raw, "\n")
 	// Messages handed over from an mbox or some MDAs start with the
 	// "From sender date" envelope line, which is not a header field.
-	if first, rest := cutLine(raw); isMboxFromLine(first) {
+	if first, rest, _ := bytes.Cut(raw, []byte("\n")); isMboxFromLine(first) {
 		raw = rest
 	}
 	if len(raw) == 0 {
@@ -142,6 +154,48 @@ func parseMessage(raw []byte) (*entity, error) {
 	return newEntity(h, body, 0, &budget), nil
 }
 
+// normalizeLines turns CRLF and lone CR (old Mac mailers, some gateways)
+// into LF, and whitespace-only lines into empty ones: some generators put
+// those between DSN field groups, and no real field is folded over one.
+// Everything downstream then deals with one line ending only. It returns b
+// itself when there is nothing to change.
+func normalizeLines(b []byte) []byte {
+	if bytes.IndexByte(b, '\r') < 0 && !hasBlankishLine(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	lineStart := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\r' {
+			if i+1 < len(b) && b[i+1] == '\n' {
+				continue
+			}
+			c = '\n'
+		}
+		if c == '\n' && len(bytes.Trim(out[lineStart:], " \t")) == 0 {
+			out = out[:lineStart]
+		}
+		out = append(out, c)
+		if c == '\n' {
+			lineStart = len(out)
+		}
+	}
+	return out
+}
+
+// hasBlankishLine reports a line of only spaces and tabs.
+func hasBlankishLine(b []byte) bool {
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte("\n"))
+		if len(line) > 0 && len(bytes.Trim(line, " \t")) == 0 {
+			return true
+		}
+		b = rest
+	}
+	return false
+}
+
 // isMboxFromLine tells "From sender date" from an obsolete-syntax
 // "From : address" header field.
 func isMboxFromLine(line []byte) bool {
@@ -154,111 +208,249 @@ func isMboxFromLine(line []byte) bool {
 func newEntity(h header, body []byte, depth int, budget *int) *entity {
 	*budget--
 	mt, params := parseContentType(h.get("content-type"))
-	e := &entity{
-		header:    h,
-		mediaType: mt,
-		params:    params,
-		body:      decodeTransfer(h.get("content-transfer-encoding"), body),
-	}
-	if !strings.HasPrefix(mt, "multipart/") || depth >= maxDepth || params["boundary"] == "" {
+	e := &entity{header: h, mediaType: mt, params: params}
+	if !strings.HasPrefix(mt, "multipart/") {
+		e.body = decodeBody(mt, params, h.get("content-transfer-encoding"), body)
 		return e
 	}
-	for _, raw := range splitMultipart(e.body, params["boundary"], *budget) {
+	// RFC 2045 allows no transfer encoding on a multipart entity; go-message
+	// ignores one too.
+	e.body = body
+	if depth >= maxDepth {
+		return e
+	}
+	parts := splitParts(body, params["boundary"], *budget)
+	if len(parts) == 0 {
+		// The Content-Type names a boundary the body does not use (or
+		// none): look for the one it does use.
+		if b := sniffBoundary(body); b != "" && b != params["boundary"] {
+			parts = splitParts(body, b, *budget)
+		}
+	}
+	for _, p := range parts {
 		if *budget <= 0 {
 			break
 		}
-		ph, pbody, ok := readHeader(raw)
-		if !ok {
-			// A part whose first line is not a field has no header;
-			// keep it all as body rather than lose it.
-			ph, pbody = nil, raw
-		}
-		e.parts = append(e.parts, newEntity(ph, pbody, depth+1, budget))
+		e.parts = append(e.parts, newEntity(p.header, p.body, depth+1, budget))
 	}
 	return e
 }
 
-// cutLine returns the first line of b without its line ending, and the rest.
-func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return bytes.TrimSuffix(b, []byte("\r")), nil
+// decodeBody undoes the transfer encoding and, for text, the charset, with
+// go-message. Broken encodings decode as far as they can and an unknown
+// charset leaves the bytes as they are: a partial diagnostic is better
+// than none.
+func decodeBody(mediaType string, params map[string]string, cte string, body []byte) []byte {
+	var th textproto.Header
+	if cs := params["charset"]; cs != "" && strings.HasPrefix(mediaType, "text/") {
+		th.Set("Content-Type", mime.FormatMediaType(mediaType, map[string]string{"charset": strings.TrimSpace(cs)}))
 	}
-	return bytes.TrimSuffix(b[:i], []byte("\r")), b[i+1:]
+	if cte = strings.ToLower(strings.TrimSpace(cte)); cte == "base64" || cte == "quoted-printable" {
+		th.Set("Content-Transfer-Encoding", cte)
+	}
+	if th.Len() == 0 {
+		return body
+	}
+	ent, err := message.New(message.Header{Header: th}, bytes.NewReader(body))
+	if ent == nil {
+		// Only an unknown transfer encoding returns no entity, and only
+		// base64 and quoted-printable are passed on.
+		_ = err
+		return body
+	}
+	out, _ := io.ReadAll(ent.Body)
+	// Encoded bodies carry their own line endings, usually CRLF.
+	return normalizeLines(out)
 }
 
-// isBlank treats whitespace-only lines as blank: some generators emit them
-// between DSN field groups, and no real field is folded over one.
-func isBlank(line []byte) bool {
-	return len(bytes.TrimSpace(line)) == 0
+// rawPart is one part of a multipart body before it is decoded.
+type rawPart struct {
+	header header
+	body   []byte
 }
 
-// readHeader parses the header block at the start of b and returns it and
-// the bytes after the blank line that ends it. ok is false, and nothing is
-// consumed, when the first line is neither blank nor a header field. Bad
-// lines after the first are skipped: bounce generators are sloppy and a
-// single broken line should not hide the rest.
-func readHeader(b []byte) (h header, rest []byte, ok bool) {
-	var (
-		name  string
-		value []byte
-	)
-	flush := func() {
-		if name != "" {
-			h = append(h, field{name: name, value: string(value)})
+// splitParts returns at most limit parts of a multipart body, split by
+// go-message's multipart reader. A missing close delimiter (a truncated
+// message) leaves the last part running to the end of the data, and a
+// part whose header is broken keeps what could be read of it.
+func splitParts(body []byte, boundary string, limit int) []rawPart {
+	if boundary == "" || limit <= 0 {
+		return nil
+	}
+	mr := textproto.NewMultipartReader(bytes.NewReader(repairPartHeaders(body, boundary, limit)), boundary)
+	var parts []rawPart
+	for len(parts) < limit {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
 		}
-		name = ""
+		b, _ := io.ReadAll(p) // io.ErrUnexpectedEOF: truncated, keep what came
+		parts = append(parts, rawPart{header: fromTextproto(p.Header), body: b})
 	}
-	for first := true; len(b) > 0; first = false {
-		line, next := cutLine(b)
+	return parts
+}
+
+// repairPartHeaders makes every part header of a multipart body one that
+// go-message reads: a part that starts with text instead of a header, or
+// whose header has a line that is no field, gets a blank line inserted
+// before that line, so the text becomes the part's body rather than an
+// error that loses the rest of the message. It returns body itself when
+// every part header is well formed.
+func repairPartHeaders(body []byte, boundary string, limit int) []byte {
+	delim := []byte("--" + boundary)
+	var out []byte
+	copied := 0 // body[:copied] is in out
+	inHeader := false
+	seen := 0
+	for off := 0; off < len(body); {
+		end := len(body)
+		if i := bytes.IndexByte(body[off:], '\n'); i >= 0 {
+			end = off + i
+		}
+		line := body[off:end]
+		next := min(end+1, len(body))
+		isDelim := false
+		if tail, ok := bytes.CutPrefix(line, delim); ok {
+			tail = bytes.TrimRight(tail, " \t")
+			isDelim = len(tail) == 0 || string(tail) == "--"
+			if isDelim && len(tail) > 0 {
+				break // the close delimiter
+			}
+		}
 		switch {
-		case isBlank(line):
-			flush()
-			return h, next, true
+		case isDelim:
+			if inHeader {
+				// A header ended by the next delimiter, without the blank
+				// line: the part is empty.
+				out, copied = insertBlank(out, body, copied, off)
+			}
+			seen++
+			if seen > limit {
+				off = len(body)
+				continue
+			}
+			inHeader = true
+		case !inHeader:
+		case len(line) == 0:
+			inHeader = false
 		case line[0] == ' ' || line[0] == '\t':
-			if first {
-				return nil, b, false
-			}
-			cont := bytes.TrimSpace(line)
-			if name != "" && len(value)+1+len(cont) <= maxFieldBytes {
-				value = append(append(value, ' '), cont...)
-			}
-		default:
-			n, v, isField := splitField(line)
-			if !isField {
-				if first {
-					return nil, b, false
-				}
-				break
-			}
-			flush()
-			if len(h) < maxHeaderFields {
-				name = n
-				value = append(value[:0], v[:min(len(v), maxFieldBytes)]...)
-			}
+			// a continuation line
+		case !isFieldLine(line):
+			out, copied = insertBlank(out, body, copied, off)
+			inHeader = false
 		}
-		b = next
+		off = next
 	}
-	flush()
-	return h, nil, true
+	if out == nil {
+		return body
+	}
+	return append(out, body[copied:]...)
 }
 
-// splitField splits "Name: value" and reports whether line is a field.
-func splitField(line []byte) (name string, value []byte, ok bool) {
+// insertBlank copies body[copied:at] to out followed by an empty line.
+func insertBlank(out, body []byte, copied, at int) ([]byte, int) {
+	if out == nil {
+		out = make([]byte, 0, len(body)+64)
+	}
+	out = append(out, body[copied:at]...)
+	return append(out, '\n'), at
+}
+
+// isFieldLine reports a "Name: value" line whose name go-message accepts.
+func isFieldLine(line []byte) bool {
 	i := bytes.IndexByte(line, ':')
 	if i <= 0 {
-		return "", nil, false
+		return false
 	}
-	n := bytes.TrimRight(line[:i], " \t")
-	if len(n) == 0 {
-		return "", nil, false
+	name := bytes.TrimRight(line[:i], " \t")
+	if len(name) == 0 {
+		return false
 	}
-	for _, c := range n {
+	for _, c := range name {
 		if c < 33 || c > 126 {
-			return "", nil, false
+			return false
 		}
 	}
-	return strings.ToLower(string(n)), bytes.TrimSpace(line[i+1:]), true
+	return true
+}
+
+// boundaryLineRe matches a line that can open a multipart part.
+var boundaryLineRe = regexp.MustCompile(`(?m)^--([0-9A-Za-z'()+_,./:=?-]{1,70})[ \t]*$`)
+
+// sniffBoundary finds the boundary a multipart body really uses: the first
+// "--x" line that comes back later as "--x" or "--x--".
+func sniffBoundary(body []byte) string {
+	for _, m := range boundaryLineRe.FindAllSubmatch(body[:min(len(body), 1<<20)], 20) {
+		b := strings.TrimSuffix(string(m[1]), "--")
+		if b == "" {
+			continue
+		}
+		if bytes.Count(body, []byte("\n--"+b)) >= 1 && bytes.Count(body, []byte("--"+b)) >= 2 {
+			return b
+		}
+	}
+	return ""
+}
+
+// maxHeaderBytes bounds the header block handed to go-message, as its own
+// ReadOptions.MaxHeaderBytes does by default; a longer one is cut there.
+const maxHeaderBytes = 1 << 20
+
+// readHeader parses the header block at the start of b with go-message and
+// returns it and the bytes after the blank line that ends it. ok is false,
+// and nothing is consumed, when the first line is neither blank nor a
+// header field. A bad line after the first is skipped, where go-message
+// would stop: bounce generators are sloppy and a single broken line should
+// not hide the rest. b must have LF line endings (see normalizeLines).
+func readHeader(b []byte) (h header, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, nil, true
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	if len(first) > 0 && (first[0] == ' ' || first[0] == '\t' || !isFieldLine(first)) {
+		return nil, b, false
+	}
+	end, restAt := len(b), len(b)
+	if b[0] == '\n' {
+		end, restAt = 0, 1
+	} else if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
+		end, restAt = i+1, i+2
+	}
+	block := b[:min(end, maxHeaderBytes)]
+	if len(block) > 0 && block[len(block)-1] != '\n' {
+		// go-message drops a last field that no line ending closes, as in
+		// a message cut short by a size limit.
+		block = append(block[:len(block):len(block)], '\n')
+	}
+	r := bytes.NewReader(block)
+	br := bufio.NewReader(r)
+	for len(h) < maxHeaderFields {
+		th, err := textproto.ReadHeader(br)
+		h = append(h, fromTextproto(th)...)
+		if err == nil || err == io.EOF || r.Len()+br.Buffered() == 0 {
+			break
+		}
+		// go-message stopped at a bad line, which it has consumed: go on
+		// after it.
+	}
+	if len(h) > maxHeaderFields {
+		h = h[:maxHeaderFields]
+	}
+	return h, b[restAt:], true
+}
+
+// fromTextproto converts a go-message header to a header, in order, with
+// each value cut to maxFieldBytes and at most maxHeaderFields fields.
+func fromTextproto(th textproto.Header) header {
+	h := make(header, 0, th.Len())
+	for fs := th.Fields(); fs.Next() && len(h) < maxHeaderFields; {
+		v := fs.Value()
+		if len(v) > maxFieldBytes {
+			v = v[:maxFieldBytes]
+		}
+		h = append(h, field{name: strings.ToLower(fs.Key()), value: v})
+	}
+	return h
 }
 
 // paramRe recovers parameters from a Content-Type that mime.ParseMediaType
@@ -286,173 +478,45 @@ func parseContentType(v string) (string, map[string]string) {
 	return mt, params
 }
 
-// splitMultipart returns the bodies of the parts of a multipart body,
-// at most limit of them. A missing close delimiter (a truncated message)
-// leaves the last part running to the end of the data instead of losing it.
-func splitMultipart(b []byte, boundary string, limit int) [][]byte {
-	delim := []byte("--" + boundary)
-	var parts [][]byte
-	start := -1 // where the current part's content begins
-	for off := 0; off < len(b) && len(parts) < limit; {
-		lineEnd, next := len(b), len(b)
-		if i := bytes.IndexByte(b[off:], '\n'); i >= 0 {
-			lineEnd, next = off+i, off+i+1
-		}
-		line := bytes.TrimRight(b[off:lineEnd], " \t\r")
-		if tail, found := bytes.CutPrefix(line, delim); found && (len(tail) == 0 || string(tail) == "--") {
-			if start >= 0 {
-				parts = append(parts, trimDelimiterNewline(b[start:off]))
-			}
-			if len(tail) > 0 {
-				return parts
-			}
-			start = next
-		}
-		off = next
-	}
-	if start >= 0 && len(parts) < limit {
-		parts = append(parts, b[start:])
-	}
-	return parts
-}
-
-// trimDelimiterNewline drops the line break before a boundary delimiter,
-// which RFC 2046 makes part of the delimiter, not of the content.
-func trimDelimiterNewline(b []byte) []byte {
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	return bytes.TrimSuffix(b, []byte("\r"))
-}
-
-// decodeTransfer undoes a Content-Transfer-Encoding. Broken encodings decode
-// as far as they can: a partial diagnostic is better than none.
-func decodeTransfer(cte string, body []byte) []byte {
-	switch strings.ToLower(strings.TrimSpace(cte)) {
-	case "base64":
-		return decodeBase64(body)
-	case "quoted-printable":
-		return decodeQuotedPrintable(body)
-	default:
-		return body
-	}
-}
-
-func decodeBase64(b []byte) []byte {
-	clean := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' {
-			clean = append(clean, c)
-		}
-	}
-	if len(clean)%4 == 1 { // one dangling character cannot encode a byte
-		clean = clean[:len(clean)-1]
-	}
-	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
-	n, _ := base64.RawStdEncoding.Decode(out, clean)
-	return out[:n]
-}
-
-// decodeQuotedPrintable is hand-written because mime/quotedprintable stops
-// at the first malformed escape, and bounce generators produce plenty.
-func decodeQuotedPrintable(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '=' {
-			out = append(out, c)
-			continue
-		}
-		if i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
-			out = append(out, unhex(b[i+1])<<4|unhex(b[i+2]))
-			i += 2
-			continue
-		}
-		// Soft line break: "=" then optional whitespace then the line end.
-		j := i + 1
-		for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
-			j++
-		}
-		if j < len(b) && b[j] == '\r' {
-			j++
-		}
-		if j < len(b) && b[j] == '\n' {
-			i = j
-			continue
-		}
-		if j == len(b) {
-			break
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	default:
-		return c - '0'
-	}
-}
-
-// isLatin1 lists the single-byte charsets European MTAs still label their
-// bounces with. windows-1252 and ISO-8859-15 differ from ISO-8859-1 in a
-// few punctuation positions only, which does not matter for classification.
-func isLatin1(charset string) bool {
-	switch strings.ToLower(strings.TrimSpace(charset)) {
-	case "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "windows-1252", "cp1252", "iso-8859-15":
-		return true
-	}
-	return false
-}
-
-func latin1ToUTF8(b []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(b))
-	for _, c := range b {
-		sb.WriteRune(rune(c))
-	}
-	return sb.String()
-}
-
-// text returns the first limit bytes of a text entity's body as a string
-// with LF line endings, HTML reduced to text.
+// text returns the first limit bytes of a text entity's body as a string,
+// HTML reduced to text.
 func (e *entity) text(limit int) string {
-	b := e.body[:min(len(e.body), limit)]
-	var s string
-	if isLatin1(e.params["charset"]) {
-		s = latin1ToUTF8(b)
-	} else {
-		s = string(b)
-	}
-	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s := string(e.body[:min(len(e.body), limit)])
 	if e.mediaType == "text/html" {
 		s = stripHTML(s)
 	}
 	return s
 }
 
+// wordDecoder decodes RFC 2047 encoded words in any charset go-message's
+// charset package knows.
+var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
+
 // decodeHeader decodes RFC 2047 encoded words, returning v unchanged when it
 // cannot: a raw subject still matches most patterns.
 func decodeHeader(v string) string {
-	d := mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
-		if !isLatin1(charset) {
-			return nil, fmt.Errorf("unsupported charset %q", charset)
-		}
-		b, err := io.ReadAll(input)
-		return strings.NewReader(latin1ToUTF8(b)), err
-	}}
-	s, err := d.DecodeHeader(v)
+	s, err := wordDecoder.DecodeHeader(v)
 	if err != nil {
 		return v
 	}
 	return s
+}
+
+// addresses returns the lower-case addresses of an address-list field,
+// parsed by go-message's mail package, or nil when it does not parse.
+func addresses(v string) []string {
+	var th textproto.Header
+	th.Set("To", v)
+	mh := mail.Header{Header: message.Header{Header: th}}
+	list, err := mh.AddressList("To")
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, a := range list {
+		out = append(out, strings.ToLower(a.Address))
+	}
+	return out
 }
 
 var (
@@ -526,7 +590,7 @@ func attachedOriginal(msg *entity) header {
 	if e == nil || e == msg {
 		return nil
 	}
-	h, _, ok := readHeader(bytes.TrimLeft(e.body, "\r\n"))
+	h, _, ok := readHeader(bytes.TrimLeft(e.body, "\n"))
 	if !ok {
 		return nil
 	}

@@ -90,7 +90,7 @@ func TestParseShapes(t *testing.T) {
 		{
 			name: "auto-submitted reply from a person",
 			raw:  "From: Kim <kim@example.com>\n" + bouncesTo + "Auto-Submitted: auto-replied\nSubject: Re: Juni\n\nThanks, I could not be reached.\n",
-			want: Report{Kind: KindUnknown, Token: tok},
+			want: Report{Kind: KindAutoReply, Token: tok},
 		},
 		{
 			name: "vacation notice without markers is not a delay",
@@ -105,7 +105,7 @@ func TestParseShapes(t *testing.T) {
 		{
 			name: "windows-1252 encoded out-of-office subject",
 			raw:  "Return-Path: <>\nFrom: Kim <kim@example.com>\n" + bouncesTo + "Subject: =?windows-1252?Q?Fr=E5nvaro?=\n\nUndeliverable until Monday.\n",
-			want: Report{Kind: KindUnknown, Token: tok},
+			want: Report{Kind: KindAutoReply, Token: tok},
 		},
 		{
 			name: "mailer-daemon without bounce wording",
@@ -173,6 +173,49 @@ func TestParseShapes(t *testing.T) {
 			checkReport(t, got)
 			if got != tt.want {
 				t.Errorf("Parse mismatch\n got: %#v\nwant: %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFailureKind(t *testing.T) {
+	tests := []struct {
+		status, text string
+		want         Kind
+	}{
+		{"5.1.1", "550 5.1.1 <a@b.example>: Recipient address rejected: User unknown", KindHardBounce},
+		{"5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound", KindHardBounce},
+		{"5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", KindHardBounce},
+		{"5.4.1", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", KindHardBounce},
+		{"5.0.0", "550 Requested action not taken: mailbox unavailable", KindHardBounce},
+		{"5.7.1", "550 5.7.1 No such user", KindHardBounce},
+		{"", "Invalid final delivery userid", KindHardBounce},
+		{"5.2.2", "552 5.2.2 Mailbox full", KindSoftBounce},
+		{"5.2.121", "550 5.2.121 Recipient's per hour message receive limit from specific sender exceeded", KindSoftBounce},
+		{"4.4.7", "550 4.4.7 QUEUE.Expired; message expired", KindSoftBounce},
+		{"4.2.0", "450 4.2.0 Mailbox temporarily unavailable", KindSoftBounce},
+		{"", "the mail system gave up", KindSoftBounce},
+		{"5.7.26", "550 5.7.26 Unauthenticated email is not accepted due to domain's DMARC policy", KindPolicyBounce},
+		{"5.7.1", "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", KindPolicyBounce},
+		{"5.7.1", "550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent (S3150)", KindPolicyBounce},
+		{"5.7.350", "550 5.7.350 Remote server returned message detected as spam", KindPolicyBounce},
+		{"5.7.606", "550 5.7.606 Access denied, banned sending IP [192.0.2.1]", KindPolicyBounce},
+		{"5.7.0", "550 5.7.0 Not authorized to send mail from this IP address", KindPolicyBounce},
+		{"5.7.1", "550 5.7.1 No such user; blocked using a block list", KindPolicyBounce},
+		{"5.1.8", "553 5.1.8 Sender address rejected: Domain not found", KindPolicyBounce},
+		{"5.1.0", "550 5.1.0 Sender address rejected: verify failed", KindPolicyBounce},
+		{"5.3.4", "552 5.3.4 Message size exceeds fixed limit", KindPolicyBounce},
+		{"4.7.28", "421 4.7.28 unusual rate of unsolicited mail", KindPolicyBounce},
+		{"4.7.1", "450 4.7.1 Recipient address rejected: Greylisted", KindPolicyBounce},
+		{"5.0.0", "554 Message not allowed - [PH01] Email not accepted for policy reasons", KindPolicyBounce},
+		{"5.0.0", "550 Message rejected because of unacceptable content", KindPolicyBounce},
+		{"", "rejected by the recipient's spam filter", KindPolicyBounce},
+		{"5.0.0", "550 SC-001 (BAY004-MC1F12) Unfortunately, messages from 192.0.2.1 weren't sent. Hotmail does not relay dynamically-assigned IP ranges", KindPolicyBounce},
+	}
+	for _, tt := range tests {
+		t.Run(tt.status+" "+tt.text, func(t *testing.T) {
+			if got := FailureKind(tt.status, tt.text); got != tt.want {
+				t.Errorf("FailureKind(%q, %q) = %s, want %s", tt.status, tt.text, got, tt.want)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -108,4 +109,96 @@ var fullRe = regexp.MustCompile(`(?i)mailbox\s+(?:is\s+)?full|quota\s+exceeded|o
 // so it is treated as soft even under a 5.x.x code.
 func isMailboxFull(status, text string) bool {
 	return len(status) == 5 && status[1:] == ".2.2" || fullRe.MatchString(text)
+}
+
+// policyRe is wording of a rejection for the sender's sake rather than the
+// recipient's: a block list or poor reputation, spam or content filters,
+// failed SPF/DKIM/DMARC, relaying, rate limits, greylisting, an oversized
+// or malformed message. None of it says anything about the address, so a
+// policy rejection must never suppress it. It is matched against
+// lower-cased text: without (?i) Go's matcher does not fold every rune of a
+// long notice through all the alternatives.
+var policyRe = regexp.MustCompile(
+	`spamhaus|spamcop|barracuda|\bsorbs\b|\bsurbl\b|\buribl\b|\bdnsbl\b|\brbl\b|` +
+		`\bblock(?:ed|ing)?\b|block\s*list|black\s*list|deny\s*list|\blisted\s+(?:on|in|at|by)\b|` +
+		`\[(?:bl|ph|ts|tss|hm|rl|gl)\d\d\]|\(s3150\)|\b(?:sc|dy|ou|cs)-00\d\b|messages?\s+from\s+\S+\s+(?:weren['’]t|were\s+not)\s+sent|` +
+		`reputation|\bspam\b|unsolicited|bulk\s+mail|\bjunk\b|` +
+		`content\s+(?:restrictions?|filter(?:ing)?|rejected|policy)|message\s+content|(?:rejected|refused|blocked|not\s+accepted)\b[^.\n]{0,40}\bcontent\b|unacceptable\s+content|` +
+		`\bvirus(?:es)?\b|malware|phish|suspicious|security\s+issue|` +
+		`\bpolic(?:y|ies)\b|dmarc|\bspf\b|\bdkim\b|unauthenticated|not\s+authenticated|authentication\s+(?:required|failed|failure|checks|results)|` +
+		`not\s+(?:authori[sz]ed|allowed|permitted)|access\s+denied|` +
+		`relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+permitted|prohibited)|unable\s+to\s+relay|(?:does\s*(?:n['’]t|\s+not))\s+relay|administrative\s+prohibition|prohibited|` +
+		`sender\s+(?:address\s+)?(?:rejected|denied|blocked|verify\s+failed)|domain\s+of\s+sender|sender\s+domain|client\s+host\s+rejected|` +
+		`\bhelo\b|\behlo\b|reverse\s+dns|\bptr\b|\brdns\b|` +
+		`banned|gr[ae]ylist|rate[\s-]*limit|unusual\s+rate|unexpected\s+volume|user\s+complaints|too\s+many\s+(?:messages|connections|recipients)|` +
+		`message\s+(?:size|too\s+(?:big|large|long))|size\s+exceeds|exceeds\s+(?:the\s+)?(?:fixed\s+)?(?:maximum\s+)?(?:message\s+)?size|` +
+		`invalid\s+mime|mime\s+content|external\s+forwarding`)
+
+// isPolicy reports wording of a policy rejection.
+func isPolicy(text string) bool { return policyRe.MatchString(strings.ToLower(text)) }
+
+// statusParts splits an enhanced status into class, subject and detail
+// numbers; ok is false for "" and malformed codes.
+func statusParts(status string) (class byte, subject, detail int, ok bool) {
+	parts := strings.Split(status, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 {
+		return 0, 0, 0, false
+	}
+	s, err1 := strconv.Atoi(parts[1])
+	d, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil {
+		return 0, 0, 0, false
+	}
+	return parts[0][0], s, d, true
+}
+
+// FailureKind decides what a delivery failure means from its RFC 3463
+// status (possibly "") and the text that explains it, whether a DSN
+// reported it or the server said it during the SMTP conversation: the
+// address is gone (hard), it may work later (soft), or the receiving side
+// refused us for a reason of its own (policy). The enhanced code decides
+// where it is precise; wording decides where codes are generic or
+// missing. The text must be about this one recipient only.
+func FailureKind(status, text string) Kind {
+	class, subject, detail, coded := statusParts(status)
+	policy, hard := isPolicy(text), hardPhraseRe.MatchString(text)
+	switch {
+	case isMailboxFull(status, text) && !policy:
+		return KindSoftBounce
+	case coded && subject == 7:
+		// X.7.x is "security or policy status". Some servers still say
+		// "no such user" under 5.7.1; believe them only when nothing in
+		// the text is about policy.
+		if class == '5' && hard && !policy {
+			return KindHardBounce
+		}
+		return KindPolicyBounce
+	case coded && subject == 1 && (detail == 7 || detail == 8):
+		return KindPolicyBounce // bad sender address: ours, not theirs
+	case coded && subject == 4 && detail == 1 && class == '5' && strings.Contains(strings.ToLower(text), "recipient address rejected"):
+		// Exchange Online's directory-based edge blocking: the recipient
+		// is not in the directory, whatever "access denied" says.
+		return KindHardBounce
+	case coded && (subject == 3 && detail == 4 || subject == 2 && detail == 3 || subject == 6):
+		return KindPolicyBounce // our message is too big or malformed
+	case coded && subject == 4 && (detail == 6 || detail == 7):
+		return KindSoftBounce // routing loop, delivery time expired
+	case coded && class == '5' && subject == 1 && !(policy && !hard):
+		return KindHardBounce // the address: mailbox, domain, syntax, moved, null MX
+	case policy && !hard:
+		return KindPolicyBounce
+	case coded && class == '5' && subject == 2 && detail != 1:
+		return KindSoftBounce // mailbox status other than disabled: full, limits
+	case class == '5':
+		return KindHardBounce
+	case class == '4':
+		return KindSoftBounce
+	case tempPhraseRe.MatchString(text):
+		return KindSoftBounce
+	case hard:
+		return KindHardBounce
+	default:
+		// Clearly a failure, but nothing says it is permanent.
+		return KindSoftBounce
+	}
 }

@@ -95,11 +95,15 @@ func (p *Processor) Handle(ctx context.Context, envelopeRcpts []string, raw io.R
 	return res, err
 }
 
-// unsubscribe handles the mailto: of List-Unsubscribe: the token's
-// subscriber leaves the lists of the token's campaign (all lists for a
-// token from no campaign).
+// unsubscribe handles the mailto: of List-Unsubscribe, and a reply to the
+// bounce address that asks to unsubscribe: the token's subscriber leaves
+// the lists of the token's campaign (all lists for a token from no
+// campaign).
 func (p *Processor) unsubscribe(ctx context.Context, rep bounce.Report, res Result) (Result, error) {
 	u, err := p.sign.OpenUnsubscribe(rep.Token)
+	if err != nil || u.SubscriberID == 0 {
+		u, err = p.deliveryUnsubscribe(ctx, rep.Token)
+	}
 	if err != nil || u.SubscriberID == 0 {
 		p.log.Warn("inbound unsubscribe with an invalid token ignored")
 		return res, nil
@@ -131,12 +135,28 @@ func (p *Processor) unsubscribe(ctx context.Context, rep bounce.Report, res Resu
 	return res, nil
 }
 
+// deliveryUnsubscribe opens the VERP token of a bounces+<token>@ address,
+// which names one delivery, into the subscriber and campaign of that
+// delivery.
+func (p *Processor) deliveryUnsubscribe(ctx context.Context, token string) (links.Unsubscribe, error) {
+	id, err := p.sign.OpenBounce(token)
+	if err != nil {
+		return links.Unsubscribe{}, err
+	}
+	campaignID, subscriberID, err := p.st.DeliveryRecipient(ctx, id)
+	if err != nil {
+		return links.Unsubscribe{}, err
+	}
+	return links.Unsubscribe{SubscriberID: subscriberID, CampaignID: campaignID}, nil
+}
+
 // eventOf maps a report's kind to the event it becomes; delays and
 // anything unknown become nothing.
 var eventOf = map[bounce.Kind]string{
-	bounce.KindHardBounce: store.EventBounced,
-	bounce.KindSoftBounce: store.EventSoftBounced,
-	bounce.KindComplaint:  store.EventComplained,
+	bounce.KindHardBounce:   store.EventBounced,
+	bounce.KindSoftBounce:   store.EventSoftBounced,
+	bounce.KindPolicyBounce: store.EventPolicyBounced,
+	bounce.KindComplaint:    store.EventComplained,
 }
 
 // delivery handles reports about a delivery: bounces and complaints. The

@@ -56,7 +56,7 @@ func TestReportsThroughTheSMTPListener(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		sd := storetest.Sent(t, st, storetest.Seed{Subscribers: 7})
+		sd := storetest.Sent(t, st, storetest.Seed{Subscribers: 9})
 		mids := map[int64]string{}
 		rows, _, _ := st.Deliveries(ctx, store.DeliveryQuery{CampaignID: sd.CampaignID})
 		for _, r := range rows {
@@ -108,6 +108,8 @@ func TestReportsThroughTheSMTPListener(t *testing.T) {
 			{"qmail text bounce", "qmail_text", 4, nil, store.DeliveryBounced, store.EventBounced, true, true},
 			{"tampered VERP token", "dsn_hard", 5, tamper, store.DeliverySent, "", false, false},
 			{"token of another key", "arf_abuse", 6, func(string) string { return other.BounceToken(sd.Deliveries[6]) }, store.DeliverySent, "", false, false},
+			{"DMARC rejection is counted, never suppressed", "dsn_policy", 7, nil, store.DeliverySent, store.EventPolicyBounced, false, true},
+			{"unsubscribe reply to the bounce address", "unsubscribe_reply", 8, nil, store.DeliverySent, store.EventUnsubscribed, false, true},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +135,7 @@ func TestReportsThroughTheSMTPListener(t *testing.T) {
 				if tc.event != "" && events(tc.i, tc.event) != 1 {
 					t.Errorf("want one %s event", tc.event)
 				}
-				if tc.event == store.EventComplained {
+				if tc.event == store.EventComplained || tc.event == store.EventUnsubscribed {
 					sub, _ := st.Subscriber(ctx, sd.Subscribers[tc.i])
 					if sub.Subscriptions[0].Status != store.SubUnsubscribed {
 						t.Error("complainer still subscribed")
@@ -157,8 +159,39 @@ func TestReportsThroughTheSMTPListener(t *testing.T) {
 			t.Fatalf("relay attempt: %v, want 550", err)
 		}
 		st2, _ := st.CampaignStats(ctx, sd.CampaignID)
-		if st2.Bounced.Hard != 2 || st2.Bounced.Soft != 1 || st2.Complaints != 1 {
+		if st2.Bounced.Hard != 2 || st2.Bounced.Soft != 1 || st2.Bounced.Policy != 1 || st2.Complaints != 1 || st2.Unsubscribed != 2 {
 			t.Fatalf("stats %+v", st2)
+		}
+	})
+}
+
+func TestPolicyBounceBurstPausesTheCampaignWithTheReason(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		sign, _ := links.NewSigner([]byte("inbound test key of 32 bytes!!!!"))
+		p := inbound.New(st, sign, nil).Configure(inbound.Config{
+			Guardrail: store.Guardrail{MinSample: 5, MaxFailureRate: 0.5, MaxPolicyRate: 0.15}})
+		sd := storetest.Sent(t, st, storetest.Seed{Subscribers: 10})
+		for i := range 2 {
+			tok := sign.BounceToken(sd.Deliveries[i])
+			msg := Render(t, "testdata", "dsn_policy", Fixture{Token: tok, Rcpt: sd.Emails[i], MessageID: "m@example.se"})
+			res, err := p.Handle(ctx, []string{"bounces+" + tok + "@bounces.example.se"}, bytes.NewReader(msg))
+			if err != nil || res.Kind != "policy_bounce" || res.Suppressed {
+				t.Fatalf("report %d: %+v %v", i, res, err)
+			}
+			c, _ := st.Campaign(ctx, sd.CampaignID)
+			if paused := c.Status == store.CampaignPaused; paused != (i == 1) {
+				t.Fatalf("after %d policy rejections of 10: campaign %s", i+1, c.Status)
+			}
+			if i == 1 && (!strings.Contains(c.StatusReason, "policy rejection rate 20.0% (2 of 10) passed 15.0%") ||
+				!strings.Contains(c.StatusReason, "5.7.26") || !strings.Contains(c.StatusReason, "DMARC")) {
+				t.Fatalf("reason %q does not name the cause", c.StatusReason)
+			}
+		}
+		for _, e := range sd.Emails[:2] {
+			if sup, _ := st.IsSuppressed(ctx, e); sup {
+				t.Fatalf("%s suppressed after a policy rejection", e)
+			}
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/storsthlm/utskick/worker/bounce"
 )
 
 // Class is what an SMTP outcome means for the delivery.
@@ -35,11 +37,27 @@ type Result struct {
 	// HardBounce says the address itself does not exist (5.1.x, or a 550
 	// saying so); it is suppressed so no later campaign tries it again.
 	HardBounce bool
+	// Policy says a permanent failure is the receiver refusing us, not
+	// the address: DMARC or SPF, a block list, a content filter (5.7.x,
+	// a bad sender address, or a 5xx saying so). The address is never
+	// suppressed for it.
+	Policy bool
 }
 
 var enhancedRE = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})\b`)
 
 var noSuchUser = regexp.MustCompile(`(?i)(no such (user|mailbox|recipient)|user unknown|unknown user|mailbox (unavailable|not found)|does not exist|recipient (address )?rejected: user|address rejected|invalid recipient)`)
+
+// policyOf judges a 5xx reply with the same rules as a bounce reported
+// later, so that a refusal means the same whether it came during the SMTP
+// conversation or in a DSN.
+func policyOf(code int, enhanced, text string) bool {
+	status := enhanced
+	if status == "" {
+		status = strconv.Itoa(code/100) + ".0.0"
+	}
+	return bounce.FailureKind(status, text) == bounce.KindPolicyBounce
+}
 
 // Classify turns the error of one SMTP transaction into a Result, after
 // RFC 5321 §4.2 (reply codes) and RFC 3463 (enhanced codes). It is the one
@@ -76,6 +94,12 @@ func Classify(err error) Result {
 			// An enhanced code whose class contradicts the basic code is
 			// ignored, as RFC 3463 §2 asks.
 			r.Enhanced, r.HardBounce = "", false
+		}
+		if r.Class == Permanent && policyOf(tp.Code, r.Enhanced, r.Text) {
+			// "550 5.7.1 ... blocked using Spamhaus", "5.1.8 Sender
+			// address rejected", "554 Message rejected due to content":
+			// nothing is wrong with the address.
+			r.Policy, r.HardBounce = true, false
 		}
 		return r
 	}
