@@ -30,7 +30,7 @@ import (
 // real SQLite file and a real asynq queue on an in-process Redis.
 type testAPI struct {
 	t                     *testing.T
-	srv                   *api.Server
+	srv                   *checkedServer // the app, checked against the OpenAPI document
 	st                    *store.Store
 	sign                  *links.Signer
 	insp                  *asynq.Inspector
@@ -80,7 +80,7 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.srv = srv
+	a.srv = conform(t, srv)
 	ctx := context.Background()
 	for _, role := range []string{store.RoleAdmin, store.RoleEditor, store.RoleViewer} {
 		secret := store.NewTokenSecret()

@@ -39,7 +39,7 @@ func (f fakeDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
 type testServer struct {
 	t     *testing.T
 	st    *store.Store
-	srv   *api.Server
+	srv   *checkedServer // the app, checked against the OpenAPI document
 	token string
 }
 
@@ -72,7 +72,7 @@ func newTestServer(t *testing.T) *testServer {
 	if _, err := st.CreateToken(ctx, "test", store.RoleAdmin, secret); err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{t: t, st: st, srv: srv, token: secret}
+	return &testServer{t: t, st: st, srv: conform(t, srv), token: secret}
 }
 
 // do sends a request through the whole app; body is JSON-encoded unless

@@ -30,7 +30,9 @@ func (s *Server) routes() {
 	e.GET("/o/:token", s.open) // open pixel
 	e.HEAD("/o/:token", s.open)
 
-	// The staff API.
+	// The staff API, described by api/openapi.yaml; the description itself
+	// needs no token, so that tools can fetch it.
+	e.GET("/api/v1/openapi.json", s.openAPI)
 	v1 := e.Group("/api/v1", s.authenticate)
 	read := s.requireRole(store.RoleViewer)
 	write := s.requireRole(store.RoleEditor)

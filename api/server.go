@@ -95,6 +95,7 @@ type Server struct {
 	slots    int
 	inbound  *inbound.Processor
 	pages    *pageSet
+	doc      apiDoc // GET /api/v1/openapi.json
 	dkim     *mailer.DKIM
 	resolver lint.Resolver
 	// linkClient fetches links for the lint, on request only.
@@ -136,10 +137,14 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc, err := loadAPIDoc()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
-		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, touched: map[int64]time.Time{},
+		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
 		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, importMax: d.ImportMaxBytes,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,

@@ -71,7 +71,7 @@ func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, worker.
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.srv = srv
+	a.srv = conform(t, srv)
 	return a, clk, met, q
 }
 
