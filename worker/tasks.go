@@ -143,7 +143,7 @@ func NewWebhookTask(q Queues, id int64, maxRetry int) *asynq.Task {
 // is never kept in the queue.
 type UserMailPayload struct {
 	UserID   int64  `json:"user_id"`
-	Purpose  string `json:"purpose"`               // store.PurposeInvite or store.PurposeReset
+	Purpose  string `json:"purpose"`              // store.PurposeInvite or store.PurposeReset
 	ByUserID int64  `json:"by_user_id,omitempty"` // who invited, for the mail's words
 }
 
