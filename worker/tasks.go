@@ -141,8 +141,13 @@ func NewWebhookTask(q Queues, id int64, maxRetry int) *asynq.Task {
 // UserMailPayload asks for a one-time link mailed to a staff user. It
 // carries no link: the worker makes the link when it sends, so the secret
 // is never kept in the queue.
+//
+// A reset asked for on the sign-in page names the address, not the user:
+// the page does the same work whether or not the address has an account,
+// and the worker looks it up.
 type UserMailPayload struct {
-	UserID   int64  `json:"user_id"`
+	UserID   int64  `json:"user_id,omitempty"`
+	Email    string `json:"email,omitempty"`
 	Purpose  string `json:"purpose"`              // store.PurposeInvite or store.PurposeReset
 	ByUserID int64  `json:"by_user_id,omitempty"` // who invited, for the mail's words
 }

@@ -25,9 +25,15 @@ func (h *Handlers) userMail(ctx context.Context, t *asynq.Task) error {
 	if p.Purpose != store.PurposeInvite && p.Purpose != store.PurposeReset {
 		return fmt.Errorf("user mail purpose %q: %w", p.Purpose, asynq.SkipRetry)
 	}
-	u, err := h.st.User(ctx, p.UserID)
+	var u *store.User
+	var err error
+	if p.UserID != 0 {
+		u, err = h.st.User(ctx, p.UserID)
+	} else {
+		u, err = h.st.UserByEmail(ctx, p.Email)
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return nil // no such account: nothing to send, and nobody told
 	}
 	if err != nil {
 		return fmt.Errorf("user mail %d: %w", p.UserID, err)
