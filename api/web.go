@@ -98,11 +98,15 @@ func (w *webUI) funcs(lang string, now func() time.Time) htmltemplate.FuncMap {
 		"t": func(key string, args ...any) string {
 			return cat.T(key, stringArgs(args)...)
 		},
-		"localtime": func(t any) string { return timeOr(t, func(t time.Time) string { return mailtemplates.LocalTime(t, lang) }) },
-		"localdate": func(t any) string { return timeOr(t, func(t time.Time) string { return mailtemplates.LocalDate(t, lang) }) },
-		"isotime":   func(t any) string { return timeOr(t, func(t time.Time) string { return t.UTC().Format(time.RFC3339) }) },
-		"elapsed":   func(t any) string { return timeOr(t, func(t time.Time) string { return elapsed(cat, now().Sub(t)) }) },
-		"num":       func(n int64) string { return formatNum(n, lang) },
+		"localtime": func(t any) string {
+			return timeOr(t, func(t time.Time) string { return mailtemplates.LocalTime(t, lang) })
+		},
+		"localdate": func(t any) string {
+			return timeOr(t, func(t time.Time) string { return mailtemplates.LocalDate(t, lang) })
+		},
+		"isotime": func(t any) string { return timeOr(t, func(t time.Time) string { return t.UTC().Format(time.RFC3339) }) },
+		"elapsed": func(t any) string { return timeOr(t, func(t time.Time) string { return elapsed(cat, now().Sub(t)) }) },
+		"num":     func(n int64) string { return formatNum(n, lang) },
 		"percent": func(part, whole int64) int64 {
 			if whole <= 0 {
 				return 0
@@ -203,7 +207,9 @@ type webPage struct {
 }
 
 // CanEdit tells a template whether to show write controls.
-func (p webPage) CanEdit() bool { return p.User != nil && roleRank[p.User.Role] >= roleRank[store.RoleEditor] }
+func (p webPage) CanEdit() bool {
+	return p.User != nil && roleRank[p.User.Role] >= roleRank[store.RoleEditor]
+}
 
 // CanAdmin tells a template whether to show admin controls.
 func (p webPage) CanAdmin() bool { return p.User != nil && p.User.Role == store.RoleAdmin }
