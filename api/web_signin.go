@@ -241,9 +241,11 @@ type passwordData struct {
 	MinLength int
 }
 
-// linkPage marks a page whose URL holds a one-time secret: no other site
-// may see it in a Referer.
-func linkPage(c echo.Context) { c.Response().Header().Set("Referrer-Policy", "no-referrer") }
+// linkPage marks a page whose URL holds a one-time secret. The
+// workspace's Referrer-Policy, same-origin, already keeps the URL from
+// every other site; no-referrer would be stricter but makes browsers send
+// "Origin: null" with the page's form, which checkCSRF must refuse.
+func linkPage(c echo.Context) { c.Response().Header().Set("Referrer-Policy", "same-origin") }
 
 func (s *Server) passwordPage(c echo.Context) error {
 	linkPage(c)

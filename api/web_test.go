@@ -390,7 +390,7 @@ func TestOneTimeLinkWorksOnceAndExpires(t *testing.T) {
 	b := w.browser()
 	rec := b.get(link)
 	wantStatus(t, rec, http.StatusOK)
-	if rec.Header().Get("Referrer-Policy") != "no-referrer" || !strings.Contains(rec.Body.String(), `<html lang="en">`) ||
+	if rec.Header().Get("Referrer-Policy") != "same-origin" || !strings.Contains(rec.Body.String(), `<html lang="en">`) ||
 		!strings.Contains(rec.Body.String(), "ny@example.se") {
 		t.Fatalf("link page: %v\n%s", rec.Header(), rec.Body)
 	}
