@@ -29,7 +29,6 @@ import (
 
 type workspaceResult struct {
 	flowResult
-	CSP   []string `json:"csp"`
 	Focus struct {
 		Cls, Outline, Width string
 		Top                 float64
@@ -226,6 +225,11 @@ func seedWorkspace(t *testing.T, st *store.Store) {
 	send("BUS vårnummer", bus.ID, 12, false)
 	c := &store.Campaign{Name: "Senaste nytt mars", Subject: "s", Body: "b", ListIDs: []int64{nytt.ID}}
 	must(st.CreateCampaign(ctx, c))
-	_, err := st.ScheduleCampaign(ctx, c.ID, time.Now().Add(72*time.Hour).Truncate(time.Hour))
+	// Tuesday 08:00 Swedish time, some days ahead.
+	d := time.Now().In(mailtemplates.Stockholm()).AddDate(0, 0, 3)
+	for d.Weekday() != time.Tuesday {
+		d = d.AddDate(0, 0, 1)
+	}
+	_, err := st.ScheduleCampaign(ctx, c.ID, time.Date(d.Year(), d.Month(), d.Day(), 8, 0, 0, 0, mailtemplates.Stockholm()))
 	must(err)
 }
