@@ -241,3 +241,26 @@ func TestUpdateUserProfile(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkAuthenticate is the cost of one sign-in check (one argon2id
+// run with the production parameters), for a known account and an
+// unknown one; the two should be alike.
+func BenchmarkAuthenticate(b *testing.B) {
+	s := storetest.Open(b)
+	ctx := context.Background()
+	u := &store.User{Email: "anna@example.se", Role: store.RoleAdmin}
+	if err := s.CreateUser(ctx, u, staff); err != nil {
+		b.Fatal(err)
+	}
+	secret, _, _ := s.CreateUserToken(ctx, u.ID, store.PurposeInvite)
+	if _, err := s.UseUserToken(ctx, secret, store.SetPassword{Password: "rätt lösenord 1"}, staff); err != nil {
+		b.Fatal(err)
+	}
+	for _, email := range []string{"anna@example.se", "nobody@example.se"} {
+		b.Run(strings.Split(email, "@")[0], func(b *testing.B) {
+			for b.Loop() {
+				s.Authenticate(ctx, email, "fel lösenord 1")
+			}
+		})
+	}
+}
