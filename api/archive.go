@@ -107,8 +107,7 @@ func (s *Server) archiveIssue(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	// The issue is mail HTML: inline styles and https images, nothing else.
-	h.Set("Content-Security-Policy", "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", mailHTMLPolicy)
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	h.Set("Cache-Control", "public, max-age=300")
 	return c.HTMLBlob(http.StatusOK, []byte(comp.Compiled.HTML(s.compose.ArchiveRecipient(l))))

@@ -75,8 +75,12 @@ func tokenOf(c echo.Context) *store.APIToken {
 	return t
 }
 
-// actor describes the API caller for the events a change appends.
+// actor describes who makes a change, for the events it appends: the
+// signed-in staff user of a page, or the API token.
 func actor(c echo.Context) store.Actor {
+	if ws := webSessionOf(c); ws != nil {
+		return store.Actor{Source: "web", UserID: ws.User.ID, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+	}
 	a := store.Actor{Source: "api"}
 	if t := tokenOf(c); t != nil {
 		a.TokenID = t.ID

@@ -46,6 +46,7 @@ type flowResult struct {
 	} `json:"violations"`
 	Steps  []string `json:"steps"`
 	Errors []string `json:"errors"`
+	CSP    []string `json:"csp"` // what the pages' Content-Security-Policy refused
 	Focus  struct {
 		ID, Outline, Width string
 	} `json:"focus"`
@@ -222,6 +223,9 @@ func TestPagesInChromium(t *testing.T) {
 	}
 	for _, v := range res.Violations {
 		t.Errorf("axe: %s (%s) on %s [%s]: %s\n  %s", v.ID, v.Impact, v.Page, v.Scheme, v.Help, strings.Join(v.Nodes, "\n  "))
+	}
+	for _, c := range res.CSP {
+		t.Errorf("CSP violation: %s", c)
 	}
 	if res.Focus.ID != "email" || res.Focus.Outline == "none" || res.Focus.Width == "0px" {
 		t.Errorf("first Tab: focus %+v, want a visible outline on #email", res.Focus)

@@ -393,6 +393,7 @@ func (s *Server) previewCampaign(c echo.Context) error {
 		comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
 		return c.Blob(http.StatusOK, "message/rfc822", buf.Bytes())
 	}
+	c.Response().Header().Set("Content-Security-Policy", mailHTMLPolicy)
 	return c.HTMLBlob(http.StatusOK, []byte(comp.Compiled.HTML(rcpt)))
 }
 

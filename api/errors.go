@@ -14,10 +14,14 @@ import (
 	"github.com/storsthlm/utskick/store"
 )
 
-// FieldError is a 400 that names the offending request field.
+// FieldError is a 400 that names the offending request field. Msg is the
+// API's English; Key (and Args, name/value pairs) the staff pages' words
+// for the same rule, from api/web/i18n.
 type FieldError struct {
 	Field string
 	Msg   string
+	Key   string
+	Args  []string
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
@@ -48,6 +52,22 @@ var statusOf = []struct {
 	{store.ErrNotFound, http.StatusNotFound},
 	{store.ErrConflict, http.StatusConflict},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
+	{store.ErrBadCredentials, http.StatusUnauthorized},
+	{store.ErrInactive, http.StatusForbidden},
+}
+
+// statusCode is the status of err by the table above (500 if none).
+func statusCode(err error) int {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return http.StatusBadRequest
+	}
+	for _, e := range statusOf {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return http.StatusInternalServerError
 }
 
 // handleError is echo's HTTPErrorHandler. It uses errors.As, unlike echo
@@ -57,6 +77,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if isWeb(c) {
+		s.webError(c, err)
+		return
+	}
 	if isPage(c) {
 		s.pageError(c, err)
 		return
@@ -79,12 +103,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="utskick"`)
 		}
 	default:
-		for _, e := range statusOf {
-			if errors.Is(err, e.err) {
-				code = e.code
-				break
-			}
-		}
+		code = statusCode(err)
 		body = errorBody{Error: err.Error()}
 	}
 	if code >= 500 {

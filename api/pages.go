@@ -50,6 +50,7 @@ func loadPages(t *mailtemplates.Templates) (*pageSet, error) {
 // pageBase is what every page has.
 type pageBase struct {
 	Lang, OtherLang, LangURL, Title, Org string
+	Stylesheet                           string // hashed URL of public.css
 	Cat                                  mailtemplates.Catalog
 }
 
@@ -98,7 +99,8 @@ func (s *Server) base(c echo.Context, lang, title string) pageBase {
 	q := u.Query()
 	q.Set("lang", other)
 	u.RawQuery = q.Encode()
-	return pageBase{Lang: lang, OtherLang: other, LangURL: u.RequestURI(), Title: title, Org: s.org, Cat: s.pages.cats(lang)}
+	return pageBase{Lang: lang, OtherLang: other, LangURL: u.RequestURI(), Title: title, Org: s.org,
+		Stylesheet: s.publicAsset("public.css"), Cat: s.pages.cats(lang)}
 }
 
 // render writes a page.
@@ -108,9 +110,9 @@ func (s *Server) render(c echo.Context, code int, name string, data any) error {
 		return fmt.Errorf("render page %s: %w", name, err)
 	}
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer") // the URL holds a personal token
+	// The policy is secureHeaders'; these pages only add that their URL
+	// may hold a personal token, which no other site may see.
+	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	return c.HTMLBlob(code, buf.Bytes())
 }

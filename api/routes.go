@@ -1,6 +1,10 @@
 package api
 
-import "github.com/storsthlm/utskick/store"
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/storsthlm/utskick/store"
+)
 
 // routes lists every route on one screen.
 func (s *Server) routes() {
@@ -29,6 +33,44 @@ func (s *Server) routes() {
 	e.HEAD("/l/:token", s.click)
 	e.GET("/o/:token", s.open) // open pixel
 	e.HEAD("/o/:token", s.open)
+	e.GET("/static/:file", s.staticFile) // public.css of the pages above
+
+	// Staff workspace: pages under /admin with a session cookie. Every
+	// request loads its session once; every POST passes checkCSRF before
+	// its handler; signedIn sends anyone else to the sign-in page.
+	e.GET("/", func(c echo.Context) error { return redirect(c, "/admin/") })
+	e.GET("/admin", func(c echo.Context) error { return redirect(c, "/admin/") })
+	web := e.Group("/admin", s.loadSession, s.checkCSRF)
+	// Write routes: in plus s.webRole(store.RoleEditor) (audience,
+	// campaigns) or webAdmin (settings); reading needs only in.
+	in := s.signedIn
+	webAdmin := s.webRole(store.RoleAdmin)
+	web.GET("/static/:file", s.staticFile)
+	web.GET("/signin", s.signinPage)
+	web.POST("/signin", s.signinSubmit)
+	web.POST("/signout", s.signout)
+	web.GET("/forgot", s.forgotPage)
+	web.POST("/forgot", s.forgotSubmit)
+	web.GET("/password/:token", s.passwordPage)
+	web.POST("/password/:token", s.passwordSubmit)
+	web.GET("/", s.overview, in)
+	web.GET("/account", s.accountPage, in)
+	web.POST("/account", s.accountSubmit, in)
+	web.POST("/account/password", s.accountPassword, in)
+	web.POST("/account/sessions/:id/end", s.accountEndSession, in)
+	web.GET("/settings", s.settingsPage, in, webAdmin)
+	web.GET("/settings/users", s.usersPage, in, webAdmin)
+	web.POST("/settings/users", s.usersInvite, in, webAdmin)
+	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
+	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
+	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
+	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
+	// Screens of the navigation that other work fills in.
+	web.GET("/campaigns", s.coming("campaigns"), in)
+	web.GET("/lists", s.coming("lists"), in)
+	web.GET("/subscribers", s.coming("subscribers"), in)
+	web.GET("/imports", s.coming("imports"), in)
+	web.GET("/suppressions", s.coming("suppressions"), in)
 
 	// The staff API, described by api/openapi.yaml; the description itself
 	// needs no token, so that tools can fetch it.

@@ -75,7 +75,23 @@ type Deps struct {
 	// set, is the bearer token a scraper must send.
 	Metrics      *metrics.Metrics
 	MetricsToken string
+	// SessionIdle ends a staff session after this long without a request
+	// (default 8h); SessionMax this long after sign-in, however active
+	// (default 7 days).
+	SessionIdle, SessionMax time.Duration
+	// RateSignin limits sign-in attempts per account, RateSigninIP per
+	// client IP (IPv6 per /64); both also count password-reset requests.
+	RateSignin, RateSigninIP ratelimit.Rate
 }
+
+// Staff sessions end after DefaultSessionIdle without a request (a
+// working day: signed in in the morning, still in after lunch, out by the
+// next morning) and DefaultSessionMax after sign-in whatever the activity
+// (a working week), unless the settings say otherwise.
+const (
+	DefaultSessionIdle = 8 * time.Hour
+	DefaultSessionMax  = 7 * 24 * time.Hour
+)
 
 // Server is the HTTP application.
 type Server struct {
@@ -109,6 +125,10 @@ type Server struct {
 
 	metricsToken string
 
+	web                     *webUI
+	sessionIdle, sessionMax time.Duration
+	rateSignin, rateSignIP  ratelimit.Rate
+
 	touchMu sync.Mutex
 	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
 }
@@ -133,11 +153,21 @@ func New(d Deps) (*Server, error) {
 	if d.ImportMaxBytes <= 0 {
 		d.ImportMaxBytes = 1 << 30
 	}
+	if d.SessionIdle <= 0 {
+		d.SessionIdle = DefaultSessionIdle
+	}
+	if d.SessionMax <= 0 {
+		d.SessionMax = DefaultSessionMax
+	}
 	pages, err := loadPages(d.Templates)
 	if err != nil {
 		return nil, err
 	}
 	doc, err := loadAPIDoc()
+	if err != nil {
+		return nil, err
+	}
+	web, err := loadWebUI(d.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +178,7 @@ func New(d Deps) (*Server, error) {
 		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, importMax: d.ImportMaxBytes,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
+		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -160,6 +191,7 @@ func New(d Deps) (*Server, error) {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
 	e.HTTPErrorHandler = s.handleError
+	e.Use(s.secureHeaders)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{

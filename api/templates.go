@@ -224,6 +224,7 @@ func (s *Server) previewTemplate(c echo.Context) error {
 	if deref(req.Format) == "text" {
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(comp.Text(r)))
 	}
+	c.Response().Header().Set("Content-Security-Policy", mailHTMLPolicy)
 	return c.HTMLBlob(http.StatusOK, []byte(comp.HTML(r)))
 }
 

@@ -4,7 +4,11 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // Europe/Stockholm without the host's zoneinfo (distroless images have none)
 )
 
 //go:embed i18n/*.json
@@ -16,13 +20,17 @@ var Languages = []string{"sv", "en"}
 // Catalog holds the translated strings of one language.
 type Catalog map[string]string
 
-// loadCatalogs reads every i18n/<lang>.json and checks that each language
-// has every key the default language has, so a missing translation fails at
-// start-up rather than in a subscriber's mailbox.
-func loadCatalogs() (map[string]Catalog, error) {
+// loadCatalogs reads the subscriber-facing words, i18n/<lang>.json.
+func loadCatalogs() (map[string]Catalog, error) { return LoadCatalogs(i18nFS, "i18n") }
+
+// LoadCatalogs reads <dir>/<lang>.json of fsys for every language and
+// checks that each language has every key of every other, so a missing
+// translation fails at start-up rather than in front of a reader. The
+// staff interface's words are loaded with it too.
+func LoadCatalogs(fsys fs.FS, dir string) (map[string]Catalog, error) {
 	out := map[string]Catalog{}
 	for _, lang := range Languages {
-		b, err := i18nFS.ReadFile("i18n/" + lang + ".json")
+		b, err := fs.ReadFile(fsys, dir+"/"+lang+".json")
 		if err != nil {
 			return nil, fmt.Errorf("i18n %s: %w", lang, err)
 		}
@@ -32,10 +40,12 @@ func loadCatalogs() (map[string]Catalog, error) {
 		}
 		out[lang] = c
 	}
-	for k := range out[Languages[0]] {
-		for _, lang := range Languages[1:] {
-			if _, ok := out[lang][k]; !ok {
-				return nil, fmt.Errorf("i18n %s: missing key %q", lang, k)
+	for _, a := range Languages {
+		for k := range out[a] {
+			for _, b := range Languages {
+				if _, ok := out[b][k]; !ok {
+					return nil, fmt.Errorf("i18n %s: missing key %q (%s has it)", b, k, a)
+				}
 			}
 		}
 	}
@@ -68,3 +78,13 @@ func NormalizeLanguage(lang string) string {
 	}
 	return Languages[0]
 }
+
+// Stockholm is Europe/Stockholm, where utskick's readers and staff are:
+// times are stored in UTC and shown in it.
+var Stockholm = sync.OnceValue(func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		panic(err) // embedded by time/tzdata
+	}
+	return loc
+})

@@ -85,3 +85,44 @@ func (t *Templates) writeSystem(buf *bytes.Buffer, m systemMail, from, to mail.A
 	buf.WriteString("\r\n--" + boundary + "--\r\n")
 	return nil
 }
+
+// AccountLinkInput is a mail with a one-time link to a staff account's
+// set-password page: an invitation or a password reset.
+type AccountLinkInput struct {
+	Purpose   string // "invite" or "reset"
+	Language  string
+	From      mail.Address
+	To        mail.Address
+	Org       string
+	Inviter   string // who sent an invitation; "" leaves them unnamed
+	URL       string
+	Expires   time.Time
+	MessageID string
+	Date      time.Time
+}
+
+// WriteAccountLink appends an invitation or password-reset mail to buf.
+func (t *Templates) WriteAccountLink(buf *bytes.Buffer, in AccountLinkInput) error {
+	lang := NormalizeLanguage(in.Language)
+	cat := t.cats[lang]
+	k := "account." + in.Purpose + "."
+	if in.Purpose != "invite" && in.Purpose != "reset" {
+		return fmt.Errorf("account mail: unknown purpose %q", in.Purpose)
+	}
+	body := cat.T(k+"body", "org", in.Org)
+	if in.Purpose == "invite" {
+		if in.Inviter != "" {
+			body = cat.T(k+"body", "inviter", in.Inviter, "org", in.Org)
+		} else {
+			body = cat.T(k+"body_anon", "org", in.Org)
+		}
+	}
+	m := systemMail{
+		Lang: lang, Org: in.Org, Theme: DefaultTheme,
+		Subject: cat.T(k+"subject", "org", in.Org), Preheader: cat.T(k + "preheader"), Heading: cat.T(k + "heading"),
+		Paragraphs: []string{body},
+		ButtonText: cat.T(k + "button"), ButtonURL: in.URL,
+		SmallPrint: []string{cat.T("account.expires", "date", LocalTime(in.Expires, lang)), cat.T(k + "ignore")},
+	}
+	return t.writeSystem(buf, m, in.From, in.To, in.MessageID, in.Date)
+}

@@ -34,6 +34,7 @@ type Event struct {
 	DeliveryID   *int64    `gorm:"index:idx_events_delivery_kind,priority:1" json:"delivery_id,omitempty"`
 	Source       string    `gorm:"size:40;not null;default:''" json:"source"`
 	TokenID      *int64    `json:"token_id,omitempty"`
+	UserID       *int64    `json:"user_id,omitempty"` // the staff user who made the change, from the web workspace
 	IP           string    `gorm:"size:64;not null;default:''" json:"ip,omitempty"`
 	UserAgent    string    `gorm:"size:500;not null;default:''" json:"user_agent,omitempty"`
 	Data         JSONMap   `gorm:"type:text;not null" json:"data,omitempty"`
@@ -46,6 +47,10 @@ func newEvent(kind string, by Actor, at time.Time, subscriberID, listID, campaig
 	if by.TokenID != 0 {
 		id := by.TokenID
 		ev.TokenID = &id
+	}
+	if by.UserID != 0 {
+		id := by.UserID
+		ev.UserID = &id
 	}
 	for k, v := range by.Data {
 		ev.Data[k] = v

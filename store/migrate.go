@@ -25,6 +25,7 @@ var migrations = []migration{
 	{ID: "0004_stats", Up: migrate0004},
 	{ID: "0005_instance", Up: migrate0005},
 	{ID: "0006_claim_index", Up: sqlStep(schema0006)},
+	{ID: "0007_staff_users", Up: sqlStep(schema0007)},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
@@ -341,5 +342,6 @@ func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
 func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
 		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
-		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{}}
+		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{},
+		&User{}, &Session{}, &UserToken{}}
 }

@@ -53,6 +53,7 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	addrKey []byte
+	pw      *hasher // argon2id for staff passwords, bounded in concurrency
 }
 
 // Open connects to the database named by opts.DSN and applies pending
@@ -104,7 +105,7 @@ func open(opts Options) (*Store, error) {
 	if len(opts.AddressKey) == 0 {
 		return nil, errors.New("store: AddressKey is required")
 	}
-	s := &Store{now: utcNow, addrKey: append([]byte(nil), opts.AddressKey...)}
+	s := &Store{now: utcNow, addrKey: append([]byte(nil), opts.AddressKey...), pw: newHasher()}
 	switch {
 	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
 		db, err := gorm.Open(postgres.Open(opts.DSN), cfg())

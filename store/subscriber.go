@@ -63,6 +63,7 @@ type SubscriptionInput struct {
 type Actor struct {
 	Source    string // "api", "form", "one-click", "mailto", "import", "worker", ...
 	TokenID   int64  // API token that made the change, if any
+	UserID    int64  // staff user that made the change in the web workspace, if any
 	IP        string // public actions only
 	UserAgent string
 	Data      map[string]any // extra detail: consent text, import id, ...

@@ -213,6 +213,7 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(TypeSubscriberOptin, h.optin)
 	mux.HandleFunc(TypeImportRun, h.runImport)
 	mux.HandleFunc(TypeWebhookDeliver, h.deliverWebhook)
+	mux.HandleFunc(TypeUserMail, h.userMail)
 	return mux
 }
 

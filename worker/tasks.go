@@ -21,6 +21,7 @@ const (
 	TypeSubscriberOptin  = "subscriber:optin"  // the double opt-in confirmation mail
 	TypeImportRun        = "import:run"        // process an uploaded CSV import
 	TypeWebhookDeliver   = "webhook:deliver"   // POST one event to one webhook
+	TypeUserMail         = "user:mail"         // a staff user's invitation or password-reset link
 )
 
 // Queue names. Opt-in and test mail are "critical" and served by their own
@@ -135,4 +136,25 @@ func NewWebhookTask(q Queues, id int64, maxRetry int) *asynq.Task {
 	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookPayload{id}),
 		asynq.TaskID(fmt.Sprintf("webhook:%d", id)), asynq.Queue(q.Default),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(time.Minute), asynq.Retention(time.Hour))
+}
+
+// UserMailPayload asks for a one-time link mailed to a staff user. It
+// carries no link: the worker makes the link when it sends, so the secret
+// is never kept in the queue.
+//
+// A reset asked for on the sign-in page names the address, not the user:
+// the page does the same work whether or not the address has an account,
+// and the worker looks it up.
+type UserMailPayload struct {
+	UserID   int64  `json:"user_id,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Purpose  string `json:"purpose"`              // store.PurposeInvite or store.PurposeReset
+	ByUserID int64  `json:"by_user_id,omitempty"` // who invited, for the mail's words
+}
+
+// NewUserMailTask returns the task that mails a staff user a one-time
+// link. It goes on the critical queue: someone is waiting at a screen.
+func NewUserMailTask(q Queues, p UserMailPayload) *asynq.Task {
+	return asynq.NewTask(TypeUserMail, mustJSON(p), asynq.Queue(q.Critical),
+		asynq.MaxRetry(5), asynq.Timeout(2*time.Minute))
 }

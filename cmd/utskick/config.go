@@ -65,6 +65,11 @@ type config struct {
 	RateAddress    ratelimit.Rate
 	ImportMaxBytes int64
 
+	SessionIdle  time.Duration
+	SessionMax   time.Duration
+	RateSignin   ratelimit.Rate
+	RateSigninIP ratelimit.Rate
+
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
 	LogFormat      string
@@ -283,8 +288,16 @@ var settings = []setting{
 		}},
 	{name: "UTSKICK_RATE_IP", def: "30/1m", help: "subscribe and confirm requests per client IP (IPv6: per /64), as N/duration; 0: no limit",
 		apply: func(c *config, v string) error { return rate(v, &c.RateIP) }},
-	{name: "UTSKICK_RATE_ADDRESS", def: "5/1h", help: "subscribe and resend requests per email address, as N/duration; 0: no limit",
+	{name: "UTSKICK_RATE_ADDRESS", def: "5/1h", help: "subscribe, resend and password-reset requests per email address, as N/duration; 0: no limit",
 		apply: func(c *config, v string) error { return rate(v, &c.RateAddress) }},
+	{name: "UTSKICK_SESSION_IDLE", def: "8h", help: "a staff session ends after this long without a request",
+		apply: func(c *config, v string) error { return duration(v, &c.SessionIdle) }},
+	{name: "UTSKICK_SESSION_MAX", def: "7d", help: "a staff session ends this long after sign-in, however active",
+		apply: func(c *config, v string) error { return duration(v, &c.SessionMax) }},
+	{name: "UTSKICK_RATE_SIGNIN", def: "10/15m", help: "sign-in attempts per staff account, as N/duration; 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateSignin) }},
+	{name: "UTSKICK_RATE_SIGNIN_IP", def: "50/15m", help: "sign-in and password-reset attempts per client IP (IPv6: per /64); 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateSigninIP) }},
 	{name: "UTSKICK_IMPORT_MAX_BYTES", def: "1073741824", help: "largest CSV upload to POST /api/v1/imports, in bytes",
 		apply: func(c *config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -552,6 +565,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.Org == "" {
 		c.Org = "utskick"
+	}
+	if c.SessionIdle > c.SessionMax {
+		return nil, fmt.Errorf("UTSKICK_SESSION_IDLE (%s) is longer than UTSKICK_SESSION_MAX (%s)", c.SessionIdle, c.SessionMax)
 	}
 	return c, nil
 }

@@ -95,3 +95,14 @@ func TestManualDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionSettings(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{}))
+	if err != nil || c.SessionIdle != 8*time.Hour || c.SessionMax != 7*24*time.Hour || c.RateSignin.N != 10 || c.RateSigninIP.N != 50 {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+	_, err = loadConfig(env(map[string]string{"UTSKICK_SESSION_IDLE": "2d", "UTSKICK_SESSION_MAX": "1d"}))
+	if err == nil || !strings.Contains(err.Error(), "UTSKICK_SESSION_IDLE") {
+		t.Fatalf("idle longer than max: %v", err)
+	}
+}

@@ -6,6 +6,7 @@
 //	utskick work    worker only
 //	utskick migrate apply database migrations and exit
 //	utskick dkim    make a DKIM key in the data dir if none is set, print its DNS record
+//	utskick users   add, list, or print a one-time link for staff users of the web workspace
 //	utskick version
 //
 // Settings come from UTSKICK_* environment variables; see docs/configuration.md or
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.SetOutput(stderr)
 	dump := fs.Bool("dump-config", false, "print the effective settings (secrets redacted) and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|dkim|version]")
+		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|dkim|users|version]")
 	}
 	cmd := "all"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "version":
 		fmt.Fprintln(stdout, "utskick", version)
 		return 0
-	case "all", "serve", "work", "migrate", "dkim":
+	case "all", "serve", "work", "migrate", "dkim", "users":
 	default:
 		fs.Usage()
 		return 2
@@ -102,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if *dump {
 		cfg.dump(stdout, getenv)
 		return 0
+	}
+	if cmd == "users" {
+		return runUsers(ctx, cfg, fs.Args(), stdout, stderr)
 	}
 	if cmd == "dkim" {
 		if err := runDKIM(cfg, stdout); err != nil {
@@ -245,6 +249,9 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err := bootstrapToken(ctx, st, cfg, log, stdout); err != nil {
 			return err
 		}
+		if err := bootstrapUsers(ctx, st, cfg, log, stdout); err != nil {
+			return err
+		}
 		deps := api.Deps{
 			Store: st, Queue: queue, Queues: queues, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
@@ -253,6 +260,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
 			Metrics:        met, MetricsToken: cfg.MetricsToken,
+			SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
+			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
 		}
 		if cfg.SMTPURL != "" {
 			// Mail really goes out: check the From domain's SPF, DKIM and
