@@ -188,8 +188,12 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 	a.seedList("bus", "")
 	var sub store.Subscriber
 	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"anna@example.se","lists":[%d]}`, list), &sub)
-	var camp store.Campaign
+	var camp, noLists store.Campaign
 	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d]}`, list), &camp)
+	a.ok(201, "POST", "/api/v1/campaigns", `{"name":"n","subject":"s","body":"b"}`, &noLists)
+	src, _ := busTemplate(t)
+	tmplBody, _ := json.Marshal(map[string]string{"name": "bus", "html": src})
+	a.ok(201, "POST", "/api/v1/templates", string(tmplBody), nil)
 
 	tests := []struct {
 		name, method, path, body string
@@ -206,15 +210,15 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 		{"list: bad language", "POST", "/api/v1/lists", `{"slug":"x","name":"x","language":"de"}`, 400, "language"},
 		{"list: bad optin", "POST", "/api/v1/lists", `{"slug":"x","name":"x","optin":"triple"}`, 400, "optin"},
 		{"list: unknown field", "POST", "/api/v1/lists", `{"slug":"x","name":"x","colour":"red"}`, 400, "colour"},
-		{"list: duplicate slug", "POST", "/api/v1/lists", `{"slug":"bus","name":"x"}`, 409, ""},
+		{"list: duplicate slug", "POST", "/api/v1/lists", `{"slug":"bus","name":"x"}`, 409, "slug"},
 		{"list: bad id", "GET", "/api/v1/lists/abc", ``, 400, "id"},
 		{"list: unknown id", "GET", "/api/v1/lists/999", ``, 404, ""},
 		{"list: patch unknown id", "PATCH", "/api/v1/lists/999", `{"name":"x"}`, 404, ""},
-		{"list: patch to taken slug", "PATCH", fmt.Sprintf("/api/v1/lists/%d", list), `{"slug":"bus"}`, 409, ""},
+		{"list: patch to taken slug", "PATCH", fmt.Sprintf("/api/v1/lists/%d", list), `{"slug":"bus"}`, 409, "slug"},
 		{"subscriber: missing email", "POST", "/api/v1/subscribers", `{"name":"x"}`, 400, "email"},
 		{"subscriber: bad email", "POST", "/api/v1/subscribers", `{"email":"not-an-address"}`, 400, "email"},
 		{"subscriber: email wrong type", "POST", "/api/v1/subscribers", `{"email":["a@b.se"]}`, 400, "email"},
-		{"subscriber: duplicate email", "POST", "/api/v1/subscribers", `{"email":"ANNA@example.se"}`, 409, ""},
+		{"subscriber: duplicate email", "POST", "/api/v1/subscribers", `{"email":"ANNA@example.se"}`, 409, "email"},
 		{"subscriber: unknown list", "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"b@example.se","lists":[%d, 999]}`, list), 400, "lists[1]"},
 		{"subscriber: bad list status", "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"b@example.se","lists":[{"id":%d,"status":"maybe"}]}`, list), 400, "lists[0].status"},
 		{"subscriber: list twice", "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"b@example.se","lists":[%d,%d]}`, list, list), 400, "lists[1]"},
@@ -235,6 +239,8 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 		{"campaign: send_at not a time", "POST", fmt.Sprintf("/api/v1/campaigns/%d/send", camp.ID), `{"send_at":"tomorrow"}`, 400, "send_at"},
 		{"campaign: send_at in the past", "POST", fmt.Sprintf("/api/v1/campaigns/%d/send", camp.ID), `{"send_at":"2020-01-01T00:00:00Z"}`, 400, "send_at"},
 		{"campaign: send unknown", "POST", "/api/v1/campaigns/999/send", ``, 404, ""},
+		{"campaign: send without lists", "POST", fmt.Sprintf("/api/v1/campaigns/%d/send", noLists.ID), ``, 409, "list_ids"},
+		{"template: duplicate name", "POST", "/api/v1/templates", string(tmplBody), 409, "name"},
 		{"campaign: test no emails", "POST", fmt.Sprintf("/api/v1/campaigns/%d/test", camp.ID), `{"emails":[]}`, 400, "emails"},
 		{"campaign: test bad email", "POST", fmt.Sprintf("/api/v1/campaigns/%d/test", camp.ID), `{"emails":["a@example.se","x"]}`, 400, "emails[1]"},
 		{"campaign: preview bad format", "GET", fmt.Sprintf("/api/v1/campaigns/%d/preview?format=pdf", camp.ID), ``, 400, "format"},

@@ -86,6 +86,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 			}
 		}
 		body = errorBody{Error: err.Error()}
+		// A conflict about one input names it, as a 400 does, so a form
+		// can point at the field.
+		var ce *store.ConflictError
+		if errors.As(err, &ce) {
+			body.Field = ce.Field
+		}
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "request_id", reqID, "method", c.Request().Method,

@@ -255,7 +255,7 @@ func (s *Store) ScheduleCampaign(ctx context.Context, id int64, sendAt time.Time
 			return conflictf("campaign %d is %s: cannot schedule", id, c.Status)
 		}
 		if len(c.ListIDs) == 0 {
-			return conflictf("campaign %d has no lists", id)
+			return fieldConflictf("list_ids", "campaign %d has no lists", id)
 		}
 		now := s.now()
 		if sendAt.IsZero() || sendAt.Before(now) {

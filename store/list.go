@@ -74,7 +74,7 @@ func (s *Store) CreateList(ctx context.Context, l *List) error {
 		}
 		if err := tx.Create(l).Error; err != nil {
 			if isDup(err) {
-				return conflictf("list slug %q is taken", l.Slug)
+				return fieldConflictf("slug", "list slug %q is taken", l.Slug)
 			}
 			return fmt.Errorf("create list %q: %w", l.Slug, err)
 		}
@@ -200,7 +200,7 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 			res := tx.Model(&List{}).Where("id = ?", id).Updates(upd)
 			if res.Error != nil {
 				if isDup(res.Error) {
-					return conflictf("list slug %q is taken", *p.Slug)
+					return fieldConflictf("slug", "list slug %q is taken", *p.Slug)
 				}
 				return fmt.Errorf("update list %d: %w", id, res.Error)
 			}

@@ -82,7 +82,7 @@ func (s *Store) CreateSubscriber(ctx context.Context, sub *Subscriber, subs []Su
 		}
 		if err := tx.Omit(clause.Associations).Create(sub).Error; err != nil {
 			if isDup(err) {
-				return conflictf("subscriber %s already exists", sub.Email)
+				return fieldConflictf("email", "subscriber %s already exists", sub.Email)
 			}
 			return fmt.Errorf("create subscriber: %w", err)
 		}
@@ -346,7 +346,7 @@ func (s *Store) UpdateSubscriber(ctx context.Context, id int64, p SubscriberPatc
 			upd["updated_at"] = s.now()
 			if err := tx.Model(&Subscriber{}).Where("id = ?", id).Updates(upd).Error; err != nil {
 				if isDup(err) {
-					return conflictf("subscriber %s already exists", *p.Email)
+					return fieldConflictf("email", "subscriber %s already exists", *p.Email)
 				}
 				return fmt.Errorf("update subscriber %d: %w", id, err)
 			}
