@@ -194,6 +194,16 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 	src, _ := busTemplate(t)
 	tmplBody, _ := json.Marshal(map[string]string{"name": "bus", "html": src})
 	a.ok(201, "POST", "/api/v1/templates", string(tmplBody), nil)
+	var adminID int64
+	toks, err := a.st.Tokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if tok.Role == store.RoleAdmin {
+			adminID = tok.ID
+		}
+	}
 
 	tests := []struct {
 		name, method, path, body string
@@ -249,6 +259,7 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 		{"campaign: deliveries bad status", "GET", fmt.Sprintf("/api/v1/campaigns/%d/deliveries?status=lost", camp.ID), ``, 400, "status"},
 		{"token: bad role", "POST", "/api/v1/tokens", `{"name":"x","role":"root"}`, 400, "role"},
 		{"token: missing name", "POST", "/api/v1/tokens", `{"role":"viewer"}`, 400, "name"},
+		{"token: delete the last admin", "DELETE", fmt.Sprintf("/api/v1/tokens/%d", adminID), ``, 409, ""},
 		{"no such route", "GET", "/api/v1/nothing", ``, 404, ""},
 		// Echo v4 answers an unknown method inside a group with
 		// middleware as an unknown route.
