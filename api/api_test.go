@@ -194,6 +194,10 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 	src, _ := busTemplate(t)
 	tmplBody, _ := json.Marshal(map[string]string{"name": "bus", "html": src})
 	a.ok(201, "POST", "/api/v1/templates", string(tmplBody), nil)
+	var erased, berit store.Subscriber
+	a.ok(201, "POST", "/api/v1/subscribers", `{"email":"erased@example.se"}`, &erased)
+	a.ok(200, "POST", fmt.Sprintf("/api/v1/subscribers/%d/erase", erased.ID), "", nil)
+	a.ok(201, "POST", "/api/v1/subscribers", `{"email":"berit@example.se"}`, &berit)
 	var adminID int64
 	toks, err := a.st.Tokens(context.Background())
 	if err != nil {
@@ -240,6 +244,10 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 		{"subscriber: status without list", "GET", "/api/v1/subscribers?status=confirmed", ``, 400, "status"},
 		{"subscriber: patch bad email", "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub.ID), `{"email":"x@"}`, 400, "email"},
 		{"subscriber: patch unknown", "PATCH", "/api/v1/subscribers/999", `{"name":"x"}`, 404, ""},
+		{"subscriber: patch to a taken email", "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub.ID), `{"email":"berit@example.se"}`, 409, "email"},
+		{"subscriber: re-create an erased address", "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"erased@example.se","lists":[%d],"consent_basis":"phone call"}`, list), 409, "email"},
+		{"subscriber: patch email to an erased address", "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", berit.ID), `{"email":"erased@example.se"}`, 409, "email"},
+		{"campaign: test to an erased address", "POST", fmt.Sprintf("/api/v1/campaigns/%d/test", camp.ID), `{"emails":["erased@example.se"]}`, 409, "emails[0]"},
 		{"campaign: missing subject", "POST", "/api/v1/campaigns", `{"name":"n","body":"b"}`, 400, "subject"},
 		{"campaign: unknown placeholder", "POST", "/api/v1/campaigns", `{"name":"n","subject":"s","body":"Hej {{ nmae }}"}`, 400, "body"},
 		{"campaign: unknown placeholder in subject", "POST", "/api/v1/campaigns", `{"name":"n","subject":"Hej {{ foo }}","body":"b"}`, 400, "subject"},

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -344,6 +345,18 @@ func (s *Server) testCampaign(c echo.Context) error {
 	camp, err := s.st.Campaign(ctx, id)
 	if err != nil {
 		return err
+	}
+	for i, e := range req.Emails {
+		// Test sends skip the suppression list, but not an erasure: the
+		// person asked for nothing of theirs to be used again.
+		sp, err := s.st.SuppressionOf(ctx, e)
+		if err == nil && sp.Reason == store.SuppressErased {
+			return &store.ConflictError{Field: fmt.Sprintf("emails[%d]", i),
+				Msg: fmt.Sprintf("%s was erased at the person's request (GDPR); test sends cannot go to it", e)}
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 	}
 	if _, err := s.compose.Compose(ctx, s.st, camp); err != nil {
 		return contentError(err)

@@ -35,6 +35,9 @@ type StaffResult struct {
 func (s *Store) StaffCreateSubscriber(ctx context.Context, sub *Subscriber, lists []ListChoice, consentBasis string, by Actor) (*StaffResult, error) {
 	res := &StaffResult{Subscriber: sub}
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.refuseSelfOnly(tx, "email", sub.Email); err != nil {
+			return err
+		}
 		ins := make([]SubscriptionInput, 0, len(lists))
 		for _, c := range lists {
 			in, confirm := staffSubscription(nil, c, consentBasis)
@@ -58,6 +61,13 @@ func (s *Store) StaffCreateSubscriber(ctx context.Context, sub *Subscriber, list
 func (s *Store) StaffUpdateSubscriber(ctx context.Context, id int64, p SubscriberPatch, lists []ListChoice, consentBasis string, by Actor) (*StaffResult, error) {
 	res := &StaffResult{}
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		var email []string
+		if err := tx.Model(&Subscriber{}).Where("id = ?", id).Pluck("email", &email).Error; err != nil {
+			return fmt.Errorf("subscriber %d: %w", id, err)
+		}
+		if len(email) == 0 {
+			return notFound("subscriber", id)
+		}
 		ids := make([]int64, len(lists))
 		for i, c := range lists {
 			ids[i] = c.ListID
@@ -76,11 +86,25 @@ func (s *Store) StaffUpdateSubscriber(ctx context.Context, id int64, p Subscribe
 			byList[cur[i].ListID] = &cur[i]
 		}
 		p.Lists, p.Reconsent = nil, false
+		turnsOn := false
 		for _, c := range lists {
-			in, confirm := staffSubscription(byList[c.ListID], c, consentBasis)
+			cur := byList[c.ListID]
+			in, confirm := staffSubscription(cur, c, consentBasis)
 			p.Lists = append(p.Lists, in)
 			if confirm {
 				res.NeedConfirm = append(res.NeedConfirm, c.ListID)
+			}
+			turnsOn = turnsOn || (in.Status != SubUnsubscribed && (cur == nil || cur.Status != in.Status))
+		}
+		if p.Email != nil && *p.Email != email[0] {
+			if err := s.refuseSelfOnly(tx, "email", *p.Email); err != nil {
+				return err
+			}
+			email[0] = *p.Email
+		}
+		if turnsOn {
+			if err := s.refuseSelfOnly(tx, "lists", email[0]); err != nil {
+				return err
 			}
 		}
 		sub, err := s.updateSubscriber(tx, id, p, by)
@@ -127,4 +151,28 @@ func staffSubscription(cur *Subscription, c ListChoice, consentBasis string) (Su
 		return in, false
 	}
 	return in, in.Status == SubUnconfirmed
+}
+
+// refuseSelfOnly is a conflict naming field when email stands on the
+// suppression list for the person's own act that only they can undo
+// (SelfLiftable): their erasure, or "unsubscribe from everything". Staff
+// cannot bring such a person back, whatever consent basis they hold; the
+// person can, through a subscribe form and its confirmation link (or
+// their own preference link), which lift the suppression. Without this the
+// person would be on lists while the suppression silently kept every
+// campaign from them.
+func (s *Store) refuseSelfOnly(tx *gorm.DB, field, email string) error {
+	var sp Suppression
+	err := tx.Where("email_hash = ? AND reason IN ?", s.AddressHash(email), []string{SuppressErased, SuppressUnsubscribedAll}).Take(&sp).Error
+	if isMissing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("suppression of %s: %w", email, err)
+	}
+	on := sp.CreatedAt.UTC().Format("2006-01-02")
+	if sp.Reason == SuppressErased {
+		return fieldConflictf(field, "%s was erased at the person's request (GDPR) on %s; only they can subscribe again, through a subscribe form", email, on)
+	}
+	return fieldConflictf(field, "%s unsubscribed from every list on %s; only they can subscribe again, through a subscribe form or their preference link", email, on)
 }
