@@ -256,7 +256,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	if err != nil {
 		return lint.Report{}, err
 	}
-	rcpt := s.compose.Recipient(camp.ID, comp.From, r, s.now())
+	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
@@ -397,7 +397,7 @@ func (s *Server) previewCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rcpt := s.compose.Recipient(camp.ID, comp.From, r, s.now())
+	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
 	switch format {
 	case "text":
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(comp.Compiled.Text(rcpt)))

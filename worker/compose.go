@@ -181,6 +181,17 @@ func (cp *Composer) Recipient(campaignID int64, from mail.Address, r store.Recip
 	}
 }
 
+// StaffRecipient is Recipient for what staff see or send themselves
+// (previews, the lint, test sends): the person's name, language and
+// attributes, but unsubscribe, preference and mailto links that act for
+// nobody. Their tokens name subscriber 0, which the pages and the mailto
+// handler answer as a test link, so no staff role ever holds a token that
+// could change a person's lists or settings as if the person had.
+func (cp *Composer) StaffRecipient(campaignID int64, from mail.Address, r store.Recipient, now time.Time) *mailtemplates.Recipient {
+	r.SubscriberID, r.DeliveryID = 0, 0
+	return cp.Recipient(campaignID, from, r, now)
+}
+
 // MessageIDSuffix completes "d<delivery>.c<campaign>" into a Message-ID.
 func (cp *Composer) MessageIDSuffix(from mail.Address) string {
 	return "." + cp.tag + "@" + domainOf(from.Address)
