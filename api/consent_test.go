@@ -7,10 +7,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/links"
 )
@@ -182,4 +184,83 @@ func TestNoStaffRoleGetsAPersonsWorkingLinks(t *testing.T) {
 	if got.Name != "Anna Berg" || got.Language != "sv" || a.subscription(sub.ID, list) != store.SubConfirmed {
 		t.Fatalf("a preview's links changed the person: %+v", got)
 	}
+}
+
+// clock is a store clock that tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestUnsubscribeLinksActOnlyWithinTheirScope(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	a := newTestAPIWith(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: clk.now}))
+	pub := a.seedList("senaste-nytt", `,"visibility":"public"`)
+	other := a.seedList("bus", `,"visibility":"public"`)
+	priv := a.seedList("styrelsen", "")
+	var sub, bo store.Subscriber
+	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"anna@example.se","lists":[%d,%d,%d],"consent_basis":"x"}`, pub, other, priv), &sub)
+	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"bo@example.se","lists":[%d],"consent_basis":"x"}`, pub), &bo)
+	var camp store.Campaign
+	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d]}`, pub), &camp)
+	// Earlier she left the private list herself.
+	a.ok(200, "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub.ID), fmt.Sprintf(`{"lists":[{"id":%d,"status":"unsubscribed"}]}`, priv), nil)
+	clk.add(time.Hour)
+	tok := a.sign.UnsubscribeToken(links.Unsubscribe{SubscriberID: sub.ID, CampaignID: camp.ID})
+	unchanged := func(what string, want map[int64]string) {
+		t.Helper()
+		for l, st := range want {
+			if got := a.subscription(sub.ID, l); got != st {
+				t.Fatalf("%s: list %d is %s, want %s", what, l, got, st)
+			}
+		}
+	}
+
+	// The issue's reproduction: an undo naming a list outside the link.
+	a.form("/unsubscribe/"+tok, fmt.Sprintf("action=undo&lists=%d", priv))
+	unchanged("undo naming a private list", map[int64]string{priv: store.SubUnsubscribed, pub: store.SubConfirmed})
+
+	// The page's own undo restores what the page's unsubscribe ended, and
+	// only that.
+	rec := a.form("/unsubscribe/"+tok, "action=unsubscribe")
+	unchanged("unsubscribe from the campaign's list", map[int64]string{pub: store.SubUnsubscribed, other: store.SubConfirmed})
+	undo := undoToken(t, rec.Body.String())
+	a.form("/unsubscribe/"+tok, fmt.Sprintf("action=undo&undo=%s&lists=%d", undo, priv))
+	unchanged("undo", map[int64]string{pub: store.SubConfirmed, priv: store.SubUnsubscribed, other: store.SubConfirmed})
+
+	// Another person's undo does nothing here, and hers nothing there.
+	botok := a.sign.UnsubscribeToken(links.Unsubscribe{SubscriberID: bo.ID, CampaignID: camp.ID})
+	bounded := undoToken(t, a.form("/unsubscribe/"+botok, "action=unsubscribe").Body.String())
+	clk.add(time.Minute)
+	a.form("/unsubscribe/"+tok, "action=unsubscribe")
+	if rec := a.form("/unsubscribe/"+tok, "action=undo&undo="+bounded); rec.Code != 400 {
+		t.Fatalf("someone else's undo: %d, want 400", rec.Code)
+	}
+	unchanged("someone else's undo", map[int64]string{pub: store.SubUnsubscribed})
+	if rec := a.form("/unsubscribe/"+botok, "action=undo&undo="+undo); rec.Code != 400 || a.subscription(bo.ID, pub) != store.SubUnsubscribed {
+		t.Fatalf("her undo on his link: %d", rec.Code)
+	}
+
+	// An old undo cannot reverse a later unsubscribe.
+	rec = a.form("/unsubscribe/"+tok, "action=undo&undo="+undo)
+	unchanged("an undo replayed after a later unsubscribe", map[int64]string{pub: store.SubUnsubscribed})
+
+	// With nothing of the campaign's left, the page's unsubscribe button
+	// leaves the other lists alone.
+	a.form("/unsubscribe/"+tok, "action=unsubscribe")
+	unchanged("unsubscribe with nothing left in scope", map[int64]string{other: store.SubConfirmed})
+
+	// The undo button expires.
+	a.ok(200, "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub.ID), fmt.Sprintf(`{"lists":[{"id":%d,"status":"confirmed"}],"consent_basis":"x"}`, pub), nil)
+	late := undoToken(t, a.form("/unsubscribe/"+tok, "action=unsubscribe").Body.String())
+	clk.add(25 * time.Hour)
+	a.form("/unsubscribe/"+tok, "action=undo&undo="+late)
+	unchanged("an expired undo", map[int64]string{pub: store.SubUnsubscribed})
 }

@@ -419,6 +419,7 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `value="undo"`) {
 		t.Fatalf("unsubscribe all: %d", rec.Code)
 	}
+	undo := undoToken(t, rec.Body.String())
 	if sp, err := a.st.SuppressionOf(ctx, "anna@example.se"); err != nil || sp.Reason != store.SuppressUnsubscribedAll {
 		t.Fatalf("no unsubscribed_all suppression: %v", err)
 	}
@@ -442,7 +443,7 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 		t.Fatal("the answer for a suppressed address differs from a new one's")
 	}
 	// Undo restores what she left and lifts the suppression.
-	rec = a.form("/unsubscribe/"+tok, fmt.Sprintf("action=undo&lists=%d", nytt))
+	rec = a.form("/unsubscribe/"+tok, "action=undo&undo="+undo)
 	if rec.Code != 200 || a.subscription(sub.ID, nytt) != store.SubConfirmed {
 		t.Fatalf("undo: %d", rec.Code)
 	}
@@ -456,10 +457,11 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `value="undo"`) || a.subscription(sub.ID, nytt) != store.SubUnsubscribed {
 		t.Fatalf("preferences: unsubscribe all: %d", rec.Code)
 	}
+	undo = undoToken(t, rec.Body.String())
 	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); !ok {
 		t.Fatal("preferences: no suppression")
 	}
-	rec = a.form("/preferences/"+ptok, fmt.Sprintf("action=undo&lists=%d", nytt))
+	rec = a.form("/preferences/"+ptok, "action=undo&undo="+undo)
 	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); rec.Code != 200 || ok || a.subscription(sub.ID, nytt) != store.SubConfirmed {
 		t.Fatalf("preferences: undo: %d suppressed=%v", rec.Code, ok)
 	}
@@ -472,8 +474,10 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	// A staff suppression is not hers to lift.
 	a.ok(201, "POST", "/api/v1/suppressions", `{"email":"bo@example.se","reason":"manual"}`, nil)
 	var bo store.Subscriber
-	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"bo@example.se","lists":[{"id":%d,"status":"unsubscribed"}]}`, nytt), &bo)
-	a.form("/unsubscribe/"+a.sign.UnsubscribeToken(links.Unsubscribe{SubscriberID: bo.ID}), fmt.Sprintf("action=undo&lists=%d", nytt))
+	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"bo@example.se","lists":[%d],"consent_basis":"x"}`, nytt), &bo)
+	botok := a.sign.UnsubscribeToken(links.Unsubscribe{SubscriberID: bo.ID})
+	rec = a.form("/unsubscribe/"+botok, "action=unsubscribe")
+	a.form("/unsubscribe/"+botok, "action=undo&undo="+undoToken(t, rec.Body.String()))
 	if sp, err := a.st.SuppressionOf(ctx, "bo@example.se"); err != nil || sp.Reason != store.SuppressManual {
 		t.Fatal("undo lifted a staff suppression")
 	}

@@ -573,16 +573,21 @@ func (s *Store) unsubscribe(tx *gorm.DB, subscriberID int64, listIDs []int64, ca
 // subscriptions to listIDs are confirmed again (they had confirmed before,
 // and the undo comes from their own link), and an unsubscribed_all
 // suppression from "unsubscribe from everything" is lifted with them. It
-// returns the lists restored.
-func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) ([]List, error) {
+// returns the lists restored. Only subscriptions that ended at or before
+// leftBy (the time the undo was offered; zero: any time) come back, so an
+// old undo cannot reverse a later unsubscribe.
+func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, leftBy time.Time, by Actor) ([]List, error) {
 	var out []List
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
 		if len(listIDs) == 0 {
 			return nil
 		}
+		q := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnsubscribed)
+		if !leftBy.IsZero() {
+			q = q.Where("unsubscribed_at <= ?", leftBy.UTC())
+		}
 		var ms []Subscription
-		if err := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnsubscribed).
-			Order("list_id").Find(&ms).Error; err != nil {
+		if err := q.Order("list_id").Find(&ms).Error; err != nil {
 			return fmt.Errorf("resubscribe %d: %w", subscriberID, err)
 		}
 		var evs []Event
