@@ -361,6 +361,9 @@ func (s *Server) testCampaign(c echo.Context) error {
 	if _, err := s.compose.Compose(ctx, s.st, camp); err != nil {
 		return contentError(err)
 	}
+	if err := s.allowTestMails(c, len(req.Emails)); err != nil {
+		return err
+	}
 	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: req.Emails,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
 	if err := s.q.Enqueue(ctx, t); err != nil {

@@ -57,6 +57,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if h := c.Response().Header(); errors.Is(err, echo.ErrMethodNotAllowed) {
+		// Every GET route answers HEAD too (headAsGet).
+		if allow := h.Get(echo.HeaderAllow); strings.Contains(allow, http.MethodGet) && !strings.Contains(allow, http.MethodHead) {
+			h.Set(echo.HeaderAllow, allow+", "+http.MethodHead)
+		}
+	}
 	if isPage(c) {
 		s.pageError(c, err)
 		return
@@ -99,7 +105,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body = errorBody{Error: http.StatusText(code)}
 	}
 	body.RequestID = reqID
-	if c.Request().Method == http.MethodHead {
+	if isHead(c) {
 		c.NoContent(code)
 		return
 	}
