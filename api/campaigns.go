@@ -23,6 +23,7 @@ type campaignRequest struct {
 	Name      *string  `json:"name"`
 	Subject   *string  `json:"subject"`
 	From      *string  `json:"from"`
+	ReplyTo   *string  `json:"reply_to"`
 	Preheader *string  `json:"preheader"`
 	Body      *string  `json:"body"`
 	ListIDs   *[]int64 `json:"list_ids"`
@@ -53,6 +54,9 @@ func (r *campaignRequest) validate(create bool) error {
 		a.Address = norm
 		*r.From = a.String()
 	}
+	if err := replyTo("reply_to", r.ReplyTo); err != nil {
+		return err
+	}
 	fields := map[string]string{}
 	for field, v := range map[string]*string{"subject": r.Subject, "preheader": r.Preheader, "body": r.Body} {
 		if v != nil {
@@ -77,6 +81,45 @@ func (r *campaignRequest) validate(create bool) error {
 	return nil
 }
 
+// replyTo checks and normalises a Reply-To: an address like "Redaktionen
+// <red@example.se>", or empty (none of its own).
+func replyTo(field string, v *string) error {
+	if v == nil {
+		return nil
+	}
+	if strings.TrimSpace(*v) == "" {
+		*v = ""
+		return nil
+	}
+	if len(*v) > 400 {
+		return fieldErr(field, "must be at most 400 characters")
+	}
+	a, err := mail.ParseAddress(*v)
+	if err != nil {
+		return fieldErr(field, "must be an address like \"Redaktionen <redaktionen@example.se>\", or empty")
+	}
+	norm, err := store.NormalizeEmail(a.Address)
+	if err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	a.Address = norm
+	*v = readableAddress(a)
+	return nil
+}
+
+// readableAddress writes a as staff read it back: `Name <addr>`, the name
+// quoted when it needs to be and left in UTF-8. The header's RFC 2047
+// encoding is made when the mail is written.
+func readableAddress(a *mail.Address) string {
+	if a.Name == "" {
+		return a.Address
+	}
+	if enc := a.String(); !strings.Contains(enc, "=?") {
+		return enc
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a.Name) + `" <` + a.Address + ">"
+}
+
 func listIDRefs(ids *[]int64) *[]listRef {
 	if ids == nil {
 		return nil
@@ -96,7 +139,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err := req.validate(true); err != nil {
 		return err
 	}
-	camp := &store.Campaign{Name: *req.Name, Subject: *req.Subject, FromAddr: deref(req.From),
+	camp := &store.Campaign{Name: *req.Name, Subject: *req.Subject, FromAddr: deref(req.From), ReplyTo: deref(req.ReplyTo),
 		Preheader: deref(req.Preheader), Body: *req.Body, ListIDs: deref(req.ListIDs)}
 	if camp.ListIDs == nil {
 		camp.ListIDs = []int64{}
@@ -151,7 +194,7 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		return err
 	}
 	camp, err := s.st.UpdateCampaign(c.Request().Context(), id, store.CampaignPatch{Name: req.Name, Subject: req.Subject,
-		From: req.From, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
+		From: req.From, ReplyTo: req.ReplyTo, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
 	if err != nil {
 		return listFieldError(err, listIDRefs(req.ListIDs), "list_ids")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -263,4 +264,59 @@ func TestUnsubscribeLinksActOnlyWithinTheirScope(t *testing.T) {
 	clk.add(25 * time.Hour)
 	a.form("/unsubscribe/"+tok, "action=undo&undo="+late)
 	unchanged("an expired undo", map[int64]string{pub: store.SubUnsubscribed})
+}
+
+func TestReplyToFromTheCampaignOrItsList(t *testing.T) {
+	a := newTestAPI(t)
+	var l store.List
+	a.ok(201, "POST", "/api/v1/lists", `{"slug":"bus","name":"BUS","reply_to":"Förbundets redaktion <Redaktionen@Example.se>"}`, &l)
+	if l.ReplyTo != `"Förbundets redaktion" <redaktionen@example.se>` {
+		t.Fatalf("list reply_to stored as %q", l.ReplyTo)
+	}
+	replyTo := func(campID int64) string {
+		t.Helper()
+		rec := a.do("GET", fmt.Sprintf("/api/v1/campaigns/%d/preview?format=eml", campID), a.viewer, "")
+		if rec.Code != 200 {
+			t.Fatalf("preview: %d %s", rec.Code, rec.Body)
+		}
+		m, err := mail.ReadMessage(strings.NewReader(rec.Body.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Header.Get("Reply-To") == "" {
+			return ""
+		}
+		as, err := m.Header.AddressList("Reply-To")
+		if err != nil || len(as) != 1 {
+			t.Fatalf("Reply-To %q: %v", m.Header.Get("Reply-To"), err)
+		}
+		return as[0].String() // RFC 2047 for a name outside ASCII
+	}
+	var fromList, own store.Campaign
+	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d]}`, l.ID), &fromList)
+	if got := replyTo(fromList.ID); got != `=?utf-8?q?F=C3=B6rbundets_redaktion?= <redaktionen@example.se>` {
+		t.Fatalf("the list's Reply-To: %q", got)
+	}
+	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d],"reply_to":"svar@example.se"}`, l.ID), &own)
+	if own.ReplyTo != "svar@example.se" || replyTo(own.ID) != "<svar@example.se>" {
+		t.Fatalf("the campaign's own Reply-To: %q, header %q", own.ReplyTo, replyTo(own.ID))
+	}
+	// A name that needs quoting, outside ASCII, survives the round trip.
+	var quoted store.Campaign
+	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d],"reply_to":"\"Åsa \\\"Redaktör\\\" Ek\" <asa@example.se>"}`, l.ID), &quoted)
+	hdr := replyTo(quoted.ID)
+	if a, err := mail.ParseAddress(hdr); err != nil || a.Name != `Åsa "Redaktör" Ek` || a.Address != "asa@example.se" {
+		t.Fatalf("stored %q, header %q: %+v %v", quoted.ReplyTo, hdr, a, err)
+	}
+	// Cleared on the list: no Reply-To, replies go to From.
+	a.ok(200, "PATCH", fmt.Sprintf("/api/v1/lists/%d", l.ID), `{"reply_to":""}`, nil)
+	if got := replyTo(fromList.ID); got != "" {
+		t.Fatalf("Reply-To after clearing the list's: %q", got)
+	}
+	// A duplicate keeps it.
+	var dup store.Campaign
+	a.ok(201, "POST", fmt.Sprintf("/api/v1/campaigns/%d/duplicate", own.ID), "", &dup)
+	if dup.ReplyTo != own.ReplyTo {
+		t.Fatalf("duplicate's reply_to %q", dup.ReplyTo)
+	}
 }

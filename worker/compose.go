@@ -98,6 +98,20 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		lead = archive
 		in.Archive, in.ListName = true, archive.Name
 	}
+	// Reply-To: the campaign's own, else its first list's; none for the
+	// archive, which nobody replies to.
+	if reply := c.ReplyTo; archive == nil {
+		if reply == "" && lead != nil {
+			reply = lead.ReplyTo
+		}
+		if reply != "" {
+			a, err := mail.ParseAddress(reply)
+			if err != nil {
+				return nil, fmt.Errorf("campaign %d reply-to %q: %w", c.ID, reply, err)
+			}
+			in.Headers = append(in.Headers, mailtemplates.Header{Name: "Reply-To", Value: a.String()})
+		}
+	}
 	if lead != nil {
 		in.Language = lead.Language
 		if lead.Archive && archive == nil {

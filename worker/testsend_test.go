@@ -1,13 +1,16 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/links"
@@ -52,5 +55,32 @@ func TestTestSendToASubscriberHasInertLinks(t *testing.T) {
 	}
 	if found < 3 {
 		t.Fatalf("%d personal links in the test send, want the header's, the body's and the preferences'", found)
+	}
+}
+
+func TestSentMailCarriesTheListsReplyTo(t *testing.T) {
+	st := storetest.Open(t)
+	e := newEnv(t, st, nil)
+	f := seed(t, st, 1)
+	ctx := context.Background()
+	reply := `"Förbundets redaktion" <redaktionen@example.se>`
+	if _, err := st.UpdateList(ctx, f.lists[0].ID, store.ListPatch{ReplyTo: &reply}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.h.Process(ctx, worker.NewTestTask(e.queues, worker.TestPayload{CampaignID: f.camp.ID, Emails: []string{"staff@example.se"}})); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(e.outDir, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("%d messages, want 1", len(files))
+	}
+	b, _ := os.ReadFile(files[0])
+	m, err := mail.ReadMessage(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := m.Header.AddressList("Reply-To")
+	if err != nil || len(as) != 1 || as[0].Name != "Förbundets redaktion" || as[0].Address != "redaktionen@example.se" {
+		t.Fatalf("Reply-To %q: %v %v", m.Header.Get("Reply-To"), as, err)
 	}
 }
