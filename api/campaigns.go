@@ -415,8 +415,22 @@ func (s *Server) testCampaign(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]any{"queued": len(req.Emails)})
 }
 
+// previewHeader and previewDiffers say, in a preview's .eml and in every
+// preview's HTTP answer, how a preview differs from the mail sent.
+//
+// The preview is not DKIM-signed, on purpose: a signed preview would be a
+// message that verifies as the organisation's, fetched by any viewer
+// token for any content an editor drafts, with no mail ever sent. DKIM
+// does not bind the recipient, so it could be replayed to anyone.
+// Signatures are made only for mail that leaves through SMTP.
+const (
+	previewHeader  = "X-Utskick-Preview"
+	previewDiffers = "not the sent message: no DKIM-Signature (added when sent); unsubscribe and preference links inert; links not tracked; sample Message-ID and Date"
+)
+
 // previewCampaign renders what one subscriber (or a sample reader) would
-// get: ?format=html|text|eml, ?subscriber_id=.
+// get, less what previewDiffers names: ?format=html|text|eml,
+// ?subscriber_id=.
 func (s *Server) previewCampaign(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
@@ -444,12 +458,14 @@ func (s *Server) previewCampaign(c echo.Context) error {
 		return err
 	}
 	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
+	c.Response().Header().Set(previewHeader, previewDiffers)
 	switch format {
 	case "text":
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(comp.Compiled.Text(rcpt)))
 	case "eml":
-		var buf bytes.Buffer
-		comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
+		// Folded at its semicolons: header lines stay under 78 characters.
+		buf := bytes.NewBufferString(previewHeader + ": " + strings.ReplaceAll(previewDiffers, "; ", ";\r\n ") + "\r\n")
+		comp.Compiled.WriteMessage(buf, rcpt, mailtemplates.WriteOptions{})
 		return c.Blob(http.StatusOK, "message/rfc822", buf.Bytes())
 	}
 	return c.HTMLBlob(http.StatusOK, []byte(comp.Compiled.HTML(rcpt)))

@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 // optinsQueued returns the list ids of every opt-in mail waiting in the
@@ -318,5 +322,54 @@ func TestReplyToFromTheCampaignOrItsList(t *testing.T) {
 	a.ok(201, "POST", fmt.Sprintf("/api/v1/campaigns/%d/duplicate", own.ID), "", &dup)
 	if dup.ReplyTo != own.ReplyTo {
 		t.Fatalf("duplicate's reply_to %q", dup.ReplyTo)
+	}
+}
+
+// A preview says how it differs from the sent mail, and is never signed:
+// a signed preview would verify as the organisation's mail without any
+// mail being sent.
+func TestPreviewSaysWhatDiffersAndIsNotSigned(t *testing.T) {
+	key, _, err := mailer.GenerateDKIMKey(mailer.DKIMEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := mailer.NewDKIM("example.se", "utskick", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) { d.DKIM = dk })
+	list := a.seedList("bus", "")
+	var camp store.Campaign
+	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d]}`, list), &camp)
+	rec := a.do("GET", fmt.Sprintf("/api/v1/campaigns/%d/preview?format=eml", camp.ID), a.viewer, "")
+	if rec.Code != 200 {
+		t.Fatalf("preview: %d", rec.Code)
+	}
+	m, err := mail.ReadMessage(strings.NewReader(rec.Body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := m.Header.Get("X-Utskick-Preview")
+	for _, want := range []string{"no DKIM-Signature", "inert", "not tracked", "Message-ID"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("X-Utskick-Preview %q does not say %q", note, want)
+		}
+	}
+	if m.Header.Get("DKIM-Signature") != "" {
+		t.Error("the preview is DKIM-signed")
+	}
+	head, _, _ := strings.Cut(rec.Body.String(), "\r\n\r\n")
+	in := false
+	for _, line := range strings.Split(head, "\r\n") {
+		in = strings.HasPrefix(line, "X-Utskick-Preview:") || in && strings.HasPrefix(line, " ")
+		if in && len(line) > 78 {
+			t.Errorf("X-Utskick-Preview line of %d characters: %q", len(line), line)
+		}
+	}
+	for _, f := range []string{"html", "text"} {
+		rec := a.do("GET", fmt.Sprintf("/api/v1/campaigns/%d/preview?format=%s", camp.ID, f), a.viewer, "")
+		if !strings.Contains(rec.Header().Get("X-Utskick-Preview"), "no DKIM-Signature") {
+			t.Errorf("%s preview answer lacks X-Utskick-Preview", f)
+		}
 	}
 }

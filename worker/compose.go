@@ -14,8 +14,9 @@ import (
 )
 
 // Composer turns a campaign into messages: the part that the sender, test
-// sends and the API's preview share, so a preview is exactly what a
-// subscriber gets.
+// sends and the API's preview share, so a preview is what a subscriber
+// gets, but for the signature, the tracking and the personal links
+// (StaffRecipient).
 type Composer struct {
 	baseURL      string
 	returnPath   string
