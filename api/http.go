@@ -38,6 +38,9 @@ type bodyless struct{ http.ResponseWriter }
 
 func (b bodyless) Write(p []byte) (int, error) { return len(p), nil }
 
+// Unwrap lets http.ResponseController reach the real writer (to flush).
+func (b bodyless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
+
 // nosniff keeps browsers from reading any answer (JSON, Atom, a redirect,
 // an error) as another type than the one it is sent as.
 func nosniff(next echo.HandlerFunc) echo.HandlerFunc {

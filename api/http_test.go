@@ -40,6 +40,8 @@ func TestMethodsHeadAndNosniffOnEveryRoute(t *testing.T) {
 		{"GET", "/api/v1/lists", true, 200, ""},
 		{"HEAD", "/api/v1/lists", true, 200, ""},
 		{"GET", "/api/v1/lists", false, 401, ""},
+		{"HEAD", "/api/v1/subscribers.csv", true, 200, ""},
+		{"HEAD", fmt.Sprintf("/api/v1/subscribers/%d/export", sd.Subscribers[0]), true, 200, ""},
 		{"GET", "/api/v1/nothing", true, 404, ""},
 		{"HEAD", "/subscribe/arkiv", false, 200, ""},
 		{"HEAD", "/archive/arkiv", false, 200, ""},
