@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
@@ -127,5 +129,27 @@ func TestTestSendsAreRateLimitedPerToken(t *testing.T) {
 	// Another token has its own count.
 	if rec := a.do("POST", path, a.admin, three); rec.Code != 202 {
 		t.Fatalf("another token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Staff routes authenticate one by one (a group with middleware would turn
+// every wrong method into a 404), so a route added without its role would
+// be open to anyone: this walks every /api/v1 route without a token.
+func TestEveryStaffRouteNeedsAToken(t *testing.T) {
+	a := newTestAPI(t)
+	n := 0
+	for _, r := range a.srv.Echo().Routes() {
+		if !strings.HasPrefix(r.Path, "/api/v1") || r.Method == echo.RouteNotFound {
+			continue
+		}
+		n++
+		path := regexp.MustCompile(`:[a-z_]+`).ReplaceAllString(r.Path, "1")
+		rec := a.do(r.Method, path, "", "")
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s without a token: %d, want 401", r.Method, r.Path, rec.Code)
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d staff routes found", n)
 	}
 }
