@@ -12,7 +12,8 @@ RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home /data utskick && mkdir -p /data && chown utskick /data
+    && useradd --system --uid 10001 --home /data utskick \
+    && install -d -m 0700 -o utskick /data
 COPY --from=build /out/utskick /usr/local/bin/utskick
 USER utskick
 ENV UTSKICK_DATA_DIR=/data UTSKICK_HTTP_ADDR=0.0.0.0:8080

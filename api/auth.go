@@ -55,6 +55,12 @@ func (s *Server) touch(ctx context.Context, id int64) {
 	}
 }
 
+// staff authenticates the bearer token and lets through role or higher.
+func (s *Server) staff(role string) echo.MiddlewareFunc {
+	need := s.requireRole(role)
+	return func(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(need(next)) }
+}
+
 var roleRank = map[string]int{store.RoleViewer: 1, store.RoleEditor: 2, store.RoleAdmin: 3}
 
 // requireRole lets through tokens of role or higher.

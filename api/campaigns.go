@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -22,6 +23,7 @@ type campaignRequest struct {
 	Name      *string  `json:"name"`
 	Subject   *string  `json:"subject"`
 	From      *string  `json:"from"`
+	ReplyTo   *string  `json:"reply_to"`
 	Preheader *string  `json:"preheader"`
 	Body      *string  `json:"body"`
 	ListIDs   *[]int64 `json:"list_ids"`
@@ -52,6 +54,9 @@ func (r *campaignRequest) validate(create bool) error {
 		a.Address = norm
 		*r.From = a.String()
 	}
+	if err := replyTo("reply_to", r.ReplyTo); err != nil {
+		return err
+	}
 	fields := map[string]string{}
 	for field, v := range map[string]*string{"subject": r.Subject, "preheader": r.Preheader, "body": r.Body} {
 		if v != nil {
@@ -76,6 +81,45 @@ func (r *campaignRequest) validate(create bool) error {
 	return nil
 }
 
+// replyTo checks and normalises a Reply-To: an address like "Redaktionen
+// <red@example.se>", or empty (none of its own).
+func replyTo(field string, v *string) error {
+	if v == nil {
+		return nil
+	}
+	if strings.TrimSpace(*v) == "" {
+		*v = ""
+		return nil
+	}
+	if len(*v) > 400 {
+		return fieldErr(field, "must be at most 400 characters")
+	}
+	a, err := mail.ParseAddress(*v)
+	if err != nil {
+		return fieldErr(field, "must be an address like \"Redaktionen <redaktionen@example.se>\", or empty")
+	}
+	norm, err := store.NormalizeEmail(a.Address)
+	if err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	a.Address = norm
+	*v = readableAddress(a)
+	return nil
+}
+
+// readableAddress writes a as staff read it back: `Name <addr>`, the name
+// quoted when it needs to be and left in UTF-8. The header's RFC 2047
+// encoding is made when the mail is written.
+func readableAddress(a *mail.Address) string {
+	if a.Name == "" {
+		return a.Address
+	}
+	if enc := a.String(); !strings.Contains(enc, "=?") {
+		return enc
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a.Name) + `" <` + a.Address + ">"
+}
+
 func listIDRefs(ids *[]int64) *[]listRef {
 	if ids == nil {
 		return nil
@@ -95,7 +139,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err := req.validate(true); err != nil {
 		return err
 	}
-	camp := &store.Campaign{Name: *req.Name, Subject: *req.Subject, FromAddr: deref(req.From),
+	camp := &store.Campaign{Name: *req.Name, Subject: *req.Subject, FromAddr: deref(req.From), ReplyTo: deref(req.ReplyTo),
 		Preheader: deref(req.Preheader), Body: *req.Body, ListIDs: deref(req.ListIDs)}
 	if camp.ListIDs == nil {
 		camp.ListIDs = []int64{}
@@ -150,7 +194,7 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		return err
 	}
 	camp, err := s.st.UpdateCampaign(c.Request().Context(), id, store.CampaignPatch{Name: req.Name, Subject: req.Subject,
-		From: req.From, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
+		From: req.From, ReplyTo: req.ReplyTo, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
 	if err != nil {
 		return listFieldError(err, listIDRefs(req.ListIDs), "list_ids")
 	}
@@ -255,7 +299,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	if err != nil {
 		return lint.Report{}, err
 	}
-	rcpt := s.compose.Recipient(camp.ID, comp.From, r, s.now())
+	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
@@ -345,8 +389,23 @@ func (s *Server) testCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	for i, e := range req.Emails {
+		// Test sends skip the suppression list, but not an erasure: the
+		// person asked for nothing of theirs to be used again.
+		sp, err := s.st.SuppressionOf(ctx, e)
+		if err == nil && sp.Reason == store.SuppressErased {
+			return &store.ConflictError{Field: fmt.Sprintf("emails[%d]", i),
+				Msg: fmt.Sprintf("%s was erased at the person's request (GDPR); test sends cannot go to it", e)}
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	if _, err := s.compose.Compose(ctx, s.st, camp); err != nil {
 		return contentError(err)
+	}
+	if err := s.allowTestMails(c, len(req.Emails)); err != nil {
+		return err
 	}
 	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: req.Emails,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
@@ -356,8 +415,22 @@ func (s *Server) testCampaign(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]any{"queued": len(req.Emails)})
 }
 
+// previewHeader and previewDiffers say, in a preview's .eml and in every
+// preview's HTTP answer, how a preview differs from the mail sent.
+//
+// The preview is not DKIM-signed, on purpose: a signed preview would be a
+// message that verifies as the organisation's, fetched by any viewer
+// token for any content an editor drafts, with no mail ever sent. DKIM
+// does not bind the recipient, so it could be replayed to anyone.
+// Signatures are made only for mail that leaves through SMTP.
+const (
+	previewHeader  = "X-Utskick-Preview"
+	previewDiffers = "not the sent message: no DKIM-Signature (added when sent); unsubscribe and preference links inert; links not tracked; sample Message-ID and Date"
+)
+
 // previewCampaign renders what one subscriber (or a sample reader) would
-// get: ?format=html|text|eml, ?subscriber_id=.
+// get, less what previewDiffers names: ?format=html|text|eml,
+// ?subscriber_id=.
 func (s *Server) previewCampaign(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
@@ -384,13 +457,15 @@ func (s *Server) previewCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rcpt := s.compose.Recipient(camp.ID, comp.From, r, s.now())
+	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
+	c.Response().Header().Set(previewHeader, previewDiffers)
 	switch format {
 	case "text":
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(comp.Compiled.Text(rcpt)))
 	case "eml":
-		var buf bytes.Buffer
-		comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
+		// Folded at its semicolons: header lines stay under 78 characters.
+		buf := bytes.NewBufferString(previewHeader + ": " + strings.ReplaceAll(previewDiffers, "; ", ";\r\n ") + "\r\n")
+		comp.Compiled.WriteMessage(buf, rcpt, mailtemplates.WriteOptions{})
 		return c.Blob(http.StatusOK, "message/rfc822", buf.Bytes())
 	}
 	c.Response().Header().Set("Content-Security-Policy", mailHTMLPolicy)

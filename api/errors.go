@@ -77,6 +77,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if h := c.Response().Header(); errors.Is(err, echo.ErrMethodNotAllowed) {
+		// Every GET route answers HEAD too (headAsGet).
+		if allow := h.Get(echo.HeaderAllow); strings.Contains(allow, http.MethodGet) && !strings.Contains(allow, http.MethodHead) {
+			h.Set(echo.HeaderAllow, allow+", "+http.MethodHead)
+		}
+	}
 	if isWeb(c) {
 		s.webError(c, err)
 		return
@@ -105,6 +111,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	default:
 		code = statusCode(err)
 		body = errorBody{Error: err.Error()}
+		// A conflict about one input names it, as a 400 does, so a form
+		// can point at the field.
+		var ce *store.ConflictError
+		if errors.As(err, &ce) {
+			body.Field = ce.Field
+		}
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "request_id", reqID, "method", c.Request().Method,
@@ -112,7 +124,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body = errorBody{Error: http.StatusText(code)}
 	}
 	body.RequestID = reqID
-	if c.Request().Method == http.MethodHead {
+	if isHead(c) {
 		c.NoContent(code)
 		return
 	}

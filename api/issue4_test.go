@@ -303,6 +303,8 @@ func TestGDPRExportAndErase(t *testing.T) {
 	list := a.seedList("bus", `,"visibility":"public"`)
 	var sub store.Subscriber
 	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"anna@example.se","name":"Anna","lists":[%d],"consent_basis":"signed up at the fair"}`, list), &sub)
+	var other store.Subscriber
+	a.ok(201, "POST", "/api/v1/subscribers", `{"email":"nils@example.se"}`, &other)
 	var camp store.Campaign
 	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"Nyheter","body":"b","list_ids":[%d]}`, list), &camp)
 	c, err := a.st.ScheduleCampaign(ctx, camp.ID, time.Time{})
@@ -356,8 +358,22 @@ func TestGDPRExportAndErase(t *testing.T) {
 	if len(pg.Items) != 1 || pg.Items[0].Reason != store.SuppressErased || pg.Items[0].Email != "" {
 		t.Fatalf("suppression after erasure: %+v", pg.Items)
 	}
-	// Staff cannot add her back by API as confirmed and have her mailed:
-	// she is suppressed until she confirms a new opt-in herself.
+	// Staff cannot add her back, with a consent basis or without (an
+	// opt-in mail would contact her too), nor turn someone else's
+	// record into hers, nor send her a test: 409s that say why.
+	for _, tc := range []struct{ name, method, path, body, field string }{
+		{"staff adds her back", "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"anna@example.se","lists":[%d],"consent_basis":"signed up at the fair"}`, list), "email"},
+		{"staff adds her back without lists", "POST", "/api/v1/subscribers", `{"email":"Anna@Example.se"}`, "email"},
+		{"staff moves another record to her address", "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", other.ID), `{"email":"anna@example.se"}`, "email"},
+		{"test send to her", "POST", fmt.Sprintf("/api/v1/campaigns/%d/test", camp.ID), `{"emails":["nils@example.se","anna@example.se"]}`, "emails[1]"},
+	} {
+		a.expectRejected(tc.name, 409, tc.field, func() *httptest.ResponseRecorder {
+			return a.do(tc.method, tc.path, a.admin, tc.body)
+		})
+		if rec := a.do(tc.method, tc.path, a.admin, tc.body); !strings.Contains(rec.Body.String(), "erased") {
+			t.Fatalf("%s: the refusal does not name the erasure: %s", tc.name, rec.Body)
+		}
+	}
 	a.expectRejected("erase again", 404, "", func() *httptest.ResponseRecorder {
 		return a.do("POST", fmt.Sprintf("/api/v1/subscribers/%d/erase", sub.ID), a.admin, "")
 	})
@@ -375,6 +391,11 @@ func TestGDPRExportAndErase(t *testing.T) {
 	if err != nil || a.subscription(again.ID, list) != store.SubUnconfirmed {
 		t.Fatalf("resubscribe after erasure: %v", err)
 	}
+	// Until she confirms, staff cannot confirm for her.
+	a.expectRejected("staff confirms her before she does", 409, "lists", func() *httptest.ResponseRecorder {
+		return a.do("PATCH", fmt.Sprintf("/api/v1/subscribers/%d", again.ID), a.admin,
+			fmt.Sprintf(`{"lists":[{"id":%d,"status":"confirmed"}],"consent_basis":"phone call"}`, list))
+	})
 	ctok := a.sign.ConfirmToken(links.Confirm{SubscriberID: again.ID, Issued: a.now, ListIDs: []int64{list}})
 	if rec := a.form("/confirm/"+ctok, "action=confirm"); rec.Code != 200 {
 		t.Fatalf("confirm: %d", rec.Code)
@@ -398,9 +419,15 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `value="undo"`) {
 		t.Fatalf("unsubscribe all: %d", rec.Code)
 	}
+	undo := undoToken(t, rec.Body.String())
 	if sp, err := a.st.SuppressionOf(ctx, "anna@example.se"); err != nil || sp.Reason != store.SuppressUnsubscribedAll {
 		t.Fatalf("no unsubscribed_all suppression: %v", err)
 	}
+	// Staff cannot put her back on a list, whatever basis they claim.
+	a.expectRejected("staff re-confirms after unsubscribe all", 409, "lists", func() *httptest.ResponseRecorder {
+		return a.do("PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub.ID), a.admin,
+			fmt.Sprintf(`{"lists":[{"id":%d,"status":"confirmed"}],"consent_basis":"phone call"}`, nytt))
+	})
 	// A stranger re-entering her address on a single opt-in form does
 	// not put her back on the list: it waits for her own confirmation.
 	suppressedAnswer := a.form("/subscribe/bus", "email=anna@example.se")
@@ -416,7 +443,7 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 		t.Fatal("the answer for a suppressed address differs from a new one's")
 	}
 	// Undo restores what she left and lifts the suppression.
-	rec = a.form("/unsubscribe/"+tok, fmt.Sprintf("action=undo&lists=%d", nytt))
+	rec = a.form("/unsubscribe/"+tok, "action=undo&undo="+undo)
 	if rec.Code != 200 || a.subscription(sub.ID, nytt) != store.SubConfirmed {
 		t.Fatalf("undo: %d", rec.Code)
 	}
@@ -430,10 +457,11 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `value="undo"`) || a.subscription(sub.ID, nytt) != store.SubUnsubscribed {
 		t.Fatalf("preferences: unsubscribe all: %d", rec.Code)
 	}
+	undo = undoToken(t, rec.Body.String())
 	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); !ok {
 		t.Fatal("preferences: no suppression")
 	}
-	rec = a.form("/preferences/"+ptok, fmt.Sprintf("action=undo&lists=%d", nytt))
+	rec = a.form("/preferences/"+ptok, "action=undo&undo="+undo)
 	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); rec.Code != 200 || ok || a.subscription(sub.ID, nytt) != store.SubConfirmed {
 		t.Fatalf("preferences: undo: %d suppressed=%v", rec.Code, ok)
 	}
@@ -446,8 +474,10 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	// A staff suppression is not hers to lift.
 	a.ok(201, "POST", "/api/v1/suppressions", `{"email":"bo@example.se","reason":"manual"}`, nil)
 	var bo store.Subscriber
-	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"bo@example.se","lists":[{"id":%d,"status":"unsubscribed"}]}`, nytt), &bo)
-	a.form("/unsubscribe/"+a.sign.UnsubscribeToken(links.Unsubscribe{SubscriberID: bo.ID}), fmt.Sprintf("action=undo&lists=%d", nytt))
+	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"bo@example.se","lists":[%d],"consent_basis":"x"}`, nytt), &bo)
+	botok := a.sign.UnsubscribeToken(links.Unsubscribe{SubscriberID: bo.ID})
+	rec = a.form("/unsubscribe/"+botok, "action=unsubscribe")
+	a.form("/unsubscribe/"+botok, "action=undo&undo="+undoToken(t, rec.Body.String()))
 	if sp, err := a.st.SuppressionOf(ctx, "bo@example.se"); err != nil || sp.Reason != store.SuppressManual {
 		t.Fatal("undo lifted a staff suppression")
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -62,4 +63,31 @@ func (s *Server) allow(c echo.Context, key string, r ratelimit.Rate) (bool, erro
 	lang := pageLang(c, "sv")
 	cat := s.pages.cats(lang)
 	return false, s.message(c, http.StatusTooManyRequests, lang, "page.rate_limited_title", []string{cat.T("page.rate_limited_body")})
+}
+
+// allowTestMails counts n test mails against the calling token's
+// RateTest. Over it, the answer is a 429 with Retry-After: a test send
+// goes out at once to addresses staff type in, so without a bound one
+// token could use the service to mail anyone, as fast as SMTP takes it.
+// Like the public limits, a limiter that fails lets the request through.
+func (s *Server) allowTestMails(c echo.Context, n int) error {
+	tok := tokenOf(c)
+	if s.limiter == nil || s.rateTest.Unlimited() || tok == nil {
+		return nil
+	}
+	key := "test:" + strconv.FormatInt(tok.ID, 10)
+	for range n {
+		ok, retry, err := s.limiter.Allow(c.Request().Context(), key, s.rateTest)
+		if err != nil {
+			s.log.Warn("rate limiter unavailable; test send allowed", "err", err)
+			return nil
+		}
+		if !ok {
+			secs := int(max(retry.Round(time.Second), time.Second) / time.Second)
+			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+			return echo.NewHTTPError(http.StatusTooManyRequests,
+				fmt.Sprintf("test sends are limited to %d mails per %s per token; try again in %d s", s.rateTest.N, s.rateTest.Per, secs))
+		}
+	}
+	return nil
 }

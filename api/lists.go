@@ -20,6 +20,7 @@ type listRequest struct {
 	Archive     *bool   `json:"archive"`
 	TrackOpens  *bool   `json:"track_opens"`
 	TrackClicks *bool   `json:"track_clicks"`
+	ReplyTo     *string `json:"reply_to"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -49,6 +50,9 @@ func (r *listRequest) validate(create bool) error {
 		return err
 	}
 	if err := oneOf("optin", r.Optin, "", store.OptinSingle, store.OptinDouble); err != nil {
+		return err
+	}
+	if err := replyTo("reply_to", r.ReplyTo); err != nil {
 		return err
 	}
 	if r.TemplateID != nil && *r.TemplateID < 0 {
@@ -85,7 +89,7 @@ func (s *Server) createList(c echo.Context) error {
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
 		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
 		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive),
-		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks)}
+		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo)}
 	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
 		return templateError(err)
 	}
@@ -126,7 +130,7 @@ func (s *Server) updateList(c echo.Context) error {
 	}
 	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
 		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
-		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks}
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo}
 	if req.TemplateID != nil {
 		ref := templateRef(req.TemplateID)
 		p.TemplateID = &ref

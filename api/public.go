@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -359,10 +360,18 @@ func (s *Server) unsubscribeTarget(c echo.Context) (links.Unsubscribe, *store.Su
 	if err != nil {
 		return u, nil, nil, err
 	}
+	// The link acts on the lists of the campaign it came in. A link from
+	// no campaign, or from a campaign deleted since, acts on all the
+	// person's lists: an unsubscribe must keep working, and it only ever
+	// takes the person off lists.
 	var scope []int64
 	if u.CampaignID != 0 {
-		if camp, err := s.st.Campaign(ctx, u.CampaignID); err == nil {
+		camp, err := s.st.Campaign(ctx, u.CampaignID)
+		switch {
+		case err == nil:
 			scope = camp.ListIDs
+		case !errors.Is(err, store.ErrNotFound):
+			return u, nil, nil, err
 		}
 	}
 	var lists []store.List
@@ -453,30 +462,69 @@ func (s *Server) unsubscribeSubmit(c echo.Context) error {
 			return err
 		}
 		return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.unsubscribed_all_body")},
-			undoAction(action, cat, left))
+			s.undoActions(action, cat, sub.ID, left)...)
 	case "undo":
-		restored, err := s.st.Resubscribe(ctx, sub.ID, formIDs(c.FormValue("lists")), by)
+		ids, leftBy, err := s.openUndo(c, sub.ID)
+		if err != nil {
+			return err
+		}
+		restored, err := s.st.Resubscribe(ctx, sub.ID, ids, leftBy, by)
 		if err != nil {
 			return err
 		}
 		return s.message(c, http.StatusOK, lang, "page.undone_title", []string{cat.T("page.undone_body", "lists", listNames(restored, cat))})
 	default:
+		if len(ids) == 0 {
+			// Nothing left in the link's scope: an empty list would mean
+			// "every list" to the store.
+			return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.nothing_subscribed")})
+		}
 		left, err := s.st.Unsubscribe(ctx, sub.ID, ids, u.CampaignID, by)
 		if err != nil {
 			return err
 		}
 		return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.unsubscribed_body", "lists", listNames(lists, cat))},
-			undoAction(action, cat, left))
+			s.undoActions(action, cat, sub.ID, left)...)
 	}
 }
 
-func undoAction(url string, cat mailtemplates.Catalog, left []int64) pageAction {
-	ids := make([]string, len(left))
-	for i, id := range left {
-		ids[i] = strconv.FormatInt(id, 10)
+// undoTTL is how long the undo button after an unsubscribe works.
+const undoTTL = 24 * time.Hour
+
+// undoToken signs the lists an unsubscribe just ended ("" when none).
+// The undo restores exactly those: a list id in a form could otherwise
+// name any list, private ones included, outside what the page's link
+// was about.
+func (s *Server) undoToken(subscriberID int64, left []int64) string {
+	if len(left) == 0 {
+		return ""
 	}
-	return pageAction{URL: url, Button: cat.T("page.undo_button"), Secondary: true,
-		Hidden: map[string]string{"action": "undo", "lists": strings.Join(ids, ",")}}
+	// The store's clock, which stamped unsubscribed_at: openUndo compares
+	// the two.
+	return s.sign.UndoToken(links.Undo{SubscriberID: subscriberID, Issued: s.st.Now(), ListIDs: left})
+}
+
+// undoActions is the undo button for the lists an unsubscribe ended.
+func (s *Server) undoActions(url string, cat mailtemplates.Catalog, subscriberID int64, left []int64) []pageAction {
+	tok := s.undoToken(subscriberID, left)
+	if tok == "" {
+		return nil
+	}
+	return []pageAction{{URL: url, Button: cat.T("page.undo_button"), Secondary: true,
+		Hidden: map[string]string{"action": "undo", "undo": tok}}}
+}
+
+// openUndo checks the form's undo token: it must be the same person's
+// as the page's own link, and recent. It returns the lists it may
+// restore and the time by which they must have been left (the token is
+// signed right after the unsubscribe; whole seconds, hence the second
+// added), so that an old undo cannot reverse a later unsubscribe.
+func (s *Server) openUndo(c echo.Context, subscriberID int64) ([]int64, time.Time, error) {
+	u, err := s.sign.OpenUndo(c.FormValue("undo"))
+	if err != nil || u.SubscriberID != subscriberID || s.st.Now().Sub(u.Issued) > undoTTL {
+		return nil, time.Time{}, links.ErrInvalid
+	}
+	return u.ListIDs, u.Issued.Add(time.Second), nil
 }
 
 func (s *Server) testLinkPage(c echo.Context) error {
@@ -492,7 +540,7 @@ type preferencesPage struct {
 	Lists          []listOption
 	Saved          bool
 	// UnsubscribedAll shows the notice after "unsubscribe from
-	// everything", with an undo for the lists in Undo.
+	// everything", with an undo button carrying the signed token Undo.
 	UnsubscribedAll bool
 	Undo            string
 }
@@ -578,7 +626,11 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 			return err
 		}
 	case "undo":
-		if _, err := s.st.Resubscribe(ctx, sub.ID, formIDs(c.FormValue("lists")), by); err != nil {
+		ids, leftBy, err := s.openUndo(c, sub.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.st.Resubscribe(ctx, sub.ID, ids, leftBy, by); err != nil {
 			return err
 		}
 	default:
@@ -623,27 +675,7 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 	}
 	if c.FormValue("action") == "unsubscribe_all" {
 		p.UnsubscribedAll = true
-		p.Undo = joinIDs(left)
+		p.Undo = s.undoToken(sub.ID, left)
 	}
 	return s.render(c, http.StatusOK, "preferences", p)
-}
-
-// formIDs reads a comma-separated list of ids; junk is ignored (the ids
-// only ever narrow what the signed token already allows).
-func formIDs(v string) []int64 {
-	var ids []int64
-	for _, f := range strings.Split(v, ",") {
-		if id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-func joinIDs(ids []int64) string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(out, ",")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,17 @@ func (a *testAPI) subscription(subID, listID int64) string {
 		}
 	}
 	return ""
+}
+
+// undoToken is the undo button's token on a page answering an
+// unsubscribe.
+func undoToken(t *testing.T, page string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="undo" value="([a-z2-7]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no undo button on the page:\n%s", page)
+	}
+	return m[1]
 }
 
 func TestOneClickUnsubscribeAndForgedTokens(t *testing.T) {
@@ -78,8 +90,14 @@ func TestOneClickUnsubscribeAndForgedTokens(t *testing.T) {
 	if st.Unsubscribed != 1 {
 		t.Fatalf("unsubscribes attributed to the campaign: %d, want 1", st.Unsubscribed)
 	}
-	// Undo brings it back; "all lists" leaves everything.
-	rec = a.form("/unsubscribe/"+tok, fmt.Sprintf("action=undo&lists=%d", list))
+	// Undo (the button of the page after leaving) brings it back; "all
+	// lists" leaves everything.
+	a.ok(200, "PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub.ID), fmt.Sprintf(`{"lists":[{"id":%d,"status":"confirmed"}],"consent_basis":"x"}`, list), nil)
+	left := a.form("/unsubscribe/"+tok, "action=unsubscribe")
+	if a.subscription(sub.ID, list) != store.SubUnsubscribed {
+		t.Fatal("the page's button did not unsubscribe")
+	}
+	rec = a.form("/unsubscribe/"+tok, "action=undo&undo="+undoToken(t, left.Body.String()))
 	if rec.Code != 200 || a.subscription(sub.ID, list) != store.SubConfirmed {
 		t.Fatalf("undo: %d", rec.Code)
 	}

@@ -29,18 +29,20 @@ func (s *Server) routes() {
 	e.GET("/archive/:slug", s.archiveIndex) // lists with archive: true
 	e.GET("/archive/:slug/feed.atom", s.archiveFeed)
 	e.GET("/archive/:slug/:id", s.archiveIssue)
-	e.GET("/l/:token", s.click) // tracked link: signed (delivery, link index)
-	e.HEAD("/l/:token", s.click)
-	e.GET("/o/:token", s.open) // open pixel
-	e.HEAD("/o/:token", s.open)
+	e.GET("/l/:token", s.click)          // tracked link: signed (delivery, link index)
+	e.GET("/o/:token", s.open)           // open pixel
 	e.GET("/static/:file", s.staticFile) // public.css of the pages above
 
 	// Staff workspace: pages under /admin with a session cookie. Every
 	// request loads its session once; every POST passes checkCSRF before
-	// its handler; signedIn sends anyone else to the sign-in page.
+	// its handler; signedIn sends anyone else to the sign-in page. The two
+	// run as Echo-level middleware limited to /admin rather than on the
+	// group: echo v4 gives a group with middleware a catch-all route,
+	// which would answer a wrong method with 404 instead of 405.
+	e.Use(under("/admin", s.loadSession), under("/admin", s.checkCSRF))
 	e.GET("/", func(c echo.Context) error { return redirect(c, "/admin/") })
 	e.GET("/admin", func(c echo.Context) error { return redirect(c, "/admin/") })
-	web := e.Group("/admin", s.loadSession, s.checkCSRF)
+	web := e.Group("/admin")
 	// Write routes: in plus s.webRole(store.RoleEditor) (audience,
 	// campaigns) or webAdmin (settings); reading needs only in.
 	in := s.signedIn
@@ -75,10 +77,11 @@ func (s *Server) routes() {
 	// The staff API, described by api/openapi.yaml; the description itself
 	// needs no token, so that tools can fetch it.
 	e.GET("/api/v1/openapi.json", s.openAPI)
-	v1 := e.Group("/api/v1", s.authenticate)
-	read := s.requireRole(store.RoleViewer)
-	write := s.requireRole(store.RoleEditor)
-	admin := s.requireRole(store.RoleAdmin)
+	// Each route authenticates (staff), for the same reason as above.
+	v1 := e.Group("/api/v1")
+	read := s.staff(store.RoleViewer)
+	write := s.staff(store.RoleEditor)
+	admin := s.staff(store.RoleAdmin)
 
 	v1.GET("/lists", s.listLists, read)
 	v1.POST("/lists", s.createList, write)

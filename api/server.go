@@ -67,6 +67,7 @@ type Deps struct {
 	Limiter     ratelimit.Limiter
 	RateIP      ratelimit.Rate // subscribe and confirm pages, per client IP (IPv6 per /64)
 	RateAddress ratelimit.Rate // subscribe and resend requests, per address
+	RateTest    ratelimit.Rate // test-send mails, per API token
 	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
 	ImportMaxBytes int64
 	// Tracking judges opens and clicks human or machine.
@@ -119,6 +120,7 @@ type Server struct {
 
 	limiter        ratelimit.Limiter
 	rateIP, rateAd ratelimit.Rate
+	rateTest       ratelimit.Rate
 	importMax      int64
 	tracking       store.TrackingPolicy
 	met            *metrics.Metrics
@@ -176,7 +178,7 @@ func New(d Deps) (*Server, error) {
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
 		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
-		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, importMax: d.ImportMaxBytes,
+		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,
 	}
@@ -191,6 +193,7 @@ func New(d Deps) (*Server, error) {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(nosniff, headAsGet)
 	e.Use(s.secureHeaders)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
@@ -202,8 +205,12 @@ func New(d Deps) (*Server, error) {
 			if v.Status >= 500 {
 				level = slog.LevelError
 			}
+			method := v.Method
+			if isHead(c) {
+				method = http.MethodHead
+			}
 			s.log.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+				slog.String("request_id", v.RequestID), slog.String("method", method),
 				slog.String("path", c.Path()), slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency))
 			return nil

@@ -113,29 +113,16 @@ func (r *subscriberRequest) validate(create bool) error {
 	return nil
 }
 
-// subscriptions turns the request's lists into store inputs. Staff may
-// add someone as confirmed only with a consent basis (what they agreed to,
-// where, when); without one the subscription starts unconfirmed and the
-// person gets the opt-in mail.
-func (r *subscriberRequest) subscriptions() []store.SubscriptionInput {
+// choices turns the request's lists into what staff ask of the store;
+// the opt-in rules that decide the statuses live there
+// (store.StaffUpdateSubscriber), shared with the web workspace.
+func (r *subscriberRequest) choices() []store.ListChoice {
 	if r.Lists == nil {
 		return nil
 	}
-	basis := deref(r.ConsentBasis)
-	out := make([]store.SubscriptionInput, 0, len(*r.Lists))
+	out := make([]store.ListChoice, 0, len(*r.Lists))
 	for _, l := range *r.Lists {
-		st := l.Status
-		if st == "" {
-			st = store.SubConfirmed
-		}
-		if st == store.SubConfirmed && basis == "" {
-			st = store.SubUnconfirmed
-		}
-		in := store.SubscriptionInput{ListID: l.ID, Status: st, TrackingConsent: l.TrackingConsent}
-		if st == store.SubConfirmed {
-			in.ConsentBasis = basis
-		}
-		out = append(out, in)
+		out = append(out, store.ListChoice{ListID: l.ID, Status: l.Status, TrackingConsent: l.TrackingConsent})
 	}
 	return out
 }
@@ -167,29 +154,22 @@ func (s *Server) createSubscriber(c echo.Context) error {
 	if req.Attributes != nil {
 		sub.Attributes = *req.Attributes
 	}
-	ins := req.subscriptions()
-	ctx := c.Request().Context()
-	if err := s.st.CreateSubscriber(ctx, sub, ins, actor(c)); err != nil {
+	res, err := s.st.StaffCreateSubscriber(c.Request().Context(), sub, req.choices(), deref(req.ConsentBasis), actor(c))
+	if err != nil {
 		return listFieldError(err, req.Lists, "lists")
 	}
-	s.requestOptin(c, sub.ID, ins)
+	s.requestOptin(c, sub.ID, res.NeedConfirm)
 	return c.JSON(http.StatusCreated, sub)
 }
 
-// requestOptin enqueues the confirmation mail for the unconfirmed lists
-// of ins. A failed enqueue is logged: the subscriber can ask again from
-// the form, and staff see the unconfirmed status.
-func (s *Server) requestOptin(c echo.Context, subscriberID int64, ins []store.SubscriptionInput) {
-	var ids []int64
-	for _, in := range ins {
-		if in.Status == store.SubUnconfirmed {
-			ids = append(ids, in.ListID)
-		}
-	}
-	if len(ids) == 0 {
+// requestOptin enqueues the confirmation mail for listIDs. A failed
+// enqueue is logged: the subscriber can ask again from the form, and
+// staff see the unconfirmed status.
+func (s *Server) requestOptin(c echo.Context, subscriberID int64, listIDs []int64) {
+	if len(listIDs) == 0 {
 		return
 	}
-	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: subscriberID, ListIDs: ids})
+	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: subscriberID, ListIDs: listIDs})
 	if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
 		s.log.Error("enqueue opt-in mail", "subscriber_id", subscriberID, "err", err,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
@@ -250,15 +230,14 @@ func (s *Server) updateSubscriber(c echo.Context) error {
 	if err := req.validate(false); err != nil {
 		return err
 	}
-	ins := req.subscriptions()
-	sub, err := s.st.UpdateSubscriber(c.Request().Context(), id, store.SubscriberPatch{
-		Email: req.Email, Name: req.Name, Language: req.Language, Attributes: req.Attributes, Lists: ins,
-	}, actor(c))
+	res, err := s.st.StaffUpdateSubscriber(c.Request().Context(), id, store.SubscriberPatch{
+		Email: req.Email, Name: req.Name, Language: req.Language, Attributes: req.Attributes,
+	}, req.choices(), deref(req.ConsentBasis), actor(c))
 	if err != nil {
 		return listFieldError(err, req.Lists, "lists")
 	}
-	s.requestOptin(c, id, ins)
-	return c.JSON(http.StatusOK, sub)
+	s.requestOptin(c, id, res.NeedConfirm)
+	return c.JSON(http.StatusOK, res.Subscriber)
 }
 
 func (s *Server) deleteSubscriber(c echo.Context) error {

@@ -25,7 +25,7 @@ func (s *Server) click(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	noStore(c)
-	if c.Request().Method == http.MethodHead {
+	if isHead(c) {
 		// Scanners probe with HEAD; it is answered, never counted.
 		u, err := s.deliveryLink(c, id, link)
 		if err != nil {
@@ -71,7 +71,7 @@ func (s *Server) open(c echo.Context) error {
 		return err
 	}
 	noStore(c)
-	if c.Request().Method == http.MethodGet {
+	if !isHead(c) {
 		res, err := s.st.RecordHit(c.Request().Context(), store.Hit{DeliveryID: id, Link: -1, UserAgent: c.Request().UserAgent()}, s.tracking)
 		switch {
 		case err == nil:

@@ -263,7 +263,6 @@ func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	csp := s.contentSecurityPolicy()
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
 		if !strings.HasPrefix(c.Request().URL.Path, "/api/") {
 			h.Set("Content-Security-Policy", csp)
 			h.Set("X-Frame-Options", "DENY")

@@ -30,10 +30,12 @@ const (
 
 // Campaign is one issue of a newsletter, sent to one or more lists.
 type Campaign struct {
-	ID           int64      `gorm:"primaryKey" json:"id"`
-	Name         string     `gorm:"size:200;not null" json:"name"`
-	Subject      string     `gorm:"size:400;not null" json:"subject"`
-	FromAddr     string     `gorm:"column:from_addr;size:400;not null;default:''" json:"from"`
+	ID       int64  `gorm:"primaryKey" json:"id"`
+	Name     string `gorm:"size:200;not null" json:"name"`
+	Subject  string `gorm:"size:400;not null" json:"subject"`
+	FromAddr string `gorm:"column:from_addr;size:400;not null;default:''" json:"from"`
+	// ReplyTo is the campaign's Reply-To; "" takes its first list's.
+	ReplyTo      string     `gorm:"size:400;not null;default:''" json:"reply_to"`
 	Preheader    string     `gorm:"size:400;not null;default:''" json:"preheader"`
 	Body         string     `gorm:"type:text;not null" json:"body"`
 	Status       string     `gorm:"size:16;not null;index" json:"status"`
@@ -173,8 +175,8 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 
 // CampaignPatch holds the fields of an update; nil means unchanged.
 type CampaignPatch struct {
-	Name, Subject, From, Preheader, Body *string
-	ListIDs                              *[]int64
+	Name, Subject, From, ReplyTo, Preheader, Body *string
+	ListIDs                                       *[]int64
 }
 
 // UpdateCampaign edits a draft. Any other status is ErrConflict.
@@ -190,6 +192,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 		set("name", p.Name)
 		set("subject", p.Subject)
 		set("from_addr", p.From)
+		set("reply_to", p.ReplyTo)
 		set("preheader", p.Preheader)
 		set("body", p.Body)
 		res := tx.Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignDraft).Updates(upd)
@@ -255,7 +258,7 @@ func (s *Store) ScheduleCampaign(ctx context.Context, id int64, sendAt time.Time
 			return conflictf("campaign %d is %s: cannot schedule", id, c.Status)
 		}
 		if len(c.ListIDs) == 0 {
-			return conflictf("campaign %d has no lists", id)
+			return fieldConflictf("list_ids", "campaign %d has no lists", id)
 		}
 		now := s.now()
 		if sendAt.IsZero() || sendAt.Before(now) {
@@ -495,7 +498,7 @@ func (s *Store) DuplicateCampaign(ctx context.Context, id int64) (*Campaign, err
 	if !strings.HasSuffix(name, " (copy)") {
 		name = truncate(name, 193) + " (copy)"
 	}
-	c := &Campaign{Name: name, Subject: src.Subject, FromAddr: src.FromAddr, Preheader: src.Preheader,
+	c := &Campaign{Name: name, Subject: src.Subject, FromAddr: src.FromAddr, ReplyTo: src.ReplyTo, Preheader: src.Preheader,
 		Body: src.Body, ListIDs: src.ListIDs}
 	if err := s.CreateCampaign(ctx, c); err != nil {
 		return nil, err

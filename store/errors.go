@@ -29,9 +29,12 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
 func notFound(what string, id int64) error { return &NotFoundError{What: what, ID: id} }
 
-// ConflictError explains why a write was refused.
+// ConflictError explains why a write was refused. Field, when set, names
+// the one input the conflict is about (a taken slug, a campaign without
+// lists), so that a form can point at it; it is the API's field name.
 type ConflictError struct {
-	Msg string
+	Field string
+	Msg   string
 }
 
 func (e *ConflictError) Error() string { return e.Msg }
@@ -41,4 +44,9 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 func conflictf(format string, args ...any) error {
 	return &ConflictError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// fieldConflictf is a conflict about one input field.
+func fieldConflictf(field, format string, args ...any) error {
+	return &ConflictError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }

@@ -65,13 +65,13 @@ func TestUnsubscribeAllAndTheWaysBack(t *testing.T) {
 		if err != nil || !slices.Equal(left, []int64{l.ID}) || reason() != store.SuppressUnsubscribedAll {
 			t.Fatalf("unsubscribe all: %v %v %q", left, err, reason())
 		}
-		if _, err := s.Resubscribe(ctx, sub.ID, left, store.Actor{Source: "preferences"}); err != nil || reason() != "" {
+		if _, err := s.Resubscribe(ctx, sub.ID, left, time.Time{}, store.Actor{Source: "preferences"}); err != nil || reason() != "" {
 			t.Fatalf("undo: %v, suppression %q", err, reason())
 		}
 		// Staff suppression stays through the person's undo.
 		s.Unsubscribe(ctx, sub.ID, nil, 0, store.Actor{})
 		s.Suppress(ctx, "anna@example.se", store.SuppressComplaint, "", store.Actor{Source: "api"})
-		s.Resubscribe(ctx, sub.ID, []int64{l.ID}, store.Actor{})
+		s.Resubscribe(ctx, sub.ID, []int64{l.ID}, time.Time{}, store.Actor{})
 		if reason() != store.SuppressComplaint {
 			t.Fatalf("undo lifted a complaint: %q", reason())
 		}

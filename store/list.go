@@ -37,10 +37,13 @@ type List struct {
 	Archive bool `gorm:"not null;default:false" json:"archive"`
 	// TrackOpens and TrackClicks switch tracking on for the list; off by
 	// default, and even on they apply only to subscribers who agreed.
-	TrackOpens  bool      `gorm:"not null;default:false" json:"track_opens"`
-	TrackClicks bool      `gorm:"not null;default:false" json:"track_clicks"`
-	CreatedAt   time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt   time.Time `gorm:"not null" json:"updated_at"`
+	TrackOpens  bool `gorm:"not null;default:false" json:"track_opens"`
+	TrackClicks bool `gorm:"not null;default:false" json:"track_clicks"`
+	// ReplyTo is the Reply-To of the list's campaigns that set none of
+	// their own ("" for none: replies go to the From address).
+	ReplyTo   string    `gorm:"size:400;not null;default:''" json:"reply_to"`
+	CreatedAt time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
@@ -64,6 +67,7 @@ type ListPatch struct {
 	Archive     *bool
 	TrackOpens  *bool
 	TrackClicks *bool
+	ReplyTo     *string
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
@@ -74,7 +78,7 @@ func (s *Store) CreateList(ctx context.Context, l *List) error {
 		}
 		if err := tx.Create(l).Error; err != nil {
 			if isDup(err) {
-				return conflictf("list slug %q is taken", l.Slug)
+				return fieldConflictf("slug", "list slug %q is taken", l.Slug)
 			}
 			return fmt.Errorf("create list %q: %w", l.Slug, err)
 		}
@@ -176,6 +180,7 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	set("language", p.Language)
 	set("optin", p.Optin)
 	set("visibility", p.Visibility)
+	set("reply_to", p.ReplyTo)
 	if p.TemplateID != nil {
 		upd["template_id"] = *p.TemplateID
 	}
@@ -200,7 +205,7 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 			res := tx.Model(&List{}).Where("id = ?", id).Updates(upd)
 			if res.Error != nil {
 				if isDup(res.Error) {
-					return conflictf("list slug %q is taken", *p.Slug)
+					return fieldConflictf("slug", "list slug %q is taken", *p.Slug)
 				}
 				return fmt.Errorf("update list %d: %w", id, res.Error)
 			}

@@ -26,6 +26,7 @@ var migrations = []migration{
 	{ID: "0005_instance", Up: migrate0005},
 	{ID: "0006_claim_index", Up: sqlStep(schema0006)},
 	{ID: "0007_staff_users", Up: sqlStep(schema0007)},
+	{ID: "0008_reply_to", Up: sqlStep(schema0008)},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
@@ -283,6 +284,13 @@ CREATE TABLE optin_mails (
 const schema0006 = `
 DROP INDEX idx_deliveries_campaign_status;
 CREATE INDEX idx_deliveries_claim ON deliveries (campaign_id, status, id);
+`
+
+// schema0008 adds Reply-To: a list's default, and a campaign's own
+// (empty: the first list's, else none).
+const schema0008 = `
+ALTER TABLE lists ADD COLUMN reply_to VARCHAR(400) NOT NULL DEFAULT '';
+ALTER TABLE campaigns ADD COLUMN reply_to VARCHAR(400) NOT NULL DEFAULT '';
 `
 
 // schemaMigration records an applied step.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -129,6 +130,9 @@ func open(opts Options) (*Store, error) {
 		if path == "" {
 			return nil, errors.New("open sqlite: empty path")
 		}
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
 		// WAL lets readers run beside the one writer; NORMAL synchronous is
 		// durable across process crashes (not power loss) and several times
 		// faster; _txlock=immediate takes the write lock at BEGIN so two
@@ -161,6 +165,25 @@ func open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("unsupported database URL %q: want sqlite:<path> or postgres://", redactDSN(opts.DSN))
 	}
 	return s, nil
+}
+
+// createPrivate makes a new database file readable by its owner only: it
+// holds addresses, consent records and token hashes. SQLite itself would
+// create it 0644 (less the umask), and it gives the -wal and -shm files
+// the mode of the database file, so they follow. An existing file keeps
+// the mode its operator chose.
+func createPrivate(path string) error {
+	if strings.HasPrefix(path, ":memory:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // redactDSN hides a password in a database URL for error messages.

@@ -71,35 +71,41 @@ type Actor struct {
 
 // CreateSubscriber inserts sub with the given subscriptions in one
 // transaction. A taken address is ErrConflict; an unknown list is a
-// *NotFoundError naming it, and nothing is written.
+// *NotFoundError naming it, and nothing is written. The subscriptions are
+// written as given: staff requests go through StaffCreateSubscriber,
+// which applies the opt-in rules first.
 func (s *Store) CreateSubscriber(ctx context.Context, sub *Subscriber, subs []SubscriptionInput, by Actor) error {
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		return s.createSubscriber(tx, sub, subs, by)
+	})
+}
+
+func (s *Store) createSubscriber(tx *gorm.DB, sub *Subscriber, subs []SubscriptionInput, by Actor) error {
 	if sub.Attributes == nil {
 		sub.Attributes = Attributes{}
 	}
 	sub.EmailHash = s.AddressHash(sub.Email)
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := checkListsExist(tx, listIDsOf(subs)); err != nil {
+	if err := checkListsExist(tx, listIDsOf(subs)); err != nil {
+		return err
+	}
+	if err := tx.Omit(clause.Associations).Create(sub).Error; err != nil {
+		if isDup(err) {
+			return fieldConflictf("email", "subscriber %s already exists", sub.Email)
+		}
+		return fmt.Errorf("create subscriber: %w", err)
+	}
+	evs := []Event{newEvent(EventCreated, by, s.now(), &sub.ID, nil, nil)}
+	for _, in := range subs {
+		ev, err := s.setSubscription(tx, sub.ID, in, by)
+		if err != nil {
 			return err
 		}
-		if err := tx.Omit(clause.Associations).Create(sub).Error; err != nil {
-			if isDup(err) {
-				return conflictf("subscriber %s already exists", sub.Email)
-			}
-			return fmt.Errorf("create subscriber: %w", err)
-		}
-		evs := []Event{newEvent(EventCreated, by, s.now(), &sub.ID, nil, nil)}
-		for _, in := range subs {
-			ev, err := s.setSubscription(tx, sub.ID, in, by)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, ev...)
-		}
-		if err := insertEvents(tx, evs); err != nil {
-			return err
-		}
-		return loadSubscriptions(tx, sub)
-	})
+		evs = append(evs, ev...)
+	}
+	if err := insertEvents(tx, evs); err != nil {
+		return err
+	}
+	return loadSubscriptions(tx, sub)
 }
 
 // setSubscription moves one subscription to in.Status, inserting it if
@@ -310,74 +316,86 @@ type SubscriberPatch struct {
 	Reconsent bool
 }
 
-// UpdateSubscriber applies p in one transaction.
+// UpdateSubscriber applies p in one transaction. p.Lists are written as
+// given: staff requests go through StaffUpdateSubscriber, which applies
+// the opt-in rules first.
 func (s *Store) UpdateSubscriber(ctx context.Context, id int64, p SubscriberPatch, by Actor) (*Subscriber, error) {
-	var sub Subscriber
+	var sub *Subscriber
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.First(&sub, id).Error; err != nil {
-			if isMissing(err) {
-				return notFound("subscriber", id)
-			}
-			return fmt.Errorf("subscriber %d: %w", id, err)
-		}
-		if err := checkListsExist(tx, listIDsOf(p.Lists)); err != nil {
-			return err
-		}
-		upd := map[string]any{}
-		changed := []string{}
-		if p.Email != nil && *p.Email != sub.Email {
-			upd["email"] = *p.Email
-			upd["email_hash"] = s.AddressHash(*p.Email)
-			changed = append(changed, "email")
-		}
-		if p.Name != nil && *p.Name != sub.Name {
-			upd["name"] = *p.Name
-			changed = append(changed, "name")
-		}
-		if p.Language != nil && *p.Language != sub.Language {
-			upd["language"] = *p.Language
-			changed = append(changed, "language")
-		}
-		if p.Attributes != nil {
-			upd["attributes"] = *p.Attributes
-			changed = append(changed, "attributes")
-		}
-		var evs []Event
-		if len(upd) > 0 {
-			upd["updated_at"] = s.now()
-			if err := tx.Model(&Subscriber{}).Where("id = ?", id).Updates(upd).Error; err != nil {
-				if isDup(err) {
-					return conflictf("subscriber %s already exists", *p.Email)
-				}
-				return fmt.Errorf("update subscriber %d: %w", id, err)
-			}
-			ev := newEvent(EventUpdated, by, s.now(), &id, nil, nil)
-			ev.Data = withData(ev.Data, "fields", changed)
-			evs = append(evs, ev)
-		}
-		on := false
-		for _, in := range p.Lists {
-			ev, err := s.setSubscription(tx, id, in, by)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, ev...)
-			on = on || in.Status != SubUnsubscribed
-		}
-		if err := insertEvents(tx, evs); err != nil {
-			return err
-		}
-		if p.Reconsent && on {
-			if err := s.liftOwn(tx, id, []string{SuppressUnsubscribedAll}, by); err != nil {
-				return err
-			}
-		}
-		if err := tx.First(&sub, id).Error; err != nil {
-			return fmt.Errorf("reload subscriber %d: %w", id, err)
-		}
-		return loadSubscriptions(tx, &sub)
+		var err error
+		sub, err = s.updateSubscriber(tx, id, p, by)
+		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+func (s *Store) updateSubscriber(tx *gorm.DB, id int64, p SubscriberPatch, by Actor) (*Subscriber, error) {
+	var sub Subscriber
+	if err := tx.First(&sub, id).Error; err != nil {
+		if isMissing(err) {
+			return nil, notFound("subscriber", id)
+		}
+		return nil, fmt.Errorf("subscriber %d: %w", id, err)
+	}
+	if err := checkListsExist(tx, listIDsOf(p.Lists)); err != nil {
+		return nil, err
+	}
+	upd := map[string]any{}
+	changed := []string{}
+	if p.Email != nil && *p.Email != sub.Email {
+		upd["email"] = *p.Email
+		upd["email_hash"] = s.AddressHash(*p.Email)
+		changed = append(changed, "email")
+	}
+	if p.Name != nil && *p.Name != sub.Name {
+		upd["name"] = *p.Name
+		changed = append(changed, "name")
+	}
+	if p.Language != nil && *p.Language != sub.Language {
+		upd["language"] = *p.Language
+		changed = append(changed, "language")
+	}
+	if p.Attributes != nil {
+		upd["attributes"] = *p.Attributes
+		changed = append(changed, "attributes")
+	}
+	var evs []Event
+	if len(upd) > 0 {
+		upd["updated_at"] = s.now()
+		if err := tx.Model(&Subscriber{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+			if isDup(err) {
+				return nil, fieldConflictf("email", "subscriber %s already exists", *p.Email)
+			}
+			return nil, fmt.Errorf("update subscriber %d: %w", id, err)
+		}
+		ev := newEvent(EventUpdated, by, s.now(), &id, nil, nil)
+		ev.Data = withData(ev.Data, "fields", changed)
+		evs = append(evs, ev)
+	}
+	on := false
+	for _, in := range p.Lists {
+		ev, err := s.setSubscription(tx, id, in, by)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev...)
+		on = on || in.Status != SubUnsubscribed
+	}
+	if err := insertEvents(tx, evs); err != nil {
+		return nil, err
+	}
+	if p.Reconsent && on {
+		if err := s.liftOwn(tx, id, []string{SuppressUnsubscribedAll}, by); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.First(&sub, id).Error; err != nil {
+		return nil, fmt.Errorf("reload subscriber %d: %w", id, err)
+	}
+	if err := loadSubscriptions(tx, &sub); err != nil {
 		return nil, err
 	}
 	return &sub, nil
@@ -556,16 +574,21 @@ func (s *Store) unsubscribe(tx *gorm.DB, subscriberID int64, listIDs []int64, ca
 // subscriptions to listIDs are confirmed again (they had confirmed before,
 // and the undo comes from their own link), and an unsubscribed_all
 // suppression from "unsubscribe from everything" is lifted with them. It
-// returns the lists restored.
-func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) ([]List, error) {
+// returns the lists restored. Only subscriptions that ended at or before
+// leftBy (the time the undo was offered; zero: any time) come back, so an
+// old undo cannot reverse a later unsubscribe.
+func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, leftBy time.Time, by Actor) ([]List, error) {
 	var out []List
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
 		if len(listIDs) == 0 {
 			return nil
 		}
+		q := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnsubscribed)
+		if !leftBy.IsZero() {
+			q = q.Where("unsubscribed_at <= ?", leftBy.UTC())
+		}
 		var ms []Subscription
-		if err := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnsubscribed).
-			Order("list_id").Find(&ms).Error; err != nil {
+		if err := q.Order("list_id").Find(&ms).Error; err != nil {
 			return fmt.Errorf("resubscribe %d: %w", subscriberID, err)
 		}
 		var evs []Event

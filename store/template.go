@@ -38,7 +38,7 @@ func (s *Store) CreateTemplate(ctx context.Context, t *Template) error {
 	}
 	if err := s.writer(ctx).Create(t).Error; err != nil {
 		if isDup(err) {
-			return conflictf("template name %q is taken", t.Name)
+			return fieldConflictf("name", "template name %q is taken", t.Name)
 		}
 		return fmt.Errorf("create template %q: %w", t.Name, err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) UpdateTemplate(ctx context.Context, id int64, p TemplatePatch) (
 		res := s.writer(ctx).Model(&Template{}).Where("id = ?", id).Updates(upd)
 		if res.Error != nil {
 			if isDup(res.Error) {
-				return nil, conflictf("template name %q is taken", *p.Name)
+				return nil, fieldConflictf("name", "template name %q is taken", *p.Name)
 			}
 			return nil, fmt.Errorf("update template %d: %w", id, res.Error)
 		}

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Roles of API tokens.
@@ -105,16 +108,34 @@ func (s *Store) CountTokens(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// DeleteToken revokes a token.
+// DeleteToken revokes a token. The last admin token cannot go: without
+// one nobody can make tokens again, and a restart only makes a new one
+// for a database with no tokens at all.
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
-	res := s.writer(ctx).Delete(&APIToken{}, id)
-	if res.Error != nil {
-		return fmt.Errorf("delete token %d: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return notFound("token", id)
-	}
-	return nil
+	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Model(&APIToken{}).Where("role = ?", RoleAdmin).Order("id")
+		if s.dialect == DialectPostgres {
+			// Two deletes of the last two admins must take turns, or
+			// each would see the other admin and both would go. SQLite
+			// serialises writers at BEGIN already.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		var admins []int64
+		if err := q.Pluck("id", &admins).Error; err != nil {
+			return fmt.Errorf("delete token %d: %w", id, err)
+		}
+		if len(admins) == 1 && admins[0] == id {
+			return conflictf("token %d is the last admin token; create another admin token before deleting it", id)
+		}
+		res := tx.Delete(&APIToken{}, id)
+		if res.Error != nil {
+			return fmt.Errorf("delete token %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return notFound("token", id)
+		}
+		return nil
+	})
 }
 
 // EnsureToken makes sure secret is a valid admin token (the operator's

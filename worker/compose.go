@@ -14,8 +14,9 @@ import (
 )
 
 // Composer turns a campaign into messages: the part that the sender, test
-// sends and the API's preview share, so a preview is exactly what a
-// subscriber gets.
+// sends and the API's preview share, so a preview is what a subscriber
+// gets, but for the signature, the tracking and the personal links
+// (StaffRecipient).
 type Composer struct {
 	baseURL      string
 	returnPath   string
@@ -98,6 +99,20 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		lead = archive
 		in.Archive, in.ListName = true, archive.Name
 	}
+	// Reply-To: the campaign's own, else its first list's; none for the
+	// archive, which nobody replies to.
+	if reply := c.ReplyTo; archive == nil {
+		if reply == "" && lead != nil {
+			reply = lead.ReplyTo
+		}
+		if reply != "" {
+			a, err := mail.ParseAddress(reply)
+			if err != nil {
+				return nil, fmt.Errorf("campaign %d reply-to %q: %w", c.ID, reply, err)
+			}
+			in.Headers = append(in.Headers, mailtemplates.Header{Name: "Reply-To", Value: a.String()})
+		}
+	}
 	if lead != nil {
 		in.Language = lead.Language
 		if lead.Archive && archive == nil {
@@ -179,6 +194,17 @@ func (cp *Composer) Recipient(campaignID int64, from mail.Address, r store.Recip
 		MessageID:         mid,
 		Date:              now,
 	}
+}
+
+// StaffRecipient is Recipient for what staff see or send themselves
+// (previews, the lint, test sends): the person's name, language and
+// attributes, but unsubscribe, preference and mailto links that act for
+// nobody. Their tokens name subscriber 0, which the pages and the mailto
+// handler answer as a test link, so no staff role ever holds a token that
+// could change a person's lists or settings as if the person had.
+func (cp *Composer) StaffRecipient(campaignID int64, from mail.Address, r store.Recipient, now time.Time) *mailtemplates.Recipient {
+	r.SubscriberID, r.DeliveryID = 0, 0
+	return cp.Recipient(campaignID, from, r, now)
 }
 
 // MessageIDSuffix completes "d<delivery>.c<campaign>" into a Message-ID.

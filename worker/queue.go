@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,12 +51,22 @@ func OpenRedis(ctx context.Context, url string, log *slog.Logger) (*Redis, error
 		// ClockTTL makes keys with a TTL (task retention, uniqueness
 		// locks) expire on the wall clock, as in a real Redis.
 		m.ClockTTL(true)
+		// Every local user can reach a loopback port, and the queue
+		// holds subscriber ids and the rate limits: only this process
+		// may talk to it. The password lives in memory for the life of
+		// the server, which keeps nothing across restarts anyway.
+		var k [24]byte
+		if _, err := rand.Read(k[:]); err != nil {
+			return nil, fmt.Errorf("embedded redis password: %w", err)
+		}
+		pw := hex.EncodeToString(k[:])
+		m.RequireAuth(pw)
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("start embedded redis: %w", err)
 		}
 		log.Warn("using the EMBEDDED in-process Redis: fine for one process; set UTSKICK_REDIS_URL to scale out",
 			"addr", m.Addr())
-		return &Redis{Client: redis.NewClient(&redis.Options{Addr: m.Addr()}), Embedded: m}, nil
+		return &Redis{Client: redis.NewClient(&redis.Options{Addr: m.Addr(), Password: pw}), Embedded: m}, nil
 	}
 	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, "unix://") {
 		return nil, fmt.Errorf("redis url %q: want redis://, rediss:// or unix://", url)

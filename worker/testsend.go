@@ -15,6 +15,7 @@ import (
 // testSend sends the campaign, as it is now, to a few addresses with a
 // [TEST] subject. An address that belongs to a subscriber gets that
 // subscriber's personalisation; others get the placeholders' defaults.
+// Its personal links are inert (StaffRecipient): a test is staff's mail.
 // Test sends ignore lists and suppression and are not deliveries.
 func (h *Handlers) testSend(ctx context.Context, t *asynq.Task) error {
 	var p TestPayload
@@ -39,7 +40,7 @@ func (h *Handlers) testSend(ctx context.Context, t *asynq.Task) error {
 			r = store.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name, Language: sub.Language, Attributes: sub.Attributes}
 		}
 		now := h.now()
-		rcpt := h.compose.Recipient(c.ID, e.From, r, now)
+		rcpt := h.compose.StaffRecipient(c.ID, e.From, r, now)
 		rcpt.MessageID = fmt.Sprintf("test.c%d.%d.%d%s", c.ID, now.UnixNano(), i, h.compose.MessageIDSuffix(e.From))
 		var buf, sig bytes.Buffer
 		e.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{SubjectPrefix: "[TEST] "})

@@ -63,6 +63,7 @@ type config struct {
 	DKIMAlgorithm  string // "" = the key's; rsa when generating
 	RateIP         ratelimit.Rate
 	RateAddress    ratelimit.Rate
+	RateTest       ratelimit.Rate
 	ImportMaxBytes int64
 
 	SessionIdle  time.Duration
@@ -298,6 +299,8 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return rate(v, &c.RateSignin) }},
 	{name: "UTSKICK_RATE_SIGNIN_IP", def: "50/15m", help: "sign-in and password-reset attempts per client IP (IPv6: per /64); 0: no limit",
 		apply: func(c *config, v string) error { return rate(v, &c.RateSigninIP) }},
+	{name: "UTSKICK_RATE_TEST", def: "100/1h", help: "test-send mails per API token, as N/duration; 0: no limit",
+		apply: func(c *config, v string) error { return rate(v, &c.RateTest) }},
 	{name: "UTSKICK_IMPORT_MAX_BYTES", def: "1073741824", help: "largest CSV upload to POST /api/v1/imports, in bytes",
 		apply: func(c *config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)

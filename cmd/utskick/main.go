@@ -256,7 +256,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			Store: st, Queue: queue, Queues: queues, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
-			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress,
+			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
 			Metrics:        met, MetricsToken: cfg.MetricsToken,

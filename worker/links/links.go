@@ -29,6 +29,7 @@ const (
 	KindBounce      Kind = 'b' // delivery
 	KindClick       Kind = 'k' // delivery, link index
 	KindOpen        Kind = 'o' // delivery
+	KindUndo        Kind = 'r' // subscriber, issued (unix seconds), lists...
 )
 
 // ErrInvalid is returned for any token that is malformed, forged or of the
@@ -71,7 +72,7 @@ func (s *Signer) Sign(kind Kind, values ...uint64) string {
 
 // Open checks token and returns its values if it is of kind.
 func (s *Signer) Open(kind Kind, token string) ([]uint64, error) {
-	if len(token) < 8 || len(token) > 400 {
+	if len(token) < 8 || len(token) > 1000 {
 		return nil, ErrInvalid
 	}
 	b, err := enc.DecodeString(strings.ToLower(token))
@@ -155,6 +156,37 @@ func (s *Signer) OpenPreferences(token string) (int64, error) {
 		return 0, ErrInvalid
 	}
 	return int64(v[0]), nil
+}
+
+// Undo is the payload of the undo button shown after an unsubscribe: it
+// names exactly the lists that the unsubscribe ended, so the undo can
+// restore those and nothing else.
+type Undo struct {
+	SubscriberID int64
+	Issued       time.Time
+	ListIDs      []int64
+}
+
+// UndoToken signs u.
+func (s *Signer) UndoToken(u Undo) string {
+	vals := []uint64{uint64(u.SubscriberID), uint64(u.Issued.Unix())}
+	for _, l := range u.ListIDs {
+		vals = append(vals, uint64(l))
+	}
+	return s.Sign(KindUndo, vals...)
+}
+
+// OpenUndo reads an undo token. Expiry is the caller's decision.
+func (s *Signer) OpenUndo(token string) (Undo, error) {
+	v, err := s.Open(KindUndo, token)
+	if err != nil || len(v) < 3 {
+		return Undo{}, ErrInvalid
+	}
+	u := Undo{SubscriberID: int64(v[0]), Issued: time.Unix(int64(v[1]), 0).UTC()}
+	for _, l := range v[2:] {
+		u.ListIDs = append(u.ListIDs, int64(l))
+	}
+	return u, nil
 }
 
 // BounceToken signs a delivery id for a VERP return path.

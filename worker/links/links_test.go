@@ -54,3 +54,23 @@ func TestRoundTripAndTamper(t *testing.T) {
 		t.Fatalf("confirm round trip: %+v %v", gc, err)
 	}
 }
+
+func TestUndoTokenNamesItsListsAndIsNoOtherKind(t *testing.T) {
+	s, _ := NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	ids := make([]int64, 120) // someone who left everything on a big installation
+	for i := range ids {
+		ids[i] = int64(1000 + i)
+	}
+	u := Undo{SubscriberID: 42, Issued: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), ListIDs: ids}
+	tok := s.UndoToken(u)
+	got, err := s.OpenUndo(tok)
+	if err != nil || got.SubscriberID != 42 || !got.Issued.Equal(u.Issued) || len(got.ListIDs) != len(ids) || got.ListIDs[119] != 1119 {
+		t.Fatalf("open undo: %+v %v", got, err)
+	}
+	if _, err := s.OpenUnsubscribe(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatal("an undo token opened as an unsubscribe token")
+	}
+	if _, err := s.OpenUndo(s.ConfirmToken(Confirm{SubscriberID: 42, Issued: u.Issued, ListIDs: ids})); !errors.Is(err, ErrInvalid) {
+		t.Fatal("a confirmation token opened as an undo token")
+	}
+}

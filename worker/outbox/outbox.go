@@ -54,7 +54,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = 32 << 20
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil { // captured mail is personal data
 		return nil, fmt.Errorf("outbox dir: %w", err)
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
