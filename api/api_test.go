@@ -24,6 +24,7 @@ import (
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // testAPI is the whole app (routing, middleware, error handler) over a
@@ -71,7 +72,8 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
 		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
-		Ready: func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		Ready:    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
 	}
 	if mod != nil {
 		mod(&deps, rc)

@@ -264,7 +264,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	}
 	checker := &lint.Checker{Resolver: s.resolver}
 	if fetchLinks {
-		checker.HTTP = s.linkClient
+		checker.HTTP = s.outbound.Client()
 	}
 	return checker.Check(ctx, in), nil
 }

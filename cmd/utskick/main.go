@@ -46,6 +46,7 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 	"github.com/storsthlm/utskick/worker/metrics"
+	"github.com/storsthlm/utskick/worker/outbound"
 	"github.com/storsthlm/utskick/worker/outbox"
 )
 
@@ -235,6 +236,10 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
 	}
 
+	// One guarded client for every request to a URL staff typed in: the
+	// lint's link check and the webhooks.
+	web := outbound.New(outbound.Config{AllowHosts: cfg.AllowPrivate, Timeout: cfg.WebhookTimeout})
+
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -251,7 +256,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress,
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
-			Metrics:        met, MetricsToken: cfg.MetricsToken,
+			Metrics:        met, MetricsToken: cfg.MetricsToken, Outbound: web,
 		}
 		if cfg.SMTPURL != "" {
 			// Mail really goes out: check the From domain's SPF, DKIM and
@@ -307,7 +312,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met}
+		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met,
+			HTTPClient: web.Client()}
 		if cfg.SendRate > 0 {
 			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)
 			if rd.Embedded == nil {
