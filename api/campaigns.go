@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -40,7 +39,13 @@ func (r *campaignRequest) validate(create bool) error {
 	if err := text("body", r.Body, create, 500_000); err != nil {
 		return err
 	}
-	if r.From != nil && strings.TrimSpace(*r.From) != "" {
+	// "" (or no from) is the default sender; anything else must be an
+	// address. A from of spaces used to be stored and then failed every
+	// preview, test and lint.
+	if err := oneLineText("from", r.From, false, 400); err != nil {
+		return err
+	}
+	if r.From != nil && *r.From != "" {
 		a, err := mail.ParseAddress(*r.From)
 		if err != nil {
 			return fieldErr("from", "must be an address like \"Name <news@example.se>\"")

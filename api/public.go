@@ -66,7 +66,7 @@ type subscribePage struct {
 func (s *Server) formLists(c echo.Context) ([]store.List, bool, error) {
 	ctx := c.Request().Context()
 	if slug := c.Param("slug"); slug != "" {
-		l, err := s.st.ListBySlug(ctx, slug)
+		l, err := s.listBySlug(c)
 		if err != nil {
 			return nil, false, err
 		}
@@ -93,6 +93,17 @@ func (s *Server) formLists(c echo.Context) ([]store.List, bool, error) {
 		return nil, true, fmt.Errorf("public lists: %w", store.ErrNotFound)
 	}
 	return out, true, nil
+}
+
+// listBySlug loads the list of the path's :slug. Something that cannot
+// be a slug (a NUL, broken UTF-8) is no list, and never reaches the
+// database, which would refuse it with an error.
+func (s *Server) listBySlug(c echo.Context) (*store.List, error) {
+	slug := c.Param("slug")
+	if !slugRE.MatchString(slug) {
+		return nil, fmt.Errorf("list %q: %w", slug, store.ErrNotFound)
+	}
+	return s.st.ListBySlug(c.Request().Context(), slug)
 }
 
 func listIDs(ls []store.List) []int64 {
