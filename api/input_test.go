@@ -1,13 +1,17 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -16,6 +20,95 @@ import (
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker/outbound"
 )
+
+// TestPublicFormsCheckNamesLikeTheAPI: the subscribe and preferences
+// forms clean a name with the API's rule. Control characters and broken
+// UTF-8 are refused with a sentence on the form, a long name is refused
+// (never cut inside a character), and nothing is written.
+func TestPublicFormsCheckNamesLikeTheAPI(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		a := newTestAPIWith(t, st)
+		list := a.seedList("senaste-nytt", `,"visibility":"public","optin":"single"`)
+		ctx := context.Background()
+
+		refused := []struct {
+			name, path, value, want string
+		}{
+			{"NUL and bell", "/subscribe/senaste-nytt", "Anna\x00\x07", "Namnet innehåller tecken som inte kan sparas"},
+			{"broken UTF-8", "/subscribe/senaste-nytt", "Anna \xe5", "Namnet innehåller tecken som inte kan sparas"},
+			{"C1 control", "/subscribe/senaste-nytt", "Anna\u009b", "Namnet innehåller tecken som inte kan sparas"},
+			{"201 characters", "/subscribe/senaste-nytt", strings.Repeat("ö", 201), "Namnet får vara högst 200 tecken"},
+			{"201 characters, in English", "/subscribe/senaste-nytt?lang=en", strings.Repeat("€", 201), "The name can be at most 200 characters"},
+		}
+		for _, tc := range refused {
+			t.Run(tc.name, func(t *testing.T) {
+				before := a.counts()
+				rec := a.form(tc.path, url.Values{"email": {"anna@example.se"}, "name": {tc.value}}.Encode())
+				body := rec.Body.String()
+				if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(body, tc.want) ||
+					!strings.Contains(body, `aria-describedby="name-error" aria-invalid="true"`) {
+					t.Fatalf("status %d, want 422 with %q on the name field:\n%s", rec.Code, tc.want, body)
+				}
+				if !utf8.ValidString(body) || strings.ContainsRune(body, 0) {
+					t.Fatal("the page shows the refused name raw")
+				}
+				if after := a.counts(); !reflect.DeepEqual(before, after) {
+					t.Fatalf("a refused form changed the database:\nbefore %v\nafter  %v", before, after)
+				}
+			})
+		}
+
+		accepted := []struct{ value, stored string }{
+			// 200 three-byte characters: 600 bytes, which the old code
+			// cut at byte 200, inside a character.
+			{strings.Repeat("€", 200), strings.Repeat("€", 200)},
+			{"  Anna \t\n  Svensson\u00a0 ", "Anna Svensson"},
+			{"\u00a0\u3000", ""},
+		}
+		for i, tc := range accepted {
+			email := fmt.Sprintf("ok%d@example.se", i)
+			rec := a.form("/subscribe/senaste-nytt", url.Values{"email": {email}, "name": {tc.value}}.Encode())
+			if rec.Code != http.StatusOK {
+				t.Fatalf("%q: status %d", tc.value, rec.Code)
+			}
+			sub, err := a.st.SubscriberByEmail(ctx, email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sub.Name != tc.stored {
+				t.Fatalf("name %q stored as %q, want %q", tc.value, sub.Name, tc.stored)
+			}
+		}
+
+		// The preferences page: a refused name saves nothing, not even
+		// the ticks that came with it.
+		anna, err := a.st.SubscriberByEmail(ctx, "ok1@example.se")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := a.sign.PreferencesToken(anna.ID)
+		before := a.counts()
+		rec := a.form("/preferences/"+tok, url.Values{"action": {"save"}, "name": {"Anna\x1b[31m"}, "language": {"en"}}.Encode())
+		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Namnet innehåller tecken som inte kan sparas") {
+			t.Fatalf("preferences with a control character: %d %s", rec.Code, rec.Body)
+		}
+		got, _ := a.st.Subscriber(ctx, anna.ID)
+		if got.Name != "Anna Svensson" || got.Language != "sv" || a.subscription(anna.ID, list) != store.SubConfirmed {
+			t.Fatalf("a refused preferences form changed %+v", got)
+		}
+		if after := a.counts(); !reflect.DeepEqual(before, after) {
+			t.Fatalf("a refused preferences form changed the database:\nbefore %v\nafter  %v", before, after)
+		}
+		long := strings.Repeat("€", 200)
+		rec = a.form("/preferences/"+tok, url.Values{"action": {"save"}, "lists": {fmt.Sprint(list)}, "name": {long}, "language": {"sv"}}.Encode())
+		if rec.Code != http.StatusOK {
+			t.Fatalf("preferences with a 200-character name: %d", rec.Code)
+		}
+		if got, _ := a.st.Subscriber(ctx, anna.ID); got.Name != long {
+			t.Fatalf("name saved as %q (%d bytes)", got.Name, len(got.Name))
+		}
+	})
+}
 
 // TestLinkCheckDoesNotReachPrivateAddresses: the lint's link check would
 // otherwise be a port scanner for the server's own network. Links to

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -176,7 +178,12 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 	lang := pageLang(c, lists[0].Language)
 	cat := s.pages.cats(lang)
 	p := s.subscribeData(c, lists, multi, lang)
-	p.Email, p.Name = c.FormValue("email"), strings.TrimSpace(c.FormValue("name"))
+	p.Email = c.FormValue("email")
+	var nameErr string
+	p.Name, nameErr = formName(c.FormValue("name"), cat)
+	if nameErr != "" {
+		p.Errors["name"] = nameErr
+	}
 	p.TrackingChecked = p.Tracking && c.FormValue("tracking") == "yes"
 	if c.FormValue("website") != "" {
 		// The honeypot: a bot filled a field people cannot see. Answer as
@@ -207,12 +214,6 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 		}
 		if len(chosen) == 0 {
 			p.Errors["lists"] = cat.T("page.error_lists")
-		}
-	}
-	if len(p.Name) > 200 || strings.ContainsAny(p.Name, "\r\n") {
-		p.Name = strings.Join(strings.Fields(p.Name), " ")
-		if len(p.Name) > 200 {
-			p.Name = p.Name[:200]
 		}
 	}
 	if len(p.Errors) > 0 {
@@ -506,6 +507,8 @@ type preferencesPage struct {
 	// everything", with an undo for the lists in Undo.
 	UnsubscribedAll bool
 	Undo            string
+	// NameError says why the name was not saved.
+	NameError string
 }
 
 // preferenceLists are the lists the page offers: every public list, and
@@ -608,9 +611,16 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 				ins = append(ins, store.SubscriptionInput{ListID: o.ID, Status: store.SubUnsubscribed})
 			}
 		}
-		name := strings.Join(strings.Fields(c.FormValue("name")), " ")
-		if len(name) > 200 {
-			name = name[:200]
+		name, nameErr := formName(c.FormValue("name"), s.pages.cats(pageLang(c, sub.Language)))
+		if nameErr != "" {
+			// Nothing is saved, the ticks neither: the page comes back
+			// with the person's input and what to correct.
+			p, err := s.preferencesData(c, sub, false)
+			if err != nil {
+				return err
+			}
+			p.Name, p.NameError = name, nameErr
+			return s.render(c, http.StatusUnprocessableEntity, "preferences", p)
 		}
 		lang := mailtemplates.NormalizeLanguage(c.FormValue("language"))
 		patch := store.SubscriberPatch{Lists: ins, Reconsent: true}
@@ -637,6 +647,36 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 		p.Undo = joinIDs(left)
 	}
 	return s.render(c, http.StatusOK, "preferences", p)
+}
+
+// maxNameRunes is the longest name a subscriber may give, in characters
+// (the forms' maxlength, and the API's limit).
+const maxNameRunes = 200
+
+// formName cleans the name typed into a public form with the API's text
+// rule: runs of spaces, tabs and line breaks become one space, and a name
+// that is too long or holds control characters or broken UTF-8 is
+// refused with a sentence for the form, never cut (a cut name is one the
+// person did not write). Only spaces is no name. On a refusal the name
+// returned is for showing in the form again, made printable.
+func formName(v string, cat mailtemplates.Catalog) (string, string) {
+	if utf8.ValidString(v) {
+		v = strings.Join(strings.Fields(v), " ")
+	}
+	name, p := cleanText(v, textRule{max: maxNameRunes, oneLine: true})
+	switch p {
+	case textOK, textBlank:
+		return name, ""
+	case textTooLong:
+		return name, cat.T("page.error_name_too_long", "max", strconv.Itoa(maxNameRunes))
+	}
+	shown := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(v, "\uFFFD"))
+	return shown, cat.T("page.error_name_invalid")
 }
 
 // formIDs reads a comma-separated list of ids; junk is ignored (the ids
