@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"reflect"
 	"strings"
@@ -195,4 +198,30 @@ func portOf(hostport string) string {
 		return hostport[i:]
 	}
 	return ""
+}
+
+// TestImportFileNameIsStoredPrintable: the upload's file name comes from
+// the client, RFC 2231-encoded if it likes, so it can hold a NUL (which
+// Postgres refuses) or broken UTF-8.
+func TestImportFileNameIsStoredPrintable(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		a := newTestAPIWith(t, st)
+		list := a.seedList("bus", "")
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("list_ids", fmt.Sprint(list))
+		w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {
+			`form-data; name="file"; filename*=UTF-8''med%00lemmar%1B%FF.csv`}})
+		w.Write([]byte("email\nanna@example.se\n"))
+		mw.Close()
+		rec := a.upload(mw.FormDataContentType(), &buf)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+		}
+		var imp store.Import
+		json.Unmarshal(rec.Body.Bytes(), &imp)
+		if imp.Filename != "medlemmar.csv" {
+			t.Fatalf("file name stored as %q", imp.Filename)
+		}
+	})
 }

@@ -40,6 +40,7 @@ const (
 	RejectUnsubscribed   = "unsubscribed" // left the list before; an import does not undo that
 	RejectNotFound       = "not_found"    // unsubscribe mode: no such subscriber
 	RejectBadRow         = "bad_row"      // wrong number of columns
+	RejectTooLong        = "too_long"     // a cell, the row or its attributes past the import's limits
 )
 
 // IDList is a list of ids kept as a JSON array in a text column.
@@ -386,6 +387,18 @@ type ImportRow struct {
 
 	Name, Language string
 	Attributes     Attributes // only the file's non-empty attribute cells
+}
+
+// Size estimates the memory the row holds, for bounding a batch.
+func (r *ImportRow) Size() int {
+	n := 128 + len(r.Email) + len(r.Raw) + len(r.Invalid) + len(r.Name) + len(r.Language)
+	for k, v := range r.Attributes {
+		n += 64 + len(k)
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // ImportCheckpoint is how far through the file a batch reaches.
