@@ -21,6 +21,7 @@ type ImportColumns struct {
 	Email    int
 	Name     int // -1: none
 	Language int // -1: none
+	Tracking int // -1: none; tracking_consent, per row
 	Attrs    []ImportAttr
 	// BOMLen is the length of a UTF-8 byte order mark before the header,
 	// which Excel writes; it counts towards the bytes read.
@@ -46,6 +47,8 @@ var importAliases = map[string]string{
 	"email": "email", "e-mail": "email", "e-post": "email", "epost": "email", "mail": "email",
 	"name": "name", "namn": "name",
 	"language": "language", "lang": "language", "språk": "language", "sprak": "language",
+	"tracking_consent": "tracking_consent", "tracking-consent": "tracking_consent", "tracking": "tracking_consent",
+	"spårning": "tracking_consent", "sparning": "tracking_consent",
 }
 
 // importIgnored are the columns GET /subscribers.csv writes that are not
@@ -61,7 +64,7 @@ var importIgnored = map[string]bool{
 // writes semicolons.
 func ReadImportHeader(r io.Reader) (*ImportColumns, *CSVReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	cols := &ImportColumns{Email: -1, Name: -1, Language: -1}
+	cols := &ImportColumns{Email: -1, Name: -1, Language: -1, Tracking: -1}
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
 		cols.BOMLen = 3
@@ -117,6 +120,8 @@ func ReadImportHeader(r io.Reader) (*ImportColumns, *CSVReader, error) {
 			cols.Name = i
 		case key == "language":
 			cols.Language = i
+		case key == "tracking_consent":
+			cols.Tracking = i
 		case importIgnored[key]:
 		case name == "":
 			return nil, nil, &HeaderError{fmt.Sprintf("column %d has no name", i+1)}
@@ -138,7 +143,8 @@ const maxImportAttrs = 16 << 10
 
 // Row turns one record into an import row: the address normalised (or
 // the reason it is refused), the name on one line, the language one
-// utskick speaks, and the non-empty attribute cells.
+// utskick speaks, the tracking consent, and the non-empty attribute
+// cells.
 func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	r := store.ImportRow{Line: line}
 	if c.Email < len(rec) {
@@ -179,6 +185,14 @@ func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	if l := cell(c.Language); l != "" {
 		r.Language = mailtemplates.NormalizeLanguage(l)
 	}
+	if v := cell(c.Tracking); v != "" {
+		b, ok := parseConsent(v)
+		if !ok {
+			r.Invalid, r.Reason = fmt.Sprintf("tracking_consent %q: want yes or no (ja/nej, true/false, 1/0)", truncateRunes(v, 40)), store.RejectBadValue
+			return r
+		}
+		r.TrackingConsent = &b
+	}
 	size := 2
 	for _, a := range c.Attrs {
 		if v := cell(a.Index); v != "" {
@@ -205,6 +219,17 @@ func (c *ImportColumns) TooLong(rec []string, tl *RowTooLongError) store.ImportR
 		r.Raw = reportCell(strings.TrimSpace(rec[c.Email]))
 	}
 	return r
+}
+
+// parseConsent reads a yes or no in the spellings spreadsheets use.
+func parseConsent(v string) (bool, bool) {
+	switch strings.ToLower(v) {
+	case "yes", "y", "ja", "true", "sant", "1":
+		return true, true
+	case "no", "n", "nej", "false", "falskt", "0":
+		return false, true
+	}
+	return false, false
 }
 
 // reportCell is a cell as it goes into the reject report: printable, and

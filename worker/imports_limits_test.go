@@ -87,3 +87,86 @@ func TestImportRejectsOverlongRowsAndGoesOn(t *testing.T) {
 		}
 	})
 }
+
+// TestImportSetsTrackingConsentOnTrackedLists: the tracking_consent
+// column is each row's answer, kept on the import's lists that track;
+// an existing subscription takes it only when the import overwrites.
+func TestImportSetsTrackingConsentOnTrackedLists(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, st, nil)
+		tracked := &store.List{Slug: "senaste-nytt", Name: "Senaste nytt", TrackClicks: true}
+		plain := &store.List{Slug: "bus", Name: "BUS"}
+		st.CreateList(ctx, tracked)
+		st.CreateList(ctx, plain)
+		no := false
+		old := &store.Subscriber{Email: "old@example.se"}
+		if err := st.CreateSubscriber(ctx, old, []store.SubscriptionInput{{ListID: tracked.ID, Status: store.SubConfirmed,
+			ConsentBasis: "form", TrackingConsent: &no}}, store.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+		consent := func(email string, list int64) string {
+			sub, err := st.SubscriberByEmail(ctx, email)
+			if err != nil {
+				return "none"
+			}
+			for _, m := range sub.Subscriptions {
+				if m.ListID == list {
+					return fmt.Sprint(m.TrackingConsent)
+				}
+			}
+			return "not on the list"
+		}
+		file := "email;Spårning\nja@example.se;Ja\nnej@example.se;nej\ntom@example.se;\nold@example.se;yes\nkanske@example.se;kanske\n"
+		imp := e.runImport(t, upload(t, st, store.Import{Mode: store.ImportSubscribe, ListIDs: store.IDList{tracked.ID, plain.ID},
+			ConsentBasis: "member register"}, file).ID)
+		if imp.Created != 3 || imp.Skipped != 1 || imp.Updated != 1 {
+			t.Fatalf("import: %+v", imp)
+		}
+		if got := rejects(t, st, imp.ID); !reflect.DeepEqual(got, []string{"6 bad_value kanske@example.se"}) {
+			t.Fatalf("rejects %q", got)
+		}
+		for _, c := range []struct {
+			email string
+			list  *store.List
+			want  string
+		}{
+			{"ja@example.se", tracked, "true"},
+			{"ja@example.se", plain, "false"}, // the list does not track: no answer kept
+			{"nej@example.se", tracked, "false"},
+			{"tom@example.se", tracked, "false"},
+			{"old@example.se", tracked, "false"}, // existing, and no overwrite
+			{"old@example.se", plain, "false"},
+		} {
+			if got := consent(c.email, c.list.ID); got != c.want {
+				t.Errorf("%s on %s: tracking consent %s, want %s", c.email, c.list.Slug, got, c.want)
+			}
+		}
+		// With overwrite the file's answer replaces the old one, recorded
+		// as a tracking consent event with the import and line.
+		imp = e.runImport(t, upload(t, st, store.Import{Mode: store.ImportSubscribe, ListIDs: store.IDList{tracked.ID},
+			ConsentBasis: "member register", Overwrite: true}, file).ID)
+		if imp.Updated != 1 || imp.Unchanged != 3 {
+			t.Fatalf("overwrite import: %+v", imp)
+		}
+		if got := consent("old@example.se", tracked.ID); got != "true" {
+			t.Fatalf("old@example.se: tracking consent %s after an overwrite import", got)
+		}
+		evs, _, _ := st.Events(ctx, store.EventQuery{SubscriberID: old.ID})
+		var found bool
+		for _, ev := range evs {
+			if ev.Kind == store.EventTrackingConsent && ev.Source == "import" && ev.Data["tracking_consent"] == true &&
+				fmt.Sprint(ev.Data["line"]) == "5" && fmt.Sprint(ev.Data["import_id"]) == fmt.Sprint(imp.ID) {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("no tracking consent event: %+v", evs)
+		}
+		// The same file once more changes nothing.
+		if again := e.runImport(t, upload(t, st, store.Import{Mode: store.ImportSubscribe, ListIDs: store.IDList{tracked.ID},
+			ConsentBasis: "member register", Overwrite: true}, file).ID); again.Updated != 0 || again.Unchanged != 4 {
+			t.Fatalf("third import: %+v", again)
+		}
+	})
+}
