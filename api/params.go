@@ -84,7 +84,7 @@ type textRule struct {
 }
 
 // textProblem is why cleanText refused a value. The JSON API words it in
-// English (text), the public forms through i18n keys ("form.<problem>").
+// English (checkText), the public forms in the page's language (formName).
 type textProblem string
 
 const (
