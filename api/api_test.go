@@ -24,6 +24,7 @@ import (
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // testAPI is the whole app (routing, middleware, error handler) over a
@@ -71,7 +72,8 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
 		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
-		Ready: func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		Ready:    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
 	}
 	if mod != nil {
 		mod(&deps, rc)
@@ -182,8 +184,15 @@ func (a *testAPI) seedList(slug string, extra string) int64 {
 // TestBadInputIsA4xxNamingTheFieldAndWritesNothing walks every kind of bad
 // input a client can send: each gets a 4xx naming the field, never a 500,
 // and the database is unchanged.
+//
+// It runs on SQLite and, when UTSKICK_TEST_POSTGRES is set, on Postgres,
+// which refuses NUL and broken UTF-8 where SQLite stores them.
 func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
-	a := newTestAPI(t)
+	storetest.Run(t, testBadInput)
+}
+
+func testBadInput(t *testing.T, st *store.Store) {
+	a := newTestAPIWith(t, st)
 	list := a.seedList("senaste-nytt", `,"visibility":"public"`)
 	a.seedList("bus", "")
 	var sub store.Subscriber
@@ -208,6 +217,19 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 			adminID = tok.ID
 		}
 	}
+	campPath := fmt.Sprintf("/api/v1/campaigns/%d", camp.ID)
+	listPath := fmt.Sprintf("/api/v1/lists/%d", list)
+	subPath := fmt.Sprintf("/api/v1/subscribers/%d", sub.ID)
+	// Row counts do not show an UPDATE: the rows a PATCH could change
+	// are compared whole at the end.
+	snapshot := func() string {
+		var b strings.Builder
+		for _, p := range []string{campPath, listPath, subPath} {
+			b.WriteString(a.do("GET", p, a.admin, "").Body.String())
+		}
+		return b.String()
+	}
+	rowsBefore := snapshot()
 
 	tests := []struct {
 		name, method, path, body string
@@ -269,6 +291,53 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 		{"campaign: pause a draft", "POST", fmt.Sprintf("/api/v1/campaigns/%d/pause", camp.ID), ``, 409, ""},
 		{"campaign: resume a draft", "POST", fmt.Sprintf("/api/v1/campaigns/%d/resume", camp.ID), ``, 409, ""},
 		{"campaign: deliveries bad status", "GET", fmt.Sprintf("/api/v1/campaigns/%d/deliveries?status=lost", camp.ID), ``, 400, "status"},
+		// Text that looks empty, hides control characters, is not
+		// UTF-8 or is too long: every string field of every resource.
+		{"campaign: from of spaces", "POST", "/api/v1/campaigns", `{"name":"n","subject":"s","body":"b","from":"  "}`, 400, "from"},
+		{"campaign: from of NBSP", "PATCH", campPath, `{"from":"\u00a0"}`, 400, "from"},
+		{"campaign: from of ideographic space", "PATCH", campPath, `{"from":"\u3000\u2003"}`, 400, "from"},
+		{"campaign: from of NEL", "PATCH", campPath, `{"from":"\u0085"}`, 400, "from"},
+		{"campaign: from too long", "PATCH", campPath, `{"from":"` + strings.Repeat("a", 400) + ` <a@example.se>"}`, 400, "from"},
+		{"campaign: name of zero-width space", "PATCH", campPath, `{"name":"\u200b\ufeff"}`, 400, "name"},
+		{"campaign: name not UTF-8", "PATCH", campPath, "{\"name\":\"Nyheter \xff\"}", 400, "name"},
+		{"campaign: subject with line separator", "PATCH", campPath, `{"subject":"a\u2028b"}`, 400, "subject"},
+		{"campaign: subject with bell", "PATCH", campPath, `{"subject":"ding\u0007"}`, 400, "subject"},
+		{"campaign: subject with C1 control", "PATCH", campPath, `{"subject":"a\u009bb"}`, 400, "subject"},
+		{"campaign: preheader too long", "PATCH", campPath, `{"preheader":"` + strings.Repeat("å", 401) + `"}`, 400, "preheader"},
+		{"campaign: body with NUL", "PATCH", campPath, `{"body":"a\u0000b"}`, 400, "body"},
+		{"campaign: body of spaces", "POST", "/api/v1/campaigns", `{"name":"n","subject":"s","body":" \n\u00a0 "}`, 400, "body"},
+		{"list: name of NBSP", "POST", "/api/v1/lists", `{"slug":"x","name":"\u00a0 \u00a0"}`, 400, "name"},
+		{"list: name with NUL", "PATCH", listPath, `{"name":"a\u0000"}`, 400, "name"},
+		{"list: description not UTF-8", "PATCH", listPath, "{\"description\":\"\xc3\x28\"}", 400, "description"},
+		{"list: description with escape", "PATCH", listPath, `{"description":"\u001b[31mred"}`, 400, "description"},
+		{"list: description of spaces", "PATCH", listPath, `{"description":"\u2003"}`, 400, "description"},
+		{"template: name of NBSP", "POST", "/api/v1/templates", `{"name":"\u00a0","html":"x"}`, 400, "name"},
+		{"template: description with NUL", "POST", "/api/v1/templates", `{"name":"t","description":"\u0000","html":"x"}`, 400, "description"},
+		{"template: html with NUL", "POST", "/api/v1/templates", `{"name":"t","html":"<p>\u0000</p>"}`, 400, "html"},
+		{"template: html not UTF-8", "POST", "/api/v1/templates", "{\"name\":\"t\",\"html\":\"<p>\xff</p>\"}", 400, "html"},
+		{"webhook: url of spaces", "POST", "/api/v1/webhooks", `{"url":" \u00a0","events":["*"]}`, 400, "url"},
+		{"webhook: NBSP in host", "POST", "/api/v1/webhooks", `{"url":"https://exa\u00a0mple.se/","events":["*"]}`, 400, "url"},
+		{"webhook: loopback", "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:8080/admin","events":["*"]}`, 400, "url"},
+		{"webhook: IPv6 loopback", "POST", "/api/v1/webhooks", `{"url":"http://[::1]/","events":["*"]}`, 400, "url"},
+		{"webhook: metadata", "POST", "/api/v1/webhooks", `{"url":"http://169.254.169.254/latest/meta-data/","events":["*"]}`, 400, "url"},
+		{"webhook: metadata v6", "POST", "/api/v1/webhooks", `{"url":"http://[fd00:ec2::254]/","events":["*"]}`, 400, "url"},
+		{"webhook: name resolving to private", "POST", "/api/v1/webhooks", `{"url":"https://intranet.example.se/hook","events":["*"]}`, 400, "url"},
+		{"webhook: description with NUL", "POST", "/api/v1/webhooks", `{"url":"https://x.example.se","events":["*"],"description":"\u0000"}`, 400, "description"},
+		{"suppression: email of NBSP", "POST", "/api/v1/suppressions", `{"email":"\u00a0"}`, 400, "email"},
+		{"suppression: note with NUL", "POST", "/api/v1/suppressions", `{"email":"c@example.se","note":"\u0000"}`, 400, "note"},
+		{"suppression: note of spaces", "POST", "/api/v1/suppressions", `{"email":"c@example.se","note":"\u3000"}`, 400, "note"},
+		{"subscriber: name of NBSP", "PATCH", subPath, `{"name":"\u00a0"}`, 400, "name"},
+		{"subscriber: name with NUL", "POST", "/api/v1/subscribers", `{"email":"b@example.se","name":"An\u0000na"}`, 400, "name"},
+		{"subscriber: name too long", "POST", "/api/v1/subscribers", `{"email":"b@example.se","name":"` + strings.Repeat("ö", 201) + `"}`, 400, "name"},
+		{"subscriber: name not UTF-8", "POST", "/api/v1/subscribers", "{\"email\":\"b@example.se\",\"name\":\"Anna \xe5\"}", 400, "name"},
+		{"subscriber: status not UTF-8", "POST", "/api/v1/subscribers", fmt.Sprintf("{\"email\":\"b@example.se\",\"lists\":[{\"id\":%d,\"status\":\"\xff\"}]}", list), 400, "lists[0].status"},
+		{"subscriber: attribute with NUL", "PATCH", subPath, `{"attributes":{"kommun":"Solna\u0000"}}`, 400, "attributes.kommun"},
+		{"subscriber: nested attribute with control", "PATCH", subPath, `{"attributes":{"a":{"b":["ok","\u0001"]}}}`, 400, "attributes.a.b[1]"},
+		{"subscriber: attribute not UTF-8", "PATCH", subPath, "{\"attributes\":{\"kommun\":\"\xff\"}}", 400, "attributes.kommun"},
+		{"subscriber: consent basis with NUL", "PATCH", subPath, `{"consent_basis":"\u0000"}`, 400, "consent_basis"},
+		{"subscriber: search with NUL", "GET", "/api/v1/subscribers?q=%00", ``, 400, "q"},
+		{"subscriber: search not UTF-8", "GET", "/api/v1/subscribers?q=%FF", ``, 400, "q"},
+		{"token: name of NBSP", "POST", "/api/v1/tokens", `{"name":"\u00a0","role":"viewer"}`, 400, "name"},
 		{"token: bad role", "POST", "/api/v1/tokens", `{"name":"x","role":"root"}`, 400, "role"},
 		{"token: missing name", "POST", "/api/v1/tokens", `{"role":"viewer"}`, 400, "name"},
 		{"token: delete the last admin", "DELETE", fmt.Sprintf("/api/v1/tokens/%d", adminID), ``, 409, ""},
@@ -293,6 +362,30 @@ func TestBadInputIsA4xxNamingTheFieldAndWritesNothing(t *testing.T) {
 				t.Fatalf("a rejected request changed the database:\nbefore %v\nafter  %v", before, after)
 			}
 		})
+	}
+	if after := snapshot(); after != rowsBefore {
+		t.Fatalf("rejected PATCHes changed rows:\nbefore %s\nafter  %s", rowsBefore, after)
+	}
+	// What was stored before these checks existed (a from of spaces)
+	// is a 400 naming the field where it is used, not a 500.
+	nbsp := "\u00a0"
+	if _, err := st.UpdateCampaign(context.Background(), camp.ID, store.CampaignPatch{From: &nbsp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/preview", "/lint", "/test"} {
+		method, body := "GET", ""
+		if p != "/preview" {
+			method = "POST"
+		}
+		if p == "/test" {
+			body = `{"emails":["a@example.se"]}`
+		}
+		rec := a.do(method, campPath+p, a.admin, body)
+		var eb errBody
+		json.Unmarshal(rec.Body.Bytes(), &eb)
+		if rec.Code != 400 || eb.Field != "from" {
+			t.Errorf("%s with a stored from of NBSP: %d %s", p, rec.Code, rec.Body)
+		}
 	}
 }
 

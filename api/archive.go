@@ -19,7 +19,7 @@ import (
 
 // archiveList returns the list behind :slug if its archive is on.
 func (s *Server) archiveList(c echo.Context) (*store.List, error) {
-	l, err := s.st.ListBySlug(c.Request().Context(), c.Param("slug"))
+	l, err := s.listBySlug(c)
 	if err != nil {
 		return nil, err
 	}

@@ -42,19 +42,13 @@ func (r *campaignRequest) validate(create bool) error {
 	if err := text("body", r.Body, create, 500_000); err != nil {
 		return err
 	}
-	if r.From != nil && strings.TrimSpace(*r.From) != "" {
-		a, err := mail.ParseAddress(*r.From)
-		if err != nil {
-			return fieldErr("from", "must be an address like \"Name <news@example.se>\"")
-		}
-		norm, err := store.NormalizeEmail(a.Address)
-		if err != nil {
-			return fieldErr("from", "%v", err)
-		}
-		a.Address = norm
-		*r.From = a.String()
+	// "" (or no from) is the default sender; anything else must be an
+	// address. A from of spaces used to be stored and then failed every
+	// preview, test and lint.
+	if err := address("from", r.From); err != nil {
+		return err
 	}
-	if err := replyTo("reply_to", r.ReplyTo); err != nil {
+	if err := address("reply_to", r.ReplyTo); err != nil {
 		return err
 	}
 	fields := map[string]string{}
@@ -81,18 +75,16 @@ func (r *campaignRequest) validate(create bool) error {
 	return nil
 }
 
-// replyTo checks and normalises a Reply-To: an address like "Redaktionen
-// <red@example.se>", or empty (none of its own).
-func replyTo(field string, v *string) error {
-	if v == nil {
-		return nil
+// address checks and normalises a From or Reply-To: one line of text
+// (the API's text rule), then an address like "Redaktionen
+// <red@example.se>", or empty (the default). It is stored readable, as
+// staff wrote it; the header's encoding is made when the mail is written.
+func address(field string, v *string) error {
+	if err := oneLineText(field, v, false, 400); err != nil {
+		return err
 	}
-	if strings.TrimSpace(*v) == "" {
-		*v = ""
+	if v == nil || *v == "" {
 		return nil
-	}
-	if len(*v) > 400 {
-		return fieldErr(field, "must be at most 400 characters")
 	}
 	a, err := mail.ParseAddress(*v)
 	if err != nil {
@@ -308,7 +300,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	}
 	checker := &lint.Checker{Resolver: s.resolver}
 	if fetchLinks {
-		checker.HTTP = s.linkClient
+		checker.HTTP = s.outbound.Client()
 	}
 	return checker.Check(ctx, in), nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -139,7 +141,16 @@ func bindJSON(c echo.Context, v any) error {
 	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
 		return fieldErr("body", "must be JSON (Content-Type: application/json)")
 	}
-	dec := json.NewDecoder(c.Request().Body)
+	body, err := io.ReadAll(c.Request().Body) // bounded by the BodyLimit middleware
+	if err != nil {
+		return jsonFieldError(err)
+	}
+	// encoding/json would quietly turn broken UTF-8 into U+FFFD; refuse
+	// it instead, naming the field it is in.
+	if !utf8.Valid(body) {
+		return fieldErr(jsonPathAt(body, invalidUTF8At(body)), "must be valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonFieldError(err)
@@ -148,6 +159,89 @@ func bindJSON(c echo.Context, v any) error {
 		return fieldErr("body", "must be a single JSON object")
 	}
 	return nil
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid
+// UTF-8.
+func invalidUTF8At(b []byte) int64 {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return int64(i)
+		}
+		i += n
+	}
+	return int64(len(b))
+}
+
+// jsonPathAt names the JSON value (or key) that holds byte off of b, the
+// way errors name fields: "name", "lists[1].status", "attributes.city".
+// It is "body" when off is outside any field or b does not parse.
+func jsonPathAt(b []byte, off int64) string {
+	type frame struct {
+		array   bool
+		key     string
+		index   int
+		wantKey bool
+	}
+	var stack []frame
+	path := func() string {
+		var sb strings.Builder
+		for _, f := range stack {
+			if f.array {
+				fmt.Fprintf(&sb, "[%d]", f.index)
+				continue
+			}
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteString(f.key)
+		}
+		if sb.Len() == 0 {
+			return "body"
+		}
+		return sb.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "body"
+		}
+		end := dec.InputOffset()
+		var top *frame
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && !stack[len(stack)-1].array {
+				stack[len(stack)-1].wantKey = true
+			}
+			continue
+		}
+		if top != nil && !top.array && top.wantKey {
+			top.key, _ = tok.(string)
+			top.wantKey = false
+			if end > off {
+				return path()
+			}
+			continue
+		}
+		if top != nil && top.array {
+			top.index++
+		}
+		if d, ok := tok.(json.Delim); ok {
+			stack = append(stack, frame{array: d == '[', index: -1, wantKey: d == '{'})
+			continue
+		}
+		if end > off {
+			return path()
+		}
+		if top != nil && !top.array {
+			top.wantKey = true
+		}
+	}
 }
 
 func jsonFieldError(err error) error {

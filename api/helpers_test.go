@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/links"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // fakeDNS answers the lint's TXT lookups from a map; other names do not
@@ -33,6 +36,21 @@ func (f fakeDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
 		return txt, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// testDNS answers the outbound guard without the network: names under
+// .internal are on loopback (127.0.0.1, where test servers listen),
+// intranet.example.se is private, every other name a public address.
+type testDNS struct{}
+
+func (testDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	switch {
+	case strings.HasSuffix(host, ".internal"):
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	case host == "intranet.example.se":
+		return []netip.Addr{netip.MustParseAddr("10.1.2.3")}, nil
+	}
+	return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
 }
 
 // testServer is the whole app on a real SQLite file and an embedded Redis.
@@ -64,6 +82,7 @@ func newTestServer(t *testing.T) *testServer {
 		BaseURL: "https://nyhetsbrev.example.se", Org: "Förbundet",
 		Resolver: fakeDNS{"example.se": {"v=spf1 mx -all"}, "_dmarc.example.se": {"v=DMARC1; p=none"}},
 		Now:      time.Now,
+		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
 	})
 	if err != nil {
 		t.Fatal(err)

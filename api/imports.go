@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -134,24 +135,26 @@ func (s *Server) createImport(c echo.Context) error {
 	var size int64
 	for {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		// Only a bare io.EOF is the closing boundary: a body cut short
+		// comes back as an error wrapping io.EOF, and must not pass for
+		// a complete upload.
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return fail(err)
-			}
-			return fail(fieldErr("body", "is not valid multipart: %v", err))
+			return fail(bodyError(err))
 		}
 		name := part.FormName()
 		if name != "file" {
 			if imp != nil {
 				return fail(fieldErr(name, "options must come before the file part"))
 			}
-			b, err := io.ReadAll(io.LimitReader(part, 4<<10))
+			b, err := io.ReadAll(io.LimitReader(part, 4<<10+1))
 			if err != nil {
-				return fail(err)
+				return fail(bodyError(err))
+			}
+			if len(b) > 4<<10 {
+				return fail(fieldErr(name, "must be at most 4 KiB"))
 			}
 			fields.Add(name, string(b))
 			continue
@@ -163,12 +166,10 @@ func (s *Server) createImport(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		first := make([]byte, importChunk)
-		n, err := io.ReadFull(part, first)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return fail(err)
+		first, err := readChunk(part)
+		if err != nil {
+			return fail(bodyError(err))
 		}
-		first = first[:n]
 		if _, _, err := worker.ReadImportHeader(bytes.NewReader(first)); err != nil {
 			var he *worker.HeaderError
 			if errors.As(err, &he) {
@@ -201,12 +202,9 @@ func (s *Server) createImport(c echo.Context) error {
 			}
 			size += int64(len(chunk))
 			seq++
-			chunk = make([]byte, importChunk)
-			n, err := io.ReadFull(part, chunk)
-			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				return fail(err)
+			if chunk, err = readChunk(part); err != nil {
+				return fail(bodyError(err))
 			}
-			chunk = chunk[:n]
 		}
 	}
 	if imp == nil {
@@ -225,8 +223,50 @@ func (s *Server) createImport(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, got)
 }
 
+// readChunk reads up to importChunk bytes of the part. The end of the
+// part is a short chunk and no error; any other error, including a body
+// that ended before the part's closing boundary, is returned.
+func readChunk(part io.Reader) ([]byte, error) {
+	buf := make([]byte, importChunk)
+	n := 0
+	for n < len(buf) {
+		m, err := part.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf[:n], nil
+}
+
+// bodyError is what a broken upload body is for the client: 413 past the
+// size limit, else a 400 naming the body. A body that ends before the
+// multipart closing boundary was cut short on the way, and nothing of it
+// is imported.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldErr("body", "ended before the closing multipart boundary: the upload was cut short, and nothing was imported")
+	}
+	return fieldErr("body", "is not valid multipart: %v", err)
+}
+
+// truncateName keeps a file name printable (a NUL, which Postgres
+// refuses, or broken UTF-8 can come RFC 2231-encoded) and at most 255
+// bytes, cut on a character boundary.
 func truncateName(s string) string {
-	s = strings.ToValidUTF8(s, "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 	if len(s) > 255 {
 		s = s[:255]
 		for len(s) > 0 && s[len(s)-1]&0xC0 == 0x80 {

@@ -176,6 +176,13 @@ func TestImportUploadIsStoredInChunksAndQueued(t *testing.T) {
 	}
 
 	csvOK := []byte("email\nanna@example.se\n")
+	// cutBody is the upload of file with its last n bytes lost.
+	cutBody := func(n int) func() *httptest.ResponseRecorder {
+		return func() *httptest.ResponseRecorder {
+			ct, body := multipartBody(t, [][2]string{{"list_ids", fmt.Sprint(list)}}, file.Bytes())
+			return a.upload(ct, bytes.NewReader(body.Bytes()[:body.Len()-n]))
+		}
+	}
 	reqs := []struct {
 		name  string
 		send  func() *httptest.ResponseRecorder
@@ -216,6 +223,18 @@ func TestImportUploadIsStoredInChunksAndQueued(t *testing.T) {
 		{"option after the file", func() *httptest.ResponseRecorder {
 			return a.upload(multipartBody(t, [][2]string{{"list_ids", fmt.Sprint(list)}}, csvOK, [2]string{"overwrite", "true"}))
 		}, 400, "overwrite"},
+		// A body cut short on the way (a client or proxy that gave up)
+		// is refused whole, even where the CSV up to the cut would parse.
+		{"no closing boundary", cutBody(4), 400, "body"}, // "--\r\n"
+		{"no closing boundary line", cutBody(len("--") + 60 + len("--\r\n")), 400, "body"},
+		{"cut inside the file", cutBody(file.Len() / 3), 400, "body"},
+		{"cut inside an option", func() *httptest.ResponseRecorder {
+			ct, body := multipartBody(t, [][2]string{{"list_ids", fmt.Sprint(list)}, {"consent_basis", "members' register"}}, nil)
+			return a.upload(ct, bytes.NewReader(body.Bytes()[:body.Len()-30]))
+		}, 400, "body"},
+		{"option over 4 KiB", func() *httptest.ResponseRecorder {
+			return a.upload(multipartBody(t, [][2]string{{"list_ids", fmt.Sprint(list)}, {"consent_basis", strings.Repeat("x", 5000)}}, csvOK))
+		}, 400, "consent_basis"},
 		{"too large", func() *httptest.ResponseRecorder {
 			big := bytes.Repeat([]byte("someone@example.org\n"), 300_000) // 6 MB > 4 MiB
 			return a.upload(multipartBody(t, [][2]string{{"list_ids", fmt.Sprint(list)}}, append([]byte("email\n"), big...)))

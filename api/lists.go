@@ -52,7 +52,7 @@ func (r *listRequest) validate(create bool) error {
 	if err := oneOf("optin", r.Optin, "", store.OptinSingle, store.OptinDouble); err != nil {
 		return err
 	}
-	if err := replyTo("reply_to", r.ReplyTo); err != nil {
+	if err := address("reply_to", r.ReplyTo); err != nil {
 		return err
 	}
 	if r.TemplateID != nil && *r.TemplateID < 0 {

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -75,42 +77,121 @@ func newPage[T any](items []T, next int64) page[T] {
 	return p
 }
 
-// text checks a string field: trimmed, required or not, at most max
-// characters, no control characters.
+// textRule is what a text field accepts.
+type textRule struct {
+	max     int  // characters (runes), after trimming
+	oneLine bool // no line breaks or tabs
+}
+
+// textProblem is why cleanText refused a value. The JSON API words it in
+// English (checkText), the public forms in the page's language (formName).
+type textProblem string
+
+const (
+	textOK      textProblem = ""
+	textBlank   textProblem = "blank"    // only spaces: a value that looks empty is a mistake, not a name
+	textBadUTF8 textProblem = "utf8"     // a browser or JSON encoder never sends it; Postgres refuses it
+	textControl textProblem = "control"  // NUL and the rest of Unicode's Cc: invisible, and NUL breaks Postgres
+	textLines   textProblem = "one_line" // a line break in a name or subject
+	textTooLong textProblem = "too_long"
+)
+
+// cleanText is the one check of free text, for the JSON API and the
+// public forms alike: s trimmed of Unicode spaces and zero-width
+// characters at both ends (NBSP, ideographic space, BOM…), then refused
+// if it is not valid UTF-8, holds control characters (other than line
+// breaks and tabs in multi-line text), breaks a one-line rule, or is
+// longer than r.max characters. "\r\n" becomes "\n" first, as a
+// Windows client sends it. A value of only spaces comes back as "" with
+// textBlank, so each caller decides whether that is an error.
+func cleanText(s string, r textRule) (string, textProblem) {
+	if !utf8.ValidString(s) {
+		return s, textBadUTF8
+	}
+	if strings.Contains(s, "\r\n") {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+	}
+	t := strings.TrimFunc(s, isEdgeSpace)
+	if t == "" && s != "" {
+		return "", textBlank
+	}
+	for _, c := range t {
+		switch {
+		case c == '\n' || c == '\t' || c == '\u2028' || c == '\u2029':
+			if r.oneLine {
+				return t, textLines
+			}
+		case unicode.IsControl(c):
+			return t, textControl
+		}
+	}
+	if n := utf8.RuneCountInString(t); n > r.max {
+		return t, textTooLong
+	}
+	return t, textOK
+}
+
+// isEdgeSpace is what cleanText trims: Unicode white space and the
+// invisible zero-width characters a copy from a web page or Word brings.
+func isEdgeSpace(c rune) bool {
+	switch c {
+	case '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u180e':
+		return true
+	}
+	return unicode.IsSpace(c)
+}
+
+// text checks an optional (or, with required, mandatory) string field of
+// the JSON API with cleanText and stores the cleaned value; a refusal is
+// a 400 naming the field.
 func text(field string, v *string, required bool, max int) error {
+	return checkText(field, v, required, textRule{max: max})
+}
+
+// oneLineText is text that must also fit on one line (names, subjects).
+func oneLineText(field string, v *string, required bool, max int) error {
+	return checkText(field, v, required, textRule{max: max, oneLine: true})
+}
+
+func checkText(field string, v *string, required bool, r textRule) error {
 	if v == nil {
 		if required {
 			return fieldErr(field, "is required")
 		}
 		return nil
 	}
-	*v = strings.TrimSpace(*v)
-	if *v == "" && required {
-		return fieldErr(field, "must not be empty")
-	}
-	if !utf8.ValidString(*v) {
-		return fieldErr(field, "must be valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(*v); n > max {
-		return fieldErr(field, "must be at most %d characters, got %d", max, n)
-	}
-	for _, r := range *v {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return fieldErr(field, "must not contain control characters")
+	t, p := cleanText(*v, r)
+	switch p {
+	case textOK:
+		if t == "" && required {
+			return fieldErr(field, "must not be empty")
 		}
+		*v = t
+		return nil
+	case textBlank:
+		if required {
+			return fieldErr(field, "must not be empty (it holds only spaces)")
+		}
+		return fieldErr(field, "holds only spaces; send \"\" to leave it empty")
+	case textBadUTF8:
+		return fieldErr(field, "must be valid UTF-8")
+	case textControl:
+		return fieldErr(field, "must not contain control characters (%s)", firstControl(t))
+	case textLines:
+		return fieldErr(field, "must be one line")
+	case textTooLong:
+		return fieldErr(field, "must be at most %d characters, got %d", r.max, utf8.RuneCountInString(t))
 	}
-	return nil
+	return fieldErr(field, "is not valid text")
 }
 
-// oneLineText is text that must also fit on one line (names, subjects).
-func oneLineText(field string, v *string, required bool, max int) error {
-	if err := text(field, v, required, max); err != nil {
-		return err
+func firstControl(s string) string {
+	for _, c := range s {
+		if unicode.IsControl(c) && c != '\n' && c != '\t' {
+			return fmt.Sprintf("U+%04X", c)
+		}
 	}
-	if v != nil && strings.ContainsAny(*v, "\n\t") {
-		return fieldErr(field, "must be one line")
-	}
-	return nil
+	return ""
 }
 
 func oneOf(field string, v *string, def string, allowed ...string) error {

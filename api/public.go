@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -67,7 +69,7 @@ type subscribePage struct {
 func (s *Server) formLists(c echo.Context) ([]store.List, bool, error) {
 	ctx := c.Request().Context()
 	if slug := c.Param("slug"); slug != "" {
-		l, err := s.st.ListBySlug(ctx, slug)
+		l, err := s.listBySlug(c)
 		if err != nil {
 			return nil, false, err
 		}
@@ -94,6 +96,17 @@ func (s *Server) formLists(c echo.Context) ([]store.List, bool, error) {
 		return nil, true, fmt.Errorf("public lists: %w", store.ErrNotFound)
 	}
 	return out, true, nil
+}
+
+// listBySlug loads the list of the path's :slug. Something that cannot
+// be a slug (a NUL, broken UTF-8) is no list, and never reaches the
+// database, which would refuse it with an error.
+func (s *Server) listBySlug(c echo.Context) (*store.List, error) {
+	slug := c.Param("slug")
+	if !slugRE.MatchString(slug) {
+		return nil, fmt.Errorf("list %q: %w", slug, store.ErrNotFound)
+	}
+	return s.st.ListBySlug(c.Request().Context(), slug)
 }
 
 func listIDs(ls []store.List) []int64 {
@@ -166,7 +179,12 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 	lang := pageLang(c, lists[0].Language)
 	cat := s.pages.cats(lang)
 	p := s.subscribeData(c, lists, multi, lang)
-	p.Email, p.Name = c.FormValue("email"), strings.TrimSpace(c.FormValue("name"))
+	p.Email = c.FormValue("email")
+	var nameErr string
+	p.Name, nameErr = formName(c.FormValue("name"), cat)
+	if nameErr != "" {
+		p.Errors["name"] = nameErr
+	}
 	p.TrackingChecked = p.Tracking && c.FormValue("tracking") == "yes"
 	if c.FormValue("website") != "" {
 		// The honeypot: a bot filled a field people cannot see. Answer as
@@ -197,12 +215,6 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 		}
 		if len(chosen) == 0 {
 			p.Errors["lists"] = cat.T("page.error_lists")
-		}
-	}
-	if len(p.Name) > 200 || strings.ContainsAny(p.Name, "\r\n") {
-		p.Name = strings.Join(strings.Fields(p.Name), " ")
-		if len(p.Name) > 200 {
-			p.Name = p.Name[:200]
 		}
 	}
 	if len(p.Errors) > 0 {
@@ -543,6 +555,8 @@ type preferencesPage struct {
 	// everything", with an undo button carrying the signed token Undo.
 	UnsubscribedAll bool
 	Undo            string
+	// NameError says why the name was not saved.
+	NameError string
 }
 
 // preferenceLists are the lists the page offers: every public list, and
@@ -649,9 +663,16 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 				ins = append(ins, store.SubscriptionInput{ListID: o.ID, Status: store.SubUnsubscribed})
 			}
 		}
-		name := strings.Join(strings.Fields(c.FormValue("name")), " ")
-		if len(name) > 200 {
-			name = name[:200]
+		name, nameErr := formName(c.FormValue("name"), s.pages.cats(pageLang(c, sub.Language)))
+		if nameErr != "" {
+			// Nothing is saved, the ticks neither: the page comes back
+			// with the person's input and what to correct.
+			p, err := s.preferencesData(c, sub, false)
+			if err != nil {
+				return err
+			}
+			p.Name, p.NameError = name, nameErr
+			return s.render(c, http.StatusUnprocessableEntity, "preferences", p)
 		}
 		lang := mailtemplates.NormalizeLanguage(c.FormValue("language"))
 		patch := store.SubscriberPatch{Lists: ins, Reconsent: true}
@@ -678,4 +699,34 @@ func (s *Server) preferencesSubmit(c echo.Context) error {
 		p.Undo = s.undoToken(sub.ID, left)
 	}
 	return s.render(c, http.StatusOK, "preferences", p)
+}
+
+// maxNameRunes is the longest name a subscriber may give, in characters
+// (the forms' maxlength, and the API's limit).
+const maxNameRunes = 200
+
+// formName cleans the name typed into a public form with the API's text
+// rule: runs of spaces, tabs and line breaks become one space, and a name
+// that is too long or holds control characters or broken UTF-8 is
+// refused with a sentence for the form, never cut (a cut name is one the
+// person did not write). Only spaces is no name. On a refusal the name
+// returned is for showing in the form again, made printable.
+func formName(v string, cat mailtemplates.Catalog) (string, string) {
+	if utf8.ValidString(v) {
+		v = strings.Join(strings.Fields(v), " ")
+	}
+	name, p := cleanText(v, textRule{max: maxNameRunes, oneLine: true})
+	switch p {
+	case textOK, textBlank:
+		return name, ""
+	case textTooLong:
+		return name, cat.T("page.error_name_too_long", "max", strconv.Itoa(maxNameRunes))
+	}
+	shown := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(v, "\uFFFD"))
+	return shown, cat.T("page.error_name_invalid")
 }

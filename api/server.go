@@ -26,6 +26,7 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 	"github.com/storsthlm/utskick/worker/metrics"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // Deps are the server's collaborators, passed in explicitly.
@@ -56,9 +57,12 @@ type Deps struct {
 	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil skips
 	// them (tests, and the embedded capture, where mail goes nowhere).
 	Resolver lint.Resolver
-	// LinkClient fetches links for POST /campaigns/{id}/lint?check_links=true;
-	// nil uses a client with a 10 s timeout.
-	LinkClient *http.Client
+	// Outbound fetches links for POST /campaigns/{id}/lint?check_links=true
+	// and checks webhook URLs when they are registered; it refuses
+	// private addresses except allowed hosts. Give the worker the same
+	// one (its Client) for webhook deliveries. Nil: a guard with no
+	// allowed hosts and the system resolver.
+	Outbound *outbound.Guard
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -115,8 +119,9 @@ type Server struct {
 	doc      apiDoc // GET /api/v1/openapi.json
 	dkim     *mailer.DKIM
 	resolver lint.Resolver
-	// linkClient fetches links for the lint, on request only.
-	linkClient *http.Client
+	// outbound fetches links for the lint, on request only, and checks
+	// webhook URLs.
+	outbound *outbound.Guard
 
 	limiter        ratelimit.Limiter
 	rateIP, rateAd ratelimit.Rate
@@ -149,8 +154,8 @@ func New(d Deps) (*Server, error) {
 	if d.Queues == (worker.Queues{}) {
 		d.Queues = worker.DefaultQueues
 	}
-	if d.LinkClient == nil {
-		d.LinkClient = &http.Client{Timeout: 10 * time.Second}
+	if d.Outbound == nil {
+		d.Outbound = outbound.New(outbound.Config{})
 	}
 	if d.ImportMaxBytes <= 0 {
 		d.ImportMaxBytes = 1 << 30
@@ -177,7 +182,7 @@ func New(d Deps) (*Server, error) {
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
-		dkim: d.DKIM, resolver: d.Resolver, linkClient: d.LinkClient,
+		dkim: d.DKIM, resolver: d.Resolver, outbound: d.Outbound,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,

@@ -84,6 +84,9 @@ func (r *subscriberRequest) validate(create bool) error {
 			if !attrKeyRE.MatchString(k) {
 				return fieldErr("attributes."+k, "attribute names are 1-64 letters, digits, _ and -")
 			}
+			if err := attrText("attributes."+k, (*r.Attributes)[k]); err != nil {
+				return err
+			}
 		}
 		if b, _ := json.Marshal(*r.Attributes); len(b) > 16<<10 {
 			return fieldErr("attributes", "must be at most 16 KiB of JSON")
@@ -107,6 +110,32 @@ func (r *subscriberRequest) validate(create bool) error {
 				if err := oneOf(f+".status", &l.Status, "", store.SubConfirmed, store.SubUnconfirmed, store.SubUnsubscribed); err != nil {
 					return err
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// attrText refuses control characters in the strings of an attribute
+// value (nested ones too), as in every other field: they end up in mail.
+func attrText(field string, v any) error {
+	switch v := v.(type) {
+	case string:
+		// Values are kept as sent (spaces may matter to whoever set
+		// them); only what cannot be stored or shown is refused.
+		if _, p := cleanText(v, textRule{max: 16 << 10}); p == textControl || p == textBadUTF8 {
+			return checkText(field, &v, false, textRule{max: 16 << 10})
+		}
+	case []any:
+		for i, e := range v {
+			if err := attrText(fmt.Sprintf("%s[%d]", field, i), e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if err := attrText(field+"."+k, e); err != nil {
+				return err
 			}
 		}
 	}
@@ -195,8 +224,10 @@ func (s *Server) listSubscribers(c echo.Context) error {
 		}
 	}
 	q := c.QueryParam("q")
-	if len(q) > 200 {
-		return fieldErr("q", "must be at most 200 characters")
+	if _, p := cleanText(q, textRule{max: 200, oneLine: true}); p == textBlank {
+		q = "" // a search box of spaces searches for nothing in particular
+	} else if err := oneLineText("q", &q, false, 200); err != nil {
+		return err // NUL or broken UTF-8 would fail the query on Postgres
 	}
 	subs, next, err := s.st.ListSubscribers(c.Request().Context(), store.SubscriberQuery{
 		ListID: listID, Status: status, Search: q, After: after, Limit: limit})

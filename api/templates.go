@@ -253,7 +253,10 @@ func contentError(err error) error {
 	var pe *mailtemplates.PlaceholderError
 	var be *mailtemplates.BodyError
 	var le *mailtemplates.LayoutError
+	var fe *worker.FromError
 	switch {
+	case errors.As(err, &fe):
+		return fieldErr("from", "the saved sender %q is not an address; set from again (\"\" for the default sender)", fe.From)
 	case errors.As(err, &pe):
 		return fieldErr(pe.Field, "placeholder %s: %s", pe.Placeholder, pe.Msg)
 	case errors.As(err, &be):

@@ -1,14 +1,20 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/net/idna"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 type webhookRequest struct {
@@ -18,12 +24,15 @@ type webhookRequest struct {
 }
 
 func (r *webhookRequest) validate() error {
-	if r.URL == nil || *r.URL == "" {
-		return fieldErr("url", "is required")
+	if err := oneLineText("url", r.URL, true, 2000); err != nil {
+		return err
 	}
 	u, err := url.Parse(*r.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(*r.URL) > 2000 {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return fieldErr("url", "must be an absolute http(s) URL without credentials, at most 2000 characters")
+	}
+	if _, err := idna.Lookup.ToASCII(u.Hostname()); err != nil && net.ParseIP(u.Hostname()) == nil {
+		return fieldErr("url", "the host %q is not a valid host name", u.Hostname())
 	}
 	if r.Events == nil || len(*r.Events) == 0 {
 		return fieldErr("events", "name at least one event, or \"*\" for all")
@@ -48,6 +57,15 @@ func (s *Server) createWebhook(c echo.Context) error {
 	}
 	if err := req.validate(); err != nil {
 		return err
+	}
+	// Checked now so staff hear of it at once; the delivery checks
+	// again at every request, since DNS may answer differently then. A
+	// name that does not resolve yet is accepted.
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	var be *outbound.BlockedError
+	if err := s.outbound.CheckURL(ctx, *req.URL); errors.As(err, &be) {
+		return fieldErr("url", "%v", be)
 	}
 	w := &store.Webhook{URL: *req.URL, Events: *req.Events, Description: deref(req.Description)}
 	if err := s.st.CreateWebhook(c.Request().Context(), w); err != nil {

@@ -40,6 +40,8 @@ const (
 	RejectUnsubscribed   = "unsubscribed" // left the list before; an import does not undo that
 	RejectNotFound       = "not_found"    // unsubscribe mode: no such subscriber
 	RejectBadRow         = "bad_row"      // wrong number of columns
+	RejectBadValue       = "bad_value"    // a cell that must be one of some values is not (tracking_consent)
+	RejectTooLong        = "too_long"     // a cell, the row or its attributes past the import's limits
 )
 
 // IDList is a list of ids kept as a JSON array in a text column.
@@ -386,6 +388,22 @@ type ImportRow struct {
 
 	Name, Language string
 	Attributes     Attributes // only the file's non-empty attribute cells
+	// TrackingConsent is the row's answer to open and click tracking (nil:
+	// no answer in the file). It applies to the import's lists that
+	// track, on new subscriptions, and on existing ones with Overwrite.
+	TrackingConsent *bool
+}
+
+// Size estimates the memory the row holds, for bounding a batch.
+func (r *ImportRow) Size() int {
+	n := 128 + len(r.Email) + len(r.Raw) + len(r.Invalid) + len(r.Name) + len(r.Language)
+	for k, v := range r.Attributes {
+		n += 64 + len(k)
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // ImportCheckpoint is how far through the file a batch reaches.
@@ -660,14 +678,20 @@ func (b *importBatch) subscribe(live []importLive) error {
 	}
 	var cur []Subscription
 	if len(imp.ListIDs) > 0 {
-		if err := b.tx.Select("subscriber_id", "list_id", "status").
+		if err := b.tx.Select("subscriber_id", "list_id", "status", "tracking_consent").
 			Where("subscriber_id IN ? AND list_id IN ?", subIDs, []int64(imp.ListIDs)).Find(&cur).Error; err != nil {
 			return fmt.Errorf("import %d: subscriptions: %w", imp.ID, err)
 		}
 	}
 	status := make(map[[2]int64]string, len(cur))
+	tracking := make(map[[2]int64]bool, len(cur))
 	for _, m := range cur {
 		status[[2]int64{m.SubscriberID, m.ListID}] = m.Status
+		tracking[[2]int64{m.SubscriberID, m.ListID}] = m.TrackingConsent
+	}
+	tracked, err := b.trackedLists()
+	if err != nil {
+		return err
 	}
 	want, kind := SubUnconfirmed, EventSubscribed
 	if imp.ConsentBasis != "" {
@@ -679,6 +703,11 @@ func (b *importBatch) subscribe(live []importLive) error {
 	}
 	var inserts []Subscription
 	upgrade := map[int64][]int64{} // list → subscribers going unconfirmed → confirmed
+	type answer struct {
+		list int64
+		yes  bool
+	}
+	answers := map[answer][]int64{} // a changed tracking consent → subscribers
 	for _, r := range live {
 		sub := have[r.Email]
 		id := sub.ID
@@ -696,7 +725,10 @@ func (b *importBatch) subscribe(live []importLive) error {
 		var left, need []int64
 		for _, l := range imp.ListIDs {
 			l := l
-			switch status[[2]int64{id, l}] {
+			// The row's tracking answer counts only on lists that track.
+			answered := r.TrackingConsent != nil && tracked[l]
+			st := status[[2]int64{id, l}]
+			switch st {
 			case "":
 				m := Subscription{SubscriberID: id, ListID: l, Status: want, CreatedAt: b.now, UpdatedAt: b.now}
 				if want == SubConfirmed {
@@ -704,8 +736,16 @@ func (b *importBatch) subscribe(live []importLive) error {
 				} else {
 					need = append(need, l)
 				}
+				data := consent
+				if answered {
+					m.TrackingConsent = *r.TrackingConsent
+					data = map[string]any{"tracking_consent": *r.TrackingConsent}
+					if imp.ConsentBasis != "" {
+						data["consent_basis"] = imp.ConsentBasis
+					}
+				}
 				inserts = append(inserts, m)
-				b.event(kind, r.Line, &id, &l, consent)
+				b.event(kind, r.Line, &id, &l, data)
 				changed = true
 			case SubUnconfirmed:
 				if want == SubConfirmed {
@@ -715,6 +755,15 @@ func (b *importBatch) subscribe(live []importLive) error {
 				}
 			case SubUnsubscribed:
 				left = append(left, l)
+			}
+			// An existing subscription takes the file's answer only when
+			// the import overwrites: like a name, it may have been given
+			// by the person since the file was made.
+			if st != "" && st != SubUnsubscribed && imp.Overwrite && answered && *r.TrackingConsent != tracking[[2]int64{id, l}] {
+				k := answer{l, *r.TrackingConsent}
+				answers[k] = append(answers[k], id)
+				b.event(EventTrackingConsent, r.Line, &id, &l, map[string]any{"tracking_consent": *r.TrackingConsent})
+				changed = true
 			}
 		}
 		if len(need) > 0 {
@@ -743,7 +792,31 @@ func (b *importBatch) subscribe(live []importLive) error {
 			return fmt.Errorf("import %d: confirm list %d: %w", imp.ID, l, err)
 		}
 	}
+	for k, ids := range answers {
+		err := b.tx.Model(&Subscription{}).Where("list_id = ? AND subscriber_id IN ?", k.list, ids).
+			Updates(map[string]any{"tracking_consent": k.yes, "updated_at": b.now}).Error
+		if err != nil {
+			return fmt.Errorf("import %d: tracking consent on list %d: %w", imp.ID, k.list, err)
+		}
+	}
 	return nil
+}
+
+// trackedLists are the import's lists with open or click tracking on.
+func (b *importBatch) trackedLists() (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(b.imp.ListIDs) == 0 {
+		return out, nil
+	}
+	var ids []int64
+	if err := b.tx.Model(&List{}).Where("id IN ? AND (track_opens = ? OR track_clicks = ?)", []int64(b.imp.ListIDs), true, true).
+		Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("import %d: tracked lists: %w", b.imp.ID, err)
+	}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
 }
 
 // overwrite applies the row's name, language and attributes to an

@@ -59,6 +59,21 @@ func (cp *Composer) ComposeArchive(ctx context.Context, st *store.Store, c *stor
 	return cp.compose(ctx, st, c, l)
 }
 
+// FromError is a campaign whose stored from is not an address (a row
+// saved before the API checked it): the content is wrong, not the
+// server, so the API answers 400 naming from.
+type FromError struct {
+	CampaignID int64
+	From       string
+	Err        error
+}
+
+func (e *FromError) Error() string {
+	return fmt.Sprintf("campaign %d from %q: %v", e.CampaignID, e.From, e.Err)
+}
+
+func (e *FromError) Unwrap() error { return e.Err }
+
 func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campaign, archive *store.List) (*Composed, error) {
 	e := &Composed{From: cp.from}
 	for _, id := range c.ListIDs {
@@ -71,7 +86,7 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 	if c.FromAddr != "" {
 		a, err := mail.ParseAddress(c.FromAddr)
 		if err != nil {
-			return nil, fmt.Errorf("campaign %d from %q: %w", c.ID, c.FromAddr, err)
+			return nil, &FromError{CampaignID: c.ID, From: c.FromAddr, Err: err}
 		}
 		e.From = *a
 	}

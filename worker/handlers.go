@@ -20,6 +20,7 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 	"github.com/storsthlm/utskick/worker/metrics"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.
@@ -130,7 +131,9 @@ type Deps struct {
 	DKIM *mailer.DKIM
 	// Metrics counts sends; nil counts nothing.
 	Metrics *metrics.Metrics
-	// HTTPClient sends webhooks; nil uses one with WebhookTimeout.
+	// HTTPClient sends webhooks; nil uses an outbound (guarded) client
+	// with WebhookTimeout, which refuses private addresses. Pass the one
+	// the API's lint uses, so one allow list governs both.
 	HTTPClient *http.Client
 }
 
@@ -193,7 +196,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 		draining: make(chan struct{}),
 	}
 	if h.web == nil {
-		h.web = &http.Client{Timeout: cfg.WebhookTimeout}
+		h.web = outbound.New(outbound.Config{Timeout: cfg.WebhookTimeout}).Client()
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
 	h.commits = newCommitter(d.Store, d.Log)

@@ -3,7 +3,6 @@ package worker
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ type ImportColumns struct {
 	Email    int
 	Name     int // -1: none
 	Language int // -1: none
+	Tracking int // -1: none; tracking_consent, per row
 	Attrs    []ImportAttr
 	// BOMLen is the length of a UTF-8 byte order mark before the header,
 	// which Excel writes; it counts towards the bytes read.
@@ -47,6 +47,8 @@ var importAliases = map[string]string{
 	"email": "email", "e-mail": "email", "e-post": "email", "epost": "email", "mail": "email",
 	"name": "name", "namn": "name",
 	"language": "language", "lang": "language", "språk": "language", "sprak": "language",
+	"tracking_consent": "tracking_consent", "tracking-consent": "tracking_consent", "tracking": "tracking_consent",
+	"spårning": "tracking_consent", "sparning": "tracking_consent",
 }
 
 // importIgnored are the columns GET /subscribers.csv writes that are not
@@ -57,12 +59,12 @@ var importIgnored = map[string]bool{
 }
 
 // ReadImportHeader reads the header of an import file from r and returns
-// the columns and a csv.Reader positioned at the first data row. The
+// the columns and a reader positioned at the first data row. The
 // delimiter is whichever of , ; or tab the header uses most: Swedish Excel
 // writes semicolons.
-func ReadImportHeader(r io.Reader) (*ImportColumns, *csv.Reader, error) {
+func ReadImportHeader(r io.Reader) (*ImportColumns, *CSVReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	cols := &ImportColumns{Email: -1, Name: -1, Language: -1}
+	cols := &ImportColumns{Email: -1, Name: -1, Language: -1, Tracking: -1}
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
 		cols.BOMLen = 3
@@ -84,17 +86,16 @@ func ReadImportHeader(r io.Reader) (*ImportColumns, *csv.Reader, error) {
 			cols.Comma, best = c, n
 		}
 	}
-	cr := csv.NewReader(br)
-	cr.Comma = cols.Comma
-	cr.FieldsPerRecord = -1 // rows with a wrong count are reported per row, not fatal
-	cr.LazyQuotes = true
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) || errors.Is(err, io.EOF) {
-			return nil, nil, &HeaderError{"the first line is not a CSV header: " + err.Error()}
-		}
+	// Rows with a wrong count are reported per row, not fatal.
+	cr := NewCSVReader(br, byte(cols.Comma), MaxImportField, MaxImportRecord)
+	header, _, err := cr.Read()
+	var tl *RowTooLongError
+	switch {
+	case errors.As(err, &tl):
+		return nil, nil, &HeaderError{"the first line is not a CSV header: " + tl.Error()}
+	case errors.Is(err, io.EOF):
+		return nil, nil, &HeaderError{"the first line is not a CSV header: it is empty"}
+	case err != nil:
 		return nil, nil, fmt.Errorf("read import header: %w", err)
 	}
 	cols.N = len(header)
@@ -119,6 +120,8 @@ func ReadImportHeader(r io.Reader) (*ImportColumns, *csv.Reader, error) {
 			cols.Name = i
 		case key == "language":
 			cols.Language = i
+		case key == "tracking_consent":
+			cols.Tracking = i
 		case importIgnored[key]:
 		case name == "":
 			return nil, nil, &HeaderError{fmt.Sprintf("column %d has no name", i+1)}
@@ -131,13 +134,17 @@ func ReadImportHeader(r io.Reader) (*ImportColumns, *csv.Reader, error) {
 	if cols.Email < 0 {
 		return nil, nil, &HeaderError{"no email column: the first line must name the columns, e.g. email,name,language"}
 	}
-	// Copy the header: with ReuseRecord the next Read overwrites it.
 	return cols, cr, nil
 }
 
+// maxImportAttrs bounds the attribute cells of one row, as JSON, like
+// the API's attributes: a row's worth of memory stays small.
+const maxImportAttrs = 16 << 10
+
 // Row turns one record into an import row: the address normalised (or
 // the reason it is refused), the name on one line, the language one
-// utskick speaks, and the non-empty attribute cells.
+// utskick speaks, the tracking consent, and the non-empty attribute
+// cells.
 func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	r := store.ImportRow{Line: line}
 	if c.Email < len(rec) {
@@ -146,6 +153,7 @@ func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	if len(rec) > c.N {
 		for _, extra := range rec[c.N:] {
 			if strings.TrimSpace(extra) != "" {
+				r.Raw = reportCell(r.Raw)
 				r.Invalid, r.Reason = fmt.Sprintf("%d columns, the header has %d", len(rec), c.N), store.RejectBadRow
 				return r
 			}
@@ -161,7 +169,7 @@ func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	// The report and the database get only valid UTF-8 without control
 	// characters: Postgres refuses NUL and broken UTF-8 in text, and one
 	// such cell must not fail the whole import.
-	r.Raw = clean(r.Raw)
+	r.Raw = reportCell(r.Raw)
 	if err != nil {
 		var ae *store.AddressError
 		r.Invalid = err.Error()
@@ -177,15 +185,58 @@ func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	if l := cell(c.Language); l != "" {
 		r.Language = mailtemplates.NormalizeLanguage(l)
 	}
+	if v := cell(c.Tracking); v != "" {
+		b, ok := parseConsent(v)
+		if !ok {
+			r.Invalid, r.Reason = fmt.Sprintf("tracking_consent %q: want yes or no (ja/nej, true/false, 1/0)", truncateRunes(v, 40)), store.RejectBadValue
+			return r
+		}
+		r.TrackingConsent = &b
+	}
+	size := 2
 	for _, a := range c.Attrs {
 		if v := cell(a.Index); v != "" {
 			if r.Attributes == nil {
 				r.Attributes = store.Attributes{}
 			}
-			r.Attributes[a.Name] = truncateRunes(v, 1000)
+			v = truncateRunes(v, 1000)
+			if size += len(a.Name) + len(v) + 6; size > maxImportAttrs {
+				r.Attributes = nil
+				r.Invalid, r.Reason = fmt.Sprintf("the attribute columns hold more than %d KiB", maxImportAttrs>>10), store.RejectTooLong
+				return r
+			}
+			r.Attributes[a.Name] = v
 		}
 	}
 	return r
+}
+
+// TooLong is the import row of a record CSVReader refused as too long:
+// the address, if it came before the limit, and the reason.
+func (c *ImportColumns) TooLong(rec []string, tl *RowTooLongError) store.ImportRow {
+	r := store.ImportRow{Line: tl.Line, Invalid: tl.Error(), Reason: store.RejectTooLong}
+	if c.Email < len(rec) {
+		r.Raw = reportCell(strings.TrimSpace(rec[c.Email]))
+	}
+	return r
+}
+
+// parseConsent reads a yes or no in the spellings spreadsheets use.
+func parseConsent(v string) (bool, bool) {
+	switch strings.ToLower(v) {
+	case "yes", "y", "ja", "true", "sant", "1":
+		return true, true
+	case "no", "n", "nej", "false", "falskt", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// reportCell is a cell as it goes into the reject report: printable, and
+// no longer than the report keeps (a row held until its batch is written
+// must not hold a 64 KiB cell).
+func reportCell(s string) string {
+	return truncateRunes(clean(s), 320)
 }
 
 func clean(s string) string {
@@ -198,9 +249,15 @@ func clean(s string) string {
 	}, s)
 }
 
+// truncateRunes cuts s after n characters, on a character boundary.
 func truncateRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	if len(s) <= n {
 		return s
 	}
-	return string([]rune(s)[:n])
+	i := 0
+	for k := 0; k < n && i < len(s); k++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,10 @@ import (
 // rows (the main cost on SQLite), small enough that a batch's rows and
 // maps stay a few megabytes.
 const importBatchSize = 5000
+
+// importBatchBytes also ends a batch: rows with many attribute columns
+// are bigger, and what one batch holds must not grow with them.
+const importBatchBytes = 8 << 20
 
 // importFailure is a problem with the file itself: the import fails
 // without retrying.
@@ -78,10 +81,12 @@ func (h *Handlers) importFile(ctx context.Context, imp *store.Import) error {
 	rows := make([]store.ImportRow, 0, importBatchSize)
 	var replay []string
 	var last int64
+	held := 0 // estimated bytes of rows
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil
 		}
+		held = 0
 		cp := store.ImportCheckpoint{Line: last, Bytes: cr.InputOffset() + int64(cols.BOMLen)}
 		res, err := h.st.ApplyImportBatch(ctx, imp, rows, cp)
 		if err != nil {
@@ -102,24 +107,19 @@ func (h *Handlers) importFile(ctx context.Context, imp *store.Import) error {
 		if h.isDraining() {
 			return errors.New("worker shutting down; the import resumes from its checkpoint")
 		}
-		rec, err := cr.Read()
+		rec, line, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return &importFailure{fmt.Sprintf("line %d: %v; the lines before it were imported", pe.StartLine, pe.Err)}
-			}
+		var tl *RowTooLongError
+		if err != nil && !errors.As(err, &tl) {
 			return err
 		}
-		l, _ := cr.FieldPos(0)
-		line := int64(l)
 		if line <= imp.LineDone {
 			// Applied by an earlier run. If that run stopped between a
 			// commit and enqueueing the batch's opt-in mails, enqueue them
 			// now: the task ids make a second enqueue a no-op.
-			if optins && line > imp.OptinDone {
+			if optins && line > imp.OptinDone && tl == nil {
 				if r := cols.Row(rec, line); r.Invalid == "" {
 					replay = append(replay, r.Email)
 				}
@@ -132,9 +132,14 @@ func (h *Handlers) importFile(ctx context.Context, imp *store.Import) error {
 			}
 			continue
 		}
-		rows = append(rows, cols.Row(rec, line))
+		row := cols.Row(rec, line)
+		if tl != nil {
+			row = cols.TooLong(rec, tl)
+		}
+		rows = append(rows, row)
 		last = line
-		if len(rows) >= importBatchSize {
+		held += row.Size()
+		if len(rows) >= importBatchSize || held >= importBatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}

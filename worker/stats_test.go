@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +33,7 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 	"github.com/storsthlm/utskick/worker/metrics"
+	"github.com/storsthlm/utskick/worker/outbound"
 	"github.com/storsthlm/utskick/worker/outbox"
 )
 
@@ -73,12 +76,26 @@ func newStatsEnv(t *testing.T, st *store.Store, met *metrics.Metrics, smtpPort i
 	if mod != nil {
 		mod(&cfg)
 	}
-	h, err := worker.NewHandlers(cfg, worker.Deps{Store: st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard(), Metrics: met})
+	// Webhook receivers are on loopback under the allowed name
+	// hooks.internal, as an intranet receiver would be configured.
+	web := outbound.New(outbound.Config{AllowHosts: []string{"hooks.internal"}, Resolver: loopbackDNS{"hooks.internal"}}).Client()
+	h, err := worker.NewHandlers(cfg, worker.Deps{Store: st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard(),
+		Metrics: met, HTTPClient: web})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.h = h
 	return e
+}
+
+// loopbackDNS resolves its names to 127.0.0.1 and no others.
+type loopbackDNS []string
+
+func (d loopbackDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if slices.Contains(d, host) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
 // trackedSeed makes a list with tracking on and n subscribers; those with
@@ -353,13 +370,17 @@ func TestWebhooksAreSignedRetriedAndLogged(t *testing.T) {
 		var mu sync.Mutex
 		var bodies [][]byte
 		var sigHeaders, events []string
-		calls := 0
+		calls, privateHits := 0, 0
 		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			mu.Lock()
 			defer mu.Unlock()
 			if r.URL.Path == "/gone" {
 				w.WriteHeader(http.StatusGone)
+				return
+			}
+			if r.URL.Path == "/private" {
+				privateHits++
 				return
 			}
 			calls++
@@ -373,10 +394,15 @@ func TestWebhooksAreSignedRetriedAndLogged(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}))
 		defer hook.Close()
+		named := strings.Replace(hook.URL, "127.0.0.1", "hooks.internal", 1)
 
-		good := &store.Webhook{URL: hook.URL + "/ok", Events: []string{store.HookBounced}}
-		gone := &store.Webhook{URL: hook.URL + "/gone", Events: []string{"*"}}
-		for _, w := range []*store.Webhook{good, gone} {
+		good := &store.Webhook{URL: named + "/ok", Events: []string{store.HookBounced}}
+		gone := &store.Webhook{URL: named + "/gone", Events: []string{"*"}}
+		// A receiver on a private address that is not allowed (a row
+		// from before the API checked, or a name that now resolves
+		// there) is refused without a request, and not retried.
+		private := &store.Webhook{URL: hook.URL + "/private", Events: []string{store.HookBounced}}
+		for _, w := range []*store.Webhook{good, gone, private} {
 			if err := st.CreateWebhook(ctx, w); err != nil {
 				t.Fatal(err)
 			}
@@ -412,6 +438,19 @@ func TestWebhooksAreSignedRetriedAndLogged(t *testing.T) {
 		}
 		if !bytes.Contains(bodies[0], []byte(`"event":"delivery.bounced"`)) || !bytes.Contains(bodies[0], []byte(sd.Emails[0])) {
 			t.Fatalf("payload %s", bodies[0])
+		}
+		mu.Unlock()
+		waitFor(t, "private webhook refused", 20*time.Second, func() bool {
+			pl, _, _ := st.WebhookDeliveries(ctx, private.ID, 0, 10)
+			return len(pl) == 1 && pl[0].Status == store.HookFailed
+		})
+		pl, _, _ := st.WebhookDeliveries(ctx, private.ID, 0, 10)
+		if pl[0].Attempts != 1 || !strings.Contains(pl[0].AttemptLog[0].Error, "loopback") {
+			t.Fatalf("private webhook: %d attempts, log %+v", pl[0].Attempts, pl[0].AttemptLog)
+		}
+		mu.Lock()
+		if privateHits != 0 {
+			t.Fatalf("the private receiver got %d requests", privateHits)
 		}
 		mu.Unlock()
 		// 410 Gone is final at once: failed after one attempt (the "*"

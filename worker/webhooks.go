@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // Webhook request headers.
@@ -143,8 +144,12 @@ func (h *Handlers) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	resp, err := h.web.Do(req)
 	a := store.WebhookAttempt{Attempt: retried + 1, DurationMS: int(time.Since(began).Milliseconds())}
 	var permanent bool
+	var blocked *outbound.BlockedError
 	if err != nil {
 		a.Error = err.Error()
+		// A private address will not become public by retrying: staff
+		// must change the URL (or allow the host).
+		permanent = errors.As(err, &blocked)
 	} else {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()

@@ -96,6 +96,7 @@ type config struct {
 	MetricsAddr      string // for `utskick work`, which has no HTTP server
 	WebhookTimeout   time.Duration
 	WebhookMaxRetry  int
+	AllowPrivate     []string // hosts the link check and webhooks may reach on private addresses
 }
 
 // setting documents one variable; the table drives parsing, docs/configuration.md
@@ -398,6 +399,18 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return duration(v, &c.WebhookTimeout) }},
 	{name: "UTSKICK_WEBHOOK_MAX_RETRY", def: "15", help: "retries of a failed webhook delivery, with backoff, before it is marked failed",
 		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.WebhookMaxRetry) }},
+	{name: "UTSKICK_ALLOW_PRIVATE_HOSTS", computed: true, def: "none", help: "comma-separated host names that the lint's link check and webhooks may reach although they resolve to private, loopback or link-local addresses",
+		apply: func(c *config, v string) error {
+			c.AllowPrivate = nil
+			for _, h := range strings.Split(v, ",") {
+				h = strings.TrimSpace(h)
+				if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+					return fmt.Errorf("%q: want host names like intranet.example.se, without scheme or port", h)
+				}
+				c.AllowPrivate = append(c.AllowPrivate, h)
+			}
+			return nil
+		}},
 	{name: "UTSKICK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		apply: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{name: "UTSKICK_CPU_PROFILE", computed: true, def: "off", help: "write a Go CPU profile of the whole run to this file (for performance work)",

@@ -47,6 +47,7 @@ import (
 	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
 	"github.com/storsthlm/utskick/worker/metrics"
+	"github.com/storsthlm/utskick/worker/outbound"
 	"github.com/storsthlm/utskick/worker/outbox"
 )
 
@@ -240,6 +241,10 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
 	}
 
+	// One guarded client for every request to a URL staff typed in: the
+	// lint's link check and the webhooks.
+	web := outbound.New(outbound.Config{AllowHosts: cfg.AllowPrivate, Timeout: cfg.WebhookTimeout})
+
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -259,7 +264,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
-			Metrics:        met, MetricsToken: cfg.MetricsToken,
+			Metrics:        met, MetricsToken: cfg.MetricsToken, Outbound: web,
 			SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
 			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
 		}
@@ -317,7 +322,8 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met}
+		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met,
+			HTTPClient: web.Client()}
 		if cfg.SendRate > 0 {
 			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)
 			if rd.Embedded == nil {

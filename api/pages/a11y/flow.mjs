@@ -77,13 +77,18 @@ try {
   out.focus = focus;
   step(`first Tab focuses #${focus.id} with outline ${focus.outline} ${focus.width}`);
 
-  // 2. Sending it empty: errors tied to their fields.
+  // 2. Sending it without an address and with a control character in the
+  // name (pasted from somewhere): errors tied to their fields.
+  await page.fill('#name', 'Testa\u0007');
   await page.click('button[type=submit]');
   await page.waitForSelector('#email-error');
   out.errorsTied = await page.evaluate(() => {
     const e = document.getElementById('email');
+    const n = document.getElementById('name');
     return e.getAttribute('aria-invalid') === 'true' &&
       e.getAttribute('aria-describedby').split(' ').includes('email-error') &&
+      n.getAttribute('aria-invalid') === 'true' && n.getAttribute('aria-describedby') === 'name-error' &&
+      !!document.getElementById('name-error') &&
       !!document.querySelector('fieldset[aria-describedby="lists-error"] #lists-error');
   });
   await check('subscribe-errors');
