@@ -40,6 +40,31 @@ func TestLoadCatalogsRefusesAKeyMissingInAnyLanguage(t *testing.T) {
 	}
 }
 
+func TestLoadCatalogsJoinsPartFilesAndRefusesAKeyTwice(t *testing.T) {
+	fsys := fstest.MapFS{
+		"i/sv.json":       {Data: []byte(`{"a": "A"}`)},
+		"i/en.json":       {Data: []byte(`{"a": "A"}`)},
+		"i/sv.lists.json": {Data: []byte(`{"lists.title": "Listor"}`)},
+		"i/en.lists.json": {Data: []byte(`{"lists.title": "Lists"}`)},
+	}
+	cats, err := LoadCatalogs(fsys, "i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cats["sv"].T("lists.title") != "Listor" || cats["en"].T("a") != "A" {
+		t.Fatalf("catalogs %v", cats)
+	}
+	delete(fsys, "i/en.lists.json")
+	if _, err := LoadCatalogs(fsys, "i"); err == nil || !strings.Contains(err.Error(), "lists.title") {
+		t.Fatalf("a part file missing in English: %v", err)
+	}
+	fsys["i/en.lists.json"] = &fstest.MapFile{Data: []byte(`{"lists.title": "Lists"}`)}
+	fsys["i/sv.other.json"] = &fstest.MapFile{Data: []byte(`{"lists.title": "Listor igen"}`)}
+	if _, err := LoadCatalogs(fsys, "i"); err == nil || !strings.Contains(err.Error(), "also in") {
+		t.Fatalf("a key in two files: %v", err)
+	}
+}
+
 func TestAccountLinkMails(t *testing.T) {
 	tm, err := New()
 	if err != nil {

@@ -23,20 +23,37 @@ type Catalog map[string]string
 // loadCatalogs reads the subscriber-facing words, i18n/<lang>.json.
 func loadCatalogs() (map[string]Catalog, error) { return LoadCatalogs(i18nFS, "i18n") }
 
-// LoadCatalogs reads <dir>/<lang>.json of fsys for every language and
+// LoadCatalogs reads <dir>/<lang>.json of fsys for every language, and
+// any <dir>/<lang>.<part>.json beside it (one file per screen family, so
+// that words added for one screen do not touch another's file), and
 // checks that each language has every key of every other, so a missing
-// translation fails at start-up rather than in front of a reader. The
-// staff interface's words are loaded with it too.
+// translation fails at start-up rather than in front of a reader. A key
+// defined in two files of one language is an error too. The staff
+// interface's words are loaded with it.
 func LoadCatalogs(fsys fs.FS, dir string) (map[string]Catalog, error) {
 	out := map[string]Catalog{}
 	for _, lang := range Languages {
-		b, err := fs.ReadFile(fsys, dir+"/"+lang+".json")
+		parts, err := fs.Glob(fsys, dir+"/"+lang+".*.json")
 		if err != nil {
 			return nil, fmt.Errorf("i18n %s: %w", lang, err)
 		}
 		c := Catalog{}
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, fmt.Errorf("i18n %s: %w", lang, err)
+		from := map[string]string{}
+		for _, name := range append([]string{dir + "/" + lang + ".json"}, parts...) {
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return nil, fmt.Errorf("i18n %s: %w", lang, err)
+			}
+			var part Catalog
+			if err := json.Unmarshal(b, &part); err != nil {
+				return nil, fmt.Errorf("i18n %s: %w", name, err)
+			}
+			for k, v := range part {
+				if prev, dup := from[k]; dup {
+					return nil, fmt.Errorf("i18n %s: key %q is also in %s", name, k, prev)
+				}
+				c[k], from[k] = v, name
+			}
 		}
 		out[lang] = c
 	}
