@@ -25,6 +25,7 @@ var migrations = []migration{
 	{ID: "0004_stats", Up: migrate0004},
 	{ID: "0005_instance", Up: migrate0005},
 	{ID: "0006_claim_index", Up: sqlStep(schema0006)},
+	{ID: "0007_heartbeats", Up: sqlStep(schema0007)},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
