@@ -24,7 +24,7 @@ import (
 // TestKill9ThreeTimes), all with their original Message-ID.
 const gatherWindow = 10 * time.Millisecond
 
-// unrecordedPerConn bounds the crash window whatever the database's write
+// UnrecordedPerConn bounds the crash window whatever the database's write
 // latency: a sender takes room before it hands a message to the SMTP
 // server and the room is freed when the outcome is written, so no more
 // than this many per SMTP connection are sent and not yet recorded. A
@@ -32,7 +32,7 @@ const gatherWindow = 10 * time.Millisecond
 // messages. When writes are quick the room is never full (a few dozen
 // outcomes gather in gatherWindow at full speed); when they are slow,
 // senders wait for the database instead of running ahead of it.
-const unrecordedPerConn = 8
+const UnrecordedPerConn = 8
 
 type committer struct {
 	st  *store.Store

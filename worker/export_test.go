@@ -10,6 +10,3 @@ import (
 func (h *Handlers) Process(ctx context.Context, t *asynq.Task) error {
 	return NewMux(h).ProcessTask(ctx, t)
 }
-
-// UnrecordedPerConn is the crash window per SMTP connection.
-const UnrecordedPerConn = unrecordedPerConn

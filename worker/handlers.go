@@ -212,7 +212,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
 	// Outcomes a failed write holds back are retried often enough to land
 	// well inside a claim lease once the database is back.
-	h.commits = newCommitter(d.Store, d.Log, cfg.SMTPConnections*unrecordedPerConn, min(5*time.Second, cfg.ClaimLease/4))
+	h.commits = newCommitter(d.Store, d.Log, cfg.SMTPConnections*UnrecordedPerConn, min(5*time.Second, cfg.ClaimLease/4))
 	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
 	h.guardAt = map[int64]time.Time{}
