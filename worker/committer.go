@@ -144,10 +144,20 @@ func (c *committer) run(stop <-chan struct{}) {
 		take(first)
 		// Gather for up to gatherWindow. A barrier (a sender waiting to
 		// finish) ends the wait at once, and so does a full crash window:
-		// the senders wait for this write.
+		// the senders wait for this write, so it takes what is queued and
+		// goes.
 		deadline := time.NewTimer(gatherWindow)
 	more:
-		for len(batch) < cap(batch) && len(barriers) == 0 && roomed < cap(c.room) {
+		for len(batch) < cap(batch) && len(barriers) == 0 {
+			if len(c.room) == cap(c.room) {
+				select {
+				case r := <-c.in:
+					take(r)
+					continue
+				default:
+					break more
+				}
+			}
 			select {
 			case r := <-c.in:
 				take(r)

@@ -126,7 +126,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	token := newClaimToken()
 	claimedAt := time.Now()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
-		CampaignID: id, Limit: h.cfg.BatchSize, Spread: h.cfg.Slots, Token: token,
+		CampaignID: id, Limit: h.cfg.BatchSize, Spread: h.spread(), Token: token,
 		Lease: h.cfg.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
 	})
 	if err != nil {
@@ -273,6 +273,11 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	}
 	return true, nil
 }
+
+// spread is how many senders a campaign's claims are shared among: the
+// senders that can run at once in this process. Other processes' senders
+// still find work, because each claim takes only a share of what is left.
+func (h *Handlers) spread() int { return min(h.cfg.Slots, h.cfg.SMTPConnections) }
 
 // recheck looks for withdrawals among the rest of the batch if the event
 // log moved since the last look, and returns the updated set.
