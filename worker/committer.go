@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -62,14 +63,19 @@ func newCommitter(st *store.Store, log *slog.Logger, unrecorded int, retryMax ti
 		room: make(chan struct{}, max(unrecorded, 1)), retryMax: retryMax}
 }
 
+// errStopWaiting is reserve's answer when stop closed first.
+var errStopWaiting = errors.New("stopped waiting for room")
+
 // reserve takes room for the outcome of a message about to be sent,
-// waiting while the crash window is full.
-func (c *committer) reserve(ctx context.Context) error {
+// waiting while the crash window is full, unless ctx ends or stop closes.
+func (c *committer) reserve(ctx context.Context, stop <-chan struct{}) error {
 	select {
 	case c.room <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stop:
+		return errStopWaiting
 	}
 }
 

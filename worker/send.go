@@ -244,9 +244,12 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		// Room first: the outcome must have a place to wait, so that
 		// what a crash can resend stays bounded however slow the
 		// database is.
-		if err := h.commits.reserve(ctx); err != nil {
+		if err := h.commits.reserve(ctx, h.draining); err != nil {
 			release()
 			s.release(ctx, token, rs[i:])
+			if errors.Is(err, errStopWaiting) {
+				return false, nil // the process drains: send nothing more
+			}
 			return false, err
 		}
 		began := time.Now()
