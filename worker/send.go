@@ -220,7 +220,8 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			// The database has not taken a renewal for a while: stop
 			// before the lease can run out under a message.
 			s.release(ctx, token, rs[i:])
-			return false, fmt.Errorf("campaign %d: claim lease not renewed; stopping", id)
+			h.log.Warn("claim lease not renewed; sender stops", "campaign_id", id)
+			return false, &retryAfter{d: h.cfg.ClaimLease, reason: "claim lease not renewed"}
 		}
 		release, err := h.doms.Acquire(ctx, r.Email)
 		if err != nil {
