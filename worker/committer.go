@@ -29,7 +29,7 @@ const gatherWindow = 10 * time.Millisecond
 // latency: a sender takes room before it hands a message to the SMTP
 // server and the room is freed when the outcome is written, so no more
 // than this many per SMTP connection are sent and not yet recorded. A
-// SIGKILL therefore resends at most SMTPConnections × unrecordedPerConn
+// SIGKILL therefore resends at most SMTPConnections × UnrecordedPerConn
 // messages. When writes are quick the room is never full (a few dozen
 // outcomes gather in gatherWindow at full speed); when they are slow,
 // senders wait for the database instead of running ahead of it.
@@ -82,10 +82,6 @@ func (c *committer) reserve(ctx context.Context, stop <-chan struct{}) error {
 // unreserve gives back room taken for a message that was not sent after
 // all.
 func (c *committer) unreserve() { <-c.room }
-
-// unrecorded is how many sent messages wait for their outcome to be
-// written.
-func (c *committer) unrecorded() int { return len(c.room) }
 
 // addFor queues an outcome of campaign id that needs no room: nothing was
 // sent. It blocks while 1024 are waiting (the database is slow or away),

@@ -96,7 +96,7 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 func (h *Handlers) requeueExpired(ctx context.Context) error {
 	if h.hb != nil {
 		if up := h.hb.WritableFor(); up < h.cfg.ClaimLease {
-			h.log.Debug("not requeueing lapsed claims yet: the database has taken writes only for", "up", up)
+			h.log.Debug("lapsed claims wait: the database has not taken writes for a whole lease yet", "writable_for", up)
 			return nil
 		}
 	}
