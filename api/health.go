@@ -13,7 +13,8 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz says whether the database and Redis answer.
+// readyz says whether the database answers and takes writes, and whether
+// Redis answers.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -21,6 +22,11 @@ func (s *Server) readyz(c echo.Context) error {
 	code := http.StatusOK
 	if err := s.st.Ping(ctx); err != nil {
 		checks["database"], code = err.Error(), http.StatusServiceUnavailable
+	} else if s.writable != nil {
+		// A ping reads; a full disk or a read-only database answers it.
+		if err := s.writable(); err != nil {
+			checks["database"], code = err.Error(), http.StatusServiceUnavailable
+		}
 	}
 	if s.ready != nil {
 		if err := s.ready(ctx); err != nil {

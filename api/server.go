@@ -43,6 +43,10 @@ type Deps struct {
 	BaseURL string
 	// Ready reports whether the queue's Redis answers, for /readyz.
 	Ready func(context.Context) error
+	// WriteCheck reports whether the database takes writes, for /readyz
+	// (a store.Heartbeat's Err: it remembers its last write, so a probe
+	// writes nothing). Nil: only a ping is checked.
+	WriteCheck func() error
 	// OptinTTL is how long a confirmation link works.
 	OptinTTL time.Duration
 	// Org is the organisation's name on the public pages.
@@ -111,6 +115,7 @@ type Server struct {
 	now      func() time.Time
 	baseURL  string
 	ready    func(context.Context) error
+	writable func() error
 	optinTTL time.Duration
 	org      string
 	slots    int
@@ -180,7 +185,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{
 		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready,
+		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready, writable: d.WriteCheck,
 		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
 		dkim: d.DKIM, resolver: d.Resolver, outbound: d.Outbound,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,

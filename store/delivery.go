@@ -79,8 +79,14 @@ type Recipient struct {
 type ClaimParams struct {
 	CampaignID int64
 	Limit      int
-	Token      string        // unique per claim
-	Lease      time.Duration // how long the claim holds without renewal
+	// Spread is how many senders share the campaign. A claim then takes
+	// no more than its share of the pending deliveries (at least one, at
+	// most Limit), so a small campaign, or the tail of a large one, is
+	// worked on by every sender instead of by the first few to claim a
+	// whole batch each. 0 takes Limit.
+	Spread int
+	Token  string        // unique per claim
+	Lease  time.Duration // how long the claim holds without renewal
 	// MessageIDSuffix completes the Message-ID the claim gives a row the
 	// first time: "d<id>.c<campaign><suffix>". It is kept on the row, so a
 	// resend after a crash has the same Message-ID even if settings
@@ -110,22 +116,46 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 			WHERE campaign_id = ? AND status = ?
 			  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 			ORDER BY id LIMIT ?`
-		if s.dialect == DialectPostgres {
-			// Concurrent claimers skip each other's rows instead of
-			// queueing behind them.
-			pick += " FOR UPDATE SKIP LOCKED"
+		limit := p.Limit
+		if p.Spread > 1 {
+			// The share comes from the counters the deliveries' triggers
+			// keep (one primary-key read), not from counting rows: that
+			// walked past every delivery already sent, on every claim. It
+			// includes rows that wait for a retry, so a share may be a
+			// little large then.
+			var due int
+			err := tx.Raw(`SELECT COALESCE(SUM(n), 0) FROM delivery_counts WHERE campaign_id = ? AND status = ?`,
+				p.CampaignID, DeliveryPending).Scan(&due).Error
+			if err != nil {
+				return fmt.Errorf("count due deliveries of campaign %d: %w", p.CampaignID, err)
+			}
+			limit = min(p.Limit, max(1, (due+p.Spread-1)/p.Spread))
 		}
 		// RETURNING hands back the ids claimed, so loading them is a
 		// primary-key lookup rather than a search among every delivery
 		// other senders hold.
 		var claimed []int64
-		err := tx.Raw(`UPDATE deliveries SET status = ?, claim_token = ?, claimed_until = ?,
-				attempts = attempts + 1, updated_at = ?,
-				message_id = CASE WHEN message_id = '' THEN 'd' || id || '.c' || campaign_id || ? ELSE message_id END
-			WHERE id IN (`+pick+`) AND status = ? RETURNING id`,
-			DeliverySending, p.Token, until, now, p.MessageIDSuffix,
-			p.CampaignID, DeliveryPending, now, p.Limit,
-			DeliveryPending).Scan(&claimed).Error
+		set := `SET status = ?, claim_token = ?, claimed_until = ?, attempts = attempts + 1, updated_at = ?,
+			message_id = CASE WHEN deliveries.message_id = '' THEN 'd' || deliveries.id || '.c' || deliveries.campaign_id || ?
+				ELSE deliveries.message_id END`
+		setArgs := []any{DeliverySending, p.Token, until, now, p.MessageIDSuffix}
+		pickArgs := []any{p.CampaignID, DeliveryPending, now, limit}
+		var err error
+		if s.dialect == DialectPostgres {
+			// Concurrent claimers skip each other's rows instead of
+			// queueing behind them. The pick is materialised once: as an
+			// IN (…) subquery the planner may rescan it per row, and each
+			// rescan skips the rows this very statement already locked,
+			// so the LIMIT window slid along and one claim took every
+			// pending row of a small campaign.
+			err = tx.Raw(`WITH picked AS MATERIALIZED (`+pick+` FOR UPDATE SKIP LOCKED)
+				UPDATE deliveries `+set+` FROM picked
+				WHERE deliveries.id = picked.id AND deliveries.status = ? RETURNING deliveries.id`,
+				append(append(pickArgs, setArgs...), DeliveryPending)...).Scan(&claimed).Error
+		} else {
+			err = tx.Raw(`UPDATE deliveries `+set+` WHERE id IN (`+pick+`) AND status = ? RETURNING id`,
+				append(append(setArgs, pickArgs...), DeliveryPending)...).Scan(&claimed).Error
+		}
 		if err == nil && len(claimed) == 0 {
 			return nil
 		}

@@ -2,9 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -188,19 +191,33 @@ func TestPauseResumeCancel(t *testing.T) {
 }
 
 // TestQueueLostMidCampaign: the queue's contents vanish (a Redis restart,
-// a FLUSHALL); reconcile rebuilds it from the rows and the campaign
-// completes with everyone mailed once.
+// a flush); reconcile rebuilds it from the rows and the campaign
+// completes with everyone mailed once. The test empties only a Redis
+// database of its own: a key in another database of the same server
+// survives.
 func TestQueueLostMidCampaign(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
 		s := newSink(t, "", 0)
 		s.delay.Store(int64(2 * time.Millisecond))
-		e := newSinkEnv(t, st, s, func(c *worker.Config) { c.ClaimLease = 2 * time.Second })
+		e := &env{st: st}
+		e.rcOnlyFlushable(t)
+		e.wire(t, s.port(), func(c *worker.Config) { c.ClaimLease = 2 * time.Second })
+		other := otherRedisDB(t, e)
+		witness := fmt.Sprintf("utskick-test-witness-%d", time.Now().UnixNano())
+		if err := other.Set(ctx, witness, "kept", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Del(context.Background(), witness) })
 		f := seed(t, st, 400)
 		e.start(t)
 		e.schedule(t, f.camp.ID)
 		waitFor(t, "sending", 20*time.Second, func() bool { return len(s.received()) >= 40 })
-		if err := e.rc.Client.FlushAll(context.Background()).Err(); err != nil {
+		if err := e.rc.Client.FlushDB(ctx).Err(); err != nil {
 			t.Fatal(err)
+		}
+		if v, err := other.Get(ctx, witness).Result(); err != nil || v != "kept" {
+			t.Fatalf("flushing the test's Redis database emptied another one too: %q, %v", v, err)
 		}
 		stats := e.waitSent(t, f.camp.ID, 60*time.Second)
 		if stats.Sent != 400 {
@@ -216,6 +233,27 @@ func TestQueueLostMidCampaign(t *testing.T) {
 			}
 		}
 	})
+}
+
+// otherRedisDB connects to a database of e's Redis server other than the
+// one e uses.
+func otherRedisDB(t *testing.T, e *env) *redis.Client {
+	t.Helper()
+	opt := &redis.Options{DB: 1}
+	if e.rc.Embedded != nil {
+		opt.Addr = e.rc.Embedded.Addr()
+	} else {
+		var err error
+		if opt, err = redis.ParseURL(redisURL()); err != nil {
+			t.Fatal(err)
+		}
+		if opt.DB == flushableDB {
+			opt.DB = 0
+		}
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // TestServerGoingAwayReconnects: the server answers 421 for a while; the

@@ -135,6 +135,19 @@ type Deps struct {
 	// with WebhookTimeout, which refuses private addresses. Pass the one
 	// the API's lint uses, so one allow list governs both.
 	HTTPClient *http.Client
+	// Heartbeat tells whether the database takes writes; it must beat at
+	// least every ClaimLease/3 (HeartbeatEvery). Nil: Run starts one.
+	Heartbeat *store.Heartbeat
+}
+
+// HeartbeatEvery is how often the heartbeat of a worker with claim lease
+// lease must write: often enough that an outage long enough to let
+// claims lapse cannot pass unseen, and at most every two seconds.
+func HeartbeatEvery(lease time.Duration) time.Duration {
+	if lease <= 0 {
+		lease = 15 * time.Second // Config's default
+	}
+	return max(min(2*time.Second, lease/3), 100*time.Millisecond)
 }
 
 // Limiter paces sending.
@@ -156,6 +169,7 @@ type Handlers struct {
 	dkim *mailer.DKIM
 	met  *metrics.Metrics
 	web  *http.Client
+	hb   *store.Heartbeat
 
 	pool      *connPool
 	commits   *committer
@@ -193,13 +207,15 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
-		draining: make(chan struct{}),
+		hb: d.Heartbeat, draining: make(chan struct{}),
 	}
 	if h.web == nil {
 		h.web = outbound.New(outbound.Config{Timeout: cfg.WebhookTimeout}).Client()
 	}
 	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
-	h.commits = newCommitter(d.Store, d.Log)
+	// Outcomes a failed write holds back are retried often enough to land
+	// well inside a claim lease once the database is back.
+	h.commits = newCommitter(d.Store, d.Log, cfg.SMTPConnections*UnrecordedPerConn, min(5*time.Second, cfg.ClaimLease/4))
 	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
 	h.guardAt = map[int64]time.Time{}

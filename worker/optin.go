@@ -117,17 +117,10 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 // sendOne sends a single message outside campaigns (opt-in, test). A
 // permanent refusal is final; anything else is retried by asynq.
 func (h *Handlers) sendOne(ctx context.Context, returnPath, to string, msg []byte) error {
-	conn, err := h.pool.get(ctx)
-	if err != nil {
-		return fmt.Errorf("smtp: %w", err)
-	}
-	_, err = conn.Send(returnPath, to, msg)
+	ss := session{p: h.pool}
+	_, err := ss.send(ctx, returnPath, to, msg)
+	ss.release()
 	res := mailer.Classify(err)
-	if conn.Broken() {
-		h.pool.discard(conn)
-	} else {
-		h.pool.put(conn)
-	}
 	switch {
 	case err == nil:
 		return nil

@@ -27,12 +27,8 @@ import (
 // An embedded Redis that lost everything in a restart, a flushed Redis, a
 // crash between a commit and an enqueue: all end up here.
 func (h *Handlers) Reconcile(ctx context.Context) error {
-	requeued, err := h.st.RequeueExpiredClaims(ctx)
-	if err != nil {
+	if err := h.requeueExpired(ctx); err != nil {
 		return err
-	}
-	for id, n := range requeued {
-		h.log.Warn("requeued deliveries of a sender that stopped", "campaign_id", id, "deliveries", n)
 	}
 	cs, err := h.st.DueCampaigns(ctx, 100*365*24*time.Hour)
 	if err != nil {
@@ -81,6 +77,35 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("reconcile: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// requeueExpired hands back the rows of senders whose claim lapsed, once
+// the database has taken this process's writes for a whole lease.
+//
+// A lease lapses when its sender stopped (it died), but also when nobody
+// could write for a while: during a database outage every sender's
+// renewals fail, and its outcomes — for mail already sent — wait in the
+// committer. The moment the database is back, all those leases look
+// expired; handing the rows back then would race the outcome writes and
+// mail them a second time. A sender that is alive renews or records
+// within a lease of the database's return, so after that a lapsed lease
+// does mean a stopped sender. The cost is that a restarted process waits
+// one lease before it takes over its predecessor's rows.
+func (h *Handlers) requeueExpired(ctx context.Context) error {
+	if h.hb != nil {
+		if up := h.hb.WritableFor(); up < h.cfg.ClaimLease {
+			h.log.Debug("lapsed claims wait: the database has not taken writes for a whole lease yet", "writable_for", up)
+			return nil
+		}
+	}
+	requeued, err := h.st.RequeueExpiredClaims(ctx)
+	if err != nil {
+		return err
+	}
+	for id, n := range requeued {
+		h.log.Warn("requeued deliveries of a sender that stopped", "campaign_id", id, "deliveries", n)
 	}
 	return nil
 }

@@ -58,6 +58,16 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	rctx, stopReconcile := context.WithCancel(context.WithoutCancel(ctx))
+	beating := make(chan struct{})
+	if h.hb == nil {
+		h.hb = h.st.NewHeartbeat(HeartbeatEvery(h.cfg.ClaimLease))
+		go func() {
+			h.hb.Run(rctx)
+			close(beating)
+		}()
+	} else {
+		close(beating)
+	}
 	reconciled := make(chan struct{})
 	go func() {
 		h.reconcileLoop(rctx)
@@ -83,6 +93,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 	wg.Wait()
 	<-reconciled
 	<-pumped
+	<-beating
 	close(stopCommit)
 	select {
 	case <-commitDone:

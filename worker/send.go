@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -48,8 +49,8 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	}
 	h.sendersAlive.Add(1)
 	defer h.sendersAlive.Done()
-	s := &sender{h: h, e: e, slot: p.Slot, buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
-	defer s.close()
+	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+	defer s.smtp.release()
 	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))
 	for {
 		if h.isDraining() {
@@ -106,18 +107,11 @@ type sender struct {
 	h    *Handlers
 	e    *campaignEntry
 	slot int
-	conn *mailer.Conn
+	smtp session
 	buf  *bytes.Buffer
 	sig  *bytes.Buffer // buf signed
 	// dialFailures counts failed dials in a row, for backoff.
 	dialFailures int
-}
-
-func (s *sender) close() {
-	if s.conn != nil {
-		s.h.pool.put(s.conn)
-		s.conn = nil
-	}
 }
 
 func newClaimToken() string {
@@ -130,8 +124,9 @@ func newClaimToken() string {
 func (s *sender) batch(ctx context.Context) (bool, error) {
 	h, id := s.h, s.e.camp.ID
 	token := newClaimToken()
+	claimedAt := time.Now()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
-		CampaignID: id, Limit: h.cfg.BatchSize, Token: token,
+		CampaignID: id, Limit: h.cfg.BatchSize, Spread: h.spread(), Token: token,
 		Lease: h.cfg.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
 	})
 	if err != nil {
@@ -140,7 +135,11 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	if len(res.Recipients) == 0 {
 		return res.Withdrawn > 0, nil
 	}
-	// Keep the lease alive while this batch is worked on.
+	// Keep the lease alive while this batch is worked on, and know until
+	// when it surely holds: rows whose lease ran out may be handed to
+	// another sender, so none of them is sent after that.
+	var heldUntil atomic.Int64
+	heldUntil.Store(claimedAt.Add(h.cfg.ClaimLease).UnixNano())
 	stopRenew := make(chan struct{})
 	renewed := make(chan struct{})
 	go func() {
@@ -152,9 +151,16 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			case <-stopRenew:
 				return
 			case <-tick.C:
-				if err := h.st.ExtendClaims(context.WithoutCancel(ctx), token, h.cfg.ClaimLease); err != nil {
+				at := time.Now()
+				// A renewal that takes a whole lease is no renewal.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ClaimLease)
+				err := h.st.ExtendClaims(rctx, token, h.cfg.ClaimLease)
+				cancel()
+				if err != nil {
 					h.log.Warn("extend claim", "campaign_id", id, "err", err)
+					continue
 				}
+				heldUntil.Store(at.Add(h.cfg.ClaimLease).UnixNano())
 			}
 		}
 	}()
@@ -210,18 +216,12 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 				return false, err
 			}
 		}
-		if s.conn == nil {
-			conn, err := h.pool.get(ctx)
-			if err != nil {
-				// The server is away: put the batch back without counting
-				// attempts, and come back later.
-				s.release(ctx, token, rs[i:])
-				s.dialFailures++
-				d := min(h.cfg.RetryBase*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.RetryMax)
-				h.log.Warn("smtp unavailable", "campaign_id", id, "err", err, "retry_in", d)
-				return false, &retryAfter{d: d, reason: "smtp unavailable: " + err.Error()}
-			}
-			s.conn, s.dialFailures = conn, 0
+		if time.Until(time.Unix(0, heldUntil.Load())) < h.cfg.ClaimLease/4 {
+			// The database has not taken a renewal for a while: stop
+			// before the lease can run out under a message.
+			s.release(ctx, token, rs[i:])
+			h.log.Warn("claim lease not renewed; sender stops", "campaign_id", id)
+			return false, &retryAfter{d: h.cfg.ClaimLease, reason: "claim lease not renewed"}
 		}
 		release, err := h.doms.Acquire(ctx, r.Email)
 		if err != nil {
@@ -242,23 +242,46 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 				FailureClass: store.FailPermanent, SMTPMessage: "not sent: " + err.Error(), At: now})
 			continue
 		}
+		// Room first: the outcome must have a place to wait, so that
+		// what a crash can resend stays bounded however slow the
+		// database is.
+		if err := h.commits.reserve(ctx, h.draining); err != nil {
+			release()
+			s.release(ctx, token, rs[i:])
+			if errors.Is(err, errStopWaiting) {
+				return false, nil // the process drains: send nothing more
+			}
+			return false, err
+		}
 		began := time.Now()
-		resp, err := s.conn.Send(h.compose.ReturnPath(r.DeliveryID), r.Email, msg)
+		resp, err := s.smtp.send(ctx, h.compose.ReturnPath(r.DeliveryID), r.Email, msg)
 		took := time.Since(began)
 		release()
+		if ns := (*noSession)(nil); errors.As(err, &ns) {
+			// The server is away: put the batch back without counting
+			// attempts, and come back later.
+			h.commits.unreserve()
+			s.release(ctx, token, rs[i:])
+			s.dialFailures++
+			d := min(h.cfg.RetryBase*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.RetryMax)
+			h.log.Warn("smtp unavailable", "campaign_id", id, "err", ns.err, "retry_in", d)
+			return false, &retryAfter{d: d, reason: "smtp unavailable: " + ns.err.Error()}
+		}
+		s.dialFailures = 0
 		out := h.outcome(r, mailer.Classify(err), resp, now)
 		if out.Status == store.DeliverySent {
 			h.sent.Add(1)
 		}
-		h.commits.addFor(id, out)
+		h.commits.addSent(id, out)
 		h.met.Send(outcomeLabel(out), took)
-		if s.conn.Broken() {
-			h.pool.discard(s.conn)
-			s.conn = nil
-		}
 	}
 	return true, nil
 }
+
+// spread is how many senders a campaign's claims are shared among: the
+// senders that can run at once in this process. Other processes' senders
+// still find work, because each claim takes only a share of what is left.
+func (h *Handlers) spread() int { return min(h.cfg.Slots, h.cfg.SMTPConnections) }
 
 // recheck looks for withdrawals among the rest of the batch if the event
 // log moved since the last look, and returns the updated set.

@@ -26,6 +26,7 @@ type sink struct {
 	delay         atomic.Int64 // nanoseconds to wait before answering DATA
 	down          atomic.Bool  // answer 421 to every MAIL
 	datas         atomic.Int64
+	sessions      atomic.Int64
 	mu            sync.Mutex
 	got           []sunk
 }
@@ -33,9 +34,17 @@ type sink struct {
 type sunk struct {
 	rcpt, messageID, from string
 	at                    time.Time
+	session               int64 // which SMTP session carried it
 }
 
 func newSink(t *testing.T, rejectRcpt string, tempfailEvery int64) *sink {
+	t.Helper()
+	return newSinkIdle(t, rejectRcpt, tempfailEvery, 0)
+}
+
+// newSinkIdle is newSink closing sessions that send nothing for idle
+// (421 4.4.2 "Idle timeout", as go-smtp and real servers do); 0 never.
+func newSinkIdle(t *testing.T, rejectRcpt string, tempfailEvery int64, idle time.Duration) *sink {
 	t.Helper()
 	s := &sink{rejectRcpt: rejectRcpt}
 	s.tempfailEvery.Store(tempfailEvery)
@@ -47,6 +56,7 @@ func newSink(t *testing.T, rejectRcpt string, tempfailEvery int64) *sink {
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = true
+	s.srv.ReadTimeout = idle
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return s
@@ -54,7 +64,9 @@ func newSink(t *testing.T, rejectRcpt string, tempfailEvery int64) *sink {
 
 func (s *sink) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
-func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
+func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &sinkSession{s: s, id: s.sessions.Add(1)}, nil
+}
 
 // received returns the accepted messages so far.
 func (s *sink) received() []sunk {
@@ -74,6 +86,7 @@ func (s *sink) perRecipient() map[string]int {
 
 type sinkSession struct {
 	s    *sink
+	id   int64
 	from string
 	to   []string
 }
@@ -114,7 +127,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	ss.s.mu.Lock()
 	for _, to := range ss.to {
-		ss.s.got = append(ss.s.got, sunk{rcpt: to, from: ss.from, messageID: h.Get("Message-Id"), at: time.Now()})
+		ss.s.got = append(ss.s.got, sunk{rcpt: to, from: ss.from, messageID: h.Get("Message-Id"), at: time.Now(), session: ss.id})
 	}
 	ss.s.mu.Unlock()
 	return nil

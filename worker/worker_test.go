@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,7 +276,33 @@ func TestCampaignReachesEveryConfirmedSubscriberOnce(t *testing.T) {
 // rcOnly connects e to a Redis without wiring a worker yet.
 func (e *env) rcOnly(t *testing.T) {
 	t.Helper()
-	rc, err := worker.OpenRedis(context.Background(), redisURL(), slogDiscard())
+	e.rcOnlyURL(t, redisURL())
+}
+
+// flushableDB is the database number of UTSKICK_TEST_REDIS that tests
+// which empty their Redis use, so that FLUSHDB wipes nothing but theirs
+// (the real-process tests use 2–11).
+const flushableDB = 15
+
+// rcOnlyFlushable connects e to a Redis database it may empty: its own
+// number on UTSKICK_TEST_REDIS, or the embedded one.
+func (e *env) rcOnlyFlushable(t *testing.T) {
+	t.Helper()
+	u := redisURL()
+	if u != "" {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed.Path = fmt.Sprintf("/%d", flushableDB)
+		u = parsed.String()
+	}
+	e.rcOnlyURL(t, u)
+}
+
+func (e *env) rcOnlyURL(t *testing.T, u string) {
+	t.Helper()
+	rc, err := worker.OpenRedis(context.Background(), u, slogDiscard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -249,6 +249,14 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	errc := make(chan error, 2)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// One heartbeat per process proves the database takes writes, for
+	// /readyz and for the worker's hand-back of lapsed claims.
+	hb := st.NewHeartbeat(worker.HeartbeatEvery(cfg.ClaimLease))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		hb.Run(runCtx)
+	}()
 
 	if cmd == "all" || cmd == "serve" {
 		if err := bootstrapToken(ctx, st, cfg, log, stdout); err != nil {
@@ -259,7 +267,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		}
 		deps := api.Deps{
 			Store: st, Queue: queue, Queues: queues, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
-			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
+			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, WriteCheck: hb.Err, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
 			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			ImportMaxBytes: cfg.ImportMaxBytes,
@@ -323,7 +331,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			return err
 		}
 		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met,
-			HTTPClient: web.Client()}
+			HTTPClient: web.Client(), Heartbeat: hb}
 		if cfg.SendRate > 0 {
 			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)
 			if rd.Embedded == nil {

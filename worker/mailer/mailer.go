@@ -36,6 +36,16 @@ type Config struct {
 	TLSConfig *tls.Config
 	HELO      string        // name to greet with; default "localhost"
 	Timeout   time.Duration // per SMTP command; default 30s
+	// CheckIdle is how long a session may sit quiet before its next
+	// transaction is preceded by a NOOP to see that the server still
+	// holds it open (default 2s). A sender working at speed never waits
+	// that long, so the check costs nothing then.
+	CheckIdle time.Duration
+	// MaxIdle is how long a session may sit quiet before it is dropped
+	// without being tried (default 30s). Servers close quiet sessions
+	// after their own limit (Postfix's smtpd_timeout is 300s, 10s when it
+	// is under stress); CheckIdle catches those closed sooner.
+	MaxIdle time.Duration
 }
 
 // Mailer dials sessions to one server.
@@ -54,6 +64,12 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	if cfg.HELO == "" {
 		cfg.HELO = "localhost"
+	}
+	if cfg.CheckIdle <= 0 {
+		cfg.CheckIdle = 2 * time.Second
+	}
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = 30 * time.Second
 	}
 	opts := []mail.Option{mail.WithPort(cfg.Port), mail.WithTimeout(cfg.Timeout), mail.WithHELO(cfg.HELO)}
 	switch cfg.TLS {
@@ -88,7 +104,17 @@ type Conn struct {
 	pipelining bool
 	sent       int
 	broken     bool
+	tried      int       // transactions begun on this session
+	lastUsed   time.Time // end of the last command exchange
 }
+
+// ErrStale marks a transaction that failed before the server could have
+// accepted the message, on a session that had carried an earlier one or
+// sat quiet: the server had closed it meanwhile (421 "Idle timeout", a
+// reset or a broken pipe). The message was not tried; send it again at
+// once over a new session, without counting an attempt. The error also
+// wraps the server's answer or the network error.
+var ErrStale = errors.New("smtp: the server had closed the session")
 
 // Dial opens a session: connect, EHLO, STARTTLS and AUTH as configured.
 func (m *Mailer) Dial(ctx context.Context) (*Conn, error) {
@@ -97,8 +123,12 @@ func (m *Mailer) Dial(ctx context.Context) (*Conn, error) {
 		return nil, fmt.Errorf("smtp dial %s:%d: %w", m.cfg.Host, m.cfg.Port, err)
 	}
 	pipe, _ := c.Extension("PIPELINING")
-	return &Conn{m: m, c: c, pipelining: pipe}, nil
+	return &Conn{m: m, c: c, pipelining: pipe, lastUsed: time.Now()}, nil
 }
+
+// Expired reports that the session has sat quiet longer than MaxIdle: it
+// is dropped rather than used.
+func (c *Conn) Expired() bool { return time.Since(c.lastUsed) >= c.m.cfg.MaxIdle }
 
 // Sent is how many messages this session delivered.
 func (c *Conn) Sent() int { return c.sent }
@@ -109,8 +139,9 @@ func (c *Conn) Broken() bool { return c.broken }
 // Send runs one transaction (MAIL, RCPT, DATA) for msg, which must be a
 // complete message with CRLF line endings. It returns the server's text
 // on success and the error to classify otherwise; after a refusal the
-// session is reset so the next message can go on. Send may use the spare
-// capacity of msg.
+// session is reset so the next message can go on. A session the server
+// closed while it was quiet gives an error that wraps ErrStale. Send may
+// use the spare capacity of msg.
 func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 	if c.broken {
 		return "", errors.New("smtp: session is closed")
@@ -118,17 +149,37 @@ func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 	if strings.ContainsAny(from, "\r\n<>") || strings.ContainsAny(to, "\r\n<>") {
 		return "", &textproto.Error{Code: 501, Msg: "5.1.3 address contains a forbidden character"}
 	}
+	quiet := time.Since(c.lastUsed)
+	reused := c.tried > 0 || quiet >= c.m.cfg.CheckIdle
+	c.tried++
 	if err := c.c.UpdateDeadline(c.m.cfg.Timeout); err != nil {
 		c.broken = true
 		return "", err
 	}
-	resp, err := c.send(from, to, msg)
+	if quiet >= c.m.cfg.MaxIdle {
+		c.broken = true
+		return "", fmt.Errorf("%w: quiet for %s", ErrStale, quiet.Round(time.Second))
+	}
+	if quiet >= c.m.cfg.CheckIdle {
+		if err := c.c.Noop(); err != nil {
+			c.broken = true
+			return "", fmt.Errorf("%w: NOOP after %s quiet: %w", ErrStale, quiet.Round(time.Millisecond), err)
+		}
+	}
+	resp, began, err := c.send(from, to, msg)
+	c.lastUsed = time.Now()
 	if err != nil {
 		var tp *textproto.Error
-		if !errors.As(err, &tp) || tp.Code == 421 {
+		closing := !errors.As(err, &tp) || tp.Code == 421
+		if closing {
 			c.broken = true // the connection itself failed
 		} else if rerr := c.c.Reset(); rerr != nil {
 			c.broken = true
+		}
+		if closing && reused && !began {
+			// Nothing of the message reached the server, so it cannot
+			// have accepted it: safe to send again elsewhere at once.
+			return "", fmt.Errorf("%w: %w", ErrStale, err)
 		}
 		return "", err
 	}
@@ -143,12 +194,15 @@ func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 // their replies come back together, and the message body is written in
 // one piece instead of through textproto's dot-writer, which handles it a
 // byte at a time and took nearly half of the sender's CPU.
-func (c *Conn) send(from, to string, msg []byte) (string, error) {
+//
+// began reports that the message body was being written: from then on the
+// server may have accepted the message whatever the error says.
+func (c *Conn) send(from, to string, msg []byte) (resp string, began bool, err error) {
 	tp := c.c.Text
 	if c.pipelining {
 		tp.W.WriteString("MAIL FROM:<" + from + ">\r\nRCPT TO:<" + to + ">\r\nDATA\r\n")
 		if err := tp.W.Flush(); err != nil {
-			return "", err
+			return "", false, err
 		}
 		// Read all three replies whatever they are: they are on the wire.
 		_, _, errMail := tp.ReadResponse(250)
@@ -161,10 +215,10 @@ func (c *Conn) send(from, to string, msg []byte) (string, error) {
 				tp.PrintfLine(".")
 				tp.ReadResponse(250)
 			}
-			return "", firstErr(errMail, errRcpt)
+			return "", false, firstErr(errMail, errRcpt)
 		}
 		if errData != nil {
-			return "", errData
+			return "", false, errData
 		}
 	} else {
 		for _, step := range []struct {
@@ -172,10 +226,10 @@ func (c *Conn) send(from, to string, msg []byte) (string, error) {
 			code int
 		}{{"MAIL FROM:<" + from + ">", 250}, {"RCPT TO:<" + to + ">", 25}, {"DATA", 354}} {
 			if err := tp.PrintfLine("%s", step.cmd); err != nil {
-				return "", err
+				return "", false, err
 			}
 			if _, _, err := tp.ReadResponse(step.code); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 	}
@@ -185,13 +239,13 @@ func (c *Conn) send(from, to string, msg []byte) (string, error) {
 	}
 	data = append(data, '.', '\r', '\n')
 	if _, err := tp.W.Write(data); err != nil {
-		return "", err
+		return "", true, err
 	}
 	if err := tp.W.Flush(); err != nil {
-		return "", err
+		return "", true, err
 	}
-	_, resp, err := tp.ReadResponse(250)
-	return resp, err
+	_, resp, err = tp.ReadResponse(250)
+	return resp, true, err
 }
 
 func firstErr(errs ...error) error {
@@ -228,7 +282,9 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	defer func() { c.c = nil }()
-	if c.broken {
+	if c.broken || c.Expired() {
+		// Nobody to say goodbye to, or likely not: a QUIT could wait
+		// the whole command timeout for a server that is gone.
 		return c.c.Close()
 	}
 	if err := c.c.Quit(); err != nil {
