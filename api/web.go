@@ -30,9 +30,24 @@ import (
 //go:embed web/templates/*.html web/static/* web/i18n/*.json
 var webFS embed.FS
 
-// webScreens are the templates in web/templates besides the layout, each
-// parsed on its own copy of the layout.
-var webScreens = []string{"signin", "forgot", "password", "message", "overview", "account", "settings", "users", "coming"}
+// webScreens are the templates in web/templates besides the layout (and
+// the partials, whose names start with "_"), each parsed on its own copy
+// of the layout and the partials. A new screen is a new file: nothing to
+// register.
+var webScreens = func() []string {
+	names, err := fs.Glob(webFS, "web/templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	var out []string
+	for _, n := range names {
+		n = strings.TrimSuffix(path.Base(n), ".html")
+		if n != "layout" && !strings.HasPrefix(n, "_") {
+			out = append(out, n)
+		}
+	}
+	return out
+}()
 
 // webUI holds what the staff pages are made of, parsed once at start.
 type webUI struct {
@@ -77,6 +92,11 @@ func loadWebUI(now func() time.Time) (*webUI, error) {
 		layout, err := htmltemplate.New("layout.html").Funcs(w.funcs(lang, now)).ParseFS(webFS, "web/templates/layout.html")
 		if err != nil {
 			return nil, fmt.Errorf("staff ui layout: %w", err)
+		}
+		if partials, _ := fs.Glob(webFS, "web/templates/_*.html"); len(partials) > 0 {
+			if layout, err = layout.ParseFS(webFS, partials...); err != nil {
+				return nil, fmt.Errorf("staff ui partials: %w", err)
+			}
 		}
 		for _, name := range webScreens {
 			l, _ := layout.Clone()
