@@ -28,6 +28,7 @@ var migrations = []migration{
 	{ID: "0007_staff_users", Up: sqlStep(schema0007)},
 	{ID: "0008_reply_to", Up: sqlStep(schema0008)},
 	{ID: "0009_heartbeats", Up: sqlStep(schema0009)},
+	{ID: "0012_subscriber_search", Up: migrate0012},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
