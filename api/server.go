@@ -22,6 +22,7 @@ import (
 	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
@@ -34,7 +35,7 @@ type Deps struct {
 	Store     *store.Store
 	Queue     worker.Queue
 	Queues    worker.Queues
-	Composer  *worker.Composer
+	Composer  *compose.Composer
 	Templates *mailtemplates.Templates
 	Signer    *links.Signer
 	Log       *slog.Logger
@@ -108,7 +109,7 @@ type Server struct {
 	st       *store.Store
 	q        worker.Queue
 	queues   worker.Queues
-	compose  *worker.Composer
+	compose  *compose.Composer
 	tmpl     *mailtemplates.Templates
 	sign     *links.Signer
 	log      *slog.Logger
