@@ -72,7 +72,7 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: a.queues,
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
-		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
+		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail),
 		Ready:    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
 		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
 	}

@@ -120,7 +120,7 @@ func TestPagesInChromium(t *testing.T) {
 	t.Cleanup(func() { stopWorker(); <-workerDone })
 
 	srv, err := api.New(api.Deps{Store: st, Queue: queue, Composer: comp, Templates: tmpl,
-		Signer: sign, BaseURL: baseURL, Org: "Förbundet", Inbound: inbound.New(st, sign, nil)})
+		Signer: sign, BaseURL: baseURL, Org: "Förbundet", Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail)})
 	if err != nil {
 		t.Fatal(err)
 	}

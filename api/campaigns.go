@@ -296,9 +296,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
-	if s.dkim != nil {
-		in.DKIM = &lint.DKIMKey{Domain: s.dkim.Domain(), Selector: s.dkim.Selector(), Record: s.dkim.TXTRecord()}
-	}
+	in.DKIM = s.dkim
 	checker := &lint.Checker{Resolver: s.resolver}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()

@@ -272,13 +272,16 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		deps := api.Deps{
 			Store: st, Queue: queue, Queues: queues, Composer: comp, Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, WriteCheck: hb.Err, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
+			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in.HandleFunc(api.ErrNotMail), DKIM: lintDKIM(dk),
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
-			Metrics:        met, MetricsToken: cfg.MetricsToken, Outbound: web,
+			MetricsToken:   cfg.MetricsToken, Outbound: web,
 			SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
 			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
+		}
+		if met != nil { // a nil *metrics.Metrics in the interface would not read as nil
+			deps.Metrics = met
 		}
 		if cfg.SMTPURL != "" {
 			// Mail really goes out: check the From domain's SPF, DKIM and
