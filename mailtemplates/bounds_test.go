@@ -53,7 +53,7 @@ func TestPlaceholderCompileGrowsLinearly(t *testing.T) {
 		body := strings.Repeat("Hej {{ name }}, ", n/2) + "\n\n" +
 			`:::article{image="https://example.se/{{ attr.foto }}.jpg" alt="x"}` + "\n## R\n" + strings.Repeat("{{first_name}}", n/2-1) + "\n:::\n"
 		best := time.Duration(1 << 62)
-		for range 3 {
+		for range 5 {
 			start := time.Now()
 			if _, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body}); err != nil {
 				t.Fatal(err)
@@ -64,7 +64,7 @@ func TestPlaceholderCompileGrowsLinearly(t *testing.T) {
 	}
 	small, big := run(MaxPlaceholders/4), run(MaxPlaceholders)
 	t.Logf("%d placeholders: %v; %d: %v", MaxPlaceholders/4, small, MaxPlaceholders, big)
-	if big > 10*small && big > 50*time.Millisecond {
+	if big > 10*small && big > 100*time.Millisecond {
 		t.Fatalf("4× the placeholders took %.1f× as long: quadratic", float64(big)/float64(small))
 	}
 }

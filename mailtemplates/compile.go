@@ -3,6 +3,7 @@ package mailtemplates
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -123,10 +124,8 @@ func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput
 
 	c.subject = split(subject, nonce, plainContexts)
 
-	layout := t.html.Lookup("campaign.html")
 	theme := in.Theme
 	if in.Layout != nil {
-		layout = in.Layout.html
 		if theme == nil {
 			theme = in.Layout.Theme
 		}
@@ -154,8 +153,17 @@ func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput
 		})
 		var hb, tb bytes.Buffer
 		data.Content = htmltemplate.HTML(htmlBody)
-		if err := layout.Execute(&hb, data); err != nil {
-			return nil, &LayoutError{"html", "campaign layout: " + trimTemplateErr(err)}
+		if in.Layout != nil {
+			// A staff layout runs within bounds (layoutrun.go).
+			if err := in.Layout.html.execute(ctx, &hb, data, len(htmlBody)); err != nil {
+				var le *LayoutError
+				if errors.As(err, &le) {
+					return nil, &LayoutError{"html", "campaign layout: " + le.Msg}
+				}
+				return nil, err
+			}
+		} else if err := t.html.ExecuteTemplate(&hb, "campaign.html", data); err != nil {
+			return nil, fmt.Errorf("campaign layout: %w", err)
 		}
 		data.Content = textBody
 		if err := t.text.ExecuteTemplate(&tb, "campaign.txt", data); err != nil {
