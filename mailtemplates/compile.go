@@ -3,9 +3,9 @@ package mailtemplates
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html"
 	htmltemplate "html/template"
