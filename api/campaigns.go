@@ -49,7 +49,7 @@ func (r *campaignRequest) validate(create bool) error {
 	if err := oneLineText("preheader", r.Preheader, false, 400); err != nil {
 		return err
 	}
-	if err := text("body", r.Body, create, 500_000); err != nil {
+	if err := text("body", r.Body, create, mailtemplates.MaxBodyChars); err != nil {
 		return err
 	}
 	// "" (or no from) is the default sender; anything else must be an

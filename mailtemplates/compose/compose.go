@@ -182,7 +182,7 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 			in.Layout = l
 		}
 	}
-	comp, err := cp.tmpl.CompileCampaign(in)
+	comp, err := cp.tmpl.CompileCampaignContext(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("compile campaign %d: %w", c.ID, err)
 	}
