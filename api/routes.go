@@ -29,9 +29,10 @@ func (s *Server) routes() {
 	e.GET("/archive/:slug", s.archiveIndex) // lists with archive: true
 	e.GET("/archive/:slug/feed.atom", s.archiveFeed)
 	e.GET("/archive/:slug/:id", s.archiveIssue)
-	e.GET("/l/:token", s.click)          // tracked link: signed (delivery, link index)
-	e.GET("/o/:token", s.open)           // open pixel
-	e.GET("/static/:file", s.staticFile) // public.css of the pages above
+	e.GET("/l/:token", s.click)             // tracked link: signed (delivery, link index)
+	e.GET("/o/:token", s.open)              // open pixel
+	e.GET("/static/:file", s.staticFile)    // public.css of the pages above
+	e.GET("/media/:id/:name", s.serveMedia) // the media library's images, linked from mail
 
 	// Staff workspace: pages under /admin with a session cookie. Every
 	// request loads its session once; every POST passes checkCSRF before
@@ -68,7 +69,22 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
 	// Screens of the navigation that other work fills in.
-	web.GET("/campaigns", s.coming("campaigns"), in)
+	// Campaigns: the list, the calendar, the editor (web_campaigns.go,
+	// web_editor.go, web_send.go); a campaign's own page is /campaigns/:id.
+	editor := s.webRole(store.RoleEditor)
+	web.GET("/campaigns", s.campaignsPage, in)
+	web.GET("/campaigns/calendar", s.calendarPage, in)
+	web.GET("/campaigns/new", s.editorNew, in, editor)
+	web.POST("/campaigns/new", s.editorCreate, in, editor)
+	web.GET("/campaigns/:id/edit", s.editorPage, in, editor)
+	web.POST("/campaigns/:id/edit", s.editorSave, in, editor)
+	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, editor)
+	web.GET("/campaigns/:id/preview", s.editorPreview, in, editor)
+	web.POST("/campaigns/:id/test", s.editorTest, in, editor)
+	web.GET("/campaigns/:id/send", s.sendConfirm, in, editor)
+	web.POST("/campaigns/:id/send", s.sendSubmit, in, editor)
+	web.GET("/media", s.mediaPage, in)
+	web.POST("/media", s.mediaUpload, in, editor) // multipart: the CSRF token in ?csrf=
 	web.GET("/lists", s.coming("lists"), in)
 	web.GET("/subscribers", s.coming("subscribers"), in)
 	web.GET("/imports", s.coming("imports"), in)
@@ -125,6 +141,9 @@ func (s *Server) routes() {
 	v1.POST("/campaigns/:id/cancel", s.cancelCampaign, write)
 	v1.POST("/campaigns/:id/retry-failed", s.retryFailed, write)
 	v1.POST("/campaigns/:id/duplicate", s.duplicateCampaign, write)
+
+	v1.GET("/media", s.listMedia, read)
+	v1.POST("/media", s.createMedia, write) // multipart: file
 
 	v1.GET("/templates", s.listTemplates, read)
 	v1.POST("/templates", s.createTemplate, write)

@@ -233,3 +233,6 @@ func (cp *Composer) MessageIDSuffix(from mail.Address) string {
 func (cp *Composer) MessageID(deliveryID, campaignID int64, from mail.Address) string {
 	return fmt.Sprintf("d%d.c%d%s", deliveryID, campaignID, cp.MessageIDSuffix(from))
 }
+
+// DefaultFrom is the sender of campaigns that name none.
+func (cp *Composer) DefaultFrom() mail.Address { return cp.from }
