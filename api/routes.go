@@ -69,6 +69,18 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
 	// Screens of the navigation that other work fills in.
 	web.GET("/campaigns", s.coming("campaigns"), in)
+	// Following and reporting on a campaign (web_reports.go).
+	webEdit := s.webRole(store.RoleEditor)
+	web.GET("/campaigns/:id", s.campaignPage, in)
+	web.GET("/campaigns/:id/progress", s.campaignProgress, in) // JSON for reports.js
+	web.GET("/campaigns/:id/report", s.campaignReport, in)
+	web.GET("/campaigns/:id/deliveries.csv", s.campaignDeliveriesCSV, in)
+	web.GET("/campaigns/:id/confirm/:action", s.campaignConfirm, in, webEdit)
+	for _, a := range []string{actionPause, actionResume, actionCancel, actionRetry, actionDuplicate} {
+		web.POST("/campaigns/:id/"+a, s.campaignControl(a), in, webEdit)
+	}
+	web.GET("/lists/:id/report", s.listReport, in)
+	web.GET("/reports/monthly", s.monthlyReport, in)
 	web.GET("/lists", s.coming("lists"), in)
 	web.GET("/subscribers", s.coming("subscribers"), in)
 	web.GET("/imports", s.coming("imports"), in)
@@ -120,11 +132,11 @@ func (s *Server) routes() {
 	v1.GET("/campaigns/:id/preview", s.previewCampaign, read)
 	v1.GET("/campaigns/:id/stats", s.campaignStats, read)
 	v1.GET("/campaigns/:id/deliveries", s.campaignDeliveries, read)
-	v1.POST("/campaigns/:id/pause", s.pauseCampaign, write)
-	v1.POST("/campaigns/:id/resume", s.resumeCampaign, write)
-	v1.POST("/campaigns/:id/cancel", s.cancelCampaign, write)
-	v1.POST("/campaigns/:id/retry-failed", s.retryFailed, write)
-	v1.POST("/campaigns/:id/duplicate", s.duplicateCampaign, write)
+	v1.POST("/campaigns/:id/pause", s.controlHandler(actionPause), write)
+	v1.POST("/campaigns/:id/resume", s.controlHandler(actionResume), write)
+	v1.POST("/campaigns/:id/cancel", s.controlHandler(actionCancel), write)
+	v1.POST("/campaigns/:id/retry-failed", s.controlHandler(actionRetry), write)
+	v1.POST("/campaigns/:id/duplicate", s.controlHandler(actionDuplicate), write)
 
 	v1.GET("/templates", s.listTemplates, read)
 	v1.POST("/templates", s.createTemplate, write)
