@@ -32,10 +32,10 @@ func TestLongHeaderValuesAreFoldedAndCapped(t *testing.T) {
 	}
 	words := strings.Repeat("Lång kommunnamn-text ", 150)[:3000]
 	values := map[string]struct{ name, kommun string }{
-		"words@example.org":   {"Anna Svensson", strings.Repeat("Kommunen ", 334)[:3000]},
-		"swedish@example.org": {"Åsa Öberg", words},
-		"oneword@example.org": {"Bo", strings.Repeat("x", 3000)},
-		"longname@example.org": {strings.Repeat("Långt", 40), "Solna"},
+		"words@example.org":     {"Anna Svensson", strings.Repeat("Kommunen ", 334)[:3000]},
+		"swedish@example.org":   {"Åsa Öberg", words},
+		"oneword@example.org":   {"Bo", strings.Repeat("x", 3000)},
+		"longname@example.org":  {strings.Repeat("Långt", 40), "Solna"},
 		"asciiname@example.org": {strings.Repeat("N", 200), "Solna"},
 	}
 	for email, v := range values {
