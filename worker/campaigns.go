@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 // campaignCache keeps each campaign compiled once per process and
@@ -21,6 +22,9 @@ const statusTTL = 500 * time.Millisecond
 type campaignEntry struct {
 	*Composed
 	camp *store.Campaign
+	// bodies is the DKIM body hash state of what every recipient's
+	// message shares, learnt from the first messages.
+	bodies mailer.BodyCache
 
 	mu       sync.Mutex
 	status   string
