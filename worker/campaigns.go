@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -20,7 +21,7 @@ type campaignCache struct {
 const statusTTL = 500 * time.Millisecond
 
 type campaignEntry struct {
-	*Composed
+	*compose.Composed
 	camp *store.Campaign
 	// bodies is the DKIM body hash state of what every recipient's
 	// message shares, learnt from the first messages.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -210,4 +211,13 @@ func runSecondDKIM(cfg *config, domain string, first *mailer.DKIM, stdout io.Wri
 	}
 	fmt.Fprintf(stdout, "\nDual signing: also publish\n\n%s\n\nName:  %s\nValue: %s\n\n", d.ZoneLine(), d.DNSName(), d.TXTRecord())
 	return nil
+}
+
+// lintDKIM is the signing key as published in DNS, for the API's lint;
+// nil when signing is off.
+func lintDKIM(dk *mailer.DKIM) *lint.DKIMKey {
+	if dk == nil {
+		return nil
+	}
+	return &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
 }
