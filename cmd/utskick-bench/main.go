@@ -219,6 +219,9 @@ func run(o options) error {
 	fmt.Printf("  utskick                    %.0f msgs/s (%d sent in %.2fs)\n", res.rate, res.sent, res.seconds)
 	fmt.Printf("  ratio to smtpblast         %.2f\n", res.rate/blastRate)
 	fmt.Printf("  CPU per 1,000 messages     %.3f s (utskick process, whole run)\n", res.cpu/float64(res.sent)*1000)
+	if o.databaseURL != "" {
+		fmt.Printf("  Postgres CPU per 1,000     %.3f s (the backends serving utskick, from the send call to sent)\n", res.pgCPU/float64(res.sent)*1000)
+	}
 	fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
 	fmt.Printf("  SIGTERM to exit            %s\n", res.shutdown.Round(time.Millisecond))
 	fmt.Printf("  DKIM                       %s\n", verified)
@@ -226,7 +229,7 @@ func run(o options) error {
 		"mode": mode, "recipients": o.n, "message_bytes": len(eml), "conns": o.conns,
 		"blast_msgs_per_s": []float64{b1.MsgsPerS, b2.MsgsPerS}, "utskick_msgs_per_s": round(res.rate),
 		"ratio": round(res.rate / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
-		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "shutdown_s": round(res.shutdown.Seconds()),
+		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
 		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified,
 	})
 	fmt.Println(string(summary))
@@ -295,6 +298,9 @@ func freshDatabase(pg, tmp string) (string, func(), error) {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Names utskick's connections, so that the Postgres backends serving
+	// them (and only those) can be found and their CPU counted.
+	q.Set("application_name", schema)
 	if q.Get("sslmode") == "" {
 		q.Set("sslmode", "disable")
 	}
@@ -397,6 +403,7 @@ type sendResult struct {
 	cpu      float64
 	maxRSSKB int64
 	shutdown time.Duration
+	pgCPU    float64 // seconds of CPU of the Postgres backends serving utskick; 0 on SQLite
 }
 
 // sendCampaign runs `utskick all` against the store and the sink, sends
@@ -474,8 +481,10 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 	}
 	var stats store.CampaignStats
 	var peakRSS int64
+	pg := newPGCPU(o.databaseURL, dsn)
 	for {
 		time.Sleep(250 * time.Millisecond)
+		pg.sample()
 		if rss := rssKB(cmd.Process.Pid); rss > peakRSS {
 			peakRSS = rss
 		}
@@ -494,7 +503,8 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 	if stats.Sent != int64(want) {
 		return nil, fmt.Errorf("campaign sent with %d of %d delivered: %+v", stats.Sent, want, stats)
 	}
-	res := &sendResult{sent: stats.Sent, seconds: stats.FinishedAt.Sub(*stats.StartedAt).Seconds()}
+	pg.sample()
+	res := &sendResult{sent: stats.Sent, seconds: stats.FinishedAt.Sub(*stats.StartedAt).Seconds(), pgCPU: pg.seconds()}
 	res.rate = float64(res.sent) / res.seconds
 	t := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
