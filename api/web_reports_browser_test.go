@@ -129,7 +129,7 @@ func TestReportsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { box.Close() })
-	relay := slowSMTP(t, box.Addr().String(), 40*time.Millisecond)
+	relay := slowSMTP(t, box.Addr().String(), 100*time.Millisecond)
 	_, port, _ := net.SplitHostPort(relay)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
