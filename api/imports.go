@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/csvimport"
 	"github.com/storsthlm/utskick/worker"
 )
 
@@ -174,8 +175,8 @@ func (s *Server) createImport(c echo.Context) error {
 		if err != nil {
 			return fail(bodyError(err))
 		}
-		if _, _, err := worker.ReadImportHeader(bytes.NewReader(first)); err != nil {
-			var he *worker.HeaderError
+		if _, _, err := csvimport.ReadHeader(bytes.NewReader(first)); err != nil {
+			var he *csvimport.HeaderError
 			if errors.As(err, &he) {
 				return fieldErr("file", "%s", he.Msg)
 			}

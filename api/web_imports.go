@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/csvimport"
 	"github.com/storsthlm/utskick/worker"
 )
 
@@ -102,8 +103,8 @@ func (s *Server) importUpload(c echo.Context) error {
 		if len(first) == 0 && part.FileName() == "" {
 			return fileErr("imports.err.no_file")
 		}
-		if _, _, err := worker.ReadImportHeader(bytes.NewReader(first)); err != nil {
-			var he *worker.HeaderError
+		if _, _, err := csvimport.ReadHeader(bytes.NewReader(first)); err != nil {
+			var he *csvimport.HeaderError
 			if errors.As(err, &he) {
 				return fileErr("imports.err.header", "detail", he.Msg)
 			}
@@ -203,12 +204,12 @@ func (s *Server) importData(c echo.Context, id int64) (importData, error) {
 	if err != nil {
 		return p, err
 	}
-	cols, _, err := worker.ReadImportHeader(bytes.NewReader(first))
+	cols, _, err := csvimport.ReadHeader(bytes.NewReader(first))
 	if err != nil {
 		return p, err
 	}
 	body := first[cols.BOMLen:]
-	cr := worker.NewCSVReader(bytes.NewReader(body), byte(cols.Comma), worker.MaxImportField, worker.MaxImportRecord)
+	cr := csvimport.NewReader(bytes.NewReader(body), byte(cols.Comma), csvimport.MaxField, csvimport.MaxRecord)
 	header, _, err := cr.Read()
 	if err != nil {
 		return p, err
