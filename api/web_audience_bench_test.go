@@ -23,10 +23,11 @@ import (
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // benchSubscribers is the audience of BenchmarkAudiencePages: 100,000
@@ -116,9 +117,9 @@ func BenchmarkAudiencePages(b *testing.B) {
 				b.Fatal(err)
 			}
 			sign, _ := links.NewSigner(testKey)
-			wcfg := worker.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+			ccfg := compose.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 			srv, err := api.New(api.Deps{Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: worker.DefaultQueues,
-				Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: webBase, Org: "Förbundet",
+				Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: webBase, Org: "Förbundet",
 				Limiter: &ratelimit.Redis{C: rc, Prefix: "b:"}})
 			if err != nil {
 				b.Fatal(err)
