@@ -225,7 +225,10 @@ try {
   await page.focus('#body');
   await tabTo(page, 'date');
   const [y, mo, d] = schedDate.split('-');
-  await page.keyboard.type(y + mo + d);
+  // Headless Chromium orders the date field's segments month, day,
+  // year whatever the locale (a person's browser follows theirs); the
+  // segments advance by themselves as digits are typed.
+  await page.keyboard.type(mo + d + y);
   if ((await page.inputValue('#date')) !== schedDate) {
     // The date field's segments follow the locale; say what it took.
     throw new Error('typed date became ' + (await page.inputValue('#date')));
