@@ -18,9 +18,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // editorForm is the editor's form, as posted.
@@ -131,7 +131,7 @@ func (s *Server) editorData(c echo.Context, camp *store.Campaign, f editorForm) 
 	for i := range ms {
 		p.Media = append(p.Media, mediaItem{Media: &ms[i], URL: s.mediaURL(&ms[i])})
 	}
-	from := s.compose.DefaultFrom()
+	from := s.compose.From()
 	p.DefaultFrom = readableAddress(&from)
 	if len(f.ListIDs) > 0 {
 		p.DefaultReplyTo = byID[f.ListIDs[0]].ReplyTo
@@ -411,7 +411,7 @@ type previewOptions struct {
 
 // previewParts composes camp for a staff preview, as previewCampaign of
 // the API does: personal links inert, nothing tracked.
-func (s *Server) previewParts(ctx context.Context, camp *store.Campaign, o previewOptions) (*worker.Composed, *mailtemplates.Recipient, error) {
+func (s *Server) previewParts(ctx context.Context, camp *store.Campaign, o previewOptions) (*compose.Composed, *mailtemplates.Recipient, error) {
 	comp, err := s.compose.Compose(ctx, s.st, camp)
 	if err != nil {
 		return nil, nil, err

@@ -447,7 +447,7 @@ func plainText(n ast.Node, src []byte) string {
 // ValidateBody checks a campaign body's blocks and placeholders, for the
 // API to reject a body at save time. Block mistakes are a *BodyError.
 func ValidateBody(body string) error {
-	if err := ValidatePlaceholders("body", body); err != nil {
+	if err := checkBody(body); err != nil {
 		return err
 	}
 	md := newMarkdown(DefaultTheme, Catalog{})

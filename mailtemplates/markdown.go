@@ -2,6 +2,7 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -77,10 +78,13 @@ func (s *styler) Transform(doc *ast.Document, reader text.Reader, pc parser.Cont
 
 // renderMarkdown turns a body into an HTML fragment and a plain-text
 // rendering of the same content. Mistakes in blocks are a *BodyError.
-func renderMarkdown(md goldmark.Markdown, src []byte, cat Catalog) (htmlOut, textOut string, err error) {
+func renderMarkdown(ctx context.Context, md goldmark.Markdown, src []byte, cat Catalog) (htmlOut, textOut string, err error) {
 	pc := parser.NewContext()
 	doc := md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
 	if err := blockError(pc); err != nil {
+		return "", "", err
+	}
+	if err := ctxErr(ctx); err != nil {
 		return "", "", err
 	}
 	var h bytes.Buffer

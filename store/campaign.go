@@ -438,7 +438,11 @@ func (s *Store) transition(ctx context.Context, id int64, from []string, to, rea
 				return err
 			}
 		}
-		if err := insertEvents(tx, []Event{campaignEvent(id, to, reason, now)}); err != nil {
+		ev := campaignEvent(id, to, reason, now)
+		if by, ok := ActorFrom(ctx); ok {
+			attribute(&ev, by)
+		}
+		if err := insertEvents(tx, []Event{ev}); err != nil {
 			return err
 		}
 		c, err := s.campaign(tx, id)

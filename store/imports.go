@@ -76,6 +76,9 @@ type Import struct {
 	Filename     string `gorm:"size:255;not null;default:''" json:"filename"`
 	Size         int64  `gorm:"not null;default:0" json:"size"`
 	TokenID      *int64 `json:"token_id,omitempty"`
+	// UserID is the staff user who started the import in the web
+	// workspace.
+	UserID *int64 `json:"user_id,omitempty"`
 	// LineDone is the last line of the file whose effects are committed;
 	// a retried task resumes after it. OptinDone is the last line whose
 	// opt-in mails are enqueued.
@@ -474,6 +477,9 @@ func (s *Store) ApplyImportBatch(ctx context.Context, imp *Import, rows []Import
 			by: Actor{Source: "import", Data: map[string]any{"import_id": imp.ID}}}
 		if imp.TokenID != nil {
 			b.by.TokenID = *imp.TokenID
+		}
+		if imp.UserID != nil {
+			b.by.UserID = *imp.UserID
 		}
 		live, err := b.screen(rows)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -19,7 +20,7 @@ type campaignCache struct {
 const statusTTL = 500 * time.Millisecond
 
 type campaignEntry struct {
-	*Composed
+	*compose.Composed
 	camp *store.Campaign
 
 	mu       sync.Mutex

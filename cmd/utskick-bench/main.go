@@ -41,9 +41,9 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 const benchSecret = "utskick-bench secret key: 32 bytes or more, fixed"
@@ -315,7 +315,7 @@ func seedStore(ctx context.Context, st *store.Store, o options) (int64, []byte, 
 		return 0, nil, err
 	}
 	sign, _ := links.NewSigner([]byte(benchSecret))
-	cp := worker.NewComposer(worker.Config{BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.org"}}, tmpl, sign)
+	cp := compose.New(compose.Config{BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.org"}}, tmpl, sign)
 	comp, err := cp.Compose(ctx, st, c)
 	if err != nil {
 		return 0, nil, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -140,4 +141,13 @@ func domainOf(addr string) string {
 		}
 	}
 	return addr
+}
+
+// lintDKIM is the signing key as published in DNS, for the API's lint;
+// nil when signing is off.
+func lintDKIM(dk *mailer.DKIM) *lint.DKIMKey {
+	if dk == nil {
+		return nil
+	}
+	return &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
 }
