@@ -44,7 +44,7 @@ func testPNG(t *testing.T, w, h int, exif bool) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 120, 255})
+			img.Set(x, y, color.RGBA{uint8(40 + x*120/w), uint8(90 + y*100/h), 160, 255})
 		}
 	}
 	var b bytes.Buffer

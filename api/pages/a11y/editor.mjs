@@ -70,6 +70,7 @@ function checker(page) {
 
 async function shot(page, file, scheme = 'light', fullPage = true) {
   if (!shots) return;
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.emulateMedia({ colorScheme: scheme });
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(shots, file), fullPage });
