@@ -10,14 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 type campaignRequest struct {
@@ -262,9 +261,7 @@ func (s *Server) scheduleCampaign(c echo.Context) error {
 	}
 	// The row is the promise; the task is a doorbell. If this enqueue is
 	// lost, reconcile rings again.
-	if err := s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt)); err != nil {
-		s.log.Warn("enqueue dispatch; reconcile will retry", "campaign_id", camp.ID, "err", err)
-	}
+	s.kick(c, camp)
 	return c.JSON(http.StatusAccepted, scheduled{Campaign: camp, Lint: rep.Findings})
 }
 
@@ -398,7 +395,7 @@ func (s *Server) testCampaign(c echo.Context) error {
 	if err := s.allowTestMails(c, len(req.Emails)); err != nil {
 		return err
 	}
-	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: req.Emails,
+	t := queue.NewTestTask(queue.TestPayload{CampaignID: id, Emails: req.Emails,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
 	if err := s.q.Enqueue(ctx, t); err != nil {
 		return err
@@ -474,5 +471,3 @@ func (s *Server) campaignStats(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, st)
 }
-
-func processAt(t time.Time) asynq.Option { return asynq.ProcessAt(t) }

@@ -5,8 +5,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // pauseCampaign stops sending; every worker notices within a second.
@@ -37,21 +37,20 @@ func (s *Server) resumeCampaign(c echo.Context) error {
 	return c.JSON(http.StatusOK, camp)
 }
 
-// kick enqueues what a campaign's status calls for. A lost enqueue is
-// repaired by the workers' reconcile.
+// kick rings the worker for a campaign that is scheduled or sending
+// again; the worker decides what that means (dispatch, sender slots). A
+// lost ring is repaired by the workers' reconcile.
 func (s *Server) kick(c echo.Context, camp *store.Campaign) {
-	ctx := c.Request().Context()
-	var err error
+	at := s.now()
 	switch camp.Status {
 	case store.CampaignScheduled:
-		err = s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt))
+		at = *camp.SendAt
 	case store.CampaignSending:
-		for slot := 0; slot < s.slots && err == nil; slot++ {
-			err = s.q.Enqueue(ctx, worker.NewSendTask(s.queues, camp.ID, slot))
-		}
+	default:
+		return
 	}
-	if err != nil {
-		s.log.Warn("enqueue; reconcile will retry", "campaign_id", camp.ID, "err", err)
+	if err := s.q.Enqueue(c.Request().Context(), queue.NewWakeTask(camp.ID, camp.Revision, at)); err != nil {
+		s.log.Warn("enqueue wake; reconcile will retry", "campaign_id", camp.ID, "err", err)
 	}
 }
 
