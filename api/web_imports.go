@@ -15,9 +15,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/csvimport"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // The web import runs in two steps. The upload stores the file as an
@@ -286,7 +286,7 @@ func (s *Server) importStart(c echo.Context) error {
 		}
 	}
 	if err == nil {
-		if err := s.q.Enqueue(ctx, worker.NewImportTask(s.queues, id)); err != nil {
+		if err := s.q.Enqueue(ctx, queue.NewImportTask(id)); err != nil {
 			s.log.Warn("enqueue import; reconcile will retry", "import_id", id, "err", err)
 		}
 		return redirect(c, "/admin/imports/"+strconv.FormatInt(id, 10))
