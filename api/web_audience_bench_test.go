@@ -21,13 +21,12 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // benchSubscribers is the audience of BenchmarkAudiencePages: 100,000
@@ -118,9 +117,9 @@ func BenchmarkAudiencePages(b *testing.B) {
 			}
 			sign, _ := links.NewSigner(testKey)
 			ccfg := compose.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
-			srv, err := api.New(api.Deps{Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: worker.DefaultQueues,
+			srv, err := api.New(api.Deps{Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc)},
 				Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: webBase, Org: "Förbundet",
-				Limiter: &ratelimit.Redis{C: rc, Prefix: "b:"}})
+				Limiter: queue.NewLimiter(rc, "b:")})
 			if err != nil {
 				b.Fatal(err)
 			}
