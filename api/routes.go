@@ -68,7 +68,6 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
-	// Screens of the navigation that other work fills in.
 	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
 	// web_suppressions.go). The downloads are the API's own handlers.
 	edit := s.webRole(store.RoleEditor)
