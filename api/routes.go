@@ -29,9 +29,10 @@ func (s *Server) routes() {
 	e.GET("/archive/:slug", s.archiveIndex) // lists with archive: true
 	e.GET("/archive/:slug/feed.atom", s.archiveFeed)
 	e.GET("/archive/:slug/:id", s.archiveIssue)
-	e.GET("/l/:token", s.click)          // tracked link: signed (delivery, link index)
-	e.GET("/o/:token", s.open)           // open pixel
-	e.GET("/static/:file", s.staticFile) // public.css of the pages above
+	e.GET("/l/:token", s.click)             // tracked link: signed (delivery, link index)
+	e.GET("/o/:token", s.open)              // open pixel
+	e.GET("/static/:file", s.staticFile)    // public.css of the pages above
+	e.GET("/media/:id/:name", s.serveMedia) // the media library's images, linked from mail
 
 	// Staff workspace: pages under /admin with a session cookie. Every
 	// request loads its session once; every POST passes checkCSRF before
@@ -67,8 +68,6 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
-	// Screens of the navigation that other work fills in.
-	web.GET("/campaigns", s.coming("campaigns"), in)
 	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
 	// web_suppressions.go). The downloads are the API's own handlers.
 	edit := s.webRole(store.RoleEditor)
@@ -97,6 +96,21 @@ func (s *Server) routes() {
 	web.GET("/suppressions", s.suppressionsPage, in) // ?email=&reason=&after=
 	web.POST("/suppressions", s.suppressionAdd, in, edit)
 	web.POST("/suppressions/remove", s.suppressionRemove, in, edit)
+	// Campaigns: the list, the calendar, the editor (web_campaigns.go,
+	// web_editor.go, web_send.go); a campaign's own page is /campaigns/:id.
+	web.GET("/campaigns", s.campaignsPage, in)
+	web.GET("/campaigns/calendar", s.calendarPage, in)
+	web.GET("/campaigns/new", s.editorNew, in, edit)
+	web.POST("/campaigns/new", s.editorCreate, in, edit)
+	web.GET("/campaigns/:id/edit", s.editorPage, in, edit)
+	web.POST("/campaigns/:id/edit", s.editorSave, in, edit)
+	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, edit)
+	web.GET("/campaigns/:id/preview", s.editorPreview, in, edit)
+	web.POST("/campaigns/:id/test", s.editorTest, in, edit)
+	web.GET("/campaigns/:id/send", s.sendConfirm, in, edit)
+	web.POST("/campaigns/:id/send", s.sendSubmit, in, edit)
+	web.GET("/media", s.mediaPage, in)
+	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
 	// Following and reporting on a campaign (web_reports.go).
 	web.GET("/campaigns/:id", s.campaignPage, in)
 	web.GET("/campaigns/:id/progress", s.campaignProgress, in) // JSON for reports.js
@@ -160,6 +174,9 @@ func (s *Server) routes() {
 	v1.POST("/campaigns/:id/cancel", s.controlHandler(actionCancel), write)
 	v1.POST("/campaigns/:id/retry-failed", s.controlHandler(actionRetry), write)
 	v1.POST("/campaigns/:id/duplicate", s.controlHandler(actionDuplicate), write)
+
+	v1.GET("/media", s.listMedia, read)
+	v1.POST("/media", s.createMedia, write) // multipart: file
 
 	v1.GET("/templates", s.listTemplates, read)
 	v1.POST("/templates", s.createTemplate, write)

@@ -127,7 +127,7 @@ func (s *Store) CampaignStatus(ctx context.Context, id int64) (string, error) {
 type CampaignQuery struct {
 	Status string
 	Search string // in the name or the subject, case-insensitive
-	Before int64 // keyset: ids lower than this (newest first); 0 = from the newest
+	Before int64  // keyset: ids lower than this (newest first); 0 = from the newest
 	Limit  int
 }
 
