@@ -342,6 +342,10 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
 	in.DKIM = s.dkim
 	checker := &lint.Checker{Resolver: s.resolver}
+	if s.resolver == nil {
+		// cmd/utskick sets a resolver only when mail really leaves.
+		checker.NoDNSReason = "mail goes to the embedded capture (UTSKICK_SMTP_URL is not set), so DNS was not asked; set it to check before the first real send"
+	}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()
 	}
