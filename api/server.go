@@ -236,7 +236,7 @@ func New(d Deps) (*Server, error) {
 	// A CSV upload is streamed into the database chunk by chunk under its
 	// own size limit and may take longer than a minute to arrive; every
 	// other request is small and quick.
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "10M", Skipper: isUpload}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "10M", Skipper: func(c echo.Context) bool { return isUpload(c) || isMediaUpload(c) }}))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: 60 * time.Second, Skipper: isUpload}))
 	s.e = e
 	s.routes()
