@@ -259,6 +259,10 @@ func (s *Server) scheduleCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if camp.Status == store.CampaignPending {
+		// Four eyes: nothing is queued until another publisher approves.
+		return c.JSON(http.StatusAccepted, scheduled{Campaign: camp, Lint: rep.Findings})
+	}
 	// The row is the promise; the task is a doorbell. If this enqueue is
 	// lost, reconcile rings again.
 	if err := s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt)); err != nil {
@@ -377,7 +381,7 @@ func (s *Server) testCampaign(c echo.Context) error {
 		req.Emails[i] = norm
 	}
 	ctx := c.Request().Context()
-	camp, err := s.st.Campaign(ctx, id)
+	camp, err := s.st.CheckCampaign(ctx, id, store.GrantAuthor)
 	if err != nil {
 		return err
 	}

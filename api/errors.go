@@ -53,6 +53,7 @@ var statusOf = []struct {
 }{
 	{store.ErrNotFound, http.StatusNotFound},
 	{store.ErrConflict, http.StatusConflict},
+	{store.ErrForbidden, http.StatusForbidden},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
 	{store.ErrBadCredentials, http.StatusUnauthorized},
 	{store.ErrInactive, http.StatusForbidden},

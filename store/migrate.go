@@ -28,6 +28,7 @@ var migrations = []migration{
 	{ID: "0007_staff_users", Up: sqlStep(schema0007)},
 	{ID: "0008_reply_to", Up: sqlStep(schema0008)},
 	{ID: "0009_heartbeats", Up: sqlStep(schema0009)},
+	{ID: "0013_grants_audit", Up: migrate0013},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
@@ -352,5 +353,5 @@ func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
 		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
 		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{},
-		&User{}, &Session{}, &UserToken{}}
+		&User{}, &Session{}, &UserToken{}, &ListGrant{}, &AuditRow{}, &AuditPersonal{}}
 }
