@@ -256,7 +256,8 @@ func (s *Store) ListSubscribers(ctx context.Context, q SubscriberQuery) ([]Subsc
 	}
 	db := s.reader(ctx)
 	if q.ListID != 0 && !AccessFrom(ctx).Can(q.ListID, GrantViewer) {
-		return nil, 0, notFound("list", q.ListID)
+		// As for a list that does not exist: nobody is on it.
+		return []Subscriber{}, 0, nil
 	}
 	tx := scopeSubscribers(ctx, db.Model(&Subscriber{}), GrantViewer)
 	if q.ListID != 0 {
