@@ -232,14 +232,6 @@ func (s *Server) exportAudit(c echo.Context) error {
 	}
 }
 
-// csvSafe keeps a spreadsheet from reading a cell as a formula.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
-}
-
 func optID(p *int64) string {
 	if p == nil {
 		return ""

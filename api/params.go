@@ -164,13 +164,13 @@ func checkText(field string, v *string, required bool, r textRule) error {
 	switch p {
 	case textOK:
 		if t == "" && required {
-			return fieldErr(field, "must not be empty")
+			return &FieldError{Field: field, Msg: "must not be empty", Key: "err.required"}
 		}
 		*v = t
 		return nil
 	case textBlank:
 		if required {
-			return fieldErr(field, "must not be empty (it holds only spaces)")
+			return &FieldError{Field: field, Msg: "must not be empty (it holds only spaces)", Key: "err.required"}
 		}
 		return fieldErr(field, "holds only spaces; send \"\" to leave it empty")
 	case textBadUTF8:
@@ -180,7 +180,8 @@ func checkText(field string, v *string, required bool, r textRule) error {
 	case textLines:
 		return fieldErr(field, "must be one line")
 	case textTooLong:
-		return fieldErr(field, "must be at most %d characters, got %d", r.max, utf8.RuneCountInString(t))
+		return &FieldError{Field: field, Msg: fmt.Sprintf("must be at most %d characters, got %d", r.max, utf8.RuneCountInString(t)),
+			Key: "err.too_long", Args: []string{"max", strconv.Itoa(r.max)}}
 	}
 	return fieldErr(field, "is not valid text")
 }

@@ -22,13 +22,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
-	"github.com/storsthlm/utskick/worker/metrics"
 )
 
 const browserUA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -65,7 +65,7 @@ func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, worker.
 	srv, err := api.New(api.Deps{
 		Store: st, Queue: q, Queues: a.queues, Templates: tmpl, Signer: a.sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Now: func() time.Time { return a.now },
-		Inbound: inbound.New(st, a.sign, nil), Metrics: met, MetricsToken: "scrape-secret",
+		Inbound: inbound.New(st, a.sign, nil).HandleFunc(api.ErrNotMail), Metrics: met, MetricsToken: "scrape-secret",
 		Tracking: store.TrackingPolicy{MachineWindow: 2 * time.Second, BurstWindow: time.Second},
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func tamper(tok string) string {
 
 func renderFixture(t *testing.T, name, token, rcpt string) string {
 	t.Helper()
-	tm, err := template.ParseFiles(filepath.Join("..", "worker", "inbound", "testdata", name+".eml.tmpl"))
+	tm, err := template.ParseFiles(filepath.Join("..", "inbound", "testdata", name+".eml.tmpl"))
 	if err != nil {
 		t.Fatal(err)
 	}

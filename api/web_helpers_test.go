@@ -20,10 +20,11 @@ import (
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // webClock is the one clock of the server and the store under test, so
@@ -39,7 +40,7 @@ func (c *webClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Un
 // webTest is the whole app with a store and a limiter on one settable
 // clock, for the staff workspace.
 type webTest struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *api.Server
 	st    *store.Store
 	clock *webClock
@@ -49,7 +50,7 @@ type webTest struct {
 
 const webBase = "https://nyhetsbrev.example.se"
 
-func newWebTest(t *testing.T, mod func(*api.Deps)) *webTest {
+func newWebTest(t testing.TB, mod func(*api.Deps)) *webTest {
 	t.Helper()
 	clk := &webClock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
 	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: clk.Now})
@@ -61,10 +62,10 @@ func newWebTest(t *testing.T, mod func(*api.Deps)) *webTest {
 		t.Fatal(err)
 	}
 	sign, _ := links.NewSigner(testKey)
-	wcfg := worker.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+	ccfg := compose.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	deps := api.Deps{
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: worker.DefaultQueues,
-		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
+		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: webBase, Org: "Förbundet", Now: clk.Now,
 		Limiter: &ratelimit.Redis{C: rc, Prefix: "t:"},
 	}

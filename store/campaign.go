@@ -141,7 +141,8 @@ func (s *Store) CampaignStatus(ctx context.Context, id int64) (string, error) {
 // CampaignQuery filters Campaigns.
 type CampaignQuery struct {
 	Status string
-	Before int64 // keyset: ids lower than this (newest first); 0 = from the newest
+	Search string // in the name or the subject, case-insensitive
+	Before int64  // keyset: ids lower than this (newest first); 0 = from the newest
 	Limit  int
 }
 
@@ -158,6 +159,10 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 	}
 	if q.Status != "" {
 		tx = tx.Where("status = ?", q.Status)
+	}
+	if q.Search != "" {
+		like := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
+		tx = tx.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')", like, like)
 	}
 	if acc := AccessFrom(ctx); acc != nil {
 		if ids, all := acc.listIDs(GrantViewer); !all {
@@ -208,6 +213,17 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 type CampaignPatch struct {
 	Name, Subject, From, ReplyTo, Preheader, Body *string
 	ListIDs                                       *[]int64
+	// IfRevision, when set, makes the edit conditional: it applies only
+	// if the campaign still has this revision, else it is a conflict on
+	// the field "revision" (someone else saved in between). Editors send
+	// the revision they loaded, so two people's edits are never silently
+	// merged or overwritten.
+	IfRevision *int
+}
+
+// ErrRevision is the conflict of an edit made from an older revision.
+func revisionConflict(id int64, have, want int) error {
+	return fieldConflictf("revision", "campaign %d was changed by someone else (revision %d, yours %d): reload it and apply your edits again", id, have, want)
 }
 
 // UpdateCampaign edits a draft. A campaign waiting for approval, or
@@ -226,9 +242,9 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 		if err != nil {
 			return err
 		}
-		upd := map[string]any{"updated_at": s.now()}
+		upd := map[string]any{"updated_at": s.now(), "revision": gorm.Expr("revision + 1")}
 		if voidsApproval(before) {
-			upd["status"], upd["revision"], upd["status_reason"] = CampaignDraft, before.Revision+1, "edited after approval was asked for"
+			upd["status"], upd["status_reason"] = CampaignDraft, "edited after approval was asked for"
 			upd["approved_by_user"], upd["approved_by_token"], upd["approved_at"], upd["approved_revision"] = nil, nil, nil, 0
 			upd["requested_by_user"], upd["requested_by_token"] = nil, nil
 			AuditOf(ctx).Note("approval_voided", true)
@@ -244,11 +260,21 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 		set("reply_to", p.ReplyTo)
 		set("preheader", p.Preheader)
 		set("body", p.Body)
-		res := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, editable(before), before.Revision).Updates(upd)
+		q := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, editable(before), before.Revision)
+		if p.IfRevision != nil {
+			q = q.Where("revision = ?", *p.IfRevision)
+		}
+		res := q.Updates(upd)
 		if res.Error != nil {
 			return fmt.Errorf("update campaign %d: %w", id, res.Error)
 		}
 		if res.RowsAffected == 0 {
+			if p.IfRevision != nil {
+				var c Campaign
+				if err := tx.Select("id, status, revision").First(&c, id).Error; err == nil && c.Status == CampaignDraft {
+					return revisionConflict(id, c.Revision, *p.IfRevision)
+				}
+			}
 			return s.transitionError(tx, id, "edit")
 		}
 		if p.ListIDs != nil {
@@ -477,7 +503,11 @@ func (s *Store) transition(ctx context.Context, id int64, from []string, to, rea
 				return err
 			}
 		}
-		if err := insertEvents(tx, []Event{campaignEvent(id, to, reason, now)}); err != nil {
+		ev := campaignEvent(id, to, reason, now)
+		if by, ok := ActorFrom(ctx); ok {
+			attribute(&ev, by)
+		}
+		if err := insertEvents(tx, []Event{ev}); err != nil {
 			return err
 		}
 		c, err := s.campaign(tx, id)

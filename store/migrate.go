@@ -28,6 +28,8 @@ var migrations = []migration{
 	{ID: "0007_staff_users", Up: sqlStep(schema0007)},
 	{ID: "0008_reply_to", Up: sqlStep(schema0008)},
 	{ID: "0009_heartbeats", Up: sqlStep(schema0009)},
+	{ID: "0011_media", Up: sqlStep(schema0011)},
+	{ID: "0012_subscriber_search", Up: migrate0012},
 	{ID: "0013_grants_audit", Up: migrate0013},
 }
 
@@ -353,5 +355,5 @@ func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
 		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
 		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{},
-		&User{}, &Session{}, &UserToken{}, &ListGrant{}, &AuditRow{}, &AuditPersonal{}}
+		&User{}, &Session{}, &UserToken{}, &Media{}, &ListGrant{}, &AuditRow{}, &AuditPersonal{}}
 }
