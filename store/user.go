@@ -54,6 +54,8 @@ type User struct {
 	CreatedAt    time.Time  `gorm:"not null" json:"created_at"`
 	UpdatedAt    time.Time  `gorm:"not null" json:"updated_at"`
 	LastSigninAt *time.Time `json:"last_signin_at"`
+	// TOTPEnabledAt is when two-factor sign-in was turned on (nil: off).
+	TOTPEnabledAt *time.Time `gorm:"column:totp_enabled_at" json:"totp_enabled_at,omitempty"`
 }
 
 // DisplayName is the name, or the address when no name is given.
