@@ -23,9 +23,9 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // testAPI is the whole app (routing, middleware, error handler) over a
@@ -36,7 +36,7 @@ type testAPI struct {
 	st                    *store.Store
 	sign                  *links.Signer
 	insp                  *asynq.Inspector
-	queues                worker.Queues
+	queues                queue.Queues
 	admin, editor, viewer string
 	now                   time.Time
 }
@@ -65,13 +65,13 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 		t.Fatal(err)
 	}
 	sign, _ := links.NewSigner(testKey)
-	a := &testAPI{t: t, st: st, sign: sign, queues: worker.DefaultQueues,
+	a := &testAPI{t: t, st: st, sign: sign, queues: queue.DefaultQueues,
 		insp: asynq.NewInspectorFromRedisClient(rc), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	ccfg := compose.Config{BaseURL: "http://news.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	deps := api.Deps{
-		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: a.queues,
+		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc), Queues: a.queues},
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
-		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
+		BaseURL: "http://news.example.se", Org: "Förbundet",
 		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail),
 		Ready:    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
 		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -26,7 +27,7 @@ const OptinEvery = 10 * time.Minute
 // optin sends the double opt-in confirmation mail. Its one link confirms
 // every list of the request.
 func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
-	var p OptinPayload
+	var p queue.OptinPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}
