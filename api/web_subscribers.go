@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -288,6 +290,7 @@ func (s *Server) personUpdate(c echo.Context) error {
 	if err == nil {
 		var req subscriberRequest
 		if req, err = f.request(ls, false); err == nil {
+			keepAttributes(ctx, s.st, id, &req)
 			res, err = s.staffUpdate(c, id, req)
 		}
 	}
@@ -309,6 +312,24 @@ func (s *Server) personUpdate(c echo.Context) error {
 	}
 	p.Form, p.Errors = f, errs
 	return s.renderWeb(c, http.StatusUnprocessableEntity, "subscriber", p.Lang, p)
+}
+
+// keepAttributes leaves the attributes out of an edit that sends them as
+// they are: the form always sends the box, and an unchanged box is not a
+// change to record in the person's history.
+func keepAttributes(ctx context.Context, st *store.Store, id int64, req *subscriberRequest) {
+	if req.Attributes == nil {
+		return
+	}
+	cur, err := st.Subscriber(ctx, id)
+	if err != nil {
+		return // staffUpdate reports it
+	}
+	a, _ := json.Marshal(*req.Attributes)
+	b, _ := json.Marshal(cur.Attributes)
+	if bytes.Equal(a, b) {
+		req.Attributes = nil
+	}
 }
 
 type personNewData struct {

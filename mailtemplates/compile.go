@@ -162,6 +162,11 @@ func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput
 				}
 				return nil, err
 			}
+			// A layout stored before PrepareLayout checked this must
+			// not redirect an archive reader either.
+			if err := checkHTMLSafety(hb.String()); err != nil {
+				return nil, &LayoutError{"html", "campaign layout: " + err.Error()}
+			}
 		} else if err := t.html.ExecuteTemplate(&hb, "campaign.html", data); err != nil {
 			return nil, fmt.Errorf("campaign layout: %w", err)
 		}

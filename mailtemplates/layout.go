@@ -75,6 +75,9 @@ func (t *Templates) PrepareLayout(name, src string, colors ThemeColors) (string,
 			return "", nil, &LayoutError{"html", f.msg}
 		}
 	}
+	if err := checkHTMLSafety(src); err != nil {
+		return "", nil, &LayoutError{"html", err.Error()}
+	}
 	inlined := InlineCSS(src)
 	l, err := t.ParseLayout(name, inlined, colors)
 	if err != nil {
@@ -91,10 +94,15 @@ func (t *Templates) PrepareLayout(name, src string, colors ThemeColors) (string,
 				}
 				return "", nil, err
 			}
+			out := buf.String()
+			// What the template writes, not only what it says: a URL
+			// can be assembled from pieces ("jav{{""}}ascript:").
+			if err := checkHTMLSafety(out); err != nil {
+				return "", nil, &LayoutError{"html", err.Error()}
+			}
 			if archive {
 				continue
 			}
-			out := buf.String()
 			if !strings.Contains(out, sampleContent) {
 				return "", nil, &LayoutError{"html", "must show the issue with {{.Content}}"}
 			}

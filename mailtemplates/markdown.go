@@ -29,7 +29,9 @@ func newMarkdown(th *Theme, cat Catalog) goldmark.Markdown {
 		goldmark.WithExtensions(extension.Table, extension.Strikethrough, extension.Linkify),
 		goldmark.WithParserOptions(
 			parser.WithBlockParsers(util.Prioritized(blockParser{}, 150)),
-			parser.WithASTTransformers(util.Prioritized(&styler{th: th}, 100), util.Prioritized(&blockShaper{th: th, cat: cat}, 200)),
+			// Lower priorities run first: urlGuard before blockShaper turns
+			// images into figures.
+			parser.WithASTTransformers(util.Prioritized(urlGuard{}, 50), util.Prioritized(&styler{th: th}, 100), util.Prioritized(&blockShaper{th: th, cat: cat}, 200)),
 		),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(&blockRenderer{th: th}, 100))),
 	)
@@ -279,7 +281,9 @@ func (t *textRenderer) inline(n ast.Node) string {
 		case *ast.Link:
 			label := t.inline(c)
 			dest := string(c.Destination)
-			if label == dest || strings.TrimPrefix(dest, "mailto:") == label {
+			if dest == "" { // neutralised by urlGuard
+				b.WriteString(label)
+			} else if label == dest || strings.TrimPrefix(dest, "mailto:") == label {
 				b.WriteString(label)
 			} else {
 				t.links = append(t.links, dest)

@@ -220,11 +220,17 @@ func (h *Handlers) Sent() int64 { return h.sent.Load() }
 // signing is on, else msg itself. It runs on the final bytes, after
 // rendering, so the signature covers exactly what is sent.
 func (h *Handlers) signed(dst *bytes.Buffer, msg []byte) ([]byte, error) {
+	return h.signedCached(dst, msg, nil)
+}
+
+// signedCached is signed for a campaign's messages, which share the body
+// hash of their common part through c.
+func (h *Handlers) signedCached(dst *bytes.Buffer, msg []byte, c *mailer.BodyCache) ([]byte, error) {
 	if h.dkim == nil {
 		return msg, nil
 	}
 	dst.Reset()
-	if err := h.dkim.Sign(dst, msg); err != nil {
+	if err := h.dkim.SignCached(dst, msg, c); err != nil {
 		return nil, err
 	}
 	return dst.Bytes(), nil

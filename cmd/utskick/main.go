@@ -180,7 +180,9 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		return err
 	}
 	if dk != nil {
-		log.Info("DKIM signing on", "domain", dk.Domain(), "selector", dk.Selector(), "algorithm", dk.Algorithm())
+		for _, k := range dk.Keys() {
+			log.Info("DKIM signing on", "domain", k.Domain(), "selector", k.Selector(), "algorithm", k.Algorithm())
+		}
 	} else {
 		log.Warn("DKIM signing off: set UTSKICK_DKIM_DOMAIN (see `utskick dkim`); unsigned bulk mail is filtered by large mailbox providers")
 	}
