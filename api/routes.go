@@ -122,21 +122,6 @@ func (s *Server) routes() {
 	}
 	web.GET("/lists/:id/report", s.listReport, in)
 	web.GET("/reports/monthly", s.monthlyReport, in)
-	// Campaigns: the list, the calendar, the editor (web_campaigns.go,
-	// web_editor.go, web_send.go); a campaign's own page is /campaigns/:id.
-	web.GET("/campaigns", s.campaignsPage, in)
-	web.GET("/campaigns/calendar", s.calendarPage, in)
-	web.GET("/campaigns/new", s.editorNew, in, edit)
-	web.POST("/campaigns/new", s.editorCreate, in, edit)
-	web.GET("/campaigns/:id/edit", s.editorPage, in, edit)
-	web.POST("/campaigns/:id/edit", s.editorSave, in, edit)
-	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, edit)
-	web.GET("/campaigns/:id/preview", s.editorPreview, in, edit)
-	web.POST("/campaigns/:id/test", s.editorTest, in, edit)
-	web.GET("/campaigns/:id/send", s.sendConfirm, in, edit)
-	web.POST("/campaigns/:id/send", s.sendSubmit, in, edit)
-	web.GET("/media", s.mediaPage, in)
-	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
 
 	// The staff API, described by api/openapi.yaml; the description itself
 	// needs no token, so that tools can fetch it.
