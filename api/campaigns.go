@@ -294,7 +294,8 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
-	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
+	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0), // only its domain matters to the lint
+		PostalAddress: comp.Sender.PostalAddress}
 	if s.dkim != nil {
 		in.DKIM = &lint.DKIMKey{Domain: s.dkim.Domain(), Selector: s.dkim.Selector(), Record: s.dkim.TXTRecord()}
 	}

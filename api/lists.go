@@ -21,6 +21,11 @@ type listRequest struct {
 	TrackOpens  *bool   `json:"track_opens"`
 	TrackClicks *bool   `json:"track_clicks"`
 	ReplyTo     *string `json:"reply_to"`
+	// The list's own sender identity; "" (or left out) is the instance's.
+	FromName      *string `json:"from_name"`
+	FromAddress   *string `json:"from_address"`
+	PostalAddress *string `json:"postal_address"`
+	Contact       *string `json:"contact"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -53,6 +58,9 @@ func (r *listRequest) validate(create bool) error {
 		return err
 	}
 	if err := address("reply_to", r.ReplyTo); err != nil {
+		return err
+	}
+	if err := senderFields(r.FromName, r.FromAddress, r.PostalAddress, r.Contact); err != nil {
 		return err
 	}
 	if r.TemplateID != nil && *r.TemplateID < 0 {
@@ -89,7 +97,9 @@ func (s *Server) createList(c echo.Context) error {
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
 		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
 		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive),
-		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo)}
+		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo),
+		FromName: deref(req.FromName), FromAddress: deref(req.FromAddress), PostalAddress: deref(req.PostalAddress),
+		Contact: deref(req.Contact)}
 	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
 		return templateError(err)
 	}
@@ -130,7 +140,8 @@ func (s *Server) updateList(c echo.Context) error {
 	}
 	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
 		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
-		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo}
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo,
+		FromName: req.FromName, FromAddress: req.FromAddress, PostalAddress: req.PostalAddress, Contact: req.Contact}
 	if req.TemplateID != nil {
 		ref := templateRef(req.TemplateID)
 		p.TemplateID = &ref

@@ -428,6 +428,10 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	a.ok(200, "POST", "/api/v1/campaigns/"+sent+"/retry-failed", "", nil)
 	items("/api/v1/webhooks/" + hook + "/deliveries?limit=1")
 
+	// The sender identity.
+	a.ok(200, "PUT", "/api/v1/settings/sender", `{"from_name":"Förbundet","from_address":"nyhetsbrev@example.se","postal_address":"Box 1, 111 11 Stockholm","contact":"08-123 45 67"}`, nil)
+	a.ok(200, "GET", "/api/v1/settings/sender", "", nil)
+
 	// Tokens.
 	tok := post(201, "/api/v1/tokens", `{"name":"CRM","role":"viewer"}`)
 	items("/api/v1/tokens")

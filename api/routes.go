@@ -140,6 +140,9 @@ func (s *Server) routes() {
 	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin)
 	v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries, admin)
 
+	v1.GET("/settings/sender", s.getSender, admin)
+	v1.PUT("/settings/sender", s.putSender, admin)
+
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)
 	v1.DELETE("/tokens/:id", s.deleteToken, admin)

@@ -41,9 +41,16 @@ type List struct {
 	TrackClicks bool `gorm:"not null;default:false" json:"track_clicks"`
 	// ReplyTo is the Reply-To of the list's campaigns that set none of
 	// their own ("" for none: replies go to the From address).
-	ReplyTo   string    `gorm:"size:400;not null;default:''" json:"reply_to"`
-	CreatedAt time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
+	ReplyTo string `gorm:"size:400;not null;default:''" json:"reply_to"`
+	// FromName, FromAddress, PostalAddress and Contact override the
+	// instance's sender identity for the list's campaigns ("": the
+	// instance's; see SenderIdentity).
+	FromName      string    `gorm:"size:200;not null;default:''" json:"from_name"`
+	FromAddress   string    `gorm:"size:320;not null;default:''" json:"from_address"`
+	PostalAddress string    `gorm:"size:300;not null;default:''" json:"postal_address"`
+	Contact       string    `gorm:"size:300;not null;default:''" json:"contact"`
+	CreatedAt     time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt     time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
@@ -68,6 +75,11 @@ type ListPatch struct {
 	TrackOpens  *bool
 	TrackClicks *bool
 	ReplyTo     *string
+	// The sender identity's overrides; "" goes back to the instance's.
+	FromName      *string
+	FromAddress   *string
+	PostalAddress *string
+	Contact       *string
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
@@ -181,6 +193,10 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	set("optin", p.Optin)
 	set("visibility", p.Visibility)
 	set("reply_to", p.ReplyTo)
+	set("from_name", p.FromName)
+	set("from_address", p.FromAddress)
+	set("postal_address", p.PostalAddress)
+	set("contact", p.Contact)
 	if p.TemplateID != nil {
 		upd["template_id"] = *p.TemplateID
 	}

@@ -43,6 +43,9 @@ type Composed struct {
 	Lists    []store.List
 	From     mail.Address
 	Compiled *mailtemplates.Compiled
+	// Sender is the identity the mail was made with: the lead list's
+	// overrides over the instance's (Settings → Sender identity).
+	Sender store.SenderIdentity
 }
 
 // Compose compiles c with its lists. The first list decides the layout
@@ -83,13 +86,6 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		}
 		e.Lists = append(e.Lists, *l)
 	}
-	if c.FromAddr != "" {
-		a, err := mail.ParseAddress(c.FromAddr)
-		if err != nil {
-			return nil, &FromError{CampaignID: c.ID, From: c.FromAddr, Err: err}
-		}
-		e.From = *a
-	}
 	names := make([]string, len(e.Lists))
 	var track mailtemplates.Tracking
 	for i, l := range e.Lists {
@@ -114,11 +110,33 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		lead = archive
 		in.Archive, in.ListName = true, archive.Name
 	}
-	// Reply-To: the campaign's own, else its first list's; none for the
-	// archive, which nobody replies to.
+	ident, err := st.SenderIdentity(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %d: %w", c.ID, err)
+	}
+	e.Sender = ident.ForList(lead)
+	in.PostalAddress, in.Contact = e.Sender.PostalAddress, e.Sender.Contact
+	// From: the campaign's own, else the list's or the instance's
+	// identity, else UTSKICK_FROM, name and address each on its own.
+	if e.Sender.FromName != "" {
+		e.From.Name = e.Sender.FromName
+	}
+	if e.Sender.FromAddress != "" {
+		e.From.Address = e.Sender.FromAddress
+	}
+	if c.FromAddr != "" {
+		a, err := mail.ParseAddress(c.FromAddr)
+		if err != nil {
+			return nil, &FromError{CampaignID: c.ID, From: c.FromAddr, Err: err}
+		}
+		e.From = *a
+	}
+	in.From = e.From
+	// Reply-To: the campaign's own, else its first list's, else the
+	// instance's; none for the archive, which nobody replies to.
 	if reply := c.ReplyTo; archive == nil {
-		if reply == "" && lead != nil {
-			reply = lead.ReplyTo
+		if reply == "" {
+			reply = e.Sender.ReplyTo
 		}
 		if reply != "" {
 			a, err := mail.ParseAddress(reply)
