@@ -251,3 +251,7 @@ func (cp *Composer) MessageIDSuffix(from mail.Address) string {
 func (cp *Composer) MessageID(deliveryID, campaignID int64, from mail.Address) string {
 	return fmt.Sprintf("d%d.c%d%s", deliveryID, campaignID, cp.MessageIDSuffix(from))
 }
+
+// DefaultFrom is UTSKICK_FROM: the sender when neither the campaign, its
+// list nor the instance's sender identity names one.
+func (cp *Composer) DefaultFrom() mail.Address { return cp.from }
