@@ -18,13 +18,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // testAPI is the whole app (routing, middleware, error handler) over a

@@ -21,14 +21,14 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
-	"github.com/storsthlm/utskick/worker/outbox"
 )
 
 // EnvBrowser makes TestPagesInChromium fail instead of skip when Chromium

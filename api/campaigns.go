@@ -27,9 +27,18 @@ type campaignRequest struct {
 	Preheader *string  `json:"preheader"`
 	Body      *string  `json:"body"`
 	ListIDs   *[]int64 `json:"list_ids"`
+	// Revision, in a PATCH, is the revision the edit was made from: the
+	// edit is refused (409, field "revision") if someone saved since.
+	Revision *int `json:"revision"`
 }
 
 func (r *campaignRequest) validate(create bool) error {
+	if r.Revision != nil && (create || *r.Revision < 0) {
+		if create {
+			return fieldErr("revision", "is only for editing a draft")
+		}
+		return fieldErr("revision", "must be a campaign's revision (0 or more)")
+	}
 	if err := oneLineText("name", r.Name, create, 200); err != nil {
 		return err
 	}
@@ -128,18 +137,28 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := req.validate(true); err != nil {
+	camp, err := s.newCampaign(c.Request().Context(), req)
+	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusCreated, camp)
+}
+
+// newCampaign checks and stores a new draft: the one path of the API and
+// the workspace.
+func (s *Server) newCampaign(ctx context.Context, req campaignRequest) (*store.Campaign, error) {
+	if err := req.validate(true); err != nil {
+		return nil, err
 	}
 	camp := &store.Campaign{Name: *req.Name, Subject: *req.Subject, FromAddr: deref(req.From), ReplyTo: deref(req.ReplyTo),
 		Preheader: deref(req.Preheader), Body: *req.Body, ListIDs: deref(req.ListIDs)}
 	if camp.ListIDs == nil {
 		camp.ListIDs = []int64{}
 	}
-	if err := s.st.CreateCampaign(c.Request().Context(), camp); err != nil {
-		return listFieldError(err, listIDRefs(req.ListIDs), "list_ids")
+	if err := s.st.CreateCampaign(ctx, camp); err != nil {
+		return nil, listFieldError(err, listIDRefs(req.ListIDs), "list_ids")
 	}
-	return c.JSON(http.StatusCreated, camp)
+	return camp, nil
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {
@@ -182,15 +201,25 @@ func (s *Server) updateCampaign(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := req.validate(false); err != nil {
+	camp, err := s.editCampaign(c.Request().Context(), id, req)
+	if err != nil {
 		return err
 	}
-	camp, err := s.st.UpdateCampaign(c.Request().Context(), id, store.CampaignPatch{Name: req.Name, Subject: req.Subject,
-		From: req.From, ReplyTo: req.ReplyTo, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
-	if err != nil {
-		return listFieldError(err, listIDRefs(req.ListIDs), "list_ids")
-	}
 	return c.JSON(http.StatusOK, camp)
+}
+
+// editCampaign checks and saves an edit of draft id: the one path of the
+// API's PATCH and the workspace's editor.
+func (s *Server) editCampaign(ctx context.Context, id int64, req campaignRequest) (*store.Campaign, error) {
+	if err := req.validate(false); err != nil {
+		return nil, err
+	}
+	camp, err := s.st.UpdateCampaign(ctx, id, store.CampaignPatch{Name: req.Name, Subject: req.Subject,
+		From: req.From, ReplyTo: req.ReplyTo, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs, IfRevision: req.Revision})
+	if err != nil {
+		return nil, listFieldError(err, listIDRefs(req.ListIDs), "list_ids")
+	}
+	return camp, nil
 }
 
 func (s *Server) deleteCampaign(c echo.Context) error {
@@ -238,33 +267,51 @@ func (s *Server) scheduleCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	camp, rep, err := s.sendCampaign(c.Request().Context(), id, sendAt)
+	var refused *lintBlocked
+	if errors.As(err, &refused) {
+		return c.JSON(http.StatusConflict, lintRefusal{
+			Error:    "the campaign cannot be sent: " + refused.Findings[0].Message,
+			Findings: refused.Findings, RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, scheduled{Campaign: camp, Lint: rep.Findings})
+}
+
+// lintBlocked is a send the lint refused (a missing unsubscribe link).
+type lintBlocked struct{ lint.Report }
+
+func (e *lintBlocked) Error() string { return "the campaign cannot be sent: " + e.Findings[0].Message }
+
+// sendCampaign schedules draft id for sendAt (zero: now), the one path of
+// the API and the workspace. What is checked is the mail a subscriber
+// would get now: the lint is advice, except a blocking finding (a missing
+// unsubscribe link), which stops the send as a *lintBlocked.
+func (s *Server) sendCampaign(ctx context.Context, id int64, sendAt time.Time) (*store.Campaign, lint.Report, error) {
 	draft, err := s.st.Campaign(ctx, id)
 	if err != nil {
-		return err
+		return nil, lint.Report{}, err
 	}
-	// What is checked is the mail a subscriber would get now: the lint
-	// is advice, except a missing unsubscribe link, which stops the send.
 	rep, err := s.lintCampaign(ctx, draft, 0, false)
 	if err != nil {
-		return err
+		return nil, rep, err
 	}
 	if rep.Blocking {
-		return c.JSON(http.StatusConflict, lintRefusal{
-			Error:    "the campaign cannot be sent: " + rep.Findings[0].Message,
-			Findings: rep.Findings, RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-		})
+		return nil, rep, &lintBlocked{rep}
 	}
 	camp, err := s.st.ScheduleCampaign(ctx, id, sendAt)
 	if err != nil {
-		return err
+		return nil, rep, err
 	}
 	// The row is the promise; the task is a doorbell. If this enqueue is
 	// lost, reconcile rings again.
 	if err := s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt)); err != nil {
 		s.log.Warn("enqueue dispatch; reconcile will retry", "campaign_id", camp.ID, "err", err)
 	}
-	return c.JSON(http.StatusAccepted, scheduled{Campaign: camp, Lint: rep.Findings})
+	return camp, rep, nil
 }
 
 // scheduled is a campaign accepted for sending, with the lint's advice.
@@ -367,45 +414,55 @@ func (s *Server) testCampaign(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if len(req.Emails) == 0 || len(req.Emails) > 20 {
-		return fieldErr("emails", "give 1 to 20 addresses")
+	n, err := s.sendTest(c, id, req.Emails)
+	if err != nil {
+		return err
 	}
-	for i, e := range req.Emails {
+	return c.JSON(http.StatusAccepted, map[string]any{"queued": n})
+}
+
+// sendTest queues a test send of campaign id to emails (1 to 20), the one
+// path of the API and the workspace. It normalises emails in place.
+func (s *Server) sendTest(c echo.Context, id int64, emails []string) (int, error) {
+	if len(emails) == 0 || len(emails) > 20 {
+		return 0, &FieldError{Field: "emails", Msg: "give 1 to 20 addresses", Key: "editor.err_test_count"}
+	}
+	for i, e := range emails {
 		norm, err := store.NormalizeEmail(e)
 		if err != nil {
-			return fieldErr(fmt.Sprintf("emails[%d]", i), "%v", err)
+			return 0, &FieldError{Field: fmt.Sprintf("emails[%d]", i), Msg: err.Error(), Key: "editor.err_test_address", Args: []string{"address", e}}
 		}
-		req.Emails[i] = norm
+		emails[i] = norm
 	}
 	ctx := c.Request().Context()
 	camp, err := s.st.Campaign(ctx, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for i, e := range req.Emails {
+	for i, e := range emails {
 		// Test sends skip the suppression list, but not an erasure: the
 		// person asked for nothing of theirs to be used again.
 		sp, err := s.st.SuppressionOf(ctx, e)
 		if err == nil && sp.Reason == store.SuppressErased {
-			return &store.ConflictError{Field: fmt.Sprintf("emails[%d]", i),
+			return 0, &store.ConflictError{Field: fmt.Sprintf("emails[%d]", i),
 				Msg: fmt.Sprintf("%s was erased at the person's request (GDPR); test sends cannot go to it", e)}
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+			return 0, err
 		}
 	}
 	if _, err := s.compose.Compose(ctx, s.st, camp); err != nil {
-		return contentError(err)
+		return 0, contentError(err)
 	}
-	if err := s.allowTestMails(c, len(req.Emails)); err != nil {
-		return err
+	if err := s.allowTestMails(c, len(emails)); err != nil {
+		return 0, err
 	}
-	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: req.Emails,
+	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: emails,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
 	if err := s.q.Enqueue(ctx, t); err != nil {
-		return err
+		return 0, err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"queued": len(req.Emails)})
+	return len(emails), nil
 }
 
 // previewHeader and previewDiffers say, in a preview's .eml and in every

@@ -19,12 +19,12 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // fakeDNS answers the lint's TXT lookups from a map; other names do not

@@ -15,8 +15,8 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // Every answer carries nosniff; every GET route answers HEAD without a

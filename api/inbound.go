@@ -7,7 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/storsthlm/utskick/worker/inbound"
+	"github.com/storsthlm/utskick/inbound"
 )
 
 // receiveInbound takes one raw RFC 5322 message (a bounce, a complaint

@@ -19,9 +19,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // TestPublicFormsCheckNamesLikeTheAPI: the subscribe and preferences

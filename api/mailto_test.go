@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/outbox"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
-	"github.com/storsthlm/utskick/worker/outbox"
 )
 
 func unsubscribeMail(to string) string {

@@ -25,9 +25,9 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // The API tests reach the server through checkedServer, so every request

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 func (a *testAPI) subscription(subID, listID int64) string {

@@ -18,15 +18,15 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/metrics"
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
-	"github.com/storsthlm/utskick/worker/metrics"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // Deps are the server's collaborators, passed in explicitly.

@@ -22,13 +22,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
-	"github.com/storsthlm/utskick/worker/metrics"
 )
 
 const browserUA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -13,8 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/net/idna"
 
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 type webhookRequest struct {

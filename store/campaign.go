@@ -126,6 +126,7 @@ func (s *Store) CampaignStatus(ctx context.Context, id int64) (string, error) {
 // CampaignQuery filters Campaigns.
 type CampaignQuery struct {
 	Status string
+	Search string // in the name or the subject, case-insensitive
 	Before int64 // keyset: ids lower than this (newest first); 0 = from the newest
 	Limit  int
 }
@@ -143,6 +144,10 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 	}
 	if q.Status != "" {
 		tx = tx.Where("status = ?", q.Status)
+	}
+	if q.Search != "" {
+		like := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
+		tx = tx.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')", like, like)
 	}
 	var cs []Campaign
 	if err := tx.Find(&cs).Error; err != nil {
@@ -177,13 +182,25 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 type CampaignPatch struct {
 	Name, Subject, From, ReplyTo, Preheader, Body *string
 	ListIDs                                       *[]int64
+	// IfRevision, when set, makes the edit conditional: it applies only
+	// if the campaign still has this revision, else it is a conflict on
+	// the field "revision" (someone else saved in between). Editors send
+	// the revision they loaded, so two people's edits are never silently
+	// merged or overwritten.
+	IfRevision *int
 }
 
-// UpdateCampaign edits a draft. Any other status is ErrConflict.
+// ErrRevision is the conflict of an edit made from an older revision.
+func revisionConflict(id int64, have, want int) error {
+	return fieldConflictf("revision", "campaign %d was changed by someone else (revision %d, yours %d): reload it and apply your edits again", id, have, want)
+}
+
+// UpdateCampaign edits a draft and bumps its revision. Any other status
+// is ErrConflict, and so is an IfRevision that is no longer current.
 func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (*Campaign, error) {
 	var out *Campaign
 	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		upd := map[string]any{"updated_at": s.now()}
+		upd := map[string]any{"updated_at": s.now(), "revision": gorm.Expr("revision + 1")}
 		set := func(col string, v *string) {
 			if v != nil {
 				upd[col] = *v
@@ -195,11 +212,21 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 		set("reply_to", p.ReplyTo)
 		set("preheader", p.Preheader)
 		set("body", p.Body)
-		res := tx.Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignDraft).Updates(upd)
+		q := tx.Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignDraft)
+		if p.IfRevision != nil {
+			q = q.Where("revision = ?", *p.IfRevision)
+		}
+		res := q.Updates(upd)
 		if res.Error != nil {
 			return fmt.Errorf("update campaign %d: %w", id, res.Error)
 		}
 		if res.RowsAffected == 0 {
+			if p.IfRevision != nil {
+				var c Campaign
+				if err := tx.Select("id, status, revision").First(&c, id).Error; err == nil && c.Status == CampaignDraft {
+					return revisionConflict(id, c.Revision, *p.IfRevision)
+				}
+			}
 			return s.transitionError(tx, id, "edit")
 		}
 		if p.ListIDs != nil {

@@ -29,6 +29,7 @@ var migrations = []migration{
 	{ID: "0008_reply_to", Up: sqlStep(schema0008)},
 	{ID: "0009_heartbeats", Up: sqlStep(schema0009)},
 	{ID: "0010_sender_identity", Up: sqlStep(schema0010)},
+	{ID: "0011_media", Up: sqlStep(schema0011)},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
@@ -375,5 +376,5 @@ func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
 		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
 		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{},
-		&User{}, &Session{}, &UserToken{}, &SenderIdentity{}}
+		&User{}, &Session{}, &UserToken{}, &SenderIdentity{}, &Media{}}
 }

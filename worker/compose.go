@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // Composer turns a campaign into messages: the part that the sender, test

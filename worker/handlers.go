@@ -15,12 +15,12 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/storsthlm/utskick/internal/metrics"
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
-	"github.com/storsthlm/utskick/worker/metrics"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.

@@ -25,16 +25,16 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/storsthlm/utskick/inbound/bounce"
+	"github.com/storsthlm/utskick/internal/metrics"
+	"github.com/storsthlm/utskick/internal/outbound"
+	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/bounce"
-	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
-	"github.com/storsthlm/utskick/worker/metrics"
-	"github.com/storsthlm/utskick/worker/outbound"
-	"github.com/storsthlm/utskick/worker/outbox"
 )
 
 var statsKey = []byte("test secret key, 32 bytes long!!")

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // A test send to a subscriber's own address carries their name but links

@@ -2,8 +2,8 @@ package worker
 
 import (
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // ReturnPath is the envelope sender of one delivery: the VERP address

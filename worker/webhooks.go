@@ -16,8 +16,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/outbound"
 )
 
 // Webhook request headers.

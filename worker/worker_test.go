@@ -13,13 +13,13 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
-	"github.com/storsthlm/utskick/worker/outbox"
 )
 
 // env is a worker wired to real parts: a store, a Redis (embedded, or the

@@ -41,9 +41,9 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 const benchSecret = "utskick-bench secret key: 32 bytes or more, fixed"

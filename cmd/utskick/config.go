@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/inbound"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 

@@ -40,15 +40,15 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/metrics"
+	"github.com/storsthlm/utskick/internal/outbound"
+	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
 	"github.com/storsthlm/utskick/worker/mailer"
-	"github.com/storsthlm/utskick/worker/metrics"
-	"github.com/storsthlm/utskick/worker/outbound"
-	"github.com/storsthlm/utskick/worker/outbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/storsthlm/utskick/worker/bounce"
+	"github.com/storsthlm/utskick/inbound/bounce"
 )
 
 // Class is what an SMTP outcome means for the delivery.

@@ -22,12 +22,16 @@ const (
 	DKIMEd25519 = "ed25519" // RFC 8463: tens of µs to sign; not every receiver verifies it yet
 )
 
-// dkimHeaders are the header fields a signature covers. From and Subject
-// are listed twice ("oversigned"): a header added later with either name
-// breaks the signature, so a relay cannot slip in a second From.
+// dkimHeaders are the header fields a signature covers. The ones a
+// forwarder could abuse are listed twice ("oversigned"): a verifier then
+// signs an empty second instance, so a header added later with that name
+// breaks the signature. Nobody can slip in a second From, a Reply-To
+// that diverts answers, or a List-Unsubscribe that points elsewhere.
 var dkimHeaders = []string{
 	"From", "From", "To", "Subject", "Subject", "Date", "Message-ID",
-	"List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID",
+	"Reply-To", "Reply-To", "Sender", "Sender",
+	"List-Id", "List-Id", "List-Unsubscribe", "List-Unsubscribe",
+	"List-Unsubscribe-Post", "List-Unsubscribe-Post", "Feedback-ID", "Feedback-ID",
 	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
 }
 
@@ -37,6 +41,24 @@ var dkimHeaders = []string{
 type DKIM struct {
 	opts dkim.SignOptions
 	alg  string
+	// also are further keys that sign every message too (dual signing:
+	// RSA for every receiver, Ed25519 for those that check it).
+	also []*DKIM
+}
+
+// Also returns a signer that signs with d and then with each of more, one
+// DKIM-Signature each. Domain, Selector and the records describe d.
+func (d *DKIM) Also(more ...*DKIM) *DKIM {
+	c := *d
+	c.also = append(append([]*DKIM(nil), d.also...), more...)
+	return &c
+}
+
+// Keys is d's key and those added with Also, in signing order.
+func (d *DKIM) Keys() []*DKIM {
+	first := *d
+	first.also = nil
+	return append([]*DKIM{&first}, d.also...)
 }
 
 // NewDKIM returns a signer for domain with key (an *rsa.PrivateKey of at
@@ -79,22 +101,33 @@ func (d *DKIM) Selector() string { return d.opts.Selector }
 // Algorithm is DKIMRSA or DKIMEd25519.
 func (d *DKIM) Algorithm() string { return d.alg }
 
-// Sign writes msg to dst with a DKIM-Signature header in front of it.
+// Sign writes msg to dst with a DKIM-Signature header in front of it,
+// one per key.
 func (d *DKIM) Sign(dst *bytes.Buffer, msg []byte) error {
+	for _, k := range d.Keys() {
+		sig, err := k.signature(msg)
+		if err != nil {
+			return err
+		}
+		dst.WriteString(sig)
+	}
+	dst.Write(msg)
+	return nil
+}
+
+func (d *DKIM) signature(msg []byte) (string, error) {
 	s, err := dkim.NewSigner(&d.opts)
 	if err != nil {
-		return fmt.Errorf("dkim: %w", err)
+		return "", fmt.Errorf("dkim: %w", err)
 	}
 	if _, err := s.Write(msg); err != nil {
 		s.Close()
-		return fmt.Errorf("dkim: %w", err)
+		return "", fmt.Errorf("dkim: %w", err)
 	}
 	if err := s.Close(); err != nil {
-		return fmt.Errorf("dkim: %w", err)
+		return "", fmt.Errorf("dkim: %w", err)
 	}
-	dst.WriteString(s.Signature())
-	dst.Write(msg)
-	return nil
+	return s.Signature(), nil
 }
 
 // DNSName is where the public key is published.

@@ -13,10 +13,10 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/storsthlm/utskick/inbound/bounce"
+	"github.com/storsthlm/utskick/internal/metrics"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker/bounce"
-	"github.com/storsthlm/utskick/worker/links"
-	"github.com/storsthlm/utskick/worker/metrics"
 )
 
 // Processor handles inbound mail.

@@ -9,10 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // fakePOP3 is a one-mailbox POP3 server (RFC 1939) on loopback.

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/storsthlm/utskick/worker/outbound"
+	"github.com/storsthlm/utskick/internal/outbound"
 )
 
 // fakeDNS answers from a map; other names do not exist. Tests reach

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // Fixture fills a report template in testdata: the VERP token of a real

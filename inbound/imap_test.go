@@ -17,10 +17,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker/inbound"
-	"github.com/storsthlm/utskick/worker/links"
 )
 
 // startIMAP runs go-imap's in-memory IMAP server on loopback with one
