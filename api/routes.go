@@ -64,6 +64,7 @@ func (s *Server) routes() {
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
 	web.POST("/settings/users", s.usersInvite, in, webAdmin)
 	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
+	web.GET("/settings/users/:id/deactivate", s.usersDeactivatePage, in, webAdmin)
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)

@@ -328,3 +328,42 @@ func TestDomainPageShowsTheDKIMRecordAndWhatDNSSays(t *testing.T) {
 		t.Fatalf("wrong key, no SPF, no DMARC: verdicts %v:\n%s", v, bad)
 	}
 }
+
+// TestDeactivateAsksFirstAndRoleErrorsSitByTheirRow: deactivating is a
+// link to a page that names the person and asks (no script needed), and
+// a refused role change shows its reason next to that row's role.
+func TestDeactivateAsksFirstAndRoleErrorsSitByTheirRow(t *testing.T) {
+	w := newWebTest(t, nil)
+	b, admin := adminBrowser(t, w)
+	anna := w.user("anna@example.se", store.RoleEditor, pw)
+	rec := b.get("/admin/settings/users")
+	if !strings.Contains(rec.Body.String(), `href="/admin/settings/users/`+itoa(anna.ID)+`/deactivate"`) {
+		t.Fatalf("no link to the confirmation:\n%s", rec.Body)
+	}
+	rec = b.get("/admin/settings/users/" + itoa(anna.ID) + "/deactivate")
+	wantStatus(t, rec, http.StatusOK)
+	if !strings.Contains(rec.Body.String(), "Stäng av anna?") || !strings.Contains(rec.Body.String(), "Ja, stäng av anna") {
+		t.Fatalf("the confirmation does not name the person:\n%s", rec.Body)
+	}
+	if u, _ := w.st.User(context.Background(), anna.ID); u.Status != store.UserActive {
+		t.Fatal("showing the confirmation deactivated")
+	}
+	wantRedirect(t, b.post("/admin/settings/users/"+itoa(anna.ID)+"/deactivate", url.Values{}), "/admin/settings/users")
+	if u, _ := w.st.User(context.Background(), anna.ID); u.Status != store.UserDeactivated {
+		t.Fatal("the confirmed deactivation did not happen")
+	}
+	wantStatus(t, b.get("/admin/settings/users/999/deactivate"), http.StatusNotFound)
+
+	id := itoa(admin.ID)
+	rec = b.post("/admin/settings/users/"+id+"/role", url.Values{"role": {"owner"}})
+	wantStatus(t, rec, http.StatusUnprocessableEntity)
+	if !strings.Contains(rec.Body.String(), `<p class="error" id="role-`+id+`-error">Välj en roll.</p>`) ||
+		!strings.Contains(rec.Body.String(), `aria-describedby="role-`+id+`-error"`) {
+		t.Fatalf("invalid role: no error by the row:\n%s", rec.Body)
+	}
+	rec = b.post("/admin/settings/users/"+id+"/role", url.Values{"role": {"viewer"}})
+	wantStatus(t, rec, http.StatusConflict)
+	if !strings.Contains(rec.Body.String(), `<p class="error" id="role-`+id+`-error">Det måste finnas minst en aktiv administratör`) {
+		t.Fatalf("last admin: no error by the row:\n%s", rec.Body)
+	}
+}
