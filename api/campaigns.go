@@ -346,7 +346,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	if s.dkim != nil {
 		in.DKIM = &lint.DKIMKey{Domain: s.dkim.Domain(), Selector: s.dkim.Selector(), Record: s.dkim.TXTRecord()}
 	}
-	checker := &lint.Checker{Resolver: s.resolver}
+	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()
 	}

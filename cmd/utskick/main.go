@@ -281,6 +281,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			// DMARC before sending. The embedded capture needs none.
 			deps.Resolver = net.DefaultResolver
 		}
+		deps.DNSTimeout = cfg.DNSTimeout
 		srv, err := api.New(deps)
 		if err != nil {
 			return err
