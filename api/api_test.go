@@ -21,6 +21,7 @@ import (
 	"github.com/storsthlm/utskick/inbound"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -66,12 +67,12 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 	sign, _ := links.NewSigner(testKey)
 	a := &testAPI{t: t, st: st, sign: sign, queues: worker.DefaultQueues,
 		insp: asynq.NewInspectorFromRedisClient(rc), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	wcfg := worker.Config{BaseURL: "http://news.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+	ccfg := compose.Config{BaseURL: "http://news.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	deps := api.Deps{
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: a.queues,
-		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
+		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Slots: 2,
-		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil),
+		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail),
 		Ready:    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
 		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
 	}

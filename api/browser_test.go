@@ -24,6 +24,7 @@ import (
 	"github.com/storsthlm/utskick/inbound"
 	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -103,13 +104,13 @@ func TestPagesInChromium(t *testing.T) {
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
 	queue := worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)}
-	wcfg := worker.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"},
-		ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second}
+	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second}
+	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
 	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: slog.New(slog.DiscardHandler)})
+	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +119,8 @@ func TestPagesInChromium(t *testing.T) {
 	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
 
-	srv, err := api.New(api.Deps{Store: st, Queue: queue, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl,
-		Signer: sign, BaseURL: baseURL, Org: "Förbundet", Inbound: inbound.New(st, sign, nil)})
+	srv, err := api.New(api.Deps{Store: st, Queue: queue, Composer: comp, Templates: tmpl,
+		Signer: sign, BaseURL: baseURL, Org: "Förbundet", Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail)})
 	if err != nil {
 		t.Fatal(err)
 	}

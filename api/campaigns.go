@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
@@ -48,7 +49,7 @@ func (r *campaignRequest) validate(create bool) error {
 	if err := oneLineText("preheader", r.Preheader, false, 400); err != nil {
 		return err
 	}
-	if err := text("body", r.Body, create, 500_000); err != nil {
+	if err := text("body", r.Body, create, mailtemplates.MaxBodyChars); err != nil {
 		return err
 	}
 	// "" (or no from) is the default sender; anything else must be an
@@ -343,9 +344,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0), // only its domain matters to the lint
 		PostalAddress: comp.Sender.PostalAddress}
-	if s.dkim != nil {
-		in.DKIM = &lint.DKIMKey{Domain: s.dkim.Domain(), Selector: s.dkim.Selector(), Record: s.dkim.TXTRecord()}
-	}
+	in.DKIM = s.dkim
 	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()
@@ -355,7 +354,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 
 // previewRecipient is subscriber subID, or a sample reader in the
 // campaign's language.
-func (s *Server) previewRecipient(ctx context.Context, comp *worker.Composed, subID int64) (store.Recipient, error) {
+func (s *Server) previewRecipient(ctx context.Context, comp *compose.Composed, subID int64) (store.Recipient, error) {
 	r := store.Recipient{Email: "reader@example.org", Language: "sv"}
 	if len(comp.Lists) > 0 {
 		r.Language = comp.Lists[0].Language

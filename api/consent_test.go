@@ -16,6 +16,7 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -337,7 +338,9 @@ func TestPreviewSaysWhatDiffersAndIsNotSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) { d.DKIM = dk })
+	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) {
+		d.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
+	})
 	list := a.seedList("bus", "")
 	var camp store.Campaign
 	a.ok(201, "POST", "/api/v1/campaigns", fmt.Sprintf(`{"name":"n","subject":"s","body":"b","list_ids":[%d]}`, list), &camp)

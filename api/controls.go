@@ -9,32 +9,74 @@ import (
 	"github.com/storsthlm/utskick/worker"
 )
 
-// pauseCampaign stops sending; every worker notices within a second.
-func (s *Server) pauseCampaign(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	camp, err := s.st.PauseCampaign(c.Request().Context(), id, "paused by staff")
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, camp)
+// Campaign controls, shared by the JSON API and the workspace's campaign
+// page: one function per action, so the rules and the enqueueing that
+// follows are written once.
+const (
+	actionPause     = "pause"
+	actionResume    = "resume"
+	actionCancel    = "cancel"
+	actionRetry     = "retry-failed"
+	actionDuplicate = "duplicate"
+)
+
+// controlResult is what a campaign control did.
+type controlResult struct {
+	Campaign *store.Campaign
+	Requeued int64 // retry-failed: deliveries given a new round
 }
 
-// resumeCampaign continues a paused campaign and rings the workers.
-func (s *Server) resumeCampaign(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
+// controlCampaign runs action on campaign id on behalf of the request's
+// actor (the session's user or the token), which the campaign's event
+// records.
+func (s *Server) controlCampaign(c echo.Context, action string, id int64) (controlResult, error) {
+	ctx := store.WithActor(c.Request().Context(), actor(c))
+	var (
+		r   controlResult
+		err error
+	)
+	switch action {
+	case actionPause:
+		// pause stops sending; every worker notices within a second.
+		r.Campaign, err = s.st.PauseCampaign(ctx, id, "paused by staff")
+	case actionResume:
+		// resume continues a paused campaign and rings the workers.
+		if r.Campaign, err = s.st.ResumeCampaign(ctx, id); err == nil {
+			s.kick(c, r.Campaign)
+		}
+	case actionCancel:
+		r.Campaign, err = s.st.CancelCampaign(ctx, id)
+	case actionRetry:
+		if r.Campaign, r.Requeued, err = s.st.RetryFailed(ctx, id); err == nil {
+			s.kick(c, r.Campaign)
+		}
+	case actionDuplicate:
+		r.Campaign, err = s.st.DuplicateCampaign(ctx, id)
+	default:
+		return r, echo.NewHTTPError(http.StatusNotFound, "no such action")
 	}
-	ctx := c.Request().Context()
-	camp, err := s.st.ResumeCampaign(ctx, id)
-	if err != nil {
-		return err
+	return r, err
+}
+
+// controlHandler is the JSON API of one campaign control.
+func (s *Server) controlHandler(action string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		r, err := s.controlCampaign(c, action, id)
+		if err != nil {
+			return err
+		}
+		switch action {
+		case actionRetry:
+			return c.JSON(http.StatusOK, map[string]any{"campaign": r.Campaign, "requeued": r.Requeued})
+		case actionDuplicate:
+			return c.JSON(http.StatusCreated, r.Campaign)
+		}
+		return c.JSON(http.StatusOK, r.Campaign)
 	}
-	s.kick(c, camp)
-	return c.JSON(http.StatusOK, camp)
 }
 
 // kick enqueues what a campaign's status calls for. A lost enqueue is
@@ -53,43 +95,6 @@ func (s *Server) kick(c echo.Context, camp *store.Campaign) {
 	if err != nil {
 		s.log.Warn("enqueue; reconcile will retry", "campaign_id", camp.ID, "err", err)
 	}
-}
-
-func (s *Server) cancelCampaign(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	camp, err := s.st.CancelCampaign(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, camp)
-}
-
-func (s *Server) retryFailed(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	camp, n, err := s.st.RetryFailed(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	s.kick(c, camp)
-	return c.JSON(http.StatusOK, map[string]any{"campaign": camp, "requeued": n})
-}
-
-func (s *Server) duplicateCampaign(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	camp, err := s.st.DuplicateCampaign(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, camp)
 }
 
 func (s *Server) campaignDeliveries(c echo.Context) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -75,10 +76,10 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	sg, _ := links.NewSigner([]byte("test secret key, 32 bytes long!!"))
-	wcfg := worker.Config{BaseURL: "https://nyhetsbrev.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+	ccfg := compose.Config{BaseURL: "https://nyhetsbrev.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	srv, err := api.New(api.Deps{
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)},
-		Composer: worker.NewComposer(wcfg, tm, sg), Templates: tm, Signer: sg,
+		Composer: compose.New(ccfg, tm, sg), Templates: tm, Signer: sg,
 		BaseURL: "https://nyhetsbrev.example.se", Org: "Förbundet",
 		Resolver: fakeDNS{"example.se": {"v=spf1 mx -all"}, "_dmarc.example.se": {"v=DMARC1; p=none"}},
 		Now:      time.Now,

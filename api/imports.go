@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/csvimport"
 	"github.com/storsthlm/utskick/worker"
 )
 
@@ -28,7 +29,11 @@ const importChunk = 1 << 20
 // isUpload tells the body-limit and timeout middleware to leave the CSV
 // upload to its own limits.
 func isUpload(c echo.Context) bool {
-	return c.Request().Method == http.MethodPost && c.Request().URL.Path == "/api/v1/imports"
+	if c.Request().Method != http.MethodPost {
+		return false
+	}
+	p := c.Request().URL.Path
+	return p == "/api/v1/imports" || p == "/admin/imports"
 }
 
 type importOptions struct {
@@ -170,8 +175,8 @@ func (s *Server) createImport(c echo.Context) error {
 		if err != nil {
 			return fail(bodyError(err))
 		}
-		if _, _, err := worker.ReadImportHeader(bytes.NewReader(first)); err != nil {
-			var he *worker.HeaderError
+		if _, _, err := csvimport.ReadHeader(bytes.NewReader(first)); err != nil {
+			var he *csvimport.HeaderError
 			if errors.As(err, &he) {
 				return fieldErr("file", "%s", he.Msg)
 			}
@@ -194,17 +199,8 @@ func (s *Server) createImport(c echo.Context) error {
 			imp = nil
 			return err
 		}
-		seq := 0
-		chunk := first
-		for len(chunk) > 0 {
-			if err := s.st.AppendImportChunk(ctx, imp.ID, seq, chunk); err != nil {
-				return fail(err)
-			}
-			size += int64(len(chunk))
-			seq++
-			if chunk, err = readChunk(part); err != nil {
-				return fail(bodyError(err))
-			}
+		if size, err = s.storeChunks(ctx, imp.ID, first, part); err != nil {
+			return fail(err)
 		}
 	}
 	if imp == nil {
@@ -221,6 +217,27 @@ func (s *Server) createImport(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, got)
+}
+
+// storeChunks stores an upload in importChunk pieces, first (already
+// read) and then the rest of part, and returns its size. A broken body
+// is told as bodyError says; the caller deletes what was stored.
+func (s *Server) storeChunks(ctx context.Context, id int64, first []byte, part io.Reader) (int64, error) {
+	var size int64
+	seq := 0
+	chunk := first
+	for len(chunk) > 0 {
+		if err := s.st.AppendImportChunk(ctx, id, seq, chunk); err != nil {
+			return 0, err
+		}
+		size += int64(len(chunk))
+		seq++
+		var err error
+		if chunk, err = readChunk(part); err != nil {
+			return 0, bodyError(err)
+		}
+	}
+	return size, nil
 }
 
 // readChunk reads up to importChunk bytes of the part. The end of the

@@ -6,8 +6,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/storsthlm/utskick/inbound"
 )
 
 // receiveInbound takes one raw RFC 5322 message (a bounce, a complaint
@@ -18,12 +16,12 @@ func (s *Server) receiveInbound(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotImplemented, "inbound processing is not configured")
 	}
 	body := http.MaxBytesReader(c.Response(), c.Request().Body, 10<<20)
-	res, err := s.inbound.Handle(c.Request().Context(), c.QueryParams()["rcpt"], body)
+	res, err := s.inbound(c.Request().Context(), c.QueryParams()["rcpt"], body)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
 		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "message larger than 10 MiB")
-	case errors.Is(err, inbound.ErrNotMail), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, ErrNotMail), errors.Is(err, io.ErrUnexpectedEOF):
 		return fieldErr("body", "must be a raw RFC 5322 message")
 	case err != nil:
 		return err

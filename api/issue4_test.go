@@ -24,6 +24,7 @@ import (
 	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/csvimport"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 )
@@ -305,7 +306,7 @@ func TestSubscribersCSVExport(t *testing.T) {
 		t.Fatalf("list export:\n%q", recs)
 	}
 	// What an export writes, an import reads back: the header passes.
-	if _, _, err := worker.ReadImportHeader(strings.NewReader(strings.Join(recs[0], ",") + "\n")); err != nil {
+	if _, _, err := csvimport.ReadHeader(strings.NewReader(strings.Join(recs[0], ",") + "\n")); err != nil {
 		t.Fatalf("export header is not importable: %v", err)
 	}
 	a.expectRejected("unknown list", 400, "list_id", func() *httptest.ResponseRecorder {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -94,16 +95,43 @@ func (s *Server) createList(c echo.Context) error {
 	if err := req.validate(true); err != nil {
 		return err
 	}
+	l, err := s.createListFrom(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, l)
+}
+
+// createListFrom makes a list from a validated request: the one path of
+// the API and the web workspace.
+func (s *Server) createListFrom(ctx context.Context, req listRequest) (*store.List, error) {
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
 		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
 		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive),
 		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo),
 		FromName: deref(req.FromName), FromAddress: deref(req.FromAddress), PostalAddress: deref(req.PostalAddress),
 		Contact: deref(req.Contact)}
-	if err := s.st.CreateList(c.Request().Context(), l); err != nil {
-		return templateError(err)
+	if err := s.st.CreateList(ctx, l); err != nil {
+		return nil, templateError(err)
 	}
-	return c.JSON(http.StatusCreated, l)
+	return l, nil
+}
+
+// updateListFrom applies a validated request to list id.
+func (s *Server) updateListFrom(ctx context.Context, id int64, req listRequest) (*store.List, error) {
+	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
+		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo,
+		FromName: req.FromName, FromAddress: req.FromAddress, PostalAddress: req.PostalAddress, Contact: req.Contact}
+	if req.TemplateID != nil {
+		ref := templateRef(req.TemplateID)
+		p.TemplateID = &ref
+	}
+	l, err := s.st.UpdateList(ctx, id, p)
+	if err != nil {
+		return nil, templateError(err)
+	}
+	return l, nil
 }
 
 func (s *Server) listLists(c echo.Context) error {
@@ -138,17 +166,9 @@ func (s *Server) updateList(c echo.Context) error {
 	if err := req.validate(false); err != nil {
 		return err
 	}
-	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
-		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
-		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo,
-		FromName: req.FromName, FromAddress: req.FromAddress, PostalAddress: req.PostalAddress, Contact: req.Contact}
-	if req.TemplateID != nil {
-		ref := templateRef(req.TemplateID)
-		p.TemplateID = &ref
-	}
-	l, err := s.st.UpdateList(c.Request().Context(), id, p)
+	l, err := s.updateListFrom(c.Request().Context(), id, req)
 	if err != nil {
-		return templateError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, l)
 }

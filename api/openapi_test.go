@@ -375,6 +375,11 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	want(t, rec, 202, &x)
 	imp := id(x)
 	items("/api/v1/imports")
+	// Media: an upload, then the library.
+	if rec := uploadImage(a.srv, "/api/v1/media", a.editor, "karta.png", testPNG(t, 30, 20, false)); rec.Code != http.StatusCreated {
+		t.Fatalf("media upload: %d %s", rec.Code, rec.Body)
+	}
+	items("/api/v1/media")
 	a.ok(200, "GET", "/api/v1/imports/"+imp, "", nil)
 	a.ok(200, "GET", "/api/v1/imports/"+imp+"/rejects.csv", "", nil)
 

@@ -170,13 +170,13 @@ func checkText(field string, v *string, required bool, r textRule) error {
 	switch p {
 	case textOK:
 		if t == "" && required {
-			return keyed(fieldErr(field, "must not be empty"), "err.required")
+			return &FieldError{Field: field, Msg: "must not be empty", Key: "err.required"}
 		}
 		*v = t
 		return nil
 	case textBlank:
 		if required {
-			return keyed(fieldErr(field, "must not be empty (it holds only spaces)"), "err.required")
+			return &FieldError{Field: field, Msg: "must not be empty (it holds only spaces)", Key: "err.required"}
 		}
 		return keyed(fieldErr(field, "holds only spaces; send \"\" to leave it empty"), "err.text_blank")
 	case textBadUTF8:
@@ -186,8 +186,8 @@ func checkText(field string, v *string, required bool, r textRule) error {
 	case textLines:
 		return keyed(fieldErr(field, "must be one line"), "err.text_one_line")
 	case textTooLong:
-		return keyed(fieldErr(field, "must be at most %d characters, got %d", r.max, utf8.RuneCountInString(t)),
-			"err.too_long", "max", strconv.Itoa(r.max))
+		return &FieldError{Field: field, Msg: fmt.Sprintf("must be at most %d characters, got %d", r.max, utf8.RuneCountInString(t)),
+			Key: "err.too_long", Args: []string{"max", strconv.Itoa(r.max)}}
 	}
 	return fieldErr(field, "is not valid text")
 }

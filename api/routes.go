@@ -29,9 +29,10 @@ func (s *Server) routes() {
 	e.GET("/archive/:slug", s.archiveIndex) // lists with archive: true
 	e.GET("/archive/:slug/feed.atom", s.archiveFeed)
 	e.GET("/archive/:slug/:id", s.archiveIssue)
-	e.GET("/l/:token", s.click)          // tracked link: signed (delivery, link index)
-	e.GET("/o/:token", s.open)           // open pixel
-	e.GET("/static/:file", s.staticFile) // public.css of the pages above
+	e.GET("/l/:token", s.click)             // tracked link: signed (delivery, link index)
+	e.GET("/o/:token", s.open)              // open pixel
+	e.GET("/static/:file", s.staticFile)    // public.css of the pages above
+	e.GET("/media/:id/:name", s.serveMedia) // the media library's images, linked from mail
 
 	// Staff workspace: pages under /admin with a session cookie. Every
 	// request loads its session once; every POST passes checkCSRF before
@@ -79,11 +80,60 @@ func (s *Server) routes() {
 	web.POST("/settings/sender", s.senderSubmit, in, webAdmin)
 	web.GET("/settings/domain", s.domainPage, in, webAdmin)
 	// Screens of the navigation that other work fills in.
-	web.GET("/campaigns", s.coming("campaigns"), in)
-	web.GET("/lists", s.coming("lists"), in)
-	web.GET("/subscribers", s.coming("subscribers"), in)
-	web.GET("/imports", s.coming("imports"), in)
-	web.GET("/suppressions", s.coming("suppressions"), in)
+	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
+	// web_suppressions.go). The downloads are the API's own handlers.
+	edit := s.webRole(store.RoleEditor)
+	web.GET("/lists", s.listsPage, in)
+	web.GET("/lists/new", s.listNewPage, in, edit)
+	web.POST("/lists", s.listCreate, in, edit)
+	web.GET("/lists/:id", s.listPage, in)
+	web.POST("/lists/:id", s.listUpdate, in, edit)
+	web.POST("/lists/:id/delete", s.listDelete, in, edit)
+	web.GET("/subscribers", s.subscribersPage, in)       // ?q=&list=&status=&after=
+	web.GET("/subscribers.csv", s.exportSubscribers, in) // ?list_id=&status=
+	web.GET("/subscribers/new", s.personNewPage, in, edit)
+	web.POST("/subscribers", s.personCreate, in, edit)
+	web.GET("/subscribers/:id", s.personPage, in)
+	web.POST("/subscribers/:id", s.personUpdate, in, edit)
+	web.GET("/subscribers/:id/export", s.exportPerson, in)
+	web.GET("/subscribers/:id/erase", s.personErasePage, in, edit)
+	web.POST("/subscribers/:id/erase", s.personErase, in, edit)
+	web.GET("/imports", s.importsPage, in)
+	web.POST("/imports", s.importUpload, in, edit) // multipart; ?csrf= (see checkCSRF)
+	web.GET("/imports/:id", s.importPage, in)      // review before it starts, then progress
+	web.POST("/imports/:id/start", s.importStart, in, edit)
+	web.POST("/imports/:id/discard", s.importDiscard, in, edit)
+	web.GET("/imports/:id/progress", s.getImport, in) // JSON, polled by audience.js
+	web.GET("/imports/:id/rejects.csv", s.importRejects, in)
+	web.GET("/suppressions", s.suppressionsPage, in) // ?email=&reason=&after=
+	web.POST("/suppressions", s.suppressionAdd, in, edit)
+	web.POST("/suppressions/remove", s.suppressionRemove, in, edit)
+	// Campaigns: the list, the calendar, the editor (web_campaigns.go,
+	// web_editor.go, web_send.go); a campaign's own page is /campaigns/:id.
+	web.GET("/campaigns", s.campaignsPage, in)
+	web.GET("/campaigns/calendar", s.calendarPage, in)
+	web.GET("/campaigns/new", s.editorNew, in, edit)
+	web.POST("/campaigns/new", s.editorCreate, in, edit)
+	web.GET("/campaigns/:id/edit", s.editorPage, in, edit)
+	web.POST("/campaigns/:id/edit", s.editorSave, in, edit)
+	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, edit)
+	web.GET("/campaigns/:id/preview", s.editorPreview, in, edit)
+	web.POST("/campaigns/:id/test", s.editorTest, in, edit)
+	web.GET("/campaigns/:id/send", s.sendConfirm, in, edit)
+	web.POST("/campaigns/:id/send", s.sendSubmit, in, edit)
+	web.GET("/media", s.mediaPage, in)
+	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
+	// Following and reporting on a campaign (web_reports.go).
+	web.GET("/campaigns/:id", s.campaignPage, in)
+	web.GET("/campaigns/:id/progress", s.campaignProgress, in) // JSON for reports.js
+	web.GET("/campaigns/:id/report", s.campaignReport, in)
+	web.GET("/campaigns/:id/deliveries.csv", s.campaignDeliveriesCSV, in)
+	web.GET("/campaigns/:id/confirm/:action", s.campaignConfirm, in, edit)
+	for _, a := range []string{actionPause, actionResume, actionCancel, actionRetry, actionDuplicate} {
+		web.POST("/campaigns/:id/"+a, s.campaignControl(a), in, edit)
+	}
+	web.GET("/lists/:id/report", s.listReport, in)
+	web.GET("/reports/monthly", s.monthlyReport, in)
 
 	// The staff API, described by api/openapi.yaml; the description itself
 	// needs no token, so that tools can fetch it.
@@ -131,11 +181,14 @@ func (s *Server) routes() {
 	v1.GET("/campaigns/:id/preview", s.previewCampaign, read)
 	v1.GET("/campaigns/:id/stats", s.campaignStats, read)
 	v1.GET("/campaigns/:id/deliveries", s.campaignDeliveries, read)
-	v1.POST("/campaigns/:id/pause", s.pauseCampaign, write)
-	v1.POST("/campaigns/:id/resume", s.resumeCampaign, write)
-	v1.POST("/campaigns/:id/cancel", s.cancelCampaign, write)
-	v1.POST("/campaigns/:id/retry-failed", s.retryFailed, write)
-	v1.POST("/campaigns/:id/duplicate", s.duplicateCampaign, write)
+	v1.POST("/campaigns/:id/pause", s.controlHandler(actionPause), write)
+	v1.POST("/campaigns/:id/resume", s.controlHandler(actionResume), write)
+	v1.POST("/campaigns/:id/cancel", s.controlHandler(actionCancel), write)
+	v1.POST("/campaigns/:id/retry-failed", s.controlHandler(actionRetry), write)
+	v1.POST("/campaigns/:id/duplicate", s.controlHandler(actionDuplicate), write)
+
+	v1.GET("/media", s.listMedia, read)
+	v1.POST("/media", s.createMedia, write) // multipart: file
 
 	v1.GET("/templates", s.listTemplates, read)
 	v1.POST("/templates", s.createTemplate, write)

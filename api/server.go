@@ -7,6 +7,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,15 +20,13 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/storsthlm/utskick/api/ratelimit"
-	"github.com/storsthlm/utskick/inbound"
-	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 // Deps are the server's collaborators, passed in explicitly.
@@ -34,7 +34,7 @@ type Deps struct {
 	Store     *store.Store
 	Queue     worker.Queue
 	Queues    worker.Queues
-	Composer  *worker.Composer
+	Composer  *compose.Composer
 	Templates *mailtemplates.Templates
 	Signer    *links.Signer
 	Log       *slog.Logger
@@ -53,11 +53,12 @@ type Deps struct {
 	Org string
 	// Slots is the number of sender tasks per campaign (worker.Config.Slots).
 	Slots int
-	// Inbound acts on mail handed to POST /api/v1/inbound.
-	Inbound *inbound.Processor
-	// DKIM is the worker's signing key, for the lint's alignment and DNS
-	// checks; nil when signing is off.
-	DKIM *mailer.DKIM
+	// Inbound acts on mail handed to POST /api/v1/inbound (cmd passes
+	// package inbound's Processor); nil answers 501.
+	Inbound InboundFunc
+	// DKIM is the worker's signing key as published in DNS, for the lint's
+	// alignment and DNS checks; nil when signing is off.
+	DKIM *lint.DKIMKey
 	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil skips
 	// them (tests, and the embedded capture, where mail goes nowhere).
 	Resolver lint.Resolver
@@ -85,7 +86,7 @@ type Deps struct {
 	Tracking store.TrackingPolicy
 	// Metrics are served at /metrics (nil: not served); MetricsToken, if
 	// set, is the bearer token a scraper must send.
-	Metrics      *metrics.Metrics
+	Metrics      Metrics
 	MetricsToken string
 	// SessionIdle ends a staff session after this long without a request
 	// (default 8h); SessionMax this long after sign-in, however active
@@ -94,6 +95,21 @@ type Deps struct {
 	// RateSignin limits sign-in attempts per account, RateSigninIP per
 	// client IP (IPv6 per /64); both also count password-reset requests.
 	RateSignin, RateSigninIP ratelimit.Rate
+}
+
+// InboundFunc acts on one raw RFC 5322 message and returns what the
+// response shows. An error wrapping ErrNotMail is the client's: the body
+// is not a mail message at all.
+type InboundFunc func(ctx context.Context, envelopeRcpts []string, raw io.Reader) (any, error)
+
+// ErrNotMail marks input to InboundFunc that is not a mail message.
+var ErrNotMail = errors.New("not a mail message")
+
+// Metrics is what the server records and serves; cmd passes package
+// metrics' Prometheus registry.
+type Metrics interface {
+	Hit(kind, class string) // a tracked open or click, by kind and by human or machine
+	Handler() http.Handler  // the scrape endpoint
 }
 
 // Staff sessions end after DefaultSessionIdle without a request (a
@@ -111,7 +127,7 @@ type Server struct {
 	st       *store.Store
 	q        worker.Queue
 	queues   worker.Queues
-	compose  *worker.Composer
+	compose  *compose.Composer
 	tmpl     *mailtemplates.Templates
 	sign     *links.Signer
 	log      *slog.Logger
@@ -122,10 +138,10 @@ type Server struct {
 	optinTTL time.Duration
 	org      string
 	slots    int
-	inbound  *inbound.Processor
+	inbound  InboundFunc
 	pages    *pageSet
 	doc      apiDoc // GET /api/v1/openapi.json
-	dkim     *mailer.DKIM
+	dkim     *lint.DKIMKey
 	resolver lint.Resolver
 	// dnsTimeout bounds each lookup of the settings' DNS checks.
 	dnsTimeout time.Duration
@@ -138,7 +154,7 @@ type Server struct {
 	rateTest       ratelimit.Rate
 	importMax      int64
 	tracking       store.TrackingPolicy
-	met            *metrics.Metrics
+	met            Metrics
 
 	metricsToken string
 
@@ -234,7 +250,7 @@ func New(d Deps) (*Server, error) {
 	// A CSV upload is streamed into the database chunk by chunk under its
 	// own size limit and may take longer than a minute to arrive; every
 	// other request is small and quick.
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "10M", Skipper: isUpload}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "10M", Skipper: func(c echo.Context) bool { return isUpload(c) || isMediaUpload(c) }}))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: 60 * time.Second, Skipper: isUpload}))
 	s.e = e
 	s.routes()

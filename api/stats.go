@@ -40,3 +40,10 @@ func (s *Server) metrics(c echo.Context) error {
 	s.met.Handler().ServeHTTP(c.Response(), c.Request())
 	return nil
 }
+
+// hit counts a tracked open or click when metrics are on.
+func (s *Server) hit(kind, class string) {
+	if s.met != nil {
+		s.met.Hit(kind, class)
+	}
+}

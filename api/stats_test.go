@@ -65,7 +65,7 @@ func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, worker.
 	srv, err := api.New(api.Deps{
 		Store: st, Queue: q, Queues: a.queues, Templates: tmpl, Signer: a.sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Now: func() time.Time { return a.now },
-		Inbound: inbound.New(st, a.sign, nil), Metrics: met, MetricsToken: "scrape-secret",
+		Inbound: inbound.New(st, a.sign, nil).HandleFunc(api.ErrNotMail), Metrics: met, MetricsToken: "scrape-secret",
 		Tracking: store.TrackingPolicy{MachineWindow: 2 * time.Second, BurstWindow: time.Second},
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func tamper(tok string) string {
 
 func renderFixture(t *testing.T, name, token, rcpt string) string {
 	t.Helper()
-	tm, err := template.ParseFiles(filepath.Join("..", "worker", "inbound", "testdata", name+".eml.tmpl"))
+	tm, err := template.ParseFiles(filepath.Join("..", "inbound", "testdata", name+".eml.tmpl"))
 	if err != nil {
 		t.Fatal(err)
 	}

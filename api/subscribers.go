@@ -179,16 +179,40 @@ func (s *Server) createSubscriber(c echo.Context) error {
 	if err := req.validate(true); err != nil {
 		return err
 	}
+	res, err := s.staffCreate(c, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, res.Subscriber)
+}
+
+// staffCreate adds a person from a validated request, as the API and the
+// web workspace both do: the opt-in rules are the store's
+// (StaffCreateSubscriber), and lists left waiting get their opt-in mail.
+func (s *Server) staffCreate(c echo.Context, req subscriberRequest) (*store.StaffResult, error) {
 	sub := &store.Subscriber{Email: *req.Email, Name: deref(req.Name), Language: *req.Language}
 	if req.Attributes != nil {
 		sub.Attributes = *req.Attributes
 	}
 	res, err := s.st.StaffCreateSubscriber(c.Request().Context(), sub, req.choices(), deref(req.ConsentBasis), actor(c))
 	if err != nil {
-		return listFieldError(err, req.Lists, "lists")
+		return nil, listFieldError(err, req.Lists, "lists")
 	}
 	s.requestOptin(c, sub.ID, res.NeedConfirm)
-	return c.JSON(http.StatusCreated, sub)
+	return res, nil
+}
+
+// staffUpdate applies a validated request to subscriber id, for the API
+// and the web workspace alike (StaffUpdateSubscriber holds the rules).
+func (s *Server) staffUpdate(c echo.Context, id int64, req subscriberRequest) (*store.StaffResult, error) {
+	res, err := s.st.StaffUpdateSubscriber(c.Request().Context(), id, store.SubscriberPatch{
+		Email: req.Email, Name: req.Name, Language: req.Language, Attributes: req.Attributes,
+	}, req.choices(), deref(req.ConsentBasis), actor(c))
+	if err != nil {
+		return nil, listFieldError(err, req.Lists, "lists")
+	}
+	s.requestOptin(c, id, res.NeedConfirm)
+	return res, nil
 }
 
 // requestOptin enqueues the confirmation mail for listIDs. A failed
@@ -261,13 +285,10 @@ func (s *Server) updateSubscriber(c echo.Context) error {
 	if err := req.validate(false); err != nil {
 		return err
 	}
-	res, err := s.st.StaffUpdateSubscriber(c.Request().Context(), id, store.SubscriberPatch{
-		Email: req.Email, Name: req.Name, Language: req.Language, Attributes: req.Attributes,
-	}, req.choices(), deref(req.ConsentBasis), actor(c))
+	res, err := s.staffUpdate(c, id, req)
 	if err != nil {
-		return listFieldError(err, req.Lists, "lists")
+		return err
 	}
-	s.requestOptin(c, id, res.NeedConfirm)
 	return c.JSON(http.StatusOK, res.Subscriber)
 }
 

@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 type templateRequest struct {
@@ -118,7 +118,7 @@ func (s *Server) updateTemplate(c echo.Context) error {
 		if req.HTML != nil {
 			html = *req.HTML
 		}
-		theme, err := worker.ThemeColors(cur.Theme)
+		theme, err := compose.ThemeColors(cur.Theme)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (s *Server) previewTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	colors, err := worker.ThemeColors(t.Theme)
+	colors, err := compose.ThemeColors(t.Theme)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Server) previewTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	comp, err := s.tmpl.CompileCampaign(mailtemplates.CampaignInput{
+	comp, err := s.tmpl.CompileCampaignContext(ctx, mailtemplates.CampaignInput{
 		Subject: subject, Preheader: deref(req.Preheader), Body: body, Language: deref(req.Language), Layout: l,
 		ListName: t.Name, Org: s.org,
 	})
@@ -253,7 +253,7 @@ func contentError(err error) error {
 	var pe *mailtemplates.PlaceholderError
 	var be *mailtemplates.BodyError
 	var le *mailtemplates.LayoutError
-	var fe *worker.FromError
+	var fe *compose.FromError
 	switch {
 	case errors.As(err, &fe):
 		return fieldErr("from", "the saved sender %q is not an address; set from again (\"\" for the default sender)", fe.From)

@@ -47,7 +47,7 @@ func (s *Server) click(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusFound, u)
 	}
-	s.met.Hit("click", hitClass(res))
+	s.hit("click", hitClass(res))
 	return c.Redirect(http.StatusFound, res.URL)
 }
 
@@ -75,7 +75,7 @@ func (s *Server) open(c echo.Context) error {
 		res, err := s.st.RecordHit(c.Request().Context(), store.Hit{DeliveryID: id, Link: -1, UserAgent: c.Request().UserAgent()}, s.tracking)
 		switch {
 		case err == nil:
-			s.met.Hit("open", hitClass(res))
+			s.hit("open", hitClass(res))
 		case !errors.Is(err, store.ErrNotFound):
 			s.log.Error("record open", "delivery_id", id, "err", err)
 		}

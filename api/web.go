@@ -143,6 +143,10 @@ func (w *webUI) funcs(lang string, now func() time.Time) htmltemplate.FuncMap {
 		"campaignStatus": func(s string) string {
 			return cat.T("campaign_status." + s)
 		},
+		"int64of": func(n int) int64 { return int64(n) },
+		"fieldOf": func(errs map[string]string, name, typ, value, max, hint string) editorField {
+			return newEditorField(cat, errs, name, typ, value, max, hint)
+		},
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -84,9 +85,9 @@ func TestWorkspaceInChromium(t *testing.T) {
 	baseURL := "http://" + ln.Addr().String()
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	wcfg := worker.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+	ccfg := compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	srv, err := api.New(api.Deps{Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)},
-		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
+		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
 		Org: "Storstockholms kommunförbund"})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -61,10 +62,10 @@ func newWebTest(t *testing.T, mod func(*api.Deps)) *webTest {
 		t.Fatal(err)
 	}
 	sign, _ := links.NewSigner(testKey)
-	wcfg := worker.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+	ccfg := compose.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	deps := api.Deps{
 		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: worker.DefaultQueues,
-		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
+		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: webBase, Org: "Förbundet", Now: clk.Now,
 		Limiter: &ratelimit.Redis{C: rc, Prefix: "t:"},
 	}

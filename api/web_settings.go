@@ -253,7 +253,7 @@ func (s *Server) senderData(c echo.Context) (senderData, error) {
 	if err != nil {
 		return senderData{}, err
 	}
-	def := s.compose.DefaultFrom()
+	def := s.compose.From()
 	return senderData{webPage: s.page(c, "sender.title", "settings"),
 		Form:        senderForm{FromName: id.FromName, FromAddress: id.FromAddress, ReplyTo: id.ReplyTo, PostalAddress: id.PostalAddress, Contact: id.Contact},
 		DefaultName: def.Name, DefaultAddr: def.Address, UpdatedAt: id.UpdatedAt}, nil
@@ -319,7 +319,7 @@ func (s *Server) domainPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from := s.compose.DefaultFrom().Address
+	from := s.compose.From().Address
 	if id.FromAddress != "" {
 		from = id.FromAddress
 	}
@@ -330,8 +330,8 @@ func (s *Server) domainPage(c echo.Context) error {
 		in.ReturnPathDomain = p.ReturnPath
 	}
 	if s.dkim != nil {
-		p.DKIM = &lint.DKIMKey{Domain: s.dkim.Domain(), Selector: s.dkim.Selector(), Record: s.dkim.TXTRecord()}
-		p.DKIMName, p.DKIMAlg = p.DKIM.Selector+"._domainkey."+p.DKIM.Domain, s.dkim.Algorithm()
+		p.DKIM = s.dkim
+		p.DKIMName, p.DKIMAlg = p.DKIM.Selector+"._domainkey."+p.DKIM.Domain, lint.Tag(p.DKIM.Record, "k")
 		in.DKIM = p.DKIM
 	}
 	st := s.checkDomain(ctx, in)

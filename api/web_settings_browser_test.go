@@ -20,7 +20,9 @@ import (
 
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -130,10 +132,10 @@ func TestSettingsInChromium(t *testing.T) {
 	baseURL := "http://" + ln.Addr().String()
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	wcfg := worker.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
+	ccfg := compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	srv, err := api.New(api.Deps{Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)},
-		Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
-		Org: "Storstockholms kommunförbund", DKIM: dk, Resolver: settingsDNS{dkim: dk.TXTRecord()}, DNSTimeout: 300 * time.Millisecond})
+		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
+		Org: "Storstockholms kommunförbund", DKIM: &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}, Resolver: settingsDNS{dkim: dk.TXTRecord()}, DNSTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/api"
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -287,7 +288,10 @@ func TestDomainPageShowsTheDKIMRecordAndWhatDNSSays(t *testing.T) {
 	}
 	record := dk.TXTRecord()
 	page := func(mod func(*api.Deps)) string {
-		w := newWebTest(t, func(d *api.Deps) { d.DKIM = dk; mod(d) })
+		w := newWebTest(t, func(d *api.Deps) {
+			d.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
+			mod(d)
+		})
 		b, _ := adminBrowser(t, w)
 		rec := b.get("/admin/settings/domain")
 		wantStatus(t, rec, http.StatusOK)

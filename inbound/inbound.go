@@ -74,6 +74,22 @@ func ForUs(rcpts []string) bool {
 	return false
 }
 
+// HandleFunc is Handle for a caller that knows nothing of this package
+// (the API's POST /inbound): the result as any, and input that is not
+// mail reported as an error wrapping notMail, the caller's own sentinel.
+func (p *Processor) HandleFunc(notMail error) func(ctx context.Context, envelopeRcpts []string, raw io.Reader) (any, error) {
+	return func(ctx context.Context, envelopeRcpts []string, raw io.Reader) (any, error) {
+		res, err := p.Handle(ctx, envelopeRcpts, raw)
+		if errors.Is(err, ErrNotMail) {
+			return nil, fmt.Errorf("%w: %w", notMail, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+}
+
 // Handle classifies one raw message and acts on it. A message that names
 // no valid token, or one whose token was forged or altered, changes
 // nothing and is reported as ignored.

@@ -365,8 +365,12 @@ func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser
 }
 
 func absoluteURL(v string) bool {
-	return strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "Qph")
+	return strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://") || markerStartRE.MatchString(v)
 }
+
+// markerStartRE is a placeholder's marker at the start of a value: an
+// image="{{ attr.foto }}" is checked when the value is known.
+var markerStartRE = regexp.MustCompile(`^Qph[0-9a-f]*n[0-9]+Z`)
 
 // calendarList turns "- date | title" list items into calendar entries.
 // An item without a "|" is a title without a date.
@@ -447,13 +451,16 @@ func plainText(n ast.Node, src []byte) string {
 // ValidateBody checks a campaign body's blocks and placeholders, for the
 // API to reject a body at save time. Block mistakes are a *BodyError.
 func ValidateBody(body string) error {
-	if err := ValidatePlaceholders("body", body); err != nil {
+	if err := checkBody(body); err != nil {
 		return err
 	}
 	md := newMarkdown(DefaultTheme, Catalog{})
 	pc := parser.NewContext()
 	md.Parser().Parse(text.NewReader([]byte(body)), parser.WithContext(pc))
-	return blockError(pc)
+	if err := blockError(pc); err != nil {
+		return err
+	}
+	return urlError(pc)
 }
 
 func blockError(pc parser.Context) error {

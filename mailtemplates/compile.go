@@ -2,8 +2,10 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html"
 	htmltemplate "html/template"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // CampaignInput is what a campaign issue is made of.
@@ -90,20 +93,31 @@ const (
 // CompileCampaign renders everything of a campaign that does not depend on
 // the recipient. Bad placeholders are a *PlaceholderError naming the field.
 func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
+	return t.CompileCampaignContext(context.Background(), in)
+}
+
+// CompileCampaignContext is CompileCampaign that gives up when ctx ends
+// (the request that asked for a preview went away): between its stages,
+// and within a staff layout's run.
+func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput) (*Compiled, error) {
+	// The body's size and shape first: goldmark's time depends on them.
+	if err := checkBody(in.Body); err != nil {
+		return nil, err
+	}
 	nonce := t.nonce()
 	c := &Compiled{in: in, variants: map[string]*variant{}, boundary: "=_utskick_" + nonce}
 
-	subject, ps, err := extractPlaceholders("subject", in.Subject, nonce)
+	subject, ps, err := extractPlaceholders("subject", in.Subject, nonce, 0)
 	if err != nil {
 		return nil, err
 	}
 	c.placeholders = ps
-	pre, ps, err := extractMore("preheader", in.Preheader, nonce, len(c.placeholders))
+	pre, ps, err := extractPlaceholders("preheader", in.Preheader, nonce, len(c.placeholders))
 	if err != nil {
 		return nil, err
 	}
 	c.placeholders = append(c.placeholders, ps...)
-	body, ps, err := extractMore("body", in.Body, nonce, len(c.placeholders))
+	body, ps, err := extractPlaceholders("body", in.Body, nonce, len(c.placeholders))
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +127,10 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 	prefs := marker(nonce, len(c.placeholders))
 	c.placeholders = append(c.placeholders, Placeholder{Name: "preferences_url"})
 
-	c.subject = split(subject, nonce, func(string, int) escapeContext { return ctxPlain })
+	c.subject = split(subject, nonce, plainContexts)
 
-	layout := t.html.Lookup("campaign.html")
 	theme := in.Theme
 	if in.Layout != nil {
-		layout = in.Layout.html
 		if theme == nil {
 			theme = in.Layout.Theme
 		}
@@ -129,11 +141,17 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 	contentLang := NormalizeLanguage(in.Language)
 	// The content is the same for every subscriber: render it once.
 	ccat := t.cats[contentLang]
-	htmlBody, textBody, err := renderMarkdown(newMarkdown(theme, ccat), []byte(body), ccat)
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	htmlBody, textBody, err := renderMarkdown(ctx, newMarkdown(theme, ccat), []byte(body), ccat)
 	if err != nil {
 		return nil, err
 	}
 	for _, lang := range Languages {
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
+		}
 		data := t.layoutData(layoutInput{
 			lang: lang, contentLang: contentLang, subject: subject, preheader: pre, list: in.ListName, org: in.Org,
 			postal: in.PostalAddress, contact: in.Contact,
@@ -141,8 +159,22 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 		})
 		var hb, tb bytes.Buffer
 		data.Content = htmltemplate.HTML(htmlBody)
-		if err := layout.Execute(&hb, data); err != nil {
-			return nil, &LayoutError{"html", "campaign layout: " + trimTemplateErr(err)}
+		if in.Layout != nil {
+			// A staff layout runs within bounds (layoutrun.go).
+			if err := in.Layout.html.execute(ctx, &hb, data, len(htmlBody)); err != nil {
+				var le *LayoutError
+				if errors.As(err, &le) {
+					return nil, &LayoutError{"html", "campaign layout: " + le.Msg}
+				}
+				return nil, err
+			}
+			// A layout stored before PrepareLayout checked this must
+			// not redirect an archive reader either.
+			if err := checkHTMLSafety(hb.String()); err != nil {
+				return nil, &LayoutError{"html", "campaign layout: " + err.Error()}
+			}
+		} else if err := t.html.ExecuteTemplate(&hb, "campaign.html", data); err != nil {
+			return nil, fmt.Errorf("campaign layout: %w", err)
 		}
 		data.Content = textBody
 		if err := t.text.ExecuteTemplate(&tb, "campaign.txt", data); err != nil {
@@ -154,8 +186,8 @@ func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
 			hs, ts = c.trackHTML(hs), c.trackText(ts)
 		}
 		c.variants[lang] = &variant{
-			html: c.markRaw(encodePieces(split(hs, nonce, htmlContext))),
-			text: encodePieces(split(ts, nonce, textContext)),
+			html: c.markRaw(encodePieces(split(hs, nonce, htmlContexts))),
+			text: encodePieces(split(ts, nonce, textContexts)),
 		}
 	}
 	c.staticHeader = c.buildStaticHeader()
@@ -209,19 +241,6 @@ func (t *Templates) layoutData(in layoutInput) layoutData {
 	return d
 }
 
-// extractMore is extractPlaceholders numbering markers from offset.
-func extractMore(field, s, nonce string, offset int) (string, []Placeholder, error) {
-	out, ps, err := extractPlaceholders(field, s, nonce)
-	if err != nil || len(ps) == 0 || offset == 0 {
-		return out, ps, err
-	}
-	// Renumber: markers were numbered from 0.
-	for i := len(ps) - 1; i >= 0; i-- {
-		out = strings.ReplaceAll(out, marker(nonce, i), marker(nonce, i+offset))
-	}
-	return out, ps, nil
-}
-
 func newNonce() string {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -230,17 +249,24 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// split cuts rendered text at the markers.
-func split(s, nonce string, ctxOf func(s string, at int) escapeContext) []piece {
+// split cuts rendered text at the markers. ctxOf gives the escaping
+// context of each marker position, in one pass over s.
+func split(s, nonce string, ctxOf func(s string, at []int) []escapeContext) []piece {
 	re := regexp.MustCompile(`Qph` + nonce + `n(\d+)Z`)
-	var out []piece
+	ms := re.FindAllStringSubmatchIndex(s, -1)
+	at := make([]int, len(ms))
+	for i, m := range ms {
+		at[i] = m[0]
+	}
+	ctxs := ctxOf(s, at)
+	out := make([]piece, 0, 2*len(ms)+1)
 	last := 0
-	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+	for i, m := range ms {
 		if m[0] > last {
 			out = append(out, piece{raw: s[last:m[0]], ph: -1})
 		}
 		idx, _ := strconv.Atoi(s[m[2]:m[3]])
-		out = append(out, piece{ph: idx, ctx: ctxOf(s, m[0])})
+		out = append(out, piece{ph: idx, ctx: ctxs[i]})
 		last = m[1]
 	}
 	if last < len(s) {
@@ -249,20 +275,38 @@ func split(s, nonce string, ctxOf func(s string, at int) escapeContext) []piece 
 	return out
 }
 
-// htmlContext tells whether position at of an HTML document is inside a
-// tag's attribute value, and whether that attribute is a URL. Our layouts
-// and goldmark quote every attribute value, which this relies on.
-func htmlContext(s string, at int) escapeContext {
-	open := strings.LastIndexByte(s[:at], '<')
-	if open < 0 || strings.LastIndexByte(s[:at], '>') > open {
-		return ctxHTML
-	}
+func plainContexts(_ string, at []int) []escapeContext { return make([]escapeContext, len(at)) }
+
+// htmlContexts tells for each position in at (ascending) whether it is
+// inside a tag's attribute value, and whether that attribute is a URL.
+// Our layouts and goldmark quote every attribute value, which this relies
+// on. It reads s once from the start: looking back from each marker to its
+// tag's start made a paragraph of placeholders quadratic.
+func htmlContexts(s string, at []int) []escapeContext {
+	out := make([]escapeContext, len(at))
+	inTag := false
+	var quote byte
 	var name strings.Builder
 	var attr string
-	var quote byte
-	for i := open + 1; i < at; i++ {
+	k := 0
+	for i := 0; i <= len(s) && k < len(at); i++ {
+		for k < len(at) && at[k] == i {
+			out[k] = ctxHTML
+			if inTag && quote != 0 && (attr == "href" || attr == "src") {
+				out[k] = ctxHTMLURL
+			}
+			k++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		switch {
+		case !inTag:
+			if c == '<' {
+				inTag, quote, attr = true, 0, ""
+				name.Reset()
+			}
 		case quote != 0:
 			if c == quote {
 				quote, attr = 0, ""
@@ -270,6 +314,8 @@ func htmlContext(s string, at int) escapeContext {
 		case c == '"' || c == '\'':
 			quote = c
 			attr = strings.ToLower(name.String())
+		case c == '>':
+			inTag = false
 		case c == '=':
 		case unicode.IsSpace(rune(c)):
 			name.Reset()
@@ -280,20 +326,36 @@ func htmlContext(s string, at int) escapeContext {
 			name.WriteByte(c)
 		}
 	}
-	if quote != 0 && (attr == "href" || attr == "src") {
-		return ctxHTMLURL
-	}
-	return ctxHTML
+	return out
 }
 
-// textContext tells whether position at of the text part is inside a URL.
-func textContext(s string, at int) escapeContext {
-	start := strings.LastIndexFunc(s[:at], unicode.IsSpace) + 1
-	word := s[start:at]
-	if strings.Contains(word, "://") || strings.HasPrefix(word, "mailto:") {
-		return ctxPlainURL
+// textContexts tells for each position in at (ascending) of the text part
+// whether it is inside a URL: a word that holds "://" before it or starts
+// with "mailto:". One pass, for the same reason as htmlContexts.
+func textContexts(s string, at []int) []escapeContext {
+	out := make([]escapeContext, len(at))
+	wordStart, url := 0, false
+	k := 0
+	for i := 0; i <= len(s) && k < len(at); {
+		for k < len(at) && at[k] == i {
+			if url || strings.HasPrefix(s[wordStart:], "mailto:") {
+				out[k] = ctxPlainURL
+			}
+			k++
+		}
+		if i == len(s) {
+			break
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		switch {
+		case unicode.IsSpace(r):
+			wordStart, url = i, false
+		case r == '/' && i-3 >= wordStart && s[i-3:i] == "://":
+			url = true
+		}
 	}
-	return ctxPlain
+	return out
 }
 
 // encodePieces pre-encodes the literal pieces as quoted-printable. Each

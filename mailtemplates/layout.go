@@ -2,6 +2,7 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
@@ -34,7 +35,7 @@ import (
 type Layout struct {
 	Name  string
 	Theme *Theme
-	html  *htmltemplate.Template
+	html  *guardedLayout
 }
 
 // LayoutError names what is wrong with a staff template: Field is "html"
@@ -77,6 +78,9 @@ func (t *Templates) PrepareLayout(name, src string, colors ThemeColors) (string,
 			return "", nil, &LayoutError{"html", f.msg}
 		}
 	}
+	if err := checkHTMLSafety(src); err != nil {
+		return "", nil, &LayoutError{"html", err.Error()}
+	}
 	inlined := InlineCSS(src)
 	l, err := t.ParseLayout(name, inlined, colors)
 	if err != nil {
@@ -86,13 +90,22 @@ func (t *Templates) PrepareLayout(name, src string, colors ThemeColors) (string,
 		for _, lang := range Languages {
 			data := t.sampleData(lang, l.Theme, archive)
 			var buf bytes.Buffer
-			if err := l.html.Execute(&buf, data); err != nil {
-				return "", nil, &LayoutError{"html", "running it with sample data: " + trimTemplateErr(err)}
+			if err := l.html.execute(context.Background(), &buf, data, len(sampleContent)); err != nil {
+				var le *LayoutError
+				if errors.As(err, &le) {
+					return "", nil, &LayoutError{"html", "running it with sample data: " + le.Msg}
+				}
+				return "", nil, err
+			}
+			out := buf.String()
+			// What the template writes, not only what it says: a URL
+			// can be assembled from pieces ("jav{{""}}ascript:").
+			if err := checkHTMLSafety(out); err != nil {
+				return "", nil, &LayoutError{"html", err.Error()}
 			}
 			if archive {
 				continue
 			}
-			out := buf.String()
 			if !strings.Contains(out, sampleContent) {
 				return "", nil, &LayoutError{"html", "must show the issue with {{.Content}}"}
 			}
@@ -155,7 +168,7 @@ func (t *Templates) ParseLayout(name, inlined string, colors ThemeColors) (*Layo
 		}
 		return nil, err
 	}
-	h, err := htmltemplate.New("layout").Option("missingkey=error").Parse(inlined)
+	h, err := parseGuarded(inlined)
 	if err != nil {
 		return nil, &LayoutError{"html", trimTemplateErr(err)}
 	}

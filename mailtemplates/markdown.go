@@ -2,6 +2,7 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -28,7 +29,9 @@ func newMarkdown(th *Theme, cat Catalog) goldmark.Markdown {
 		goldmark.WithExtensions(extension.Table, extension.Strikethrough, extension.Linkify),
 		goldmark.WithParserOptions(
 			parser.WithBlockParsers(util.Prioritized(blockParser{}, 150)),
-			parser.WithASTTransformers(util.Prioritized(&styler{th: th}, 100), util.Prioritized(&blockShaper{th: th, cat: cat}, 200)),
+			// Lower priorities run first: urlGuard before blockShaper turns
+			// images into figures.
+			parser.WithASTTransformers(util.Prioritized(urlGuard{}, 50), util.Prioritized(&styler{th: th}, 100), util.Prioritized(&blockShaper{th: th, cat: cat}, 200)),
 		),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(&blockRenderer{th: th}, 100))),
 	)
@@ -77,10 +80,13 @@ func (s *styler) Transform(doc *ast.Document, reader text.Reader, pc parser.Cont
 
 // renderMarkdown turns a body into an HTML fragment and a plain-text
 // rendering of the same content. Mistakes in blocks are a *BodyError.
-func renderMarkdown(md goldmark.Markdown, src []byte, cat Catalog) (htmlOut, textOut string, err error) {
+func renderMarkdown(ctx context.Context, md goldmark.Markdown, src []byte, cat Catalog) (htmlOut, textOut string, err error) {
 	pc := parser.NewContext()
 	doc := md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
 	if err := blockError(pc); err != nil {
+		return "", "", err
+	}
+	if err := ctxErr(ctx); err != nil {
 		return "", "", err
 	}
 	var h bytes.Buffer
@@ -275,7 +281,9 @@ func (t *textRenderer) inline(n ast.Node) string {
 		case *ast.Link:
 			label := t.inline(c)
 			dest := string(c.Destination)
-			if label == dest || strings.TrimPrefix(dest, "mailto:") == label {
+			if dest == "" { // neutralised by urlGuard
+				b.WriteString(label)
+			} else if label == dest || strings.TrimPrefix(dest, "mailto:") == label {
 				b.WriteString(label)
 			} else {
 				t.links = append(t.links, dest)

@@ -42,7 +42,7 @@ func (c *Compiled) variant(lang string) *variant { return c.variants[NormalizeLa
 // recipient.
 func (c *Compiled) buildStaticHeader() []byte {
 	var b bytes.Buffer
-	writeHeader(&b, "From", c.in.From.String())
+	writeHeader(&b, "From", addressHeader(len("From"), c.in.From))
 	if c.in.ListID != "" {
 		writeHeader(&b, "List-Id", listIDValue(c.in.ListName, c.in.ListID))
 	}
@@ -62,7 +62,14 @@ func listIDValue(name, id string) string {
 	return mime.QEncoding.Encode("utf-8", name) + " <" + id + ">"
 }
 
-// Subject returns the recipient's subject line, unencoded.
+// MaxSubjectChars caps a subject once its placeholders are filled in: a
+// 3,000-character attribute once made a 3,082-character header line that
+// the receiving server refused (554), a permanent failure. Phones show
+// about 60 characters; the rest is cut on a whole character with "…".
+const MaxSubjectChars = 255
+
+// Subject returns the recipient's subject line, unencoded, at most
+// MaxSubjectChars long.
 func (c *Compiled) Subject(r *Recipient) string {
 	var b strings.Builder
 	for _, p := range c.subject {
@@ -72,7 +79,22 @@ func (c *Compiled) Subject(r *Recipient) string {
 			b.WriteString(oneLine(c.placeholders[p.ph].value(r)))
 		}
 	}
-	return b.String()
+	return capChars(b.String(), MaxSubjectChars)
+}
+
+// capChars cuts s to at most n characters, whole ones, ending in "…".
+func capChars(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for i = range s {
+		if count == n-1 {
+			break
+		}
+		count++
+	}
+	return strings.TrimRight(s[:i], " ") + "…"
 }
 
 // oneLine keeps a header value on one line whatever a subscriber's name
@@ -89,9 +111,8 @@ func oneLine(s string) string {
 func (c *Compiled) WriteMessage(buf *bytes.Buffer, r *Recipient, o WriteOptions) {
 	v := c.variant(r.Language)
 	writeHeader(buf, "Date", r.Date.Format(time.RFC1123Z))
-	to := mail.Address{Name: oneLine(r.Name), Address: r.Email}
-	writeHeader(buf, "To", to.String())
-	writeHeader(buf, "Subject", encodeHeaderText(len("Subject"), o.SubjectPrefix+c.Subject(r)))
+	writeHeader(buf, "To", addressHeader(len("To"), mail.Address{Name: oneLine(r.Name), Address: r.Email}))
+	writeHeader(buf, "Subject", encodeHeaderText(len("Subject"), capChars(o.SubjectPrefix+c.Subject(r), MaxSubjectChars)))
 	writeHeader(buf, "Message-ID", "<"+r.MessageID+">")
 	if r.UnsubscribeURL != "" {
 		lu := "<" + r.UnsubscribeURL + ">"
@@ -151,32 +172,101 @@ func (c *Compiled) plain(ps []piece, r *Recipient) string {
 	return b.String()
 }
 
-// writeHeader writes "Name: value\r\n". Values are already encoded.
+// maxLine is RFC 5322's recommended line length (2.1.1), without CRLF.
+const maxLine = 78
+
+// writeHeader writes "Name: value\r\n". Values are already encoded;
+// writeHeader folds them at their spaces so that lines stay within 78
+// characters where they can (RFC 5322 2.2.3).
 func writeHeader(b *bytes.Buffer, name, value string) {
 	b.WriteString(name)
 	b.WriteString(": ")
-	b.WriteString(value)
+	b.WriteString(fold(len(name)+2, value))
 	b.WriteString("\r\n")
 }
 
-// encodeHeaderText encodes unstructured header text as RFC 2047 Q-encoded
-// words when it is not plain ASCII, folded so that no line, counting the
-// header name (nameLen characters and ": "), passes 76 characters.
-func encodeHeaderText(nameLen int, s string) string {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 || s[i] < 0x20 {
-			plain = false
-			break
+// fold breaks value before a space wherever a line would pass maxLine;
+// start is the length of what precedes value on its first line. Existing
+// folds are kept. A word longer than a line stays whole (the callers
+// encode text that has one).
+func fold(start int, value string) string {
+	if start+len(value) <= maxLine && !strings.Contains(value, "\r\n") {
+		return value
+	}
+	var out strings.Builder
+	for i, seg := range strings.Split(value, "\r\n") {
+		col := start
+		if i > 0 {
+			out.WriteString("\r\n")
+			col = 0
+		}
+		for j, w := range strings.Split(seg, " ") {
+			switch {
+			case j == 0:
+				out.WriteString(w)
+				col += len(w)
+			case w != "" && col+1+len(w) > maxLine && col > 1:
+				out.WriteString("\r\n " + w)
+				col = 1 + len(w)
+			default:
+				out.WriteString(" " + w)
+				col += 1 + len(w)
+			}
 		}
 	}
-	if plain {
+	return out.String()
+}
+
+// fits tells whether fold(start, v) keeps every line within maxLine.
+func fits(start int, v string) bool {
+	for i, w := range strings.Split(v, " ") {
+		if i == 0 && start+len(w) > maxLine || len(w)+1 > maxLine {
+			return false
+		}
+	}
+	return true
+}
+
+// addressHeader writes a as a From or To value that folds within maxLine:
+// a display name that cannot (one long word) is written as encoded words,
+// one per line, and the address on a line of its own.
+func addressHeader(nameLen int, a mail.Address) string {
+	v := a.String()
+	if fits(nameLen+2, v) {
+		return v
+	}
+	if a.Name == "" {
+		return v // an address alone cannot be folded; the API bounds it
+	}
+	return qWords(nameLen, a.Name) + "\r\n <" + a.Address + ">"
+}
+
+// encodeHeaderText encodes unstructured header text (a subject): printable
+// ASCII as it is, folded at its spaces; text that is not (other
+// characters, a word too long for a line, or something that reads like
+// an encoded word) as RFC 2047 Q-encoded words of at most 75 characters,
+// one per line, so that no line, counting the header name (nameLen
+// characters and ": "), passes 76 characters.
+func encodeHeaderText(nameLen int, s string) string {
+	plain := !strings.Contains(s, "=?")
+	for i := 0; i < len(s) && plain; i++ {
+		if s[i] >= 0x80 || s[i] < 0x20 || s[i] == 0x7f {
+			plain = false
+		}
+	}
+	if plain && fits(nameLen+2, s) {
 		return s
 	}
+	return qWords(nameLen, s)
+}
+
+// qWords is s as Q-encoded words, each holding whole characters, the
+// first fitting after "Name: ", separated by CRLF SP.
+func qWords(nameLen int, s string) string {
 	const open, closing = "=?utf-8?q?", "?="
 	var out strings.Builder
 	var word strings.Builder
-	limit := 76 - nameLen - 2 // the first line holds "Name: "
+	limit := min(75, 76-nameLen-2) // the first line holds "Name: "
 	flush := func() {
 		if out.Len() > 0 {
 			out.WriteString("\r\n ")

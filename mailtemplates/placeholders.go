@@ -41,6 +41,11 @@ var (
 	defaultRE     = regexp.MustCompile(`^default\s+("(?:[^"\\]|\\.)*")$`)
 )
 
+// MaxPlaceholders bounds the placeholders of one field. A real issue has
+// a handful; the bound keeps a compile's work proportional to what staff
+// could mean.
+const MaxPlaceholders = 1000
+
 var knownPlaceholders = map[string]bool{
 	"name": true, "first_name": true, "email": true, "unsubscribe_url": true, "preferences_url": true,
 }
@@ -81,15 +86,16 @@ func parsePlaceholder(inner string) (Placeholder, error) {
 // ValidatePlaceholders checks every placeholder in s, for the API to reject
 // a campaign at save time instead of at send time.
 func ValidatePlaceholders(field, s string) error {
-	_, _, err := extractPlaceholders(field, s, "")
+	_, _, err := extractPlaceholders(field, s, "", 0)
 	return err
 }
 
 // extractPlaceholders replaces each placeholder in s with a marker made of
 // letters and digits only (so Markdown, HTML escaping and URL escaping all
 // leave it intact) and returns the rewritten text and the placeholders by
-// marker index. A "{{" without a matching "}}" is an error.
-func extractPlaceholders(field, s, nonce string) (string, []Placeholder, error) {
+// marker index, numbering the markers from offset. A "{{" without a
+// matching "}}" is an error, and so are more than MaxPlaceholders.
+func extractPlaceholders(field, s, nonce string, offset int) (string, []Placeholder, error) {
 	var out strings.Builder
 	var ps []Placeholder
 	last := 0
@@ -97,12 +103,16 @@ func extractPlaceholders(field, s, nonce string) (string, []Placeholder, error) 
 		if i := strings.Index(s[last:m[0]], "{{"); i >= 0 {
 			return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}"}
 		}
+		if len(ps) == MaxPlaceholders {
+			return "", nil, &PlaceholderError{Field: field, Placeholder: s[m[0]:m[1]],
+				Msg: fmt.Sprintf("more than %d placeholders; a mail needs a few", MaxPlaceholders)}
+		}
 		p, err := parsePlaceholder(s[m[2]:m[3]])
 		if err != nil {
 			return "", nil, &PlaceholderError{Field: field, Placeholder: s[m[0]:m[1]], Msg: err.Error()}
 		}
 		out.WriteString(s[last:m[0]])
-		out.WriteString(marker(nonce, len(ps)))
+		out.WriteString(marker(nonce, offset+len(ps)))
 		ps = append(ps, p)
 		last = m[1]
 	}

@@ -1,7 +1,5 @@
 package mailtemplates
 
-import "strings"
-
 // SampleBody is a short issue with every block type, for previews of a
 // template without a campaign.
 func SampleBody() string {
@@ -12,12 +10,12 @@ func SampleBody() string {
 // Fill replaces the placeholders of s with r's values, unescaped: for
 // text that is not mail, such as an issue's title in the archive.
 func Fill(s string, r *Recipient) (string, error) {
-	out, ps, err := extractPlaceholders("text", s, "")
-	if err != nil {
+	if _, _, err := extractPlaceholders("text", s, "", 0); err != nil {
 		return "", err
 	}
-	for i := len(ps) - 1; i >= 0; i-- {
-		out = strings.ReplaceAll(out, marker("", i), ps[i].value(r))
-	}
-	return out, nil
+	// One pass: the placeholders are known to be valid.
+	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		p, _ := parsePlaceholder(m[2 : len(m)-2])
+		return p.value(r)
+	}), nil
 }

@@ -127,7 +127,7 @@ func (s *Store) CampaignStatus(ctx context.Context, id int64) (string, error) {
 type CampaignQuery struct {
 	Status string
 	Search string // in the name or the subject, case-insensitive
-	Before int64 // keyset: ids lower than this (newest first); 0 = from the newest
+	Before int64  // keyset: ids lower than this (newest first); 0 = from the newest
 	Limit  int
 }
 
@@ -438,7 +438,11 @@ func (s *Store) transition(ctx context.Context, id int64, from []string, to, rea
 				return err
 			}
 		}
-		if err := insertEvents(tx, []Event{campaignEvent(id, to, reason, now)}); err != nil {
+		ev := campaignEvent(id, to, reason, now)
+		if by, ok := ActorFrom(ctx); ok {
+			attribute(&ev, by)
+		}
+		if err := insertEvents(tx, []Event{ev}); err != nil {
 			return err
 		}
 		c, err := s.campaign(tx, id)

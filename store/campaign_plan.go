@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -74,4 +75,30 @@ func (s *Store) CampaignCounts(ctx context.Context) (map[string]int64, error) {
 		out[r.Status] = r.N
 	}
 	return out, nil
+}
+
+// AttributeKeys returns the attribute names subscribers of listIDs (of
+// every list when empty) have, sorted, from a sample of at most 1000 of
+// them: what an editor can offer as {{ attr.name }} placeholders.
+func (s *Store) AttributeKeys(ctx context.Context, listIDs []int64) ([]string, error) {
+	tx := s.reader(ctx).Model(&Subscriber{}).Select("subscribers.attributes").Where("subscribers.attributes <> '{}'").Limit(1000)
+	if len(listIDs) > 0 {
+		tx = tx.Where("subscribers.id IN (SELECT subscriber_id FROM subscriptions WHERE list_id IN ?)", listIDs)
+	}
+	var rows []Attributes
+	if err := tx.Pluck("subscribers.attributes", &rows).Error; err != nil {
+		return nil, fmt.Errorf("attribute keys: %w", err)
+	}
+	seen := map[string]bool{}
+	var keys []string
+	for _, a := range rows {
+		for k := range a {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
 }

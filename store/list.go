@@ -141,7 +141,7 @@ func (s *Store) Lists(ctx context.Context) ([]List, error) {
 	return ls, nil
 }
 
-// fillCounts sets Counts on each list with one GROUP BY.
+// fillCounts sets Counts on each list from the trigger-kept counters.
 func (s *Store) fillCounts(ctx context.Context, ls []*List) error {
 	if len(ls) == 0 {
 		return nil
@@ -157,10 +157,13 @@ func (s *Store) fillCounts(ctx context.Context, ls []*List) error {
 		Status string
 		N      int64
 	}
-	err := s.reader(ctx).Model(&Subscription{}).
-		Select("list_id, status, COUNT(*) AS n").
-		Where("list_id IN ?", ids).
-		Group("list_id, status").Scan(&rows).Error
+	// list_counts, kept by triggers on subscriptions in the same
+	// transaction, rather than a COUNT over subscriptions: that took
+	// 200–700 ms for a list of a million on SQLite, on every page that
+	// names a list.
+	err := s.reader(ctx).Model(&ListCount{}).
+		Select("list_id, status, n").
+		Where("list_id IN ?", ids).Scan(&rows).Error
 	if err != nil {
 		return fmt.Errorf("count subscriptions: %w", err)
 	}

@@ -580,7 +580,30 @@ func (s *Store) ListStats(ctx context.Context, id int64, days int) (*ListStats, 
 		return nil, notFound("list", id)
 	}
 	today := s.now().Unix() / day * day
-	from := today - int64(days-1)*day
+	return s.listStats(ctx, id, today-int64(days-1)*day, days)
+}
+
+// ListStatsBetween reads a list's report for the UTC days from the day
+// of from up to the day before to: a month of a monthly report.
+func (s *Store) ListStatsBetween(ctx context.Context, id int64, from, to time.Time) (*ListStats, error) {
+	start := from.Unix() / day * day
+	days := int((to.Unix() - start + day - 1) / day)
+	if days < 1 || days > 3660 {
+		return nil, fmt.Errorf("list %d stats: %d days is out of range", id, days)
+	}
+	var n int64
+	if err := s.reader(ctx).Model(&List{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		return nil, fmt.Errorf("list %d: %w", id, err)
+	}
+	if n == 0 {
+		return nil, notFound("list", id)
+	}
+	return s.listStats(ctx, id, start, days)
+}
+
+func (s *Store) listStats(ctx context.Context, id, from int64, days int) (*ListStats, error) {
+	db := s.reader(ctx)
+	today := from + int64(days-1)*day
 	var rows []struct {
 		Src    string
 		Metric string
@@ -588,8 +611,8 @@ func (s *Store) ListStats(ctx context.Context, id int64, days int) (*ListStats, 
 		N      int64
 	}
 	err := db.Raw(`SELECT 'm' AS src, status AS metric, 0 AS bucket, n FROM list_counts WHERE list_id = ?
-		UNION ALL SELECT 's', metric, bucket, n FROM stat_counts WHERE scope = 'l' AND scope_id = ? AND link = -1 AND bucket >= ?`,
-		id, id, from).Scan(&rows).Error
+		UNION ALL SELECT 's', metric, bucket, n FROM stat_counts WHERE scope = 'l' AND scope_id = ? AND link = -1 AND bucket >= ? AND bucket <= ?`,
+		id, id, from, today).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("list %d stats: %w", id, err)
 	}

@@ -240,8 +240,11 @@ func (s *Store) SubscriberByEmail(ctx context.Context, email string) (*Subscribe
 type SubscriberQuery struct {
 	ListID int64  // 0: all subscribers
 	Status string // with ListID: only this subscription status
-	Search string // substring of address or name, case-insensitive
-	After  int64  // keyset: ids greater than this
+	// Search finds people by the start of a word: of the address, its
+	// domain, the name or the name after its first space; case folds
+	// (see searchExprs).
+	Search string
+	After  int64 // keyset: ids greater than this
 	Limit  int
 }
 
@@ -265,8 +268,17 @@ func (s *Store) ListSubscribers(ctx context.Context, q SubscriberQuery) ([]Subsc
 		tx = tx.Where("subscribers.id > ?", q.After).Order("subscribers.id")
 	}
 	if q.Search != "" {
-		pat := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
-		tx = tx.Where("(subscribers.email LIKE ? ESCAPE '\\' OR LOWER(subscribers.name) LIKE ? ESCAPE '\\')", pat, pat)
+		ids, dense, err := s.searchIDs(db, q.Search)
+		if err != nil {
+			return nil, 0, fmt.Errorf("search subscribers: %w", err)
+		}
+		if dense {
+			// Common words: a page of matches is near, in id order.
+			cond, args := searchCond(s.dialect, "subscribers", q.Search)
+			tx = tx.Where(cond, args...)
+		} else {
+			tx = tx.Where("subscribers.id IN (?)", ids)
+		}
 	}
 	var subs []Subscriber
 	if err := tx.Select("subscribers.*").Limit(q.Limit + 1).Find(&subs).Error; err != nil {

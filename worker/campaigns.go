@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 // campaignCache keeps each campaign compiled once per process and
@@ -19,8 +21,11 @@ type campaignCache struct {
 const statusTTL = 500 * time.Millisecond
 
 type campaignEntry struct {
-	*Composed
+	*compose.Composed
 	camp *store.Campaign
+	// bodies is the DKIM body hash state of what every recipient's
+	// message shares, learnt from the first messages.
+	bodies mailer.BodyCache
 
 	mu       sync.Mutex
 	status   string

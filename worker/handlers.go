@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/mail"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
@@ -25,12 +25,7 @@ import (
 
 // Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.
 type Config struct {
-	BaseURL      string       // public URL of the API, for links in mail
-	From         mail.Address // default sender
-	Org          string       // organisation name in the mail layout
-	ReturnPath   string       // envelope sender; default From's address
-	MailtoDomain string       // domain of unsubscribe+token@ addresses; default From's domain
-	Queues       Queues
+	Queues Queues
 
 	SMTPConnections int           // SMTP sessions (and campaign senders) per process
 	MessagesPerConn int           // open a new session after this many messages; 0: never
@@ -45,11 +40,6 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration // how long a confirmation link works
 
-	// BounceDomain is the domain of the per-delivery VERP envelope sender
-	// bounces+<token>@; default MailtoDomain. Its MX must reach utskick.
-	BounceDomain string
-	// NoVERP sends every message with ReturnPath as its envelope sender.
-	NoVERP bool
 	// Guardrail pauses a campaign whose failure or complaint rate passes
 	// its thresholds.
 	Guardrail store.Guardrail
@@ -87,22 +77,9 @@ func (c *Config) setDefaults() {
 	if c.Queues == (Queues{}) {
 		c.Queues = DefaultQueues
 	}
-	if c.Org == "" {
-		c.Org = c.From.Name
-	}
-	if c.ReturnPath == "" {
-		c.ReturnPath = c.From.Address
-	}
-	if c.MailtoDomain == "" {
-		c.MailtoDomain = domainOf(c.From.Address)
-	}
-	if c.BounceDomain == "" {
-		c.BounceDomain = c.MailtoDomain
-	}
 	defd(&c.WebhookTimeout, 10*time.Second)
 	def(&c.WebhookMaxRetry, 15)
 	defd(&c.WebhookRetryBase, 30*time.Second)
-	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 }
 
 func domainOf(addr string) string {
@@ -118,6 +95,7 @@ type Deps struct {
 	Queue     Queue
 	Mailer    *mailer.Mailer
 	Templates *mailtemplates.Templates
+	Composer  *compose.Composer // renders campaigns; shared with the API
 	Signer    *links.Signer
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -174,7 +152,7 @@ type Handlers struct {
 	pool      *connPool
 	commits   *committer
 	campaigns campaignCache
-	compose   *Composer
+	compose   *compose.Composer
 
 	// draining is closed when a graceful shutdown begins: senders stop
 	// claiming and finish what they hold.
@@ -195,8 +173,8 @@ type Handlers struct {
 // Stop after.
 func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	cfg.setDefaults()
-	if d.Store == nil || d.Queue == nil || d.Mailer == nil || d.Templates == nil || d.Signer == nil {
-		return nil, errors.New("worker: Store, Queue, Mailer, Templates and Signer are required")
+	if d.Store == nil || d.Queue == nil || d.Mailer == nil || d.Templates == nil || d.Signer == nil || d.Composer == nil {
+		return nil, errors.New("worker: Store, Queue, Mailer, Templates, Signer and Composer are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -206,7 +184,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	}
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
+		compose: d.Composer, log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
 		hb: d.Heartbeat, draining: make(chan struct{}),
 	}
 	if h.web == nil {
@@ -219,7 +197,6 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
 	h.guardAt = map[int64]time.Time{}
-	h.compose = NewComposer(cfg, d.Templates, d.Signer)
 	return h, nil
 }
 
@@ -243,11 +220,17 @@ func (h *Handlers) Sent() int64 { return h.sent.Load() }
 // signing is on, else msg itself. It runs on the final bytes, after
 // rendering, so the signature covers exactly what is sent.
 func (h *Handlers) signed(dst *bytes.Buffer, msg []byte) ([]byte, error) {
+	return h.signedCached(dst, msg, nil)
+}
+
+// signedCached is signed for a campaign's messages, which share the body
+// hash of their common part through c.
+func (h *Handlers) signedCached(dst *bytes.Buffer, msg []byte, c *mailer.BodyCache) ([]byte, error) {
 	if h.dkim == nil {
 		return msg, nil
 	}
 	dst.Reset()
-	if err := h.dkim.Sign(dst, msg); err != nil {
+	if err := h.dkim.SignCached(dst, msg, c); err != nil {
 		return nil, err
 	}
 	return dst.Bytes(), nil

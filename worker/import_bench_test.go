@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -78,7 +79,8 @@ func benchHandlers(b *testing.B, st *store.Store) *worker.Handlers {
 	m, _ := mailer.New(mailer.Config{Host: "127.0.0.1", Port: 25, TLS: mailer.TLSNone})
 	tm, _ := mailtemplates.New()
 	sg, _ := links.NewSigner([]byte("bench secret key, 32 bytes long!!"))
-	h, err := worker.NewHandlers(worker.Config{}, worker.Deps{Store: st, Queue: nopQueue{}, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()})
+	h, err := worker.NewHandlers(worker.Config{}, worker.Deps{Store: st, Queue: nopQueue{}, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard(),
+		Composer: compose.New(compose.Config{}, tm, sg)})
 	if err != nil {
 		b.Fatal(err)
 	}

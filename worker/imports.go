@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/csvimport"
 )
 
 // importBatchSize is how many rows one transaction of an import writes:
@@ -67,8 +68,8 @@ func (h *Handlers) runImport(ctx context.Context, t *asynq.Task) error {
 }
 
 func (h *Handlers) importFile(ctx context.Context, imp *store.Import) error {
-	cols, cr, err := ReadImportHeader(h.st.ImportFile(ctx, imp.ID))
-	var he *HeaderError
+	cols, cr, err := csvimport.ReadHeader(h.st.ImportFile(ctx, imp.ID))
+	var he *csvimport.HeaderError
 	if errors.As(err, &he) {
 		return &importFailure{he.Msg}
 	}
@@ -111,7 +112,7 @@ func (h *Handlers) importFile(ctx context.Context, imp *store.Import) error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		var tl *RowTooLongError
+		var tl *csvimport.RowTooLongError
 		if err != nil && !errors.As(err, &tl) {
 			return err
 		}

@@ -98,10 +98,10 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	tok := h.sign.ConfirmToken(links.Confirm{SubscriberID: sub.ID, Issued: now, ListIDs: ids})
 	var buf bytes.Buffer
 	err = h.tmpl.WriteOptin(&buf, mailtemplates.OptinInput{
-		Language: sub.Language, From: h.cfg.From, To: mail.Address{Name: sub.Name, Address: sub.Email},
-		Org: h.cfg.Org, ListNames: names, ConfirmURL: h.cfg.BaseURL + "/confirm/" + tok,
+		Language: sub.Language, From: h.compose.From(), To: mail.Address{Name: sub.Name, Address: sub.Email},
+		Org: h.compose.Org(), ListNames: names, ConfirmURL: h.compose.BaseURL() + "/confirm/" + tok,
 		Expires: now.Add(h.cfg.OptinTTL), Date: now,
-		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.cfg.From),
+		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.compose.From()),
 	})
 	if err != nil {
 		return fmt.Errorf("optin %d: %w", sub.ID, err)
@@ -111,7 +111,7 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("optin %d: %v: %w", sub.ID, err, asynq.SkipRetry)
 	}
-	return h.sendOne(ctx, h.cfg.ReturnPath, sub.Email, msg)
+	return h.sendOne(ctx, h.compose.PlainReturnPath(), sub.Email, msg)
 }
 
 // sendOne sends a single message outside campaigns (opt-in, test). A

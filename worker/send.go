@@ -233,7 +233,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		rcpt := h.compose.Recipient(id, s.e.From, *r, now)
 		h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
 		s.e.Compiled.WriteMessage(s.buf, rcpt, mailtemplates.WriteOptions{})
-		msg, err := h.signed(s.sig, s.buf.Bytes())
+		msg, err := h.signedCached(s.sig, s.buf.Bytes(), &s.e.bodies)
 		if err != nil {
 			// Only a malformed message fails to sign; sending it unsigned
 			// would fail DMARC instead, so it is not sent.

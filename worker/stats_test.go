@@ -30,6 +30,7 @@ import (
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -68,9 +69,7 @@ func newStatsEnv(t *testing.T, st *store.Store, met *metrics.Metrics, smtpPort i
 	e.queues = worker.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
 	e.q = worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc.Client)}
 	cfg := worker.Config{
-		BaseURL: "https://news.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"},
-		BounceDomain: "bounces.example.se",
-		Queues:       e.queues, SMTPConnections: 2, Slots: 2, BatchSize: 20, ReconcileEvery: 500 * time.Millisecond,
+		Queues: e.queues, SMTPConnections: 2, Slots: 2, BatchSize: 20, ReconcileEvery: 500 * time.Millisecond,
 		RetryBase: 100 * time.Millisecond, RetryMax: time.Second, ShutdownTimeout: 5 * time.Second,
 	}
 	if mod != nil {
@@ -80,6 +79,8 @@ func newStatsEnv(t *testing.T, st *store.Store, met *metrics.Metrics, smtpPort i
 	// hooks.internal, as an intranet receiver would be configured.
 	web := outbound.New(outbound.Config{AllowHosts: []string{"hooks.internal"}, Resolver: loopbackDNS{"hooks.internal"}}).Client()
 	h, err := worker.NewHandlers(cfg, worker.Deps{Store: st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard(),
+		Composer: compose.New(compose.Config{BaseURL: "https://news.example.se", BounceDomain: "bounces.example.se",
+			From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tm, sg),
 		Metrics: met, HTTPClient: web})
 	if err != nil {
 		t.Fatal(err)

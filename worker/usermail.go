@@ -57,9 +57,9 @@ func (h *Handlers) userMail(ctx context.Context, t *asynq.Task) error {
 	now := h.now()
 	var buf, sig bytes.Buffer
 	err = h.tmpl.WriteAccountLink(&buf, mailtemplates.AccountLinkInput{
-		Purpose: p.Purpose, Language: u.Lang, From: h.cfg.From, To: mail.Address{Name: u.Name, Address: u.Email},
-		Org: h.cfg.Org, Inviter: inviter, URL: SetPasswordURL(h.cfg.BaseURL, secret), Expires: expires, Date: now,
-		MessageID: fmt.Sprintf("%s.u%d.%d", p.Purpose, u.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.cfg.From),
+		Purpose: p.Purpose, Language: u.Lang, From: h.compose.From(), To: mail.Address{Name: u.Name, Address: u.Email},
+		Org: h.compose.Org(), Inviter: inviter, URL: SetPasswordURL(h.compose.BaseURL(), secret), Expires: expires, Date: now,
+		MessageID: fmt.Sprintf("%s.u%d.%d", p.Purpose, u.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.compose.From()),
 	})
 	if err != nil {
 		return fmt.Errorf("user mail %d: %v: %w", u.ID, err, asynq.SkipRetry)
@@ -68,7 +68,7 @@ func (h *Handlers) userMail(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("user mail %d: %v: %w", u.ID, err, asynq.SkipRetry)
 	}
-	if err := h.sendOne(ctx, h.cfg.ReturnPath, u.Email, msg); err != nil {
+	if err := h.sendOne(ctx, h.compose.PlainReturnPath(), u.Email, msg); err != nil {
 		return err
 	}
 	h.log.Info("user mail sent", "user_id", u.ID, "purpose", p.Purpose)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
@@ -103,14 +104,15 @@ func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
 	}
 	sg, _ := links.NewSigner([]byte("test secret key, 32 bytes long!!"))
 	cfg := worker.Config{
-		BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"},
 		Queues: e.queues, SMTPConnections: 4, Slots: 4, BatchSize: 50, ReconcileEvery: 500 * time.Millisecond,
 		RetryBase: 100 * time.Millisecond, RetryMax: time.Second, ShutdownTimeout: 5 * time.Second,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	d := worker.Deps{Store: e.st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard()}
+	d := worker.Deps{Store: e.st, Queue: e.q, Mailer: m, Templates: tm, Signer: sg, Log: slogDiscard(),
+		Composer: compose.New(compose.Config{BaseURL: "http://127.0.0.1:8080",
+			From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tm, sg)}
 	if e.deps != nil {
 		e.deps(&d)
 	}

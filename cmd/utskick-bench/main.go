@@ -41,9 +41,9 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 const benchSecret = "utskick-bench secret key: 32 bytes or more, fixed"
@@ -59,6 +59,7 @@ type options struct {
 	extraEnv    string
 	keep        bool
 	capture     bool
+	dkim        string
 }
 
 func main() {
@@ -73,7 +74,13 @@ func main() {
 	flag.StringVar(&o.extraEnv, "env", "", "extra UTSKICK_* settings for the utskick process, comma-separated K=V")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
 	flag.BoolVar(&o.capture, "capture", false, "send to utskick's embedded SMTP capture (.eml files), as with no settings at all; no yardstick")
+	flag.StringVar(&o.dkim, "dkim", "", "sign every message: rsa (RSA-2048), ed25519, or both (dual signing); a sample is then verified with dkimpy, Debian's dkimverify")
 	flag.Parse()
+	switch o.dkim {
+	case "", "rsa", "ed25519", "both":
+	default:
+		log.Fatalf("-dkim %q: want rsa, ed25519 or both", o.dkim)
+	}
 	log.SetFlags(0)
 	log.SetPrefix("utskick-bench: ")
 	if err := run(o); err != nil {
@@ -145,7 +152,7 @@ func run(o options) error {
 		return err
 	}
 	t0 := time.Now()
-	campID, eml, err := seedStore(ctx, st, o)
+	campID, sampleID, eml, err := seedStore(ctx, st, o)
 	st.Close()
 	if err != nil {
 		return err
@@ -165,7 +172,7 @@ func run(o options) error {
 		return r, json.Unmarshal(out, &r)
 	}
 	if o.capture {
-		res, err := sendCampaign(ctx, o, utskick, tmp, dsn, "", campID)
+		res, err := sendCampaign(ctx, o, utskick, tmp, dsn, "", campID, o.n)
 		if err != nil {
 			return err
 		}
@@ -182,13 +189,24 @@ func run(o options) error {
 		return err
 	}
 
-	res, err := sendCampaign(ctx, o, utskick, tmp, dsn, sinkAddr, campID)
+	dkimEnv, err := dkimSettings(o.dkim)
+	if err != nil {
+		return err
+	}
+	o.extraEnv = strings.Join(append([]string{o.extraEnv}, dkimEnv...), ",")
+	res, err := sendCampaign(ctx, o, utskick, tmp, dsn, sinkAddr, campID, o.n)
 	if err != nil {
 		return err
 	}
 	b2, err := blast()
 	if err != nil {
 		return err
+	}
+	verified := "unsigned"
+	if o.dkim != "" {
+		if verified, err = verifySample(ctx, o, utskick, sinkBin, tmp, dsn, sampleID); err != nil {
+			return err
+		}
 	}
 	blastRate := (b1.MsgsPerS + b2.MsgsPerS) / 2
 	mode := "embedded defaults (SQLite file, in-process Redis)"
@@ -201,14 +219,18 @@ func run(o options) error {
 	fmt.Printf("  utskick                    %.0f msgs/s (%d sent in %.2fs)\n", res.rate, res.sent, res.seconds)
 	fmt.Printf("  ratio to smtpblast         %.2f\n", res.rate/blastRate)
 	fmt.Printf("  CPU per 1,000 messages     %.3f s (utskick process, whole run)\n", res.cpu/float64(res.sent)*1000)
+	if o.databaseURL != "" {
+		fmt.Printf("  Postgres CPU per 1,000     %.3f s (the backends serving utskick, from the send call to sent)\n", res.pgCPU/float64(res.sent)*1000)
+	}
 	fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
 	fmt.Printf("  SIGTERM to exit            %s\n", res.shutdown.Round(time.Millisecond))
+	fmt.Printf("  DKIM                       %s\n", verified)
 	summary, _ := json.Marshal(map[string]any{
 		"mode": mode, "recipients": o.n, "message_bytes": len(eml), "conns": o.conns,
 		"blast_msgs_per_s": []float64{b1.MsgsPerS, b2.MsgsPerS}, "utskick_msgs_per_s": round(res.rate),
 		"ratio": round(res.rate / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
-		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "shutdown_s": round(res.shutdown.Seconds()),
-		"sink": strings.TrimSpace(sinkOut.String()),
+		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
+		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified,
 	})
 	fmt.Println(string(summary))
 	return nil
@@ -276,6 +298,9 @@ func freshDatabase(pg, tmp string) (string, func(), error) {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Names utskick's connections, so that the Postgres backends serving
+	// them (and only those) can be found and their CPU counted.
+	q.Set("application_name", schema)
 	if q.Get("sslmode") == "" {
 		q.Set("sslmode", "disable")
 	}
@@ -285,10 +310,10 @@ func freshDatabase(pg, tmp string) (string, func(), error) {
 
 // seedStore makes a list of n confirmed subscribers and a draft campaign
 // from the seed issue, and renders one message for smtpblast.
-func seedStore(ctx context.Context, st *store.Store, o options) (int64, []byte, error) {
+func seedStore(ctx context.Context, st *store.Store, o options) (campID, sampleID int64, eml []byte, err error) {
 	l := &store.List{Slug: "senaste-nytt", Name: "Senaste nytt", Language: "sv", Optin: store.OptinDouble, Visibility: store.VisibilityPublic}
 	if err := st.CreateList(ctx, l); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	const chunk = 5000
 	for i := 0; i < o.n; i += chunk {
@@ -298,32 +323,50 @@ func seedStore(ctx context.Context, st *store.Store, o options) (int64, []byte, 
 				Name: fmt.Sprintf("Läsare %d", j), Language: "sv", Attributes: store.Attributes{"kommun": "Järfälla"}})
 		}
 		if err := st.InsertSubscribersBulk(ctx, subs, l.ID, "benchmark data"); err != nil {
-			return 0, nil, err
+			return 0, 0, nil, err
 		}
 	}
 	body, err := seedMarkdown(o.seed)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	c := &store.Campaign{Name: "Benchmark issue", Subject: "Senaste nytt – {{ first_name }}, nyheter från förbundet",
 		Preheader: "Månadens nyheter", Body: body, ListIDs: []int64{l.ID}}
 	if err := st.CreateCampaign(ctx, c); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
+	}
+	// A small list and a copy of the campaign for it: the DKIM sample,
+	// sent after the measured run to a sink that keeps what it gets.
+	sl := &store.List{Slug: "dkim-sample", Name: "Senaste nytt", Language: "sv", Optin: store.OptinDouble, Visibility: store.VisibilityPublic}
+	if err := st.CreateList(ctx, sl); err != nil {
+		return 0, 0, nil, err
+	}
+	var sample []store.Subscriber
+	for j := range sampleSize {
+		sample = append(sample, store.Subscriber{Email: fmt.Sprintf("sample%03d@example.org", j), Name: fmt.Sprintf("Läsare %d", j),
+			Language: "sv", Attributes: store.Attributes{"kommun": "Järfälla"}})
+	}
+	if err := st.InsertSubscribersBulk(ctx, sample, sl.ID, "benchmark data"); err != nil {
+		return 0, 0, nil, err
+	}
+	sc := &store.Campaign{Name: "DKIM sample", Subject: c.Subject, Preheader: c.Preheader, Body: body, ListIDs: []int64{sl.ID}}
+	if err := st.CreateCampaign(ctx, sc); err != nil {
+		return 0, 0, nil, err
 	}
 	tmpl, err := mailtemplates.New()
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	sign, _ := links.NewSigner([]byte(benchSecret))
-	cp := worker.NewComposer(worker.Config{BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.org"}}, tmpl, sign)
+	cp := compose.New(compose.Config{BaseURL: "http://127.0.0.1:8080", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.org"}}, tmpl, sign)
 	comp, err := cp.Compose(ctx, st, c)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, cp.Recipient(c.ID, comp.From, store.Recipient{DeliveryID: 1, SubscriberID: 1,
 		Email: "reader0000001@example.org", Name: "Läsare 1", Language: "sv"}, time.Now()), mailtemplates.WriteOptions{})
-	return c.ID, buf.Bytes(), nil
+	return c.ID, sc.ID, buf.Bytes(), nil
 }
 
 // seedMarkdown turns a plain-text seed export into Markdown: short lines
@@ -360,11 +403,12 @@ type sendResult struct {
 	cpu      float64
 	maxRSSKB int64
 	shutdown time.Duration
+	pgCPU    float64 // seconds of CPU of the Postgres backends serving utskick; 0 on SQLite
 }
 
 // sendCampaign runs `utskick all` against the store and the sink, sends
 // the campaign through the API and waits until it is sent.
-func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr string, campID int64) (*sendResult, error) {
+func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr string, campID int64, want int) (*sendResult, error) {
 	httpAddr := freeAddr()
 	token := "utk_benchbenchbenchbenchbench"
 	env := append(os.Environ(),
@@ -431,14 +475,16 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	log.Printf("utskick: sending the campaign to %d recipients", o.n)
+	log.Printf("utskick: sending the campaign to %d recipients", want)
 	if err := api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", campID), nil); err != nil {
 		return nil, err
 	}
 	var stats store.CampaignStats
 	var peakRSS int64
+	pg := newPGCPU(o.databaseURL, dsn)
 	for {
 		time.Sleep(250 * time.Millisecond)
+		pg.sample()
 		if rss := rssKB(cmd.Process.Pid); rss > peakRSS {
 			peakRSS = rss
 		}
@@ -454,10 +500,11 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 		default:
 		}
 	}
-	if stats.Sent != int64(o.n) {
-		return nil, fmt.Errorf("campaign sent with %d of %d delivered: %+v", stats.Sent, o.n, stats)
+	if stats.Sent != int64(want) {
+		return nil, fmt.Errorf("campaign sent with %d of %d delivered: %+v", stats.Sent, want, stats)
 	}
-	res := &sendResult{sent: stats.Sent, seconds: stats.FinishedAt.Sub(*stats.StartedAt).Seconds()}
+	pg.sample()
+	res := &sendResult{sent: stats.Sent, seconds: stats.FinishedAt.Sub(*stats.StartedAt).Seconds(), pgCPU: pg.seconds()}
 	res.rate = float64(res.sent) / res.seconds
 	t := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)

@@ -57,14 +57,17 @@ type config struct {
 	ShutdownTimeout time.Duration
 	OptinTTL        time.Duration
 
-	DKIMDomain     string // "" = signing off
-	DKIMSelector   string
-	DKIMKeyPEM     []byte // "" = the key file in the data dir
-	DKIMAlgorithm  string // "" = the key's; rsa when generating
-	RateIP         ratelimit.Rate
-	RateAddress    ratelimit.Rate
-	RateTest       ratelimit.Rate
-	ImportMaxBytes int64
+	DKIMDomain    string // "" = signing off
+	DKIMSelector  string
+	DKIMKeyPEM    []byte // "" = the key file in the data dir
+	DKIMAlgorithm string // "" = the key's; rsa when generating
+	// A second key for dual signing: "" = none.
+	DKIMSecondSelector string
+	DKIMSecondKeyPEM   []byte
+	RateIP             ratelimit.Rate
+	RateAddress        ratelimit.Rate
+	RateTest           ratelimit.Rate
+	ImportMaxBytes     int64
 
 	SessionIdle  time.Duration
 	SessionMax   time.Duration
@@ -287,6 +290,25 @@ var settings = []setting{
 				return errors.New("want rsa or ed25519")
 			}
 			c.DKIMAlgorithm = v
+			return nil
+		}},
+	{name: "UTSKICK_DKIM_SECOND_SELECTOR", computed: true, def: "off", help: "a second DKIM key's selector, for dual signing (RSA and Ed25519): every message gets a signature from each key",
+		apply: func(c *config, v string) error {
+			if !selectorRE.MatchString(v) {
+				return errors.New("want a DNS label of a-z, 0-9 and -")
+			}
+			c.DKIMSecondSelector = v
+			return nil
+		}},
+	{name: "UTSKICK_DKIM_SECOND_PRIVATE_KEY", computed: true, def: "<data dir>/dkim-<second selector>.pem, made by `utskick dkim`", secret: true, help: "the second DKIM key, PEM; its algorithm must differ from the first's",
+		apply: func(c *config, v string) error {
+			if !strings.Contains(v, "\n") && strings.Contains(v, `\n`) {
+				v = strings.ReplaceAll(v, `\n`, "\n")
+			}
+			if _, err := mailer.ParseDKIMKey([]byte(v)); err != nil {
+				return err
+			}
+			c.DKIMSecondKeyPEM = []byte(v)
 			return nil
 		}},
 	{name: "UTSKICK_RATE_IP", def: "30/1m", help: "subscribe and confirm requests per client IP (IPv6: per /64), as N/duration; 0: no limit",

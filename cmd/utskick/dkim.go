@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -60,7 +61,8 @@ func checkAlgorithm(cfg *config, key crypto.Signer, source string) error {
 }
 
 // loadDKIM returns the signer, or nil when UTSKICK_DKIM_DOMAIN is unset
-// (the embedded default: mail goes out unsigned).
+// (the embedded default: mail goes out unsigned). With
+// UTSKICK_DKIM_SECOND_SELECTOR it signs with both keys.
 func loadDKIM(cfg *config) (*mailer.DKIM, error) {
 	if cfg.DKIMDomain == "" {
 		return nil, nil
@@ -72,7 +74,43 @@ func loadDKIM(cfg *config) (*mailer.DKIM, error) {
 	if !ok {
 		return nil, fmt.Errorf("UTSKICK_DKIM_DOMAIN is %s but there is no key: set UTSKICK_DKIM_PRIVATE_KEY, or run `utskick dkim` to make %s and print its DNS record", cfg.DKIMDomain, source)
 	}
-	return mailer.NewDKIM(cfg.DKIMDomain, cfg.DKIMSelector, key)
+	d, err := mailer.NewDKIM(cfg.DKIMDomain, cfg.DKIMSelector, key)
+	if err != nil || cfg.DKIMSecondSelector == "" {
+		return d, err
+	}
+	second, err := secondDKIM(cfg, cfg.DKIMDomain, d)
+	if err != nil {
+		return nil, err
+	}
+	return d.Also(second), nil
+}
+
+// secondDKIM is the dual-signing key: UTSKICK_DKIM_SECOND_PRIVATE_KEY, else
+// dkim-<second selector>.pem in the data dir.
+func secondDKIM(cfg *config, domain string, first *mailer.DKIM) (*mailer.DKIM, error) {
+	if cfg.DKIMSecondSelector == cfg.DKIMSelector {
+		return nil, errors.New("UTSKICK_DKIM_SECOND_SELECTOR must differ from UTSKICK_DKIM_SELECTOR")
+	}
+	pemBytes, source := cfg.DKIMSecondKeyPEM, "UTSKICK_DKIM_SECOND_PRIVATE_KEY"
+	if pemBytes == nil {
+		source = filepath.Join(cfg.DataDir, "dkim-"+cfg.DKIMSecondSelector+".pem")
+		var err error
+		if pemBytes, err = os.ReadFile(source); err != nil {
+			return nil, fmt.Errorf("UTSKICK_DKIM_SECOND_SELECTOR is %s but its key cannot be read: %w (set UTSKICK_DKIM_SECOND_PRIVATE_KEY, or run `utskick dkim`)", cfg.DKIMSecondSelector, err)
+		}
+	}
+	key, err := mailer.ParseDKIMKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	d, err := mailer.NewDKIM(domain, cfg.DKIMSecondSelector, key)
+	if err != nil {
+		return nil, err
+	}
+	if d.Algorithm() == first.Algorithm() {
+		return nil, fmt.Errorf("the second DKIM key (%s) is %s like the first: dual signing pairs RSA with Ed25519", source, d.Algorithm())
+	}
+	return d, nil
 }
 
 // runDKIM is `utskick dkim`: it makes a key in the data dir when none is
@@ -129,6 +167,11 @@ func runDKIM(cfg *config, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "Signing is on for %s.\n", domain)
 	}
+	if cfg.DKIMSecondSelector != "" {
+		if err := runSecondDKIM(cfg, domain, d, stdout); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "Receivers also look for SPF on the envelope sender's domain and a DMARC record at _dmarc.%s;\n`POST /api/v1/campaigns/{id}/lint` checks all three.\n", domain)
 	return nil
 }
@@ -140,4 +183,41 @@ func domainOf(addr string) string {
 		}
 	}
 	return addr
+}
+
+// runSecondDKIM makes the dual-signing key when it is missing (the other
+// algorithm than the first key's) and prints its record.
+func runSecondDKIM(cfg *config, domain string, first *mailer.DKIM, stdout io.Writer) error {
+	path := filepath.Join(cfg.DataDir, "dkim-"+cfg.DKIMSecondSelector+".pem")
+	if cfg.DKIMSecondKeyPEM == nil {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			alg := mailer.DKIMEd25519
+			if first.Algorithm() == mailer.DKIMEd25519 {
+				alg = mailer.DKIMRSA
+			}
+			_, pemBytes, err := mailer.GenerateDKIMKey(alg)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+				return fmt.Errorf("write DKIM key: %w", err)
+			}
+			fmt.Fprintf(stdout, "New second DKIM key (%s) written to %s; keep it secret and back it up.\n", alg, path)
+		}
+	}
+	d, err := secondDKIM(cfg, domain, first)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nDual signing: also publish\n\n%s\n\nName:  %s\nValue: %s\n\n", d.ZoneLine(), d.DNSName(), d.TXTRecord())
+	return nil
+}
+
+// lintDKIM is the signing key as published in DNS, for the API's lint;
+// nil when signing is off.
+func lintDKIM(dk *mailer.DKIM) *lint.DKIMKey {
+	if dk == nil {
+		return nil
+	}
+	return &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
 }

@@ -125,3 +125,55 @@ func TestDKIMSettings(t *testing.T) {
 		t.Fatalf("dump shows the key or lacks the setting:\n%s", out.String())
 	}
 }
+
+// TestDKIMDualSigningFromSettings: UTSKICK_DKIM_SECOND_SELECTOR makes
+// `utskick dkim` add an Ed25519 key next to the RSA one and print both
+// records, and the service then signs every message with both; two keys
+// of one algorithm are refused.
+func TestDKIMDualSigningFromSettings(t *testing.T) {
+	dir := t.TempDir()
+	e := map[string]string{"UTSKICK_DATA_DIR": dir, "UTSKICK_FROM": "Förbundet <nyhetsbrev@example.se>",
+		"UTSKICK_DKIM_DOMAIN": "example.se", "UTSKICK_DKIM_SECOND_SELECTOR": "ed2026"}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"dkim"}, &out, &errb, env(e)); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"k=rsa; p=MII", "New second DKIM key (ed25519)", "ed2026._domainkey.example.se. 3600 IN TXT ( \"v=DKIM1; k=ed25519; p="} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	cfg, err := loadConfig(env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadDKIM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var algs []string
+	for _, k := range d.Keys() {
+		algs = append(algs, k.Selector()+"="+k.Algorithm())
+	}
+	if got := strings.Join(algs, " "); got != "utskick=rsa ed2026=ed25519" {
+		t.Fatalf("keys %s", got)
+	}
+	var signed bytes.Buffer
+	if err := d.Sign(&signed, []byte("From: a@example.se\r\nSubject: Hej\r\n\r\nText.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(signed.String(), "DKIM-Signature: "); n != 2 {
+		t.Fatalf("%d signatures:\n%s", n, signed.String())
+	}
+
+	// A second key of the first key's algorithm is refused, naming why.
+	_, pemBytes, _ := mailer.GenerateDKIMKey(mailer.DKIMRSA)
+	e["UTSKICK_DKIM_SECOND_PRIVATE_KEY"] = string(pemBytes)
+	cfg, err = loadConfig(env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadDKIM(cfg); err == nil || !strings.Contains(err.Error(), "pairs RSA with Ed25519") {
+		t.Fatalf("two RSA keys: %v", err)
+	}
+}

@@ -45,6 +45,7 @@ import (
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
@@ -179,7 +180,9 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		return err
 	}
 	if dk != nil {
-		log.Info("DKIM signing on", "domain", dk.Domain(), "selector", dk.Selector(), "algorithm", dk.Algorithm())
+		for _, k := range dk.Keys() {
+			log.Info("DKIM signing on", "domain", k.Domain(), "selector", k.Selector(), "algorithm", k.Algorithm())
+		}
 	} else {
 		log.Warn("DKIM signing off: set UTSKICK_DKIM_DOMAIN (see `utskick dkim`); unsigned bulk mail is filtered by large mailbox providers")
 	}
@@ -230,14 +233,17 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		Bounces:   store.BouncePolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow},
 		Guardrail: guard, Metrics: met,
 	})
+	// One Composer renders campaigns for the API's lint, preview and
+	// archive and for the worker's senders alike.
+	comp := compose.New(compose.Config{BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath,
+		MailtoDomain: cfg.MailtoDomain, BounceDomain: cfg.BounceDomain, NoVERP: !cfg.VERP}, tmpl, sign)
 	wcfg := worker.Config{
-		BaseURL: cfg.BaseURL, From: cfg.From, Org: cfg.Org, ReturnPath: cfg.ReturnPath, MailtoDomain: cfg.MailtoDomain,
 		Queues:          queues,
 		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
 		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
 		ShutdownTimeout: cfg.ShutdownTimeout, OptinTTL: cfg.OptinTTL,
-		BounceDomain: cfg.BounceDomain, NoVERP: !cfg.VERP, Guardrail: guard,
+		Guardrail:      guard,
 		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
 	}
 
@@ -266,15 +272,18 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			return err
 		}
 		deps := api.Deps{
-			Store: st, Queue: queue, Queues: queues, Composer: worker.NewComposer(wcfg, tmpl, sign), Templates: tmpl, Signer: sign,
+			Store: st, Queue: queue, Queues: queues, Composer: comp, Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, WriteCheck: hb.Err, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in, DKIM: dk,
+			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in.HandleFunc(api.ErrNotMail), DKIM: lintDKIM(dk),
 			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
-			Metrics:        met, MetricsToken: cfg.MetricsToken, Outbound: web,
+			MetricsToken:   cfg.MetricsToken, Outbound: web,
 			SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
 			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
+		}
+		if met != nil { // a nil *metrics.Metrics in the interface would not read as nil
+			deps.Metrics = met
 		}
 		if cfg.SMTPURL != "" {
 			// Mail really goes out: check the From domain's SPF, DKIM and
@@ -331,7 +340,7 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Log: log, DKIM: dk, Metrics: met,
+		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: log, DKIM: dk, Metrics: met,
 			HTTPClient: web.Client(), Heartbeat: hb}
 		if cfg.SendRate > 0 {
 			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/emersion/go-msgauth/dkim"
 )
 
 // DKIM algorithms.
@@ -22,29 +20,63 @@ const (
 	DKIMEd25519 = "ed25519" // RFC 8463: tens of µs to sign; not every receiver verifies it yet
 )
 
-// dkimHeaders are the header fields a signature covers. The ones a
-// forwarder could abuse are listed twice ("oversigned"): a verifier then
-// signs an empty second instance, so a header added later with that name
-// breaks the signature. Nobody can slip in a second From, a Reply-To
-// that diverts answers, or a List-Unsubscribe that points elsewhere.
+// dkimHeaders are the header fields a signature covers, in the order
+// they are listed in h=. Each is listed once more than the message holds
+// it ("oversigned"): a verifier then signs an empty extra instance, so a
+// header added later with that name breaks the signature. Nobody can slip
+// in a second From, a Reply-To or Sender that diverts answers, or a
+// List-Unsubscribe that points elsewhere. Lower case: the form relaxed
+// canonicalization signs.
 var dkimHeaders = []string{
-	"From", "From", "To", "Subject", "Subject", "Date", "Message-ID",
-	"Reply-To", "Reply-To", "Sender", "Sender",
-	"List-Id", "List-Id", "List-Unsubscribe", "List-Unsubscribe",
-	"List-Unsubscribe-Post", "List-Unsubscribe-Post", "Feedback-ID", "Feedback-ID",
-	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+	"from", "to", "subject", "date", "message-id", "reply-to", "sender",
+	"list-id", "list-unsubscribe", "list-unsubscribe-post", "feedback-id",
+	"mime-version", "content-type", "content-transfer-encoding",
 }
 
-// DKIM signs finished messages for one domain and selector. Signing is
-// done on the final bytes, after rendering, with go-msgauth (go-mail's own
-// signer broke when many headers were signed). Safe for concurrent use.
+// DKIM signs finished messages for one domain and selector, with the
+// headers relaxed and the body simple (RFC 6376 §3.4). Signing is done on
+// the final bytes, after rendering. Safe for concurrent use.
 type DKIM struct {
-	opts dkim.SignOptions
-	alg  string
+	domain, selector string
+	key              crypto.Signer
+	alg              string
 	// also are further keys that sign every message too (dual signing:
 	// RSA for every receiver, Ed25519 for those that check it).
 	also []*DKIM
 }
+
+// NewDKIM returns a signer for domain with key (an *rsa.PrivateKey of at
+// least 2048 bits or an ed25519.PrivateKey) published under selector.
+func NewDKIM(domain, selector string, key crypto.Signer) (*DKIM, error) {
+	if domain == "" || selector == "" {
+		return nil, errors.New("dkim: domain and selector are required")
+	}
+	if strings.ContainsAny(domain+selector, "; \t\r\n=") {
+		return nil, fmt.Errorf("dkim: domain %q or selector %q holds a character a tag value cannot", domain, selector)
+	}
+	d := &DKIM{domain: strings.ToLower(domain), selector: selector, key: key}
+	switch k := key.Public().(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("dkim: RSA key of %d bits; use at least 2048", k.N.BitLen())
+		}
+		d.alg = DKIMRSA
+	case ed25519.PublicKey:
+		d.alg = DKIMEd25519
+	default:
+		return nil, fmt.Errorf("dkim: unsupported key type %T (want RSA or Ed25519)", k)
+	}
+	return d, nil
+}
+
+// Domain is the signing domain (d=).
+func (d *DKIM) Domain() string { return d.domain }
+
+// Selector is the key's selector (s=).
+func (d *DKIM) Selector() string { return d.selector }
+
+// Algorithm is DKIMRSA or DKIMEd25519.
+func (d *DKIM) Algorithm() string { return d.alg }
 
 // Also returns a signer that signs with d and then with each of more, one
 // DKIM-Signature each. Domain, Selector and the records describe d.
@@ -61,82 +93,19 @@ func (d *DKIM) Keys() []*DKIM {
 	return append([]*DKIM{&first}, d.also...)
 }
 
-// NewDKIM returns a signer for domain with key (an *rsa.PrivateKey of at
-// least 2048 bits or an ed25519.PrivateKey) published under selector.
-func NewDKIM(domain, selector string, key crypto.Signer) (*DKIM, error) {
-	if domain == "" || selector == "" {
-		return nil, errors.New("dkim: domain and selector are required")
-	}
-	d := &DKIM{opts: dkim.SignOptions{
-		Domain: strings.ToLower(domain), Selector: selector, Signer: key,
-		// Relaxed headers survive relays that refold or re-space them.
-		// The body is quoted-printable with CRLF line ends and no trailing
-		// blanks, which relays leave alone, so simple body canonicalization
-		// holds and costs a third less than relaxed in go-msgauth (the byte
-		// loops there, not the key, are most of an Ed25519 signature's cost).
-		HeaderCanonicalization: dkim.CanonicalizationRelaxed,
-		BodyCanonicalization:   dkim.CanonicalizationSimple,
-		HeaderKeys:             dkimHeaders,
-	}}
-	switch k := key.Public().(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("dkim: RSA key of %d bits; use at least 2048", k.N.BitLen())
-		}
-		d.alg = DKIMRSA
-	case ed25519.PublicKey:
-		d.alg = DKIMEd25519
-	default:
-		return nil, fmt.Errorf("dkim: unsupported key type %T (want RSA or Ed25519)", k)
-	}
-	return d, nil
-}
-
-// Domain is the signing domain (d=).
-func (d *DKIM) Domain() string { return d.opts.Domain }
-
-// Selector is the key's selector (s=).
-func (d *DKIM) Selector() string { return d.opts.Selector }
-
-// Algorithm is DKIMRSA or DKIMEd25519.
-func (d *DKIM) Algorithm() string { return d.alg }
-
 // Sign writes msg to dst with a DKIM-Signature header in front of it,
 // one per key.
 func (d *DKIM) Sign(dst *bytes.Buffer, msg []byte) error {
-	for _, k := range d.Keys() {
-		sig, err := k.signature(msg)
-		if err != nil {
-			return err
-		}
-		dst.WriteString(sig)
-	}
-	dst.Write(msg)
-	return nil
-}
-
-func (d *DKIM) signature(msg []byte) (string, error) {
-	s, err := dkim.NewSigner(&d.opts)
-	if err != nil {
-		return "", fmt.Errorf("dkim: %w", err)
-	}
-	if _, err := s.Write(msg); err != nil {
-		s.Close()
-		return "", fmt.Errorf("dkim: %w", err)
-	}
-	if err := s.Close(); err != nil {
-		return "", fmt.Errorf("dkim: %w", err)
-	}
-	return s.Signature(), nil
+	return d.SignCached(dst, msg, nil)
 }
 
 // DNSName is where the public key is published.
-func (d *DKIM) DNSName() string { return d.opts.Selector + "._domainkey." + d.opts.Domain }
+func (d *DKIM) DNSName() string { return d.selector + "._domainkey." + d.domain }
 
 // TXTRecord is the DNS TXT value that publishes the public key.
 func (d *DKIM) TXTRecord() string {
 	var p []byte
-	switch k := d.opts.Signer.Public().(type) {
+	switch k := d.key.Public().(type) {
 	case *rsa.PublicKey:
 		p, _ = x509.MarshalPKIXPublicKey(k) // an RSA key always marshals
 	case ed25519.PublicKey:

@@ -3,6 +3,7 @@ package mailer
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -27,22 +28,38 @@ func campaignLike(body string) []byte {
 const qpBody = "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
 	"Hej L=C3=A4sare,\r\nDet h=C3=A4r =C3=A4r m=C3=A5nadens nyheter.\r\n\r\n--b1--\r\n"
 
+var (
+	signersOnce sync.Once
+	signerSet   map[string]*DKIM
+	signersErr  error
+)
+
 // signers returns the three signing styles: RSA-2048, Ed25519 and both.
+// The keys are made once per test binary: an RSA key takes a while.
 func signers(t testing.TB) map[string]*DKIM {
 	t.Helper()
-	mk := func(alg, sel string) *DKIM {
-		k, _, err := GenerateDKIMKey(alg)
-		if err != nil {
-			t.Fatal(err)
+	signersOnce.Do(func() {
+		mk := func(alg, sel string) *DKIM {
+			k, _, err := GenerateDKIMKey(alg)
+			if err != nil {
+				signersErr = err
+				return nil
+			}
+			d, err := NewDKIM("example.se", sel, k)
+			if err != nil {
+				signersErr = err
+			}
+			return d
 		}
-		d, err := NewDKIM("example.se", sel, k)
-		if err != nil {
-			t.Fatal(err)
+		rsa, ed := mk(DKIMRSA, "rsa"), mk(DKIMEd25519, "ed")
+		if signersErr == nil {
+			signerSet = map[string]*DKIM{"rsa": rsa, "ed25519": ed, "dual": rsa.Also(ed)}
 		}
-		return d
+	})
+	if signersErr != nil {
+		t.Fatal(signersErr)
 	}
-	rsa, ed := mk(DKIMRSA, "rsa"), mk(DKIMEd25519, "ed")
-	return map[string]*DKIM{"rsa": rsa, "ed25519": ed, "dual": rsa.Also(ed)}
+	return signerSet
 }
 
 // TestDKIMOversignedHeadersCannotBeAdded: a second copy of any header a

@@ -1,4 +1,4 @@
-package worker_test
+package csvimport_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/store/csvimport"
 )
 
 type csvRecord struct {
@@ -44,7 +44,7 @@ func readAllStd(in string, comma rune) ([]csvRecord, error) {
 }
 
 func readAllBounded(r io.Reader, comma byte) ([]csvRecord, error) {
-	cr := worker.NewCSVReader(r, comma, worker.MaxImportField, worker.MaxImportRecord)
+	cr := csvimport.NewReader(r, comma, csvimport.MaxField, csvimport.MaxRecord)
 	var out []csvRecord
 	for {
 		rec, line, err := cr.Read()
@@ -58,7 +58,7 @@ func readAllBounded(r io.Reader, comma byte) ([]csvRecord, error) {
 	}
 }
 
-// checkLikeEncodingCSV compares CSVReader with encoding/csv on in, read
+// checkLikeEncodingCSV compares Reader with encoding/csv on in, read
 // whole, half at a time and one byte at a time (so that every quote,
 // "\r" and "\n" also falls on a buffer boundary).
 func checkLikeEncodingCSV(t *testing.T, in string, comma byte) {
@@ -167,9 +167,9 @@ func TestCSVReaderSkipsA200MBFieldInBoundedMemory(t *testing.T) {
 				strings.NewReader(close+"\ncia@example.se,\"Cia\nCiasson\"\n"),
 			)
 			stop := watchHeap(t)
-			cr := worker.NewCSVReader(in, ',', worker.MaxImportField, worker.MaxImportRecord)
+			cr := csvimport.NewReader(in, ',', csvimport.MaxField, csvimport.MaxRecord)
 			var got []string
-			var tooLong *worker.RowTooLongError
+			var tooLong *csvimport.RowTooLongError
 			for {
 				rec, line, err := cr.Read()
 				if errors.Is(err, io.EOF) {
@@ -273,7 +273,7 @@ func BenchmarkCSVReader(b *testing.B) {
 	b.Run("bounded", func(b *testing.B) {
 		b.SetBytes(int64(file.Len()))
 		for b.Loop() {
-			cr := worker.NewCSVReader(bytes.NewReader(file.Bytes()), ',', worker.MaxImportField, worker.MaxImportRecord)
+			cr := csvimport.NewReader(bytes.NewReader(file.Bytes()), ',', csvimport.MaxField, csvimport.MaxRecord)
 			if n := count(func() error { _, _, err := cr.Read(); return err }); n != 100_001 {
 				b.Fatal(n)
 			}

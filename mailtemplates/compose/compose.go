@@ -1,8 +1,13 @@
-package worker
+// Package compose renders a campaign for one recipient: the part that the
+// worker's senders, test sends, opt-in mail and the API's lint, preview
+// and public archive share, so that a preview is what a subscriber gets.
+// cmd builds one Composer from its Config and hands it to both.
+package compose
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -30,9 +35,46 @@ type Composer struct {
 	noVERP       bool
 }
 
-// NewComposer returns a Composer for cfg (defaults applied as in
-// NewHandlers).
-func NewComposer(cfg Config, tmpl *mailtemplates.Templates, sign *links.Signer) *Composer {
+// Config is what the mail says about its sender and where its links lead.
+type Config struct {
+	BaseURL      string       // public URL of the API, for links in mail
+	From         mail.Address // default sender
+	Org          string       // organisation name in the mail layout; default From's name
+	ReturnPath   string       // envelope sender; default From's address
+	MailtoDomain string       // domain of unsubscribe+token@ addresses; default From's domain
+	// BounceDomain is the domain of the per-delivery VERP envelope sender
+	// bounces+<token>@; default MailtoDomain. Its MX must reach utskick.
+	BounceDomain string
+	// NoVERP sends every message with ReturnPath as its envelope sender.
+	NoVERP bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Org == "" {
+		c.Org = c.From.Name
+	}
+	if c.ReturnPath == "" {
+		c.ReturnPath = c.From.Address
+	}
+	if c.MailtoDomain == "" {
+		c.MailtoDomain = DomainOf(c.From.Address)
+	}
+	if c.BounceDomain == "" {
+		c.BounceDomain = c.MailtoDomain
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+}
+
+// DomainOf is the domain of an address, "localhost" for one without.
+func DomainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return "localhost"
+}
+
+// New returns a Composer for cfg, its blanks filled with defaults.
+func New(cfg Config, tmpl *mailtemplates.Templates, sign *links.Signer) *Composer {
 	cfg.setDefaults()
 	return &Composer{baseURL: cfg.BaseURL, returnPath: cfg.ReturnPath, from: cfg.From, org: cfg.Org, mailtoDomain: cfg.MailtoDomain,
 		tmpl: tmpl, sign: sign, tag: sign.InstanceTag(), bounceDomain: cfg.BounceDomain, noVERP: cfg.NoVERP}
@@ -159,7 +201,14 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 			in.Layout = l
 		}
 	}
-	comp, err := cp.tmpl.CompileCampaign(in)
+	comp, err := cp.tmpl.CompileCampaignContext(ctx, in)
+	var le *mailtemplates.LayoutError
+	if archive != nil && in.Layout != nil && errors.As(err, &le) {
+		// A public reader gets the issue in the built-in layout rather
+		// than an error, or a stored layout's redirect or script.
+		in.Layout = nil
+		comp, err = cp.tmpl.CompileCampaignContext(ctx, in)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compile campaign %d: %w", c.ID, err)
 	}
@@ -242,7 +291,7 @@ func (cp *Composer) StaffRecipient(campaignID int64, from mail.Address, r store.
 
 // MessageIDSuffix completes "d<delivery>.c<campaign>" into a Message-ID.
 func (cp *Composer) MessageIDSuffix(from mail.Address) string {
-	return "." + cp.tag + "@" + domainOf(from.Address)
+	return "." + cp.tag + "@" + DomainOf(from.Address)
 }
 
 // MessageID is stable per delivery: a resend after a crash carries the
@@ -252,6 +301,38 @@ func (cp *Composer) MessageID(deliveryID, campaignID int64, from mail.Address) s
 	return fmt.Sprintf("d%d.c%d%s", deliveryID, campaignID, cp.MessageIDSuffix(from))
 }
 
-// DefaultFrom is UTSKICK_FROM: the sender when neither the campaign, its
-// list nor the instance's sender identity names one.
-func (cp *Composer) DefaultFrom() mail.Address { return cp.from }
+// From is the default sender.
+func (cp *Composer) From() mail.Address { return cp.from }
+
+// Org is the organisation named in mail.
+func (cp *Composer) Org() string { return cp.org }
+
+// BaseURL is the public URL that links in mail lead to, without a
+// trailing slash.
+func (cp *Composer) BaseURL() string { return cp.baseURL }
+
+// ReturnPath is the envelope sender of one delivery: the VERP address
+// bounces+<signed delivery id>@<bounce domain>, so a bounce that arrives
+// long after the SMTP conversation still names its delivery, whatever the
+// receiving system did to the message. One HMAC per message.
+func (cp *Composer) ReturnPath(deliveryID int64) string {
+	if cp.noVERP {
+		return cp.returnPath
+	}
+	return "bounces+" + cp.sign.BounceToken(deliveryID) + "@" + cp.bounceDomain
+}
+
+// Track gives one recipient's message its tracked links and open pixel,
+// as far as t (the subscriber's consent and the lists' switches) allows.
+// Link tokens are signed (delivery, link index); the redirect looks the
+// URL up by them and never takes it from the request.
+func (cp *Composer) Track(r *mailtemplates.Recipient, deliveryID int64, t store.Tracking) {
+	if t.Clicks {
+		r.LinkURL = func(i int) string {
+			return cp.baseURL + "/l/" + cp.sign.Sign(links.KindClick, uint64(deliveryID), uint64(i))
+		}
+	}
+	if t.Opens {
+		r.OpenURL = cp.baseURL + "/o/" + cp.sign.Sign(links.KindOpen, uint64(deliveryID))
+	}
+}

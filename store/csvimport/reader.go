@@ -1,4 +1,4 @@
-package worker
+package csvimport
 
 import (
 	"bytes"
@@ -9,11 +9,11 @@ import (
 
 // Limits of one row of an import file. encoding/csv holds a whole record
 // in memory (a 200 MB cell took an import from 190 MB to 2.1 GB), so the
-// import reads with CSVReader, which keeps at most MaxImportRecord bytes
+// import reads with Reader, which keeps at most MaxRecord bytes
 // of a row and skips the rest of a longer one.
 const (
-	MaxImportField  = 64 << 10  // one cell
-	MaxImportRecord = 256 << 10 // one row, all cells
+	MaxField  = 64 << 10  // one cell
+	MaxRecord = 256 << 10 // one row, all cells
 )
 
 // RowTooLongError is a row past the limits. It was read to its end and
@@ -31,13 +31,13 @@ func (e *RowTooLongError) Error() string {
 	return fmt.Sprintf("the row is longer than %d KiB", e.Limit>>10)
 }
 
-// CSVReader reads records the way encoding/csv does with LazyQuotes and
+// Reader reads records the way encoding/csv does with LazyQuotes and
 // a variable number of fields per record (blank lines skipped, "\r\n"
 // read as "\n", a quote inside a quoted field that is not doubled taken
 // as it is), but with bounded memory: the fields of a record are kept up
 // to the limits, and a longer record is consumed without being kept and
 // reported as a *RowTooLongError.
-type CSVReader struct {
+type Reader struct {
 	src      io.Reader
 	buf      []byte
 	pos, end int
@@ -56,7 +56,7 @@ type CSVReader struct {
 	fields []string
 }
 
-// Bytes kept by CSVReader that are not slices of its buffer, which moves
+// Bytes kept by Reader that are not slices of its buffer, which moves
 // when it is refilled.
 var (
 	quote = []byte{'"'}
@@ -64,21 +64,21 @@ var (
 	lf    = []byte{'\n'}
 )
 
-// NewCSVReader reads from r with the given delimiter (an ASCII byte other
+// NewReader reads from r with the given delimiter (an ASCII byte other
 // than a quote or a line break) and limits in bytes.
-func NewCSVReader(r io.Reader, comma byte, maxField, maxRecord int) *CSVReader {
-	return &CSVReader{src: r, buf: make([]byte, 64<<10), comma: comma, maxField: maxField, maxRecord: maxRecord, line: 1}
+func NewReader(r io.Reader, comma byte, maxField, maxRecord int) *Reader {
+	return &Reader{src: r, buf: make([]byte, 64<<10), comma: comma, maxField: maxField, maxRecord: maxRecord, line: 1}
 }
 
 // InputOffset is the number of bytes consumed so far: the end of the last
 // record returned.
-func (r *CSVReader) InputOffset() int64 { return r.offset }
+func (r *Reader) InputOffset() int64 { return r.offset }
 
 // Read returns the next record and the line it starts on. The slice is
 // reused by the next call. At the end it returns io.EOF; a record over the
 // limits returns the fields kept before the limit was passed with a
 // *RowTooLongError, after which Read may be called again.
-func (r *CSVReader) Read() ([]string, int64, error) {
+func (r *Reader) Read() ([]string, int64, error) {
 	// Skip blank lines.
 	for {
 		if r.need(1) == 0 {
@@ -165,7 +165,7 @@ func (r *CSVReader) Read() ([]string, int64, error) {
 
 // plainField reads an unquoted field. It reports whether a delimiter
 // ended it (another field follows) rather than a line break or the end.
-func (r *CSVReader) plainField(keep func([]byte)) bool {
+func (r *Reader) plainField(keep func([]byte)) bool {
 	for {
 		if r.need(1) == 0 {
 			return false
@@ -215,7 +215,7 @@ func (r *CSVReader) plainField(keep func([]byte)) bool {
 // quotedField reads a quoted field after its opening quote, with the
 // rules of encoding/csv's LazyQuotes. It reports whether a delimiter
 // ended it.
-func (r *CSVReader) quotedField(keep func([]byte)) bool {
+func (r *Reader) quotedField(keep func([]byte)) bool {
 	for {
 		if r.need(1) == 0 {
 			return false // the input ends inside the quotes: the field ends there
@@ -278,7 +278,7 @@ func (r *CSVReader) quotedField(keep func([]byte)) bool {
 
 // keepQuoted keeps p, text inside quotes: line breaks count as lines, and
 // "\r\n" is kept as "\n".
-func (r *CSVReader) keepQuoted(p []byte, keep func([]byte)) {
+func (r *Reader) keepQuoted(p []byte, keep func([]byte)) {
 	r.line += int64(bytes.Count(p, []byte{'\n'}))
 	for {
 		i := bytes.Index(p, []byte("\r\n"))
@@ -294,7 +294,7 @@ func (r *CSVReader) keepQuoted(p []byte, keep func([]byte)) {
 
 // need makes at least n bytes available in the buffer unless the input
 // ends first, and returns how many there are, up to n.
-func (r *CSVReader) need(n int) int {
+func (r *Reader) need(n int) int {
 	for r.end-r.pos < n && !r.eof {
 		if r.pos > 0 {
 			copy(r.buf, r.buf[r.pos:r.end])
@@ -313,7 +313,7 @@ func (r *CSVReader) need(n int) int {
 	return min(r.end-r.pos, n)
 }
 
-func (r *CSVReader) advance(n int) {
+func (r *Reader) advance(n int) {
 	r.pos += n
 	r.offset += int64(n)
 }

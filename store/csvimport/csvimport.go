@@ -1,4 +1,8 @@
-package worker
+// Package csvimport reads a subscriber import file: the header that names
+// the columns (checked by the API when the file is uploaded) and the rows,
+// with bounded memory, turned into store.ImportRow for the worker that
+// runs the import.
+package csvimport
 
 import (
 	"bufio"
@@ -14,22 +18,22 @@ import (
 	"github.com/storsthlm/utskick/store"
 )
 
-// ImportColumns is the parsed header row of an import file.
-type ImportColumns struct {
+// Columns is the parsed header row of an import file.
+type Columns struct {
 	Comma    rune
 	N        int // columns in the header
 	Email    int
 	Name     int // -1: none
 	Language int // -1: none
 	Tracking int // -1: none; tracking_consent, per row
-	Attrs    []ImportAttr
+	Attrs    []Attr
 	// BOMLen is the length of a UTF-8 byte order mark before the header,
 	// which Excel writes; it counts towards the bytes read.
 	BOMLen int
 }
 
-// ImportAttr is a column that becomes a subscriber attribute.
-type ImportAttr struct {
+// Attr is a column that becomes a subscriber attribute.
+type Attr struct {
 	Index int
 	Name  string
 }
@@ -58,13 +62,13 @@ var importIgnored = map[string]bool{
 	"unsubscribed_at": true, "consent_basis": true, "lists": true,
 }
 
-// ReadImportHeader reads the header of an import file from r and returns
+// ReadHeader reads the header of an import file from r and returns
 // the columns and a reader positioned at the first data row. The
 // delimiter is whichever of , ; or tab the header uses most: Swedish Excel
 // writes semicolons.
-func ReadImportHeader(r io.Reader) (*ImportColumns, *CSVReader, error) {
+func ReadHeader(r io.Reader) (*Columns, *Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	cols := &ImportColumns{Email: -1, Name: -1, Language: -1, Tracking: -1}
+	cols := &Columns{Email: -1, Name: -1, Language: -1, Tracking: -1}
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
 		cols.BOMLen = 3
@@ -87,7 +91,7 @@ func ReadImportHeader(r io.Reader) (*ImportColumns, *CSVReader, error) {
 		}
 	}
 	// Rows with a wrong count are reported per row, not fatal.
-	cr := NewCSVReader(br, byte(cols.Comma), MaxImportField, MaxImportRecord)
+	cr := NewReader(br, byte(cols.Comma), MaxField, MaxRecord)
 	header, _, err := cr.Read()
 	var tl *RowTooLongError
 	switch {
@@ -128,7 +132,7 @@ func ReadImportHeader(r io.Reader) (*ImportColumns, *CSVReader, error) {
 		case !attrNameRE.MatchString(name):
 			return nil, nil, &HeaderError{fmt.Sprintf("column %d %q: attribute names are 1-64 letters, digits, _ and -", i+1, name)}
 		default:
-			cols.Attrs = append(cols.Attrs, ImportAttr{Index: i, Name: name})
+			cols.Attrs = append(cols.Attrs, Attr{Index: i, Name: name})
 		}
 	}
 	if cols.Email < 0 {
@@ -145,7 +149,7 @@ const maxImportAttrs = 16 << 10
 // the reason it is refused), the name on one line, the language one
 // utskick speaks, the tracking consent, and the non-empty attribute
 // cells.
-func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
+func (c *Columns) Row(rec []string, line int64) store.ImportRow {
 	r := store.ImportRow{Line: line}
 	if c.Email < len(rec) {
 		r.Raw = rec[c.Email]
@@ -211,9 +215,9 @@ func (c *ImportColumns) Row(rec []string, line int64) store.ImportRow {
 	return r
 }
 
-// TooLong is the import row of a record CSVReader refused as too long:
+// TooLong is the import row of a record Reader refused as too long:
 // the address, if it came before the limit, and the reason.
-func (c *ImportColumns) TooLong(rec []string, tl *RowTooLongError) store.ImportRow {
+func (c *Columns) TooLong(rec []string, tl *RowTooLongError) store.ImportRow {
 	r := store.ImportRow{Line: tl.Line, Invalid: tl.Error(), Reason: store.RejectTooLong}
 	if c.Email < len(rec) {
 		r.Raw = reportCell(strings.TrimSpace(rec[c.Email]))

@@ -1,0 +1,223 @@
+// audience.mjs walks the audience screens of the staff workspace in
+// headless Chromium as an editor would: create the BUS list (with a
+// mistake first), import a CSV while watching the progress bar, download
+// the report of skipped rows, search a person, change their lists, erase
+// them, suppress an address; then as a viewer: no write controls, and a
+// forged POST with the viewer's own session is refused. Pages run under
+// their real Content-Security-Policy; every page is checked with
+// axe-core (WCAG 2.1 A/AA) in light and dark. Prints one JSON object for
+// TestAudienceInChromium.
+//
+// Environment: BASE_URL, CHROMIUM, CSV (the file to import), SCREENSHOTS
+// (optional directory for the documentation's screenshots).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const base = process.env.BASE_URL;
+const csvPath = process.env.CSV;
+const shots = process.env.SCREENSHOTS || '';
+if (!base || !csvPath) {
+  console.error('BASE_URL and CSV must be set');
+  process.exit(2);
+}
+
+const out = { pages: [], violations: [], csp: [], steps: [], errors: [], progress: [], viewerForms: [] };
+const step = (s) => out.steps.push(s);
+const password = 'ett långt lösenord';
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'sv-SE', acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
+
+  async function check(name) {
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
+      if (!has) await page.evaluate(axeSource);
+      const r = await page.evaluate(() => window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      }));
+      out.pages.push({ name, scheme, lang: await page.getAttribute('html', 'lang'), url: page.url().replace(base, ''),
+        passes: r.passes.length, violations: r.violations.length });
+      for (const v of r.violations) {
+        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
+          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  }
+  async function shot(file) {
+    if (!shots) return;
+    await page.screenshot({ path: path.join(shots, file), fullPage: true });
+  }
+  async function submit(selector) {
+    await Promise.all([page.waitForNavigation(), page.click(selector)]);
+  }
+  async function signIn(email) {
+    await page.goto(`${base}/admin/signin`);
+    await page.fill('#email', email);
+    await page.fill('#password', password);
+    await Promise.all([page.waitForNavigation(), page.press('#password', 'Enter')]);
+  }
+
+  // 1. Sign in as an editor; lists are empty and say what to do.
+  await signIn('redaktor@example.se');
+  await page.click('nav a[href="/admin/lists"]');
+  // The test seeds one other list; the empty state is seen on imports.
+  await check('lists-empty');
+
+  // 2. Create the BUS list, first with a slug that is not allowed.
+  await page.click('a[href="/admin/lists/new"]');
+  await check('list-new');
+  await page.fill('#name', 'BUS');
+  await page.fill('#slug', 'BUS lista');
+  await page.fill('#description', 'Nyheter om barn- och ungdomssatsningar.');
+  await page.check('#visibility-public');
+  await submit('form[action="/admin/lists"] button[type=submit]');
+  step('slug error: ' + (await page.textContent('#slug-error')));
+  await check('list-errors');
+  await page.fill('#slug', 'bus');
+  await submit('form[action="/admin/lists"] button[type=submit]');
+  step('created: ' + (await page.textContent('.flash')));
+  await check('list');
+  step('snippet starts: ' + (await page.inputValue('#snippet')).split('\n')[0]);
+  await page.click('nav a[href="/admin/lists"]');
+  await check('lists');
+  await shot('audience-lists.png');
+
+  // 3. Import: upload, review the columns, choose BUS and a basis.
+  await page.click('nav a[href="/admin/imports"]');
+  await check('imports-empty');
+  await page.setInputFiles('#file', csvPath);
+  await submit('form[enctype="multipart/form-data"] button[type=submit]');
+  step('review: ' + (await page.textContent('h2#h-columns')));
+  await check('import-review');
+  await shot('audience-import-review.png');
+  const busBox = page.locator('fieldset:has(legend:text("Listor")) label:text-is("BUS")');
+  await busBox.click();
+  await page.fill('#consent_basis', 'Medlemsregistret, samtycke vid anmälan 2026');
+  await submit('form[action$="/start"] button[type=submit]');
+  // Watch the bar until the page reloads itself as done.
+  let screenshotted = false;
+  const deadline = Date.now() + 120000;
+  while (Date.now() < deadline) {
+    const v = await page.evaluate(() => {
+      const bar = document.getElementById('import-bar');
+      return bar ? Number(bar.value) : null;
+    }).catch(() => null);
+    if (v !== null && (out.progress.length === 0 || out.progress[out.progress.length - 1] !== v)) {
+      out.progress.push(v);
+      if (v > 0 && v < 100 && !screenshotted) {
+        screenshotted = true;
+        await check('import-running');
+        await shot('audience-import-progress.png');
+      }
+    }
+    const done = await page.$('.badge-done').catch(() => null);
+    if (done) break;
+    await page.waitForTimeout(100);
+  }
+  const last = Number(await page.getAttribute('#import-bar', 'value'));
+  if (out.progress[out.progress.length - 1] !== last) out.progress.push(last);
+  if (!screenshotted) await check('import-running'); // too fast to catch: still check the page
+  step('import: ' + (await page.textContent('.figures')));
+  await check('import-done');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[data-field="rejects"]')]);
+  const report = fs.readFileSync(await download.path(), 'utf8');
+  out.rejectLines = report.trim().split('\n').length;
+  step('rejects: ' + report.trim().split('\n').slice(1).join(' | '));
+  await page.click('nav a[href="/admin/imports"]');
+  await check('imports');
+
+  // 4. Search a person by surname and open them.
+  await page.click('nav a[href="/admin/subscribers"]');
+  await page.fill('#q', 'lindqvist');
+  await submit('form[role=search] button[type=submit]');
+  out.searchResults = await page.locator('table tbody tr').count();
+  await check('subscribers');
+  await page.fill('#q', 'johansson');
+  await submit('form[role=search] button[type=submit]');
+  await shot('audience-subscribers.png');
+  await page.fill('#q', 'lindqvist');
+  await submit('form[role=search] button[type=submit]');
+  await submit('table tbody a');
+  step('person: ' + (await page.textContent('h1')));
+  await check('person');
+
+  // 5. Put her on Senaste nytt as confirmed, with a consent basis.
+  const nytt = page.locator('label:text-is("Senaste nytt")');
+  const selectID = await nytt.getAttribute('for');
+  await page.selectOption('#' + selectID, 'confirmed');
+  await page.fill('section[aria-labelledby="h-edit"] #consent_basis', 'bad om det i telefon');
+  await submit('section[aria-labelledby="h-edit"] button[type=submit]');
+  step('saved: ' + (await page.textContent('.flash')));
+  await check('person-saved');
+  await shot('audience-person.png');
+
+  // 6. Erase her: the confirmation names her.
+  await submit('a[href$="/erase"]');
+  step('erase asks: ' + (await page.textContent('#h-erase')));
+  await check('erase');
+  await submit('form[action$="/erase"] button[type=submit]');
+  step('erased: ' + (await page.textContent('.flash')));
+  await check('subscribers-erased');
+
+  // 7. Suppress an address that complained, and add a person by hand.
+  await page.click('nav a[href="/admin/suppressions"]');
+  await page.fill('#email', 'klagade@example.se');
+  await page.selectOption('#reason', 'complaint');
+  await page.fill('#note', 'ringde och klagade');
+  await submit('section[aria-labelledby="h-add"] button[type=submit]');
+  step('suppressed: ' + (await page.textContent('.flash')));
+  await check('suppressions');
+  await page.goto(`${base}/admin/subscribers/new`);
+  await check('person-new');
+  await submit('header form button[type=submit]');
+
+  // 8. A viewer: every audience screen without a form that writes, and
+  // a forged POST from the viewer's own session (valid CSRF token).
+  await signIn('lasare@example.se');
+  const viewerPages = { 'viewer-lists': '/admin/lists', 'viewer-imports': '/admin/imports' };
+  for (const [name, p] of Object.entries(viewerPages)) {
+    await page.goto(base + p);
+    await check(name);
+  }
+  await page.goto(`${base}/admin/lists`);
+  await submit('table tbody a');
+  await check('viewer-list');
+  const listURL = page.url();
+  await page.goto(`${base}/admin/subscribers?q=johansson`);
+  await submit('table tbody a');
+  await check('viewer-person');
+  for (const p of [listURL.replace(base, ''), '/admin/lists', '/admin/subscribers', page.url().replace(base, ''), '/admin/imports', '/admin/suppressions']) {
+    await page.goto(base + p);
+    const forms = await page.$$eval('form[method=post]', (fs) => fs.map((f) => f.getAttribute('action')));
+    for (const f of forms) if (f !== '/admin/signout') out.viewerForms.push(`${p}: ${f}`);
+  }
+  out.viewerForged = await page.evaluate(async () => {
+    const csrf = document.querySelector('header form input[name=csrf]').value;
+    const body = new URLSearchParams({ csrf, email: 'ny@example.se', reason: 'manual' });
+    const r = await fetch('/admin/suppressions', { method: 'POST', body, redirect: 'manual' });
+    return r.status;
+  });
+  step('viewer forged POST: ' + out.viewerForged);
+} catch (e) {
+  out.errors.push(String(e && e.stack || e));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));

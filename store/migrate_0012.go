@@ -1,0 +1,31 @@
+package store
+
+import (
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// migrate0012 makes the staff's subscriber search an index lookup at
+// any size (see searchExprs): one expression index per kind of word a
+// person is looked up by. On Postgres the indexes use text_pattern_ops,
+// so that LIKE 'prefix%' is a range scan whatever the database's
+// collation. It also records the staff user who started an import from
+// the web workspace, as token_id records the API token.
+func migrate0012(tx *gorm.DB, dialect string) error {
+	ops := ""
+	if dialect == DialectPostgres {
+		ops = " text_pattern_ops"
+	}
+	stmts := []string{}
+	for _, e := range searchExprs(dialect) {
+		stmts = append(stmts, fmt.Sprintf("CREATE INDEX %s ON subscribers ((%s)%s)", e.index, e.expr, ops))
+	}
+	stmts = append(stmts, "ALTER TABLE imports ADD COLUMN user_id BIGINT")
+	for _, q := range stmts {
+		if err := tx.Exec(q).Error; err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// searchExpr is one kind of word a person is found by, and the index
+// (migration 0012) that holds it.
+type searchExpr struct {
+	index, expr string
+}
+
+// searchExprs are what the staff search matches the start of: the
+// address, its domain, the name, and the name after its first space
+// (mostly the surname). Each has an expression index, so a search is a
+// few range scans rather than a pass over every subscriber (0.5 s at a
+// million on SQLite; see docs/benchmarks.md). The expressions must be
+// written exactly as the indexes are for the planner to use them.
+func searchExprs(dialect string) []searchExpr {
+	pos := "instr"
+	if dialect == DialectPostgres {
+		pos = "strpos"
+	}
+	after := func(col, sep string) string {
+		return "lower(substr(" + col + ", " + pos + "(" + col + ", '" + sep + "') + 1))"
+	}
+	return []searchExpr{
+		{"idx_subscribers_search_email", "lower(email)"},
+		{"idx_subscribers_search_domain", after("email", "@")},
+		{"idx_subscribers_search_name", "lower(name)"},
+		{"idx_subscribers_search_surname", after("name", " ")},
+	}
+}
+
+// searchDense is how many index matches make a search "common": past it
+// the page is found by walking subscribers in id order and testing each,
+// which stops after a page of matches, instead of sorting every match.
+const searchDense = 5000
+
+// searchVariants are the forms of the term to look up. SQLite's lower()
+// folds only ASCII, so "Åsa" is indexed as "Åsa": the term is tried in
+// lower case and with its first letter in upper case.
+func searchVariants(term string) []string {
+	low := strings.ToLower(strings.TrimSpace(term))
+	out := []string{low}
+	r, n := utf8.DecodeRuneInString(low)
+	if r >= utf8.RuneSelf {
+		if up := string(unicode.ToUpper(r)) + low[n:]; up != low {
+			out = append(out, up)
+		}
+	}
+	return out
+}
+
+// searchCond is the SQL condition "some search word of subscribers
+// starts with the term", with its arguments, on the given dialect.
+func searchCond(dialect, table, term string) (string, []any) {
+	var parts []string
+	var args []any
+	for _, e := range searchExprs(dialect) {
+		expr := strings.NewReplacer("email", table+".email", "name", table+".name").Replace(e.expr)
+		for _, v := range searchVariants(term) {
+			if dialect == DialectPostgres {
+				parts = append(parts, expr+` LIKE ? ESCAPE '\'`)
+				args = append(args, escapeLike(v)+"%")
+			} else {
+				// SQLite uses an index for LIKE only with case-sensitive
+				// LIKE; a range on the byte order does the same.
+				parts = append(parts, "("+expr+" >= ? AND "+expr+" < ?)")
+				args = append(args, v, v+"\U0010FFFF")
+			}
+		}
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args
+}
+
+// searchIDs is the set of subscriber ids the term matches, as a
+// subquery for IN, one index range per expression; and whether the
+// matches are past searchDense, in which case the caller should rather
+// walk in id order.
+func (s *Store) searchIDs(db *gorm.DB, term string) (*gorm.DB, bool, error) {
+	var subs []string
+	var args []any
+	for _, e := range searchExprs(s.dialect) {
+		for _, v := range searchVariants(term) {
+			if s.dialect == DialectPostgres {
+				subs = append(subs, "SELECT id FROM subscribers WHERE "+e.expr+` LIKE ? ESCAPE '\'`)
+				args = append(args, escapeLike(v)+"%")
+			} else {
+				subs = append(subs, "SELECT id FROM subscribers WHERE "+e.expr+" >= ? AND "+e.expr+" < ?")
+				args = append(args, v, v+"\U0010FFFF")
+			}
+		}
+	}
+	union := strings.Join(subs, " UNION ALL ")
+	var n int64
+	if err := db.Raw("SELECT COUNT(*) FROM ("+union+" LIMIT ?) AS m", append(append([]any{}, args...), searchDense+1)...).Scan(&n).Error; err != nil {
+		return nil, false, err
+	}
+	return db.Raw(union, args...), n > searchDense, nil
+}
