@@ -14,6 +14,7 @@ import (
 
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
+	"github.com/storsthlm/utskick/worker"
 )
 
 // TestSentMailFooterShowsThePostalAddress sends a campaign through the
@@ -113,4 +114,41 @@ func readMessage(t *testing.T, file string) (html, text string, from *mail.Addre
 		}
 	}
 	return html, text, from
+}
+
+// TestOptinMailCarriesTheSendersPostalAddress: the confirmation mail
+// comes from the list's sender and shows the postal address and contact
+// line, in both parts, like the campaigns after it.
+func TestOptinMailCarriesTheSendersPostalAddress(t *testing.T) {
+	st := storetest.Open(t)
+	ctx := context.Background()
+	e := newEnv(t, st, nil)
+	if _, err := st.SetSenderIdentity(ctx, store.SenderIdentity{FromAddress: "nyheter@example.se", PostalAddress: "Box 7, 111 11 Stockholm",
+		Contact: "Ring 08-1"}, store.Actor{Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	l := &store.List{Slug: "bus", Name: "BUS", FromName: "BUS-nätverket"}
+	if err := st.CreateList(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	sub := &store.Subscriber{Email: "eva@example.se"}
+	if err := st.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubUnconfirmed}}, store.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.h.Process(ctx, worker.NewOptinTask(e.queues, worker.OptinPayload{SubscriberID: sub.ID, ListIDs: []int64{l.ID}})); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(e.outDir, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("%d messages, want 1", len(files))
+	}
+	html, text, from := readMessage(t, files[0])
+	if from.Name != "BUS-nätverket" || from.Address != "nyheter@example.se" {
+		t.Errorf("From %v, want the list's name and the instance's address", from)
+	}
+	for part, body := range map[string]string{"html": html, "text": text} {
+		if !strings.Contains(body, "Postadress: Box 7, 111 11 Stockholm") || !strings.Contains(body, "Ring 08-1") {
+			t.Errorf("the %s part lacks the postal address or contact line:\n%s", part, body)
+		}
+	}
 }

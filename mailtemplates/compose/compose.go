@@ -152,20 +152,12 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		lead = archive
 		in.Archive, in.ListName = true, archive.Name
 	}
-	ident, err := st.SenderIdentity(ctx)
-	if err != nil {
+	var err error
+	if e.From, e.Sender, err = cp.Sender(ctx, st, lead); err != nil {
 		return nil, fmt.Errorf("campaign %d: %w", c.ID, err)
 	}
-	e.Sender = ident.ForList(lead)
 	in.PostalAddress, in.Contact = e.Sender.PostalAddress, e.Sender.Contact
-	// From: the campaign's own, else the list's or the instance's
-	// identity, else UTSKICK_FROM, name and address each on its own.
-	if e.Sender.FromName != "" {
-		e.From.Name = e.Sender.FromName
-	}
-	if e.Sender.FromAddress != "" {
-		e.From.Address = e.Sender.FromAddress
-	}
+	// From: the campaign's own, else the sender identity's.
 	if c.FromAddr != "" {
 		a, err := mail.ParseAddress(c.FromAddr)
 		if err != nil {
@@ -299,6 +291,25 @@ func (cp *Composer) MessageIDSuffix(from mail.Address) string {
 // the same value on the row.
 func (cp *Composer) MessageID(deliveryID, campaignID int64, from mail.Address) string {
 	return fmt.Sprintf("d%d.c%d%s", deliveryID, campaignID, cp.MessageIDSuffix(from))
+}
+
+// Sender is who mail for list l (nil: no list) comes from: the
+// instance's sender identity with l's overrides, and its From address,
+// where UTSKICK_FROM fills in a name or address neither sets.
+func (cp *Composer) Sender(ctx context.Context, st *store.Store, l *store.List) (mail.Address, store.SenderIdentity, error) {
+	ident, err := st.SenderIdentity(ctx)
+	if err != nil {
+		return cp.from, ident, err
+	}
+	ident = ident.ForList(l)
+	from := cp.from
+	if ident.FromName != "" {
+		from.Name = ident.FromName
+	}
+	if ident.FromAddress != "" {
+		from.Address = ident.FromAddress
+	}
+	return from, ident, nil
 }
 
 // From is the default sender.
