@@ -26,10 +26,13 @@ type tokenForm struct {
 	Role string `form:"role"`
 }
 
+// roleOption is a role to choose with what it may do.
+type roleOption struct{ Value, Desc string }
+
 type tokensData struct {
 	webPage
 	Tokens []store.APIToken
-	Roles  []string
+	Roles  []roleOption
 	Form   tokenForm
 	// Created and Secret show a new token's secret, once.
 	Created *store.APIToken
@@ -41,8 +44,14 @@ func (s *Server) tokensData(c echo.Context) (tokensData, error) {
 	if err != nil {
 		return tokensData{}, err
 	}
-	return tokensData{webPage: s.page(c, "tokens.title", "settings"), Tokens: ts,
-		Roles: []string{store.RoleViewer, store.RoleEditor, store.RoleAdmin}, Form: tokenForm{Role: store.RoleViewer}}, nil
+	// What each role may do through the API (the keys are literals so
+	// that the catalog test sees them).
+	desc := map[string]string{store.RoleViewer: "tokens.role_viewer", store.RoleEditor: "tokens.role_editor", store.RoleAdmin: "tokens.role_admin"}
+	p := tokensData{webPage: s.page(c, "tokens.title", "settings"), Tokens: ts, Form: tokenForm{Role: store.RoleViewer}}
+	for _, r := range []string{store.RoleViewer, store.RoleEditor, store.RoleAdmin} {
+		p.Roles = append(p.Roles, roleOption{Value: r, Desc: s.t(c, desc[r])})
+	}
+	return p, nil
 }
 
 func (s *Server) tokensPage(c echo.Context) error {
@@ -109,10 +118,29 @@ type webhookForm struct {
 	Description string   `form:"description"`
 }
 
+// eventOption is a webhook event to tick, with its words.
+type eventOption struct{ Value, Label string }
+
+// eventKeys are the words of each webhook event.
+var eventKeys = map[string]string{
+	store.HookSubscribed:      "webhooks.event.subscriber.subscribed",
+	store.HookConfirmed:       "webhooks.event.subscriber.confirmed",
+	store.HookUnsubscribed:    "webhooks.event.subscriber.unsubscribed",
+	store.HookBounced:         "webhooks.event.delivery.bounced",
+	store.HookSoftBounced:     "webhooks.event.delivery.soft_bounced",
+	store.HookPolicyBounced:   "webhooks.event.delivery.policy_bounced",
+	store.HookComplained:      "webhooks.event.delivery.complained",
+	store.HookCampaignStarted: "webhooks.event.campaign.started",
+	store.HookCampaignSent:    "webhooks.event.campaign.sent",
+	store.HookCampaignPaused:  "webhooks.event.campaign.paused",
+	store.HookCampaignCancel:  "webhooks.event.campaign.cancelled",
+	store.HookAll:             "webhooks.all",
+}
+
 type webhooksData struct {
 	webPage
 	Webhooks []store.Webhook
-	Events   []string
+	Events   []eventOption
 	Form     webhookForm
 	Created  *store.Webhook // its secret is shown once
 }
@@ -135,8 +163,15 @@ func (s *Server) webhooksData(c echo.Context) (webhooksData, error) {
 	for i := range ws {
 		ws[i].Secret = "" // shown once, at creation
 	}
-	return webhooksData{webPage: s.page(c, "webhooks.title", "settings"), Webhooks: ws,
-		Events: append([]string{store.HookAll}, store.HookEvents...)}, nil
+	p := webhooksData{webPage: s.page(c, "webhooks.title", "settings"), Webhooks: ws}
+	for _, e := range append([]string{store.HookAll}, store.HookEvents...) {
+		label := e
+		if k, ok := eventKeys[e]; ok {
+			label = s.t(c, k)
+		}
+		p.Events = append(p.Events, eventOption{Value: e, Label: label})
+	}
+	return p, nil
 }
 
 func (s *Server) webhooksPage(c echo.Context) error {
@@ -297,6 +332,8 @@ func (s *Server) senderSubmit(c echo.Context) error {
 // not check, with the reason; never a pass or a fail).
 type dnsCheck struct {
 	Name, Record, Verdict, Note string
+	// VerdictText is the verdict in words.
+	VerdictText string
 }
 
 type domainData struct {
@@ -369,6 +406,12 @@ func (s *Server) domainPage(c echo.Context) error {
 		p.DMARC = dnsCheck{Name: "_dmarc." + p.FromDomain, Verdict: "warn", Note: cat.T("domain.dmarc_missing")}
 	default:
 		p.DMARC = dnsCheck{Name: l.Name, Record: l.Record, Verdict: "ok", Note: cat.T("domain.dmarc_ok", "policy", lint.Tag(l.Record, "p"))}
+	}
+	verdicts := map[string]string{"ok": "domain.verdict_ok", "warn": "domain.verdict_warn", "unknown": "domain.verdict_unknown"}
+	for _, d := range []*dnsCheck{p.DKIMCheck, &p.SPF, &p.DMARC} {
+		if d != nil && d.Verdict != "" {
+			d.VerdictText = cat.T(verdicts[d.Verdict])
+		}
 	}
 	return s.renderWeb(c, http.StatusOK, "domain", p.Lang, p)
 }
