@@ -79,7 +79,6 @@ func (s *Server) routes() {
 	web.GET("/settings/sender", s.senderPage, in, webAdmin)
 	web.POST("/settings/sender", s.senderSubmit, in, webAdmin)
 	web.GET("/settings/domain", s.domainPage, in, webAdmin)
-	// Screens of the navigation that other work fills in.
 	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
 	// web_suppressions.go). The downloads are the API's own handlers.
 	edit := s.webRole(store.RoleEditor)

@@ -23,9 +23,9 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -120,7 +120,7 @@ func TestSettingsInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd, err := worker.OpenRedis(ctx, "", slog.New(slog.DiscardHandler))
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestSettingsInChromium(t *testing.T) {
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
 	ccfg := compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
-	srv, err := api.New(api.Deps{Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)},
+	srv, err := api.New(api.Deps{Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)},
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
 		Org: "Storstockholms kommunförbund", DKIM: &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}, Resolver: settingsDNS{dkim: dk.TXTRecord()}, DNSTimeout: 300 * time.Millisecond})
 	if err != nil {

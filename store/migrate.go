@@ -31,6 +31,7 @@ var migrations = []migration{
 	{ID: "0010_sender_identity", Up: sqlStep(schema0010)},
 	{ID: "0011_media", Up: sqlStep(schema0011)},
 	{ID: "0012_subscriber_search", Up: migrate0012},
+	{ID: "0015_counter_shards", Up: migrate0015},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // TestSentMailFooterShowsThePostalAddress sends a campaign through the
@@ -135,7 +135,7 @@ func TestOptinMailCarriesTheSendersPostalAddress(t *testing.T) {
 	if err := st.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubUnconfirmed}}, store.Actor{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.h.Process(ctx, worker.NewOptinTask(e.queues, worker.OptinPayload{SubscriberID: sub.ID, ListIDs: []int64{l.ID}})); err != nil {
+	if err := e.h.Process(ctx, queue.NewOptinTask(queue.OptinPayload{SubscriberID: sub.ID, ListIDs: []int64{l.ID}})); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(e.outDir, "*.eml"))
