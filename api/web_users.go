@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // inviteUserRequest invites a member of staff.
@@ -61,7 +61,7 @@ func (s *Server) inviteUser(ctx context.Context, by store.Actor, req inviteUserR
 }
 
 func (s *Server) mailInvite(ctx context.Context, userID, byUserID int64) {
-	t := worker.NewUserMailTask(s.queues, worker.UserMailPayload{UserID: userID, Purpose: store.PurposeInvite, ByUserID: byUserID})
+	t := queue.NewUserMailTask(queue.UserMailPayload{UserID: userID, Purpose: store.PurposeInvite, ByUserID: byUserID})
 	if err := s.q.Enqueue(ctx, t); err != nil {
 		s.log.Warn("enqueue invitation; send it again from Settings → Users", "user_id", userID, "err", err)
 	}

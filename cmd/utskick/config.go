@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -64,15 +64,15 @@ type config struct {
 	// A second key for dual signing: "" = none.
 	DKIMSecondSelector string
 	DKIMSecondKeyPEM   []byte
-	RateIP             ratelimit.Rate
-	RateAddress        ratelimit.Rate
-	RateTest           ratelimit.Rate
+	RateIP             queue.Rate
+	RateAddress        queue.Rate
+	RateTest           queue.Rate
 	ImportMaxBytes     int64
 
 	SessionIdle  time.Duration
 	SessionMax   time.Duration
-	RateSignin   ratelimit.Rate
-	RateSigninIP ratelimit.Rate
+	RateSignin   queue.Rate
+	RateSigninIP queue.Rate
 
 	TrustedProxies []*net.IPNet
 	LogLevel       slog.Level
@@ -452,8 +452,8 @@ var (
 	selectorRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
-func rate(v string, dst *ratelimit.Rate) error {
-	r, err := ratelimit.ParseRate(v)
+func rate(v string, dst *queue.Rate) error {
+	r, err := queue.ParseRate(v)
 	if err != nil {
 		return err
 	}

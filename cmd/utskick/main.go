@@ -39,7 +39,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/inbound"
 	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/internal/outbound"
@@ -47,6 +46,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
@@ -203,16 +203,16 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 	}
 	// Queue names carry the database's identity: tasks another database
 	// left in this Redis are never taken for this one's.
-	queues := worker.DefaultQueues.WithPrefix("utskick-" + inst[:8] + "-")
+	queues := queue.DefaultQueues.WithPrefix("utskick-" + inst[:8] + "-")
 	log.Info("database ready", "dialect", st.Dialect(), "instance", inst)
 
-	rd, err := worker.OpenRedis(ctx, cfg.RedisURL, log)
+	rd, err := queue.Open(ctx, cfg.RedisURL, log)
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
 	client := asynq.NewClientFromRedisClient(rd.Client)
-	queue := worker.AsynqQueue{C: client}
+	tasks := queue.Client{C: client, Queues: queues}
 	tmpl, err := mailtemplates.New()
 	if err != nil {
 		return err
@@ -272,10 +272,10 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 			return err
 		}
 		deps := api.Deps{
-			Store: st, Queue: queue, Queues: queues, Composer: comp, Templates: tmpl, Signer: sign,
+			Store: st, Queue: tasks, Composer: comp, Templates: tmpl, Signer: sign,
 			Log: log, BaseURL: cfg.BaseURL, Ready: rd.Ping, WriteCheck: hb.Err, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-			TrustedProxies: cfg.TrustedProxies, Slots: cfg.Slots, Inbound: in.HandleFunc(api.ErrNotMail), DKIM: lintDKIM(dk),
-			Limiter: &ratelimit.Redis{C: rd.Client}, RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
+			TrustedProxies: cfg.TrustedProxies, Inbound: in.HandleFunc(api.ErrNotMail), DKIM: lintDKIM(dk),
+			Limiter: queue.NewLimiter(rd.Client, ""), RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			ImportMaxBytes: cfg.ImportMaxBytes,
 			Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
 			MetricsToken:   cfg.MetricsToken, Outbound: web,
@@ -339,10 +339,10 @@ func start(ctx context.Context, cmd string, cfg *config, log *slog.Logger, stdou
 		if err != nil {
 			return err
 		}
-		deps := worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: log, DKIM: dk, Metrics: met,
+		deps := worker.Deps{Store: st, Queue: tasks, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: log, DKIM: dk, Metrics: met,
 			HTTPClient: web.Client(), Heartbeat: hb}
 		if cfg.SendRate > 0 {
-			deps.Limiter = worker.NewRedisLimiter(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)
+			deps.Limiter = queue.NewPacer(rd.Client, "utskick:"+inst[:8]+":send-rate", cfg.SendRate)
 			if rd.Embedded == nil {
 				log.Info("send rate shared by all workers", "messages_per_second", cfg.SendRate)
 			}
