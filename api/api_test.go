@@ -84,6 +84,7 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 		t.Fatal(err)
 	}
 	a.srv = conform(t, srv)
+	a.srv.st = st
 	ctx := context.Background()
 	for _, role := range []string{store.RoleAdmin, store.RoleEditor, store.RoleViewer} {
 		secret := store.NewTokenSecret()

@@ -43,13 +43,13 @@ func (s *Server) controlCampaign(c echo.Context, action string, id int64) (contr
 	case actionResume:
 		// resume continues a paused campaign and rings the workers.
 		if r.Campaign, err = s.st.ResumeCampaign(ctx, id); err == nil {
-			s.kick(c.Request().Context(), r.Campaign)
+			s.kick(ctx, r.Campaign)
 		}
 	case actionCancel:
 		r.Campaign, err = s.st.CancelCampaign(ctx, id)
 	case actionRetry:
 		if r.Campaign, r.Requeued, err = s.st.RetryFailed(ctx, id); err == nil {
-			s.kick(c.Request().Context(), r.Campaign)
+			s.kick(ctx, r.Campaign)
 		}
 	case actionDuplicate:
 		r.Campaign, err = s.st.DuplicateCampaign(ctx, id)

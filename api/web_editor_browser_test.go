@@ -166,14 +166,14 @@ func TestEditorInChromium(t *testing.T) {
 	baseURL := "http://" + ln.Addr().String()
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	q := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
+	tq := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
 	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second}
 	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
 	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: q, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
+	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: tq, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestEditorInChromium(t *testing.T) {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
-	srv, err := api.New(api.Deps{Store: st, Queue: q, Composer: comp, Templates: tmpl,
+	srv, err := api.New(api.Deps{Store: st, Queue: tq, Composer: comp, Templates: tmpl,
 		Signer: sign, BaseURL: baseURL, Org: "Storstockholms kommunförbund", Now: time.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,7 @@ func TestReportsInChromium(t *testing.T) {
 
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	q := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
+	tq := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
 	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second, SMTPConnections: 1, Slots: 1, BatchSize: 3}
 	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
 	var p int
@@ -150,7 +150,7 @@ func TestReportsInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: q, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
+	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: tq, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestReportsInChromium(t *testing.T) {
 	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
 
-	srv, err := api.New(api.Deps{Store: st, Queue: q, Composer: comp, Templates: tmpl,
+	srv, err := api.New(api.Deps{Store: st, Queue: tq, Composer: comp, Templates: tmpl,
 		Signer: sign, BaseURL: baseURL, Org: "Storstockholms kommunförbund"})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestReportsInChromium(t *testing.T) {
 	mux.HandleFunc("/__test/send", func(w http.ResponseWriter, r *http.Request) {
 		c, err := st.ScheduleCampaign(r.Context(), camp.ID, time.Now())
 		if err == nil {
-			err = q.Enqueue(r.Context(), queue.NewWakeTask(c.ID, c.Revision, time.Now()))
+			err = tq.Enqueue(r.Context(), queue.NewWakeTask(c.ID, c.Revision, time.Now()))
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

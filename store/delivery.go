@@ -111,7 +111,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 	now := s.now()
 	until := now.Add(p.Lease)
 	res := &ClaimResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		pick := `SELECT id FROM deliveries
 			WHERE campaign_id = ? AND status = ?
 			  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
@@ -339,7 +339,7 @@ func (s *Store) recordOutcomes(ctx context.Context, outs []Outcome) error {
 	if len(suppress) == 0 {
 		return write(s.writer(ctx))
 	}
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := write(tx); err != nil {
 			return err
 		}
@@ -458,6 +458,11 @@ type DeliveryQuery struct {
 
 // Deliveries returns one page of a campaign's deliveries in id order.
 func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRow, int64, error) {
+	if AccessFrom(ctx) != nil {
+		if _, err := s.Campaign(ctx, q.CampaignID); err != nil {
+			return nil, 0, err
+		}
+	}
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
