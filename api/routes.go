@@ -53,6 +53,7 @@ func (s *Server) routes() {
 	web.GET("/static/:file", s.staticFile)
 	web.GET("/signin", s.signinPage)
 	web.POST("/signin", s.signinSubmit)
+	web.POST("/signin/code", s.signinCode)
 	web.POST("/signout", s.signout)
 	web.GET("/forgot", s.forgotPage)
 	web.POST("/forgot", s.forgotSubmit)
