@@ -82,3 +82,59 @@ func (s *Server) signinCode(c echo.Context) error {
 	}
 	return redirect(c, p.Next)
 }
+
+// webApprove is POST /admin/campaigns/{id}/approve: the button of the
+// approval partial (_approval.html), through the API's own path.
+func (s *Server) webApprove(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	rev, _ := strconv.Atoi(c.FormValue("revision"))
+	back := "/admin/campaigns/" + strconv.FormatInt(id, 10)
+	_, err = s.approve(c, id, rev)
+	if errors.Is(err, store.ErrForbidden) || errors.Is(err, store.ErrConflict) {
+		// The page answers with a redirect, not an error status: the
+		// audit row says the attempt was refused.
+		store.AuditOf(c.Request().Context()).SetAction("campaign.approve_refused")
+	}
+	switch {
+	case errors.Is(err, store.ErrForbidden):
+		s.flashError(c, "perm.not_allowed")
+	case errors.Is(err, store.ErrConflict):
+		s.flashError(c, "perm.changed")
+	case err != nil:
+		return err
+	default:
+		s.flash(c, "perm.approved")
+	}
+	return redirect(c, back)
+}
+
+// webReject is POST /admin/campaigns/{id}/reject, with the comment.
+func (s *Server) webReject(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	back := "/admin/campaigns/" + strconv.FormatInt(id, 10)
+	comment := c.FormValue("comment")
+	if len(comment) > 1000 {
+		comment = comment[:1000]
+	}
+	_, err = s.st.RejectCampaign(c.Request().Context(), id, comment)
+	if errors.Is(err, store.ErrForbidden) || errors.Is(err, store.ErrConflict) {
+		store.AuditOf(c.Request().Context()).SetAction("campaign.reject_refused")
+	}
+	switch {
+	case errors.Is(err, store.ErrForbidden):
+		s.flashError(c, "perm.not_allowed")
+	case errors.Is(err, store.ErrConflict):
+		s.flashError(c, "perm.changed")
+	case err != nil:
+		return err
+	default:
+		s.flash(c, "perm.rejected_flash")
+	}
+	return redirect(c, back)
+}
