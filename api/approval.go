@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // approvalView is what an approver looks at: the campaign at the revision
@@ -81,9 +80,7 @@ func (s *Server) approve(c echo.Context, id int64, revision int) (*store.Campaig
 	if err != nil {
 		return nil, err
 	}
-	if err := s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt)); err != nil {
-		s.log.Warn("enqueue dispatch; reconcile will retry", "campaign_id", camp.ID, "err", err)
-	}
+	s.kick(ctx, camp)
 	return camp, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -84,7 +85,7 @@ func TestPagesInChromium(t *testing.T) {
 
 	ctx := context.Background()
 	st := storetest.Open(t)
-	rd, err := worker.OpenRedis(ctx, "", slog.New(slog.DiscardHandler))
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +104,14 @@ func TestPagesInChromium(t *testing.T) {
 
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	queue := worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)}
+	q := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
 	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second}
 	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
 	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
+	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: q, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestPagesInChromium(t *testing.T) {
 	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
 
-	srv, err := api.New(api.Deps{Store: st, Queue: queue, Composer: comp, Templates: tmpl,
+	srv, err := api.New(api.Deps{Store: st, Queue: q, Composer: comp, Templates: tmpl,
 		Signer: sign, BaseURL: baseURL, Org: "Förbundet", Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail)})
 	if err != nil {
 		t.Fatal(err)

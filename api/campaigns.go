@@ -10,14 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 type campaignRequest struct {
@@ -313,9 +312,7 @@ func (s *Server) sendCampaign(ctx context.Context, id int64, sendAt time.Time) (
 	}
 	// The row is the promise; the task is a doorbell. If this enqueue is
 	// lost, reconcile rings again.
-	if err := s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt)); err != nil {
-		s.log.Warn("enqueue dispatch; reconcile will retry", "campaign_id", camp.ID, "err", err)
-	}
+	s.kick(ctx, camp)
 	return camp, rep, nil
 }
 
@@ -346,9 +343,14 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
-	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
+	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0), // only its domain matters to the lint
+		PostalAddress: comp.Sender.PostalAddress}
 	in.DKIM = s.dkim
-	checker := &lint.Checker{Resolver: s.resolver}
+	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout}
+	if s.resolver == nil {
+		// cmd/utskick sets a resolver only when mail really leaves.
+		checker.NoDNSReason = "mail goes to the embedded capture (UTSKICK_SMTP_URL is not set), so DNS was not asked; set it to check before the first real send"
+	}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()
 	}
@@ -459,7 +461,7 @@ func (s *Server) sendTest(c echo.Context, id int64, emails []string) (int, error
 	if err := s.allowTestMails(c, len(emails)); err != nil {
 		return 0, err
 	}
-	t := worker.NewTestTask(s.queues, worker.TestPayload{CampaignID: id, Emails: emails,
+	t := queue.NewTestTask(queue.TestPayload{CampaignID: id, Emails: emails,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)})
 	if err := s.q.Enqueue(ctx, t); err != nil {
 		return 0, err
@@ -535,5 +537,3 @@ func (s *Server) campaignStats(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, st)
 }
-
-func processAt(t time.Time) asynq.Option { return asynq.ProcessAt(t) }

@@ -17,9 +17,9 @@ import (
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
@@ -33,10 +33,10 @@ func (a *testAPI) optinsQueued() [][]int64 {
 	}
 	var out [][]int64
 	for _, ti := range ts {
-		if ti.Type != worker.TypeSubscriberOptin {
+		if ti.Type != queue.TypeSubscriberOptin {
 			continue
 		}
-		var p worker.OptinPayload
+		var p queue.OptinPayload
 		if err := json.Unmarshal(ti.Payload, &p); err != nil {
 			a.t.Fatal(err)
 		}

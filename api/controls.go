@@ -1,12 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // Campaign controls, shared by the JSON API and the workspace's campaign
@@ -42,13 +43,13 @@ func (s *Server) controlCampaign(c echo.Context, action string, id int64) (contr
 	case actionResume:
 		// resume continues a paused campaign and rings the workers.
 		if r.Campaign, err = s.st.ResumeCampaign(ctx, id); err == nil {
-			s.kick(c, r.Campaign)
+			s.kick(ctx, r.Campaign)
 		}
 	case actionCancel:
 		r.Campaign, err = s.st.CancelCampaign(ctx, id)
 	case actionRetry:
 		if r.Campaign, r.Requeued, err = s.st.RetryFailed(ctx, id); err == nil {
-			s.kick(c, r.Campaign)
+			s.kick(ctx, r.Campaign)
 		}
 	case actionDuplicate:
 		r.Campaign, err = s.st.DuplicateCampaign(ctx, id)
@@ -79,21 +80,20 @@ func (s *Server) controlHandler(action string) echo.HandlerFunc {
 	}
 }
 
-// kick enqueues what a campaign's status calls for. A lost enqueue is
-// repaired by the workers' reconcile.
-func (s *Server) kick(c echo.Context, camp *store.Campaign) {
-	ctx := c.Request().Context()
-	var err error
+// kick rings the worker for a campaign that is scheduled or sending
+// again; the worker decides what that means (dispatch, sender slots). A
+// lost ring is repaired by the workers' reconcile.
+func (s *Server) kick(ctx context.Context, camp *store.Campaign) {
+	at := s.now()
 	switch camp.Status {
 	case store.CampaignScheduled:
-		err = s.q.Enqueue(ctx, worker.NewDispatchTask(s.queues, camp.ID, camp.Revision), processAt(*camp.SendAt))
+		at = *camp.SendAt
 	case store.CampaignSending:
-		for slot := 0; slot < s.slots && err == nil; slot++ {
-			err = s.q.Enqueue(ctx, worker.NewSendTask(s.queues, camp.ID, slot))
-		}
+	default:
+		return
 	}
-	if err != nil {
-		s.log.Warn("enqueue; reconcile will retry", "campaign_id", camp.ID, "err", err)
+	if err := s.q.Enqueue(ctx, queue.NewWakeTask(camp.ID, camp.Revision, at)); err != nil {
+		s.log.Warn("enqueue wake; reconcile will retry", "campaign_id", camp.ID, "err", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -52,6 +53,7 @@ var statusOf = []struct {
 	code int
 }{
 	{store.ErrNotFound, http.StatusNotFound},
+	{links.ErrInvalid, http.StatusBadRequest}, // a link token that does not verify
 	{store.ErrConflict, http.StatusConflict},
 	{store.ErrForbidden, http.StatusForbidden},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},

@@ -23,9 +23,9 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // fakeDNS answers the lint's TXT lookups from a map; other names do not
@@ -66,7 +66,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
-	rd, err := worker.OpenRedis(ctx, "", slog.New(slog.DiscardHandler))
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func newTestServer(t *testing.T) *testServer {
 	sg, _ := links.NewSigner([]byte("test secret key, 32 bytes long!!"))
 	ccfg := compose.Config{BaseURL: "https://nyhetsbrev.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	srv, err := api.New(api.Deps{
-		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)},
+		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)},
 		Composer: compose.New(ccfg, tm, sg), Templates: tm, Signer: sg,
 		BaseURL: "https://nyhetsbrev.example.se", Org: "Förbundet",
 		Resolver: fakeDNS{"example.se": {"v=spf1 mx -all"}, "_dmarc.example.se": {"v=DMARC1; p=none"}},

@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store/storetest"
 )
 
@@ -96,8 +96,8 @@ func TestMethodsHeadAndNosniffOnEveryRoute(t *testing.T) {
 
 func TestTestSendsAreRateLimitedPerToken(t *testing.T) {
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, rc redis.UniversalClient) {
-		d.Limiter = &ratelimit.Redis{C: rc, Prefix: "t:"}
-		d.RateTest = ratelimit.Rate{N: 5, Per: time.Hour}
+		d.Limiter = queue.NewLimiter(rc, "t:")
+		d.RateTest = queue.Rate{N: 5, Per: time.Hour}
 	})
 	list := a.seedList("bus", "")
 	var camp struct{ ID int64 }

@@ -17,9 +17,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/csvimport"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // importChunk is the size of one stored piece of an upload: the most of
@@ -209,7 +209,7 @@ func (s *Server) createImport(c echo.Context) error {
 	if err := s.st.QueueImport(ctx, imp.ID, size); err != nil {
 		return fail(err)
 	}
-	if err := s.q.Enqueue(ctx, worker.NewImportTask(s.queues, imp.ID)); err != nil {
+	if err := s.q.Enqueue(ctx, queue.NewImportTask(imp.ID)); err != nil {
 		s.log.Warn("enqueue import; reconcile will retry", "import_id", imp.ID, "err", err)
 	}
 	got, err := s.st.Import(ctx, imp.ID)

@@ -21,12 +21,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/csvimport"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // expectRejected sends a request that must fail with code and field and
@@ -167,7 +166,7 @@ func TestImportUploadIsStoredInChunksAndQueued(t *testing.T) {
 	if a.counts()["import_chunks"] != 3 {
 		t.Fatalf("chunks: %v", a.counts())
 	}
-	if tasks := a.tasks(worker.QueueDefault); !slices.Equal(tasks, []string{worker.TypeImportRun}) {
+	if tasks := a.tasks(queue.QueueDefault); !slices.Equal(tasks, []string{queue.TypeImportRun}) {
 		t.Fatalf("queued %v", tasks)
 	}
 	var again store.Import
@@ -454,7 +453,7 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	if a.subscription(sub.ID, bus) != store.SubUnconfirmed {
 		t.Fatalf("suppressed address subscribed by form without confirmation: %s", a.subscription(sub.ID, bus))
 	}
-	if tasks := a.tasks(worker.QueueCritical); !slices.Contains(tasks, worker.TypeSubscriberOptin) {
+	if tasks := a.tasks(queue.QueueCritical); !slices.Contains(tasks, queue.TypeSubscriberOptin) {
 		t.Fatalf("no confirmation mail queued for the returning address: %v", tasks)
 	}
 	// ... and the page says what it says for anyone: no hint that the
@@ -505,9 +504,9 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 
 func TestRateLimitsAndNoEnumeration(t *testing.T) {
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, rc redis.UniversalClient) {
-		d.Limiter = &ratelimit.Redis{C: rc, Prefix: "t:"}
-		d.RateIP = ratelimit.Rate{N: 4, Per: time.Minute}
-		d.RateAddress = ratelimit.Rate{N: 2, Per: time.Hour}
+		d.Limiter = queue.NewLimiter(rc, "t:")
+		d.RateIP = queue.Rate{N: 4, Per: time.Minute}
+		d.RateAddress = queue.Rate{N: 2, Per: time.Hour}
 	})
 	list := a.seedList("bus", `,"visibility":"public"`)
 	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"known@example.se","lists":[%d],"consent_basis":"x"}`, list), nil)
@@ -532,9 +531,9 @@ func TestRateLimitsAndNoEnumeration(t *testing.T) {
 	// refused and writes nothing.
 	from("192.0.2.3", "/subscribe/bus", "email=new@example.se")
 	before := a.counts()
-	queued := len(a.tasks(worker.QueueCritical))
+	queued := len(a.tasks(queue.QueueCritical))
 	rec := from("192.0.2.4", "/subscribe/bus", "email=NEW@example.se")
-	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" || !reflect.DeepEqual(before, a.counts()) || len(a.tasks(worker.QueueCritical)) != queued {
+	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" || !reflect.DeepEqual(before, a.counts()) || len(a.tasks(queue.QueueCritical)) != queued {
 		t.Fatalf("address limit: %d %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
 	// Per IP: the fifth request from one IP in a minute is refused; IPv6

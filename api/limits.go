@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/queue"
 )
 
 // limitIP limits the subscribe and confirm pages per client IP. IPv6
@@ -46,7 +46,7 @@ func ipKey(ip string) string {
 // error (nil when the page was written). A limiter that fails (Redis
 // away) lets the request through and logs: a public body's form should
 // not go down with the limiter.
-func (s *Server) allow(c echo.Context, key string, r ratelimit.Rate) (bool, error) {
+func (s *Server) allow(c echo.Context, key string, r queue.Rate) (bool, error) {
 	if s.limiter == nil || r.Unlimited() {
 		return true, nil
 	}

@@ -13,8 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
-	"github.com/storsthlm/utskick/mailtemplates/links"
-	"github.com/storsthlm/utskick/store"
 )
 
 //go:embed pages/*.html
@@ -124,30 +122,35 @@ func (s *Server) message(c echo.Context, code int, lang, titleKey string, paras 
 	return s.render(c, code, "message", p)
 }
 
-// pageError turns an error on a public page into a page, never JSON.
+// pageError turns an error on a public page into a page, never JSON,
+// with the status the one error table (statusCode) gives: a conflict is a
+// 409 page that says to try again, not a server error.
 func (s *Server) pageError(c echo.Context, err error) {
 	lang := pageLang(c, "sv")
 	cat := s.pages.cats(lang)
+	code := statusCode(err)
 	var he *echo.HTTPError
-	var fe *FieldError
+	if errors.As(err, &he) {
+		code = he.Code
+	}
 	switch {
-	case errors.Is(err, links.ErrInvalid), errors.As(err, &fe):
-		s.message(c, http.StatusBadRequest, lang, "page.invalid_title", []string{cat.T("page.invalid_body")})
-	case errors.Is(err, store.ErrNotFound):
-		s.message(c, http.StatusNotFound, lang, "page.notfound_title", []string{cat.T("page.notfound_body")})
-	case errors.As(err, &he) && he.Code < 500:
-		if he.Code == http.StatusNotFound {
-			s.message(c, he.Code, lang, "page.notfound_title", []string{cat.T("page.notfound_body")})
-			return
-		}
-		if he.Code == http.StatusTooManyRequests {
+	case code == http.StatusBadRequest:
+		s.message(c, code, lang, "page.invalid_title", []string{cat.T("page.invalid_body")})
+	case code == http.StatusNotFound:
+		s.message(c, code, lang, "page.notfound_title", []string{cat.T("page.notfound_body")})
+	case he != nil && code < 500:
+		if code == http.StatusTooManyRequests {
 			c.Response().Header().Set("Retry-After", "60")
 		}
-		s.message(c, he.Code, lang, "page.error_title", []string{fmt.Sprint(he.Message)})
+		s.message(c, code, lang, "page.error_title", []string{fmt.Sprint(he.Message)})
+	case code == http.StatusConflict:
+		s.message(c, code, lang, "page.error_title", []string{cat.T("page.conflict_body")})
+	case code < 500 || code == http.StatusServiceUnavailable:
+		s.message(c, code, lang, "page.error_title", []string{cat.T("page.error_body")})
 	default:
 		s.log.Error("page failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 			"path", c.Path(), "err", err)
-		s.message(c, http.StatusInternalServerError, lang, "page.error_title", []string{cat.T("page.error_body")})
+		s.message(c, code, lang, "page.error_title", []string{cat.T("page.error_body")})
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // addressReason says why an address was refused in the page's language.
@@ -267,7 +267,7 @@ func (s *Server) subscribeSubmit(c echo.Context) error {
 		return err
 	}
 	if len(res.NeedConfirm) > 0 {
-		t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: res.Subscriber.ID, ListIDs: res.NeedConfirm})
+		t := queue.NewOptinTask(queue.OptinPayload{SubscriberID: res.Subscriber.ID, ListIDs: res.NeedConfirm})
 		if err := s.q.Enqueue(ctx, t); err != nil {
 			return fmt.Errorf("enqueue opt-in: %w", err)
 		}
@@ -321,7 +321,7 @@ func (s *Server) confirmSubmit(c echo.Context) error {
 		return err
 	}
 	ids := listIDs(lists)
-	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: sub.ID, ListIDs: ids})
+	t := queue.NewOptinTask(queue.OptinPayload{SubscriberID: sub.ID, ListIDs: ids})
 	if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
 		return fmt.Errorf("enqueue opt-in: %w", err)
 	}

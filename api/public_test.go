@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 func (a *testAPI) subscription(subID, listID int64) string {
@@ -156,7 +156,7 @@ func TestSubscribeFormSingleAndDoubleOptin(t *testing.T) {
 	if rec.Code != 200 || a.subscription(cia.ID, double) != store.SubUnconfirmed {
 		t.Fatalf("double opt-in: %d", rec.Code)
 	}
-	if got := a.tasks(worker.QueueCritical); !slices.Equal(got, []string{worker.TypeSubscriberOptin}) {
+	if got := a.tasks(queue.QueueCritical); !slices.Equal(got, []string{queue.TypeSubscriberOptin}) {
 		t.Fatalf("queued %v, want one opt-in task", got)
 	}
 	// The honeypot answers like success and writes nothing.
@@ -188,8 +188,8 @@ func TestExpiredConfirmationLinkOffersANewOne(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), `name="action" value="resend"`) {
 		t.Fatal("expired page offers no new link")
 	}
-	before := len(a.tasks(worker.QueueCritical))
-	if rec := a.form("/confirm/"+old, "action=resend"); rec.Code != 200 || len(a.tasks(worker.QueueCritical)) != before+1 {
+	before := len(a.tasks(queue.QueueCritical))
+	if rec := a.form("/confirm/"+old, "action=resend"); rec.Code != 200 || len(a.tasks(queue.QueueCritical)) != before+1 {
 		t.Fatalf("resend: %d", rec.Code)
 	}
 }

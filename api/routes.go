@@ -68,9 +68,20 @@ func (s *Server) routes() {
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
 	web.POST("/settings/users", s.usersInvite, in, webAdmin)
 	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
+	web.GET("/settings/users/:id/deactivate", s.usersDeactivatePage, in, webAdmin)
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
+	web.GET("/settings/tokens", s.tokensPage, in, webAdmin)
+	web.POST("/settings/tokens", s.tokensCreate, in, webAdmin)
+	web.POST("/settings/tokens/:id/revoke", s.tokensRevoke, in, webAdmin)
+	web.GET("/settings/webhooks", s.webhooksPage, in, webAdmin)
+	web.POST("/settings/webhooks", s.webhooksAdd, in, webAdmin)
+	web.GET("/settings/webhooks/:id", s.webhookPage, in, webAdmin)
+	web.POST("/settings/webhooks/:id/delete", s.webhooksDelete, in, webAdmin)
+	web.GET("/settings/sender", s.senderPage, in, webAdmin)
+	web.POST("/settings/sender", s.senderSubmit, in, webAdmin)
+	web.GET("/settings/domain", s.domainPage, in, webAdmin)
 	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
 	// web_suppressions.go). The downloads are the API's own handlers.
 	edit := s.webRole(store.RoleEditor)
@@ -200,6 +211,9 @@ func (s *Server) routes() {
 	v1.POST("/webhooks", s.createWebhook, admin)
 	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin)
 	v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries, admin)
+
+	v1.GET("/settings/sender", s.getSender, admin)
+	v1.PUT("/settings/sender", s.putSender, admin)
 
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)

@@ -19,21 +19,19 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/mailtemplates/lint"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // Deps are the server's collaborators, passed in explicitly.
 type Deps struct {
 	Store     *store.Store
-	Queue     worker.Queue
-	Queues    worker.Queues
+	Queue     queue.Queue
 	Composer  *compose.Composer
 	Templates *mailtemplates.Templates
 	Signer    *links.Signer
@@ -51,8 +49,6 @@ type Deps struct {
 	OptinTTL time.Duration
 	// Org is the organisation's name on the public pages.
 	Org string
-	// Slots is the number of sender tasks per campaign (worker.Config.Slots).
-	Slots int
 	// Inbound acts on mail handed to POST /api/v1/inbound (cmd passes
 	// package inbound's Processor); nil answers 501.
 	Inbound InboundFunc
@@ -62,6 +58,9 @@ type Deps struct {
 	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil skips
 	// them (tests, and the embedded capture, where mail goes nowhere).
 	Resolver lint.Resolver
+	// DNSTimeout bounds each DNS lookup of Settings → Sending domain; 0
+	// is lint.LookupTimeout.
+	DNSTimeout time.Duration
 	// Outbound fetches links for POST /campaigns/{id}/lint?check_links=true
 	// and checks webhook URLs when they are registered; it refuses
 	// private addresses except allowed hosts. Give the worker the same
@@ -73,10 +72,10 @@ type Deps struct {
 	TrustedProxies []*net.IPNet
 	// Limiter counts public requests for RateIP and RateAddress; nil
 	// means no limits.
-	Limiter     ratelimit.Limiter
-	RateIP      ratelimit.Rate // subscribe and confirm pages, per client IP (IPv6 per /64)
-	RateAddress ratelimit.Rate // subscribe and resend requests, per address
-	RateTest    ratelimit.Rate // test-send mails, per API token
+	Limiter     *queue.Limiter
+	RateIP      queue.Rate // subscribe and confirm pages, per client IP (IPv6 per /64)
+	RateAddress queue.Rate // subscribe and resend requests, per address
+	RateTest    queue.Rate // test-send mails, per API token
 	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
 	ImportMaxBytes int64
 	// Tracking judges opens and clicks human or machine.
@@ -91,7 +90,7 @@ type Deps struct {
 	SessionIdle, SessionMax time.Duration
 	// RateSignin limits sign-in attempts per account, RateSigninIP per
 	// client IP (IPv6 per /64); both also count password-reset requests.
-	RateSignin, RateSigninIP ratelimit.Rate
+	RateSignin, RateSigninIP queue.Rate
 }
 
 // InboundFunc acts on one raw RFC 5322 message and returns what the
@@ -122,8 +121,7 @@ const (
 type Server struct {
 	e        *echo.Echo
 	st       *store.Store
-	q        worker.Queue
-	queues   worker.Queues
+	q        queue.Queue
 	compose  *compose.Composer
 	tmpl     *mailtemplates.Templates
 	sign     *links.Signer
@@ -134,19 +132,20 @@ type Server struct {
 	writable func() error
 	optinTTL time.Duration
 	org      string
-	slots    int
 	inbound  InboundFunc
 	pages    *pageSet
 	doc      apiDoc // GET /api/v1/openapi.json
 	dkim     *lint.DKIMKey
 	resolver lint.Resolver
+	// dnsTimeout bounds each lookup of the settings' DNS checks.
+	dnsTimeout time.Duration
 	// outbound fetches links for the lint, on request only, and checks
 	// webhook URLs.
 	outbound *outbound.Guard
 
-	limiter        ratelimit.Limiter
-	rateIP, rateAd ratelimit.Rate
-	rateTest       ratelimit.Rate
+	limiter        *queue.Limiter
+	rateIP, rateAd queue.Rate
+	rateTest       queue.Rate
 	importMax      int64
 	tracking       store.TrackingPolicy
 	met            Metrics
@@ -155,7 +154,7 @@ type Server struct {
 
 	web                     *webUI
 	sessionIdle, sessionMax time.Duration
-	rateSignin, rateSignIP  ratelimit.Rate
+	rateSignin, rateSignIP  queue.Rate
 
 	touchMu sync.Mutex
 	touched map[int64]time.Time // tokens' last_used_at, written at most once a minute
@@ -171,9 +170,6 @@ func New(d Deps) (*Server, error) {
 	}
 	if d.OptinTTL <= 0 {
 		d.OptinTTL = 7 * 24 * time.Hour
-	}
-	if d.Queues == (worker.Queues{}) {
-		d.Queues = worker.DefaultQueues
 	}
 	if d.Outbound == nil {
 		d.Outbound = outbound.New(outbound.Config{})
@@ -200,10 +196,10 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		st: d.Store, q: d.Queue, queues: d.Queues, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
+		st: d.Store, q: d.Queue, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready, writable: d.WriteCheck,
-		optinTTL: d.OptinTTL, org: d.Org, slots: max(d.Slots, 1), inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
-		dkim: d.DKIM, resolver: d.Resolver, outbound: d.Outbound,
+		optinTTL: d.OptinTTL, org: d.Org, inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
+		dkim: d.DKIM, resolver: d.Resolver, dnsTimeout: d.DNSTimeout, outbound: d.Outbound,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,

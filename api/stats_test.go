@@ -26,9 +26,9 @@ import (
 	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 const browserUA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -44,7 +44,7 @@ func (c *statsClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // newStatsAPI is the test app with metrics, its own queue, and a
 // settable store clock.
-func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, worker.Queue) {
+func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, queue.Queue) {
 	t.Helper()
 	clk := &statsClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: clk.Now})
@@ -53,7 +53,7 @@ func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, worker.
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
 	a.insp = asynq.NewInspectorFromRedisClient(rc)
-	q := worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}
+	q := queue.Client{C: asynq.NewClientFromRedisClient(rc), Queues: a.queues}
 	met := metrics.New()
 	if err := met.Register(metrics.CampaignCollector{Store: st}); err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, worker.
 	}
 	tmpl, _ := mailtemplates.New()
 	srv, err := api.New(api.Deps{
-		Store: st, Queue: q, Queues: a.queues, Templates: tmpl, Signer: a.sign,
+		Store: st, Queue: q, Templates: tmpl, Signer: a.sign,
 		BaseURL: "http://news.example.se", Org: "Förbundet", Now: func() time.Time { return a.now },
 		Inbound: inbound.New(st, a.sign, nil).HandleFunc(api.ErrNotMail), Metrics: met, MetricsToken: "scrape-secret",
 		Tracking: store.TrackingPolicy{MachineWindow: 2 * time.Second, BurstWindow: time.Second},
@@ -305,7 +305,7 @@ func TestMetricsAreScrapedInPrometheusFormat(t *testing.T) {
 	a.get("/l/"+a.sign.Sign(links.KindClick, uint64(sd.Deliveries[0]), 0), browserUA)
 	met.Send("sent", 20*time.Millisecond)
 	met.Send("failed_permanent", 30*time.Millisecond)
-	if err := q.Enqueue(context.Background(), worker.NewWebhookTask(a.queues, 1, 3)); err != nil {
+	if err := q.Enqueue(context.Background(), queue.NewWebhookTask(1, 3)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // listRef is one entry of a subscriber's "lists": a list id, or an object
@@ -222,7 +222,7 @@ func (s *Server) requestOptin(c echo.Context, subscriberID int64, listIDs []int6
 	if len(listIDs) == 0 {
 		return
 	}
-	t := worker.NewOptinTask(s.queues, worker.OptinPayload{SubscriberID: subscriberID, ListIDs: listIDs})
+	t := queue.NewOptinTask(queue.OptinPayload{SubscriberID: subscriberID, ListIDs: listIDs})
 	if err := s.q.Enqueue(c.Request().Context(), t); err != nil {
 		s.log.Error("enqueue opt-in mail", "subscriber_id", subscriberID, "err", err,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))

@@ -24,6 +24,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -90,7 +91,7 @@ func TestAudienceInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rd, err := worker.OpenRedis(ctx, "", slog.New(slog.DiscardHandler))
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +109,14 @@ func TestAudienceInChromium(t *testing.T) {
 	baseURL := "http://" + ln.Addr().String()
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	queue := worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)}
+	tq := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
 	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second}
 	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
 	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
+	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: tq, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestAudienceInChromium(t *testing.T) {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
-	srv, err := api.New(api.Deps{Store: st, Queue: queue, Composer: comp, Templates: tmpl,
+	srv, err := api.New(api.Deps{Store: st, Queue: tq, Composer: comp, Templates: tmpl,
 		Signer: sign, BaseURL: baseURL, Org: "Storstockholms kommunförbund", ImportMaxBytes: 16 << 20})
 	if err != nil {
 		t.Fatal(err)

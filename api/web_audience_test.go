@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // audience signs in an editor on a fresh app.
@@ -373,7 +373,7 @@ func TestImportReviewsColumnsBeforeItStarts(t *testing.T) {
 	if imp.Status != store.ImportQueued || imp.UserID == nil || imp.Size == 0 || imp.ConsentBasis != "medlemsregistret 2026" || !slices.Equal([]int64(imp.ListIDs), []int64{bus.ID}) {
 		t.Fatalf("import %+v", imp)
 	}
-	if ti, err := w.insp.GetTaskInfo(worker.DefaultQueues.Default, "import:"+strconv.FormatInt(id, 10)); err != nil || ti.Type != worker.TypeImportRun {
+	if ti, err := w.insp.GetTaskInfo(queue.DefaultQueues.Default, "import:"+strconv.FormatInt(id, 10)); err != nil || ti.Type != queue.TypeImportRun {
 		t.Errorf("no import task queued: %v", err)
 	}
 	progress := b.get(loc)

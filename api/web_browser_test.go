@@ -23,6 +23,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -73,7 +74,7 @@ func TestWorkspaceInChromium(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.Open(t)
 	seedWorkspace(t, st)
-	rd, err := worker.OpenRedis(ctx, "", slog.New(slog.DiscardHandler))
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestWorkspaceInChromium(t *testing.T) {
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
 	ccfg := compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
-	srv, err := api.New(api.Deps{Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)},
+	srv, err := api.New(api.Deps{Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)},
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
 		Org: "Storstockholms kommunförbund"})
 	if err != nil {
@@ -158,7 +159,7 @@ func TestWorkspaceInChromium(t *testing.T) {
 		t.Error("the setup form's password error is not tied to its field")
 	}
 	if !strings.Contains(res.ConfirmText, "Stänga av") || res.AfterDismiss != "/admin/settings/users" {
-		t.Errorf("confirm dialog %q, then at %s", res.ConfirmText, res.AfterDismiss)
+		t.Errorf("deactivation's confirmation %q, then after cancelling at %s", res.ConfirmText, res.AfterDismiss)
 	}
 	if !strings.HasPrefix(res.AfterSignOut, "/admin/signin") {
 		t.Errorf("after sign-out /admin/account showed %s", res.AfterSignOut)

@@ -18,13 +18,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // webClock is the one clock of the server and the store under test, so
@@ -64,10 +63,10 @@ func newWebTest(t testing.TB, mod func(*api.Deps)) *webTest {
 	sign, _ := links.NewSigner(testKey)
 	ccfg := compose.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	deps := api.Deps{
-		Store: st, Queue: worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc)}, Queues: worker.DefaultQueues,
+		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc)},
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		BaseURL: webBase, Org: "Förbundet", Now: clk.Now,
-		Limiter: &ratelimit.Redis{C: rc, Prefix: "t:"},
+		Limiter: queue.NewLimiter(rc, "t:"),
 	}
 	if mod != nil {
 		mod(&deps)
@@ -123,7 +122,7 @@ func (w *webTest) unchanged(before map[string]int64) {
 // queued lists the tasks waiting in the critical queue.
 func (w *webTest) queued() []*asynq.TaskInfo {
 	w.t.Helper()
-	ts, err := w.insp.ListPendingTasks(worker.DefaultQueues.Critical)
+	ts, err := w.insp.ListPendingTasks(queue.DefaultQueues.Critical)
 	if err != nil && !strings.Contains(err.Error(), "not found") {
 		w.t.Fatal(err)
 	}

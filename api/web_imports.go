@@ -15,9 +15,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/csvimport"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // The web import runs in two steps. The upload stores the file as an
@@ -49,7 +49,7 @@ func (s *Server) renderImports(c echo.Context, code int, errs map[string]string)
 	if err != nil {
 		return err
 	}
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Server) importData(c echo.Context, id int64) (importData, error) {
 	if err != nil {
 		return importData{}, err
 	}
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return importData{}, err
 	}
@@ -286,7 +286,7 @@ func (s *Server) importStart(c echo.Context) error {
 		}
 	}
 	if err == nil {
-		if err := s.q.Enqueue(ctx, worker.NewImportTask(s.queues, id)); err != nil {
+		if err := s.q.Enqueue(ctx, queue.NewImportTask(id)); err != nil {
 			s.log.Warn("enqueue import; reconcile will retry", "import_id", id, "err", err)
 		}
 		return redirect(c, "/admin/imports/"+strconv.FormatInt(id, 10))

@@ -25,6 +25,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -119,7 +120,7 @@ func TestReportsInChromium(t *testing.T) {
 
 	ctx := context.Background()
 	st := storetest.Open(t)
-	rd, err := worker.OpenRedis(ctx, "", slog.New(slog.DiscardHandler))
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestReportsInChromium(t *testing.T) {
 
 	tmpl, _ := mailtemplates.New()
 	sign, _ := links.NewSigner(testKey)
-	queue := worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rd.Client)}
+	tq := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
 	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second, SMTPConnections: 1, Slots: 1, BatchSize: 3}
 	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
 	var p int
@@ -149,7 +150,7 @@ func TestReportsInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: queue, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
+	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: tq, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestReportsInChromium(t *testing.T) {
 	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
 
-	srv, err := api.New(api.Deps{Store: st, Queue: queue, Composer: comp, Templates: tmpl,
+	srv, err := api.New(api.Deps{Store: st, Queue: tq, Composer: comp, Templates: tmpl,
 		Signer: sign, BaseURL: baseURL, Org: "Storstockholms kommunförbund"})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestReportsInChromium(t *testing.T) {
 	mux.HandleFunc("/__test/send", func(w http.ResponseWriter, r *http.Request) {
 		c, err := st.ScheduleCampaign(r.Context(), camp.ID, time.Now())
 		if err == nil {
-			err = queue.Enqueue(r.Context(), worker.NewDispatchTask(worker.DefaultQueues, c.ID, c.Revision))
+			err = tq.Enqueue(r.Context(), queue.NewWakeTask(c.ID, c.Revision, time.Now()))
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

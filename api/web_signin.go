@@ -12,10 +12,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/storsthlm/utskick/api/ratelimit"
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // bindForm decodes a posted form into a request struct by its form tags.
@@ -113,7 +112,7 @@ func (s *Server) allowAttempt(c echo.Context, what, email string) (time.Duration
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 	for _, k := range []struct {
 		key  string
-		rate ratelimit.Rate
+		rate queue.Rate
 	}{
 		{"signin-ip:" + ipKey(c.RealIP()), s.rateSignIP},
 		{what + "-account:" + hex.EncodeToString(sum[:12]), rate},
@@ -190,7 +189,7 @@ func (s *Server) forgotSubmit(c echo.Context) error {
 			[]string{s.t(c, "signin.throttled", "minutes", strconv.Itoa(minutes(wait)))}, nil)
 	}
 	email, _ := store.NormalizeEmail(req.Email)
-	task := worker.NewUserMailTask(s.queues, worker.UserMailPayload{Purpose: store.PurposeReset, Email: email})
+	task := queue.NewUserMailTask(queue.UserMailPayload{Purpose: store.PurposeReset, Email: email})
 	if err := s.q.Enqueue(c.Request().Context(), task); err != nil {
 		return err
 	}

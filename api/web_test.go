@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker"
 )
@@ -90,8 +90,8 @@ func TestWrongPasswordAndUnknownAccountGetTheSameAnswer(t *testing.T) {
 
 func TestSignInIsThrottledPerAccountAndPerIP(t *testing.T) {
 	w := newWebTest(t, func(d *api.Deps) {
-		d.RateSignin = ratelimit.Rate{N: 3, Per: 15 * time.Minute}
-		d.RateSigninIP = ratelimit.Rate{N: 6, Per: 15 * time.Minute}
+		d.RateSignin = queue.Rate{N: 3, Per: 15 * time.Minute}
+		d.RateSigninIP = queue.Rate{N: 6, Per: 15 * time.Minute}
 	})
 	w.user("anna@example.se", store.RoleEditor, pw)
 	w.user("bo@example.se", store.RoleEditor, pw)
@@ -471,9 +471,9 @@ func TestForgotPasswordAnswersTheSameForEveryAddress(t *testing.T) {
 	}
 	var got []string
 	for _, ti := range w.queued() {
-		var p worker.UserMailPayload
+		var p queue.UserMailPayload
 		taskPayload(t, ti, &p)
-		if ti.Type != worker.TypeUserMail || p.Purpose != store.PurposeReset {
+		if ti.Type != queue.TypeUserMail || p.Purpose != store.PurposeReset {
 			t.Fatalf("queued %s %+v", ti.Type, p)
 		}
 		got = append(got, p.Email)
@@ -519,7 +519,7 @@ func TestAdminInvitesChangesRolesAndDeactivates(t *testing.T) {
 		t.Fatalf("invited: %v %+v", err, ny)
 	}
 	q := w.queued()
-	var p worker.UserMailPayload
+	var p queue.UserMailPayload
 	if len(q) != 1 {
 		t.Fatalf("queued %d tasks", len(q))
 	}

@@ -474,16 +474,16 @@ func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRow,
 		tx = tx.Where("d.status = ?", q.Status)
 	}
 	if e := normalizeSearch(q.Email); e != "" {
-		// The subscribers matching the prefix, then their deliveries by
-		// the (campaign_id, subscriber_id) index. On SQLite the range
-		// reads the email index; Postgres' collation keeps it from doing
-		// so, and it scans subscribers once.
-		like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(e) + "%"
-		sub := "SELECT id FROM subscribers WHERE email LIKE ? ESCAPE '\\'"
-		args := []any{like}
-		if s.dialect == DialectSQLite {
-			sub += " AND email >= ? AND email < ?"
-			args = append(args, e, emailPrefixEnd(e))
+		// The subscribers whose address starts with e, then their
+		// deliveries by the (campaign_id, subscriber_id) index. Both
+		// conditions read an index of subscribers: on SQLite a range on
+		// the email index, on Postgres LIKE on the lower(email)
+		// text_pattern_ops index of the subscriber search (0012).
+		sub := "SELECT id FROM subscribers WHERE email >= ? AND email < ?"
+		args := []any{e, emailPrefixEnd(e)}
+		if s.dialect == DialectPostgres {
+			sub = `SELECT id FROM subscribers WHERE lower(email) LIKE ? ESCAPE '\'`
+			args = []any{escapeLike(e) + "%"}
 		}
 		tx = tx.Where("d.subscriber_id IN ("+sub+")", args...)
 	}

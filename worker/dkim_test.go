@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -146,14 +147,14 @@ func TestDKIMSignedCampaignVerifiesAfterTheSink(t *testing.T) {
 			e.start(t)
 			e.schedule(t, f.camp.ID)
 			e.waitSent(t, f.camp.ID, 30*time.Second)
-			if err := e.q.Enqueue(ctx, worker.NewTestTask(e.queues, worker.TestPayload{CampaignID: f.camp.ID, Emails: []string{"test@example.org"}})); err != nil {
+			if err := e.q.Enqueue(ctx, queue.NewTestTask(queue.TestPayload{CampaignID: f.camp.ID, Emails: []string{"test@example.org"}})); err != nil {
 				t.Fatal(err)
 			}
 			optin := &store.Subscriber{Email: "new@example.org", Language: "en"}
 			if err := st.CreateSubscriber(ctx, optin, []store.SubscriptionInput{{ListID: f.lists[0].ID, Status: store.SubUnconfirmed}}, store.Actor{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.q.Enqueue(ctx, worker.NewOptinTask(e.queues, worker.OptinPayload{SubscriberID: optin.ID, ListIDs: []int64{f.lists[0].ID}})); err != nil {
+			if err := e.q.Enqueue(ctx, queue.NewOptinTask(queue.OptinPayload{SubscriberID: optin.ID, ListIDs: []int64{f.lists[0].ID}})); err != nil {
 				t.Fatal(err)
 			}
 			var files []string

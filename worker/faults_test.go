@@ -241,7 +241,12 @@ func otherRedisDB(t *testing.T, e *env) *redis.Client {
 	t.Helper()
 	opt := &redis.Options{DB: 1}
 	if e.rc.Embedded != nil {
+		// The embedded server wants the password of the client that
+		// started it.
 		opt.Addr = e.rc.Embedded.Addr()
+		if c, ok := e.rc.Client.(*redis.Client); ok {
+			opt.Password = c.Options().Password
+		}
 	} else {
 		var err error
 		if opt, err = redis.ParseURL(redisURL()); err != nil {

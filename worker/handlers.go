@@ -19,13 +19,14 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 // Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.
 type Config struct {
-	Queues Queues
+	Queues queue.Queues
 
 	SMTPConnections int           // SMTP sessions (and campaign senders) per process
 	MessagesPerConn int           // open a new session after this many messages; 0: never
@@ -74,8 +75,8 @@ func (c *Config) setDefaults() {
 	defd(&c.ReconcileEvery, 10*time.Second)
 	defd(&c.ShutdownTimeout, 30*time.Second)
 	defd(&c.OptinTTL, 7*24*time.Hour)
-	if c.Queues == (Queues{}) {
-		c.Queues = DefaultQueues
+	if c.Queues == (queue.Queues{}) {
+		c.Queues = queue.DefaultQueues
 	}
 	defd(&c.WebhookTimeout, 10*time.Second)
 	def(&c.WebhookMaxRetry, 15)
@@ -92,7 +93,7 @@ func domainOf(addr string) string {
 // Deps are the worker's collaborators, passed in explicitly.
 type Deps struct {
 	Store     *store.Store
-	Queue     Queue
+	Queue     queue.Queue
 	Mailer    *mailer.Mailer
 	Templates *mailtemplates.Templates
 	Composer  *compose.Composer // renders campaigns; shared with the API
@@ -137,7 +138,7 @@ type Limiter interface {
 type Handlers struct {
 	cfg  Config
 	st   *store.Store
-	q    Queue
+	q    queue.Queue
 	tmpl *mailtemplates.Templates
 	sign *links.Signer
 	log  *slog.Logger
@@ -203,13 +204,14 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 // NewMux registers every task type.
 func NewMux(h *Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(TypeCampaignDispatch, h.dispatch)
-	mux.HandleFunc(TypeCampaignSend, h.send)
-	mux.HandleFunc(TypeCampaignTest, h.testSend)
-	mux.HandleFunc(TypeSubscriberOptin, h.optin)
-	mux.HandleFunc(TypeImportRun, h.runImport)
-	mux.HandleFunc(TypeWebhookDeliver, h.deliverWebhook)
-	mux.HandleFunc(TypeUserMail, h.userMail)
+	mux.HandleFunc(queue.TypeCampaignWake, h.wake)
+	mux.HandleFunc(queue.TypeCampaignDispatch, h.wake) // queued by an older version; same payload
+	mux.HandleFunc(queue.TypeCampaignSend, h.send)
+	mux.HandleFunc(queue.TypeCampaignTest, h.testSend)
+	mux.HandleFunc(queue.TypeSubscriberOptin, h.optin)
+	mux.HandleFunc(queue.TypeImportRun, h.runImport)
+	mux.HandleFunc(queue.TypeWebhookDeliver, h.deliverWebhook)
+	mux.HandleFunc(queue.TypeUserMail, h.userMail)
 	return mux
 }
 
@@ -273,7 +275,7 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // WebhookRetryBase, doubling, to at most an hour (a receiver may be down
 // for a while); everything else as RetryDelay.
 func (h *Handlers) retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if t.Type() == TypeWebhookDeliver && IsFailure(err) {
+	if t.Type() == queue.TypeWebhookDeliver && IsFailure(err) {
 		return min(h.cfg.WebhookRetryBase<<min(n, 16), time.Hour)
 	}
 	return RetryDelay(n, err, t)

@@ -18,6 +18,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -28,7 +29,7 @@ import (
 // the benchmark measures the import alone.
 type nopQueue struct{}
 
-func (nopQueue) Enqueue(context.Context, *asynq.Task, ...asynq.Option) error { return nil }
+func (nopQueue) Enqueue(context.Context, *asynq.Task) error { return nil }
 
 // BenchmarkImport imports generated CSV files of 100,000 and 1,000,000
 // rows into a new SQLite file, as the import:run task does, and reports
@@ -53,7 +54,7 @@ func BenchmarkImport(b *testing.B) {
 				stopHeap := sampleHeap(&heap)
 				start := time.Now()
 				b.StartTimer()
-				if err := h.Process(context.Background(), worker.NewImportTask(worker.DefaultQueues, id)); err != nil {
+				if err := h.Process(context.Background(), queue.NewImportTask(id)); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()

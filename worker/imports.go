@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/csvimport"
 )
@@ -35,7 +36,7 @@ func (e *importFailure) Error() string { return e.msg }
 // (after a crash or a database error) resumes after the last committed
 // line; rows before it are read but not applied again.
 func (h *Handlers) runImport(ctx context.Context, t *asynq.Task) error {
-	var p ImportPayload
+	var p queue.ImportPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}
@@ -162,10 +163,8 @@ func (h *Handlers) replayOptins(ctx context.Context, imp *store.Import, emails [
 
 func (h *Handlers) enqueueImportOptins(ctx context.Context, importID int64, needs []store.OptinNeed) error {
 	for _, n := range needs {
-		t := NewOptinTask(h.cfg.Queues, OptinPayload{SubscriberID: n.SubscriberID, ListIDs: n.ListIDs})
-		err := h.q.Enqueue(ctx, t, asynq.TaskID(fmt.Sprintf("optin:import:%d:%d", importID, n.SubscriberID)),
-			asynq.Retention(24*time.Hour))
-		if err != nil {
+		t := queue.NewImportOptinTask(importID, queue.OptinPayload{SubscriberID: n.SubscriberID, ListIDs: n.ListIDs})
+		if err := h.q.Enqueue(ctx, t); err != nil {
 			return fmt.Errorf("enqueue opt-in of subscriber %d: %w", n.SubscriberID, err)
 		}
 	}

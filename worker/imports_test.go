@@ -11,9 +11,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // upload stores file as an import the way the API does, in small chunks
@@ -37,7 +37,7 @@ func upload(t *testing.T, st *store.Store, imp store.Import, file string) *store
 
 func (e *env) runImport(t *testing.T, id int64) *store.Import {
 	t.Helper()
-	err := e.h.Process(context.Background(), worker.NewImportTask(e.queues, id))
+	err := e.h.Process(context.Background(), queue.NewImportTask(id))
 	imp, gerr := e.st.Import(context.Background(), id)
 	if gerr != nil {
 		t.Fatal(gerr)
@@ -262,7 +262,7 @@ func TestOptinMailAtMostOncePerTenMinutes(t *testing.T) {
 	st.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubUnconfirmed}}, store.Actor{})
 	e.start(t)
 	for range 3 {
-		if err := e.q.Enqueue(ctx, worker.NewOptinTask(e.queues, worker.OptinPayload{SubscriberID: sub.ID, ListIDs: []int64{l.ID}})); err != nil {
+		if err := e.q.Enqueue(ctx, queue.NewOptinTask(queue.OptinPayload{SubscriberID: sub.ID, ListIDs: []int64{l.ID}})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,7 +275,7 @@ func TestOptinMailAtMostOncePerTenMinutes(t *testing.T) {
 	st.Suppress(ctx, "fred@example.se", store.SuppressHardBounce, "", store.Actor{})
 	fred := &store.Subscriber{Email: "fred@example.se"}
 	st.CreateSubscriber(ctx, fred, []store.SubscriptionInput{{ListID: l.ID, Status: store.SubUnconfirmed}}, store.Actor{})
-	if err := e.h.Process(ctx, worker.NewOptinTask(e.queues, worker.OptinPayload{SubscriberID: fred.ID, ListIDs: []int64{l.ID}})); err != nil {
+	if err := e.h.Process(ctx, queue.NewOptinTask(queue.OptinPayload{SubscriberID: fred.ID, ListIDs: []int64{l.ID}})); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.outbox(t)["fred@example.se"]; n != 0 {

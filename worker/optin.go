@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -25,7 +27,7 @@ const OptinEvery = 10 * time.Minute
 // optin sends the double opt-in confirmation mail. Its one link confirms
 // every list of the request.
 func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
-	var p OptinPayload
+	var p queue.OptinPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}
@@ -46,6 +48,7 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	}
 	var ids []int64
 	var names []string
+	listLang := ""
 	for _, id := range p.ListIDs {
 		if !waiting[id] {
 			continue
@@ -59,6 +62,9 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 		}
 		ids = append(ids, id)
 		names = append(names, l.Name)
+		if listLang == "" {
+			listLang = l.Language
+		}
 	}
 	if len(ids) == 0 {
 		return nil
@@ -96,12 +102,23 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	}
 	now := h.now()
 	tok := h.sign.ConfirmToken(links.Confirm{SubscriberID: sub.ID, Issued: now, ListIDs: ids})
+	// The confirmation comes from the first list's sender, with its
+	// postal address and contact line, as its campaigns will.
+	lead, err := h.st.List(ctx, ids[0])
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
+	from, ident, err := h.compose.Sender(ctx, h.st, lead)
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
 	var buf bytes.Buffer
 	err = h.tmpl.WriteOptin(&buf, mailtemplates.OptinInput{
-		Language: sub.Language, From: h.compose.From(), To: mail.Address{Name: sub.Name, Address: sub.Email},
-		Org: h.compose.Org(), ListNames: names, ConfirmURL: h.compose.BaseURL() + "/confirm/" + tok,
+		Language: cmp.Or(sub.Language, listLang), From: from, To: mail.Address{Name: sub.Name, Address: sub.Email},
+		Org: h.compose.Org(), PostalAddress: ident.PostalAddress, Contact: ident.Contact,
+		ListNames: names, ConfirmURL: h.compose.BaseURL() + "/confirm/" + tok,
 		Expires: now.Add(h.cfg.OptinTTL), Date: now,
-		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.compose.From()),
+		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(from),
 	})
 	if err != nil {
 		return fmt.Errorf("optin %d: %w", sub.ID, err)

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
-
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -18,7 +17,7 @@ import (
 //   - Deliveries still "sending" after their claim's lease ran out belong
 //     to a sender that died: they go back to pending (and are resent with
 //     the same Message-ID; see store.RequeueExpiredClaims).
-//   - Every scheduled campaign has its dispatch task (ProcessAt send_at).
+//   - Every scheduled campaign has its wake task at its send_at.
 //   - Every sending campaign has its sender slots, or is finished if
 //     nothing is left to send.
 //   - Every queued or running import has its task (it resumes from its
@@ -42,7 +41,7 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 			if c.SendAt != nil {
 				at = *c.SendAt
 			}
-			if err := h.q.Enqueue(ctx, NewDispatchTask(h.cfg.Queues, c.ID, c.Revision), asynq.ProcessAt(at)); err != nil {
+			if err := h.q.Enqueue(ctx, queue.NewWakeTask(c.ID, c.Revision, at)); err != nil {
 				errs = append(errs, err)
 			}
 		case store.CampaignSending:
@@ -66,7 +65,7 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	for _, id := range imps {
-		if err := h.q.Enqueue(ctx, NewImportTask(h.cfg.Queues, id)); err != nil {
+		if err := h.q.Enqueue(ctx, queue.NewImportTask(id)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/worker/mailer"
 )
@@ -27,7 +28,7 @@ const recheckEvery = 50 * time.Millisecond
 // small batches and sends them over one SMTP session until none is left,
 // the campaign is paused or cancelled, or the process drains.
 func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
-	var p SendPayload
+	var p queue.SendPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}

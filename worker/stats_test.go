@@ -32,6 +32,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -54,7 +55,7 @@ func newStatsEnv(t *testing.T, st *store.Store, met *metrics.Metrics, smtpPort i
 		t.Cleanup(func() { box.Close() })
 		e.box, smtpPort = box, box.Addr().Port
 	}
-	rc, err := worker.OpenRedis(ctx, redisURL(), slogDiscard())
+	rc, err := queue.Open(ctx, redisURL(), slogDiscard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +67,8 @@ func newStatsEnv(t *testing.T, st *store.Store, met *metrics.Metrics, smtpPort i
 	}
 	tm, _ := mailtemplates.New()
 	sg, _ := links.NewSigner(statsKey)
-	e.queues = worker.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
-	e.q = worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc.Client)}
+	e.queues = queue.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
+	e.q = queue.Client{C: asynq.NewClientFromRedisClient(rc.Client), Queues: e.queues}
 	cfg := worker.Config{
 		Queues: e.queues, SMTPConnections: 2, Slots: 2, BatchSize: 20, ReconcileEvery: 500 * time.Millisecond,
 		RetryBase: 100 * time.Millisecond, RetryMax: time.Second, ShutdownTimeout: 5 * time.Second,

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // Its personal links are inert (StaffRecipient): a test is staff's mail.
 // Test sends ignore lists and suppression and are not deliveries.
 func (h *Handlers) testSend(ctx context.Context, t *asynq.Task) error {
-	var p TestPayload
+	var p queue.TestPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // A test send to a subscriber's own address carries their name but links
@@ -23,7 +23,7 @@ func TestTestSendToASubscriberHasInertLinks(t *testing.T) {
 	e := newEnv(t, st, nil)
 	f := seed(t, st, 1)
 	ctx := context.Background()
-	if err := e.h.Process(ctx, worker.NewTestTask(e.queues, worker.TestPayload{CampaignID: f.camp.ID, Emails: []string{f.subs[0].Email}})); err != nil {
+	if err := e.h.Process(ctx, queue.NewTestTask(queue.TestPayload{CampaignID: f.camp.ID, Emails: []string{f.subs[0].Email}})); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(e.outDir, "*.eml"))
@@ -67,7 +67,7 @@ func TestSentMailCarriesTheListsReplyTo(t *testing.T) {
 	if _, err := st.UpdateList(ctx, f.lists[0].ID, store.ListPatch{ReplyTo: &reply}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.h.Process(ctx, worker.NewTestTask(e.queues, worker.TestPayload{CampaignID: f.camp.ID, Emails: []string{"staff@example.se"}})); err != nil {
+	if err := e.h.Process(ctx, queue.NewTestTask(queue.TestPayload{CampaignID: f.camp.ID, Emails: []string{"staff@example.se"}})); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(e.outDir, "*.eml"))

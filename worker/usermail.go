@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // user's earlier unused link of the same kind, so the newest mail is the
 // one that works. A retry makes a new link; its mail replaces the first.
 func (h *Handlers) userMail(ctx context.Context, t *asynq.Task) error {
-	var p UserMailPayload
+	var p queue.UserMailPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
 )
 
 // TestUserMailLandsInTheOutboxWithAWorkingLink: an invitation and a reset
@@ -38,7 +38,7 @@ func TestUserMailLandsInTheOutboxWithAWorkingLink(t *testing.T) {
 		}
 		return out
 	}
-	task := worker.NewUserMailTask(worker.DefaultQueues, worker.UserMailPayload{UserID: u.ID, Purpose: store.PurposeInvite, ByUserID: admin.ID})
+	task := queue.NewUserMailTask(queue.UserMailPayload{UserID: u.ID, Purpose: store.PurposeInvite, ByUserID: admin.ID})
 	if err := e.h.Process(ctx, task); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestUserMailLandsInTheOutboxWithAWorkingLink(t *testing.T) {
 	if n := len(mails()); n != 2 {
 		t.Fatalf("%d mails after an invitation to an active user, want 2", n)
 	}
-	reset := worker.NewUserMailTask(worker.DefaultQueues, worker.UserMailPayload{UserID: u.ID, Purpose: store.PurposeReset})
+	reset := queue.NewUserMailTask(queue.UserMailPayload{UserID: u.ID, Purpose: store.PurposeReset})
 	if err := e.h.Process(ctx, reset); err != nil {
 		t.Fatal(err)
 	}

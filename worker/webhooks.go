@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/storsthlm/utskick/internal/outbound"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -82,7 +83,7 @@ func (h *Handlers) pumpWebhooks(ctx context.Context) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := h.q.Enqueue(ctx, NewWebhookTask(h.cfg.Queues, id, h.cfg.WebhookMaxRetry)); err != nil {
+			if err := h.q.Enqueue(ctx, queue.NewWebhookTask(id, h.cfg.WebhookMaxRetry)); err != nil {
 				return fmt.Errorf("enqueue webhook delivery %d: %w", id, err)
 			}
 		}
@@ -113,7 +114,7 @@ func (h *Handlers) webhookLoop(ctx context.Context) {
 // fails for good; anything else is retried by asynq with backoff, and
 // fails for good after the last retry.
 func (h *Handlers) deliverWebhook(ctx context.Context, t *asynq.Task) error {
-	var p WebhookPayload
+	var p queue.WebhookPayload
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
@@ -28,11 +29,11 @@ import (
 type env struct {
 	st     *store.Store
 	h      *worker.Handlers
-	q      worker.Queue
-	queues worker.Queues
+	q      queue.Queue
+	queues queue.Queues
 	outDir string
 	box    *outbox.Server
-	rc     *worker.Redis
+	rc     *queue.Redis
 	cancel context.CancelFunc
 	done   chan struct{}
 	deps   func(*worker.Deps)
@@ -227,7 +228,7 @@ func (e *env) schedule(t *testing.T, id int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.q.Enqueue(context.Background(), worker.NewDispatchTask(e.queues, c.ID, c.Revision)); err != nil {
+	if err := e.q.Enqueue(context.Background(), queue.NewWakeTask(c.ID, c.Revision, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -304,12 +305,12 @@ func (e *env) rcOnlyFlushable(t *testing.T) {
 
 func (e *env) rcOnlyURL(t *testing.T, u string) {
 	t.Helper()
-	rc, err := worker.OpenRedis(context.Background(), u, slogDiscard())
+	rc, err := queue.Open(context.Background(), u, slogDiscard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
 	e.rc = rc
-	e.queues = worker.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
-	e.q = worker.AsynqQueue{C: asynq.NewClientFromRedisClient(rc.Client)}
+	e.queues = queue.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
+	e.q = queue.Client{C: asynq.NewClientFromRedisClient(rc.Client), Queues: e.queues}
 }

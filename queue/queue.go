@@ -1,4 +1,9 @@
-package worker
+// Package queue is the task queue between the API and the worker: the
+// contract (task types, payloads and their constructors, the queue each
+// goes on), the client that enqueues, opening Redis (embedded or real),
+// and the rate limits kept in that Redis. The API and the worker both
+// depend on it; it depends on neither.
+package queue
 
 import (
 	"context"
@@ -16,16 +21,24 @@ import (
 
 // Queue is what the API and the worker need of the task queue.
 type Queue interface {
-	Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error
+	Enqueue(ctx context.Context, t *asynq.Task) error
 }
 
-// AsynqQueue enqueues through an asynq client.
-type AsynqQueue struct{ C *asynq.Client }
+// Client enqueues through an asynq client, each task on the queue that
+// Queues.For names for its type.
+type Client struct {
+	C      *asynq.Client
+	Queues Queues // zero: DefaultQueues
+}
 
 // Enqueue adds t. A task whose TaskID is already queued counts as
 // enqueued: that is what the ids are for.
-func (q AsynqQueue) Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
-	_, err := q.C.EnqueueContext(ctx, t, opts...)
+func (q Client) Enqueue(ctx context.Context, t *asynq.Task) error {
+	qs := q.Queues
+	if qs == (Queues{}) {
+		qs = DefaultQueues
+	}
+	_, err := q.C.EnqueueContext(ctx, t, asynq.Queue(qs.For(t.Type())))
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
@@ -41,11 +54,11 @@ type Redis struct {
 	Embedded *miniredis.Miniredis // nil for a real server
 }
 
-// OpenRedis connects to the server at url (redis:// or rediss://), or,
+// Open connects to the server at url (redis:// or rediss://), or,
 // when url is empty, starts an in-process Redis. The embedded one keeps
 // nothing across restarts; the worker's reconcile rebuilds the queue from
 // the database.
-func OpenRedis(ctx context.Context, url string, log *slog.Logger) (*Redis, error) {
+func Open(ctx context.Context, url string, log *slog.Logger) (*Redis, error) {
 	if url == "" {
 		m := miniredis.NewMiniRedis()
 		// ClockTTL makes keys with a TTL (task retention, uniqueness

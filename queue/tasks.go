@@ -1,8 +1,4 @@
-// Package worker is the asynq side of utskick: it fans scheduled
-// campaigns out into deliveries, sends them over SMTP, sends opt-in and
-// test mail, and reconciles the queue with the database, which is the
-// source of truth.
-package worker
+package queue
 
 import (
 	"encoding/json"
@@ -13,15 +9,25 @@ import (
 )
 
 // Task types, named noun:verb. This file is the queue's contract: the API
-// enqueues with these constructors, the worker registers them in NewMux.
+// and the worker enqueue with these constructors, the worker registers
+// the types in its mux. Which queue a type goes on is decided once, by
+// Queues.For, when Client enqueues it.
 const (
-	TypeCampaignDispatch = "campaign:dispatch" // fan a scheduled campaign out into deliveries
-	TypeCampaignSend     = "campaign:send"     // one sender slot working through a campaign's deliveries
-	TypeCampaignTest     = "campaign:test"     // a test send to a few addresses
-	TypeSubscriberOptin  = "subscriber:optin"  // the double opt-in confirmation mail
-	TypeImportRun        = "import:run"        // process an uploaded CSV import
-	TypeWebhookDeliver   = "webhook:deliver"   // POST one event to one webhook
-	TypeUserMail         = "user:mail"         // a staff user's invitation or password-reset link
+	// TypeCampaignWake rings the worker for one revision of a campaign:
+	// at its send time for a scheduled one (the worker fans it out into
+	// deliveries and sender slots), or at once for one sending again (the
+	// worker starts its slots). The API rings; the worker decides.
+	TypeCampaignWake = "campaign:wake"
+	// TypeCampaignDispatch is the wake's name before it was one doorbell
+	// for every status; the worker still serves such tasks left queued
+	// by an older version.
+	TypeCampaignDispatch = "campaign:dispatch"
+	TypeCampaignSend     = "campaign:send"    // one sender slot working through a campaign's deliveries
+	TypeCampaignTest     = "campaign:test"    // a test send to a few addresses
+	TypeSubscriberOptin  = "subscriber:optin" // the double opt-in confirmation mail
+	TypeImportRun        = "import:run"       // process an uploaded CSV import
+	TypeWebhookDeliver   = "webhook:deliver"  // POST one event to one webhook
+	TypeUserMail         = "user:mail"        // a staff user's invitation or password-reset link
 )
 
 // Queue names. Opt-in and test mail are "critical" and served by their own
@@ -41,13 +47,25 @@ type Queues struct {
 // DefaultQueues are the production queue names.
 var DefaultQueues = Queues{Critical: QueueCritical, Default: QueueDefault, Bulk: QueueBulk}
 
+// For is the queue of a task type. Opt-in, test and staff mail are
+// critical (someone is waiting); the senders of campaigns are bulk.
+func (q Queues) For(taskType string) string {
+	switch taskType {
+	case TypeCampaignTest, TypeSubscriberOptin, TypeUserMail:
+		return q.Critical
+	case TypeCampaignSend:
+		return q.Bulk
+	}
+	return q.Default
+}
+
 // WithPrefix returns queue names with prefix in front.
 func (q Queues) WithPrefix(prefix string) Queues {
 	return Queues{Critical: prefix + q.Critical, Default: prefix + q.Default, Bulk: prefix + q.Bulk}
 }
 
-// DispatchPayload names one revision of a campaign.
-type DispatchPayload struct {
+// WakePayload names one revision of a campaign.
+type WakePayload struct {
 	CampaignID int64 `json:"campaign_id"`
 	Revision   int   `json:"revision"`
 }
@@ -84,42 +102,42 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// NewDispatchTask returns the dispatch task for one revision of a
-// campaign. The TaskID makes a second enqueue of the same revision a
-// no-op while the first is queued or kept.
-func NewDispatchTask(q Queues, id int64, rev int) *asynq.Task {
-	return asynq.NewTask(TypeCampaignDispatch, mustJSON(DispatchPayload{id, rev}),
-		asynq.TaskID(fmt.Sprintf("campaign:%d:r%d", id, rev)), asynq.Queue(q.Default),
-		asynq.MaxRetry(20), asynq.Timeout(30*time.Minute), asynq.Retention(24*time.Hour))
+// NewWakeTask rings the worker for revision rev of campaign id at time
+// at (its send_at; now for one that is sending again). The TaskID makes a
+// second ring of the same revision a no-op while the first waits; once it
+// has run, a later ring (a resume) is a new task.
+func NewWakeTask(id int64, rev int, at time.Time) *asynq.Task {
+	return asynq.NewTask(TypeCampaignWake, mustJSON(WakePayload{id, rev}),
+		asynq.TaskID(fmt.Sprintf("wake:%d:r%d", id, rev)), asynq.ProcessAt(at),
+		asynq.MaxRetry(20), asynq.Timeout(30*time.Minute))
 }
 
 // NewSendTask returns the task of sender slot slot of a campaign. No
 // retention: once a slot task finishes its id is free again, so reconcile
 // can start the slot anew if rows are still pending.
-func NewSendTask(q Queues, id int64, slot int) *asynq.Task {
+func NewSendTask(id int64, slot int) *asynq.Task {
 	return asynq.NewTask(TypeCampaignSend, mustJSON(SendPayload{id, slot}),
-		asynq.TaskID(fmt.Sprintf("send:%d:%d", id, slot)), asynq.Queue(q.Bulk),
+		asynq.TaskID(fmt.Sprintf("send:%d:%d", id, slot)),
 		asynq.MaxRetry(1000), asynq.Timeout(0), asynq.Deadline(time.Now().Add(30*24*time.Hour)))
 }
 
 // NewTestTask returns a test send.
-func NewTestTask(q Queues, p TestPayload) *asynq.Task {
-	return asynq.NewTask(TypeCampaignTest, mustJSON(p), asynq.Queue(q.Critical),
-		asynq.MaxRetry(5), asynq.Timeout(2*time.Minute))
+func NewTestTask(p TestPayload) *asynq.Task {
+	return asynq.NewTask(TypeCampaignTest, mustJSON(p), asynq.MaxRetry(5), asynq.Timeout(2*time.Minute))
 }
 
 // NewOptinTask returns the confirmation mail task.
-func NewOptinTask(q Queues, p OptinPayload) *asynq.Task {
-	return asynq.NewTask(TypeSubscriberOptin, mustJSON(p), asynq.Queue(q.Critical),
+func NewOptinTask(p OptinPayload) *asynq.Task {
+	return asynq.NewTask(TypeSubscriberOptin, mustJSON(p),
 		asynq.MaxRetry(10), asynq.Timeout(2*time.Minute))
 }
 
 // NewImportTask returns the task that processes import id. The TaskID
 // makes enqueueing it again (reconcile does) a no-op while it is queued,
 // running or kept; the task resumes from the import's checkpoint.
-func NewImportTask(q Queues, id int64) *asynq.Task {
+func NewImportTask(id int64) *asynq.Task {
 	return asynq.NewTask(TypeImportRun, mustJSON(ImportPayload{id}), asynq.TaskID(fmt.Sprintf("import:%d", id)),
-		asynq.Queue(q.Default), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour), asynq.Retention(24*time.Hour))
+		asynq.MaxRetry(25), asynq.Timeout(6*time.Hour), asynq.Retention(24*time.Hour))
 
 }
 
@@ -132,9 +150,9 @@ type WebhookPayload struct {
 // NewWebhookTask returns the task that delivers one webhook delivery.
 // asynq retries it with backoff; the TaskID makes the outbox pump's
 // re-enqueue of a delivery it already handed over a no-op.
-func NewWebhookTask(q Queues, id int64, maxRetry int) *asynq.Task {
+func NewWebhookTask(id int64, maxRetry int) *asynq.Task {
 	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookPayload{id}),
-		asynq.TaskID(fmt.Sprintf("webhook:%d", id)), asynq.Queue(q.Default),
+		asynq.TaskID(fmt.Sprintf("webhook:%d", id)),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(time.Minute), asynq.Retention(time.Hour))
 }
 
@@ -154,7 +172,16 @@ type UserMailPayload struct {
 
 // NewUserMailTask returns the task that mails a staff user a one-time
 // link. It goes on the critical queue: someone is waiting at a screen.
-func NewUserMailTask(q Queues, p UserMailPayload) *asynq.Task {
-	return asynq.NewTask(TypeUserMail, mustJSON(p), asynq.Queue(q.Critical),
+func NewUserMailTask(p UserMailPayload) *asynq.Task {
+	return asynq.NewTask(TypeUserMail, mustJSON(p),
 		asynq.MaxRetry(5), asynq.Timeout(2*time.Minute))
+}
+
+// NewImportOptinTask is the confirmation mail of a subscriber that import
+// importID added. The TaskID makes the import's replay after a crash send
+// it once.
+func NewImportOptinTask(importID int64, p OptinPayload) *asynq.Task {
+	return asynq.NewTask(TypeSubscriberOptin, mustJSON(p),
+		asynq.TaskID(fmt.Sprintf("optin:import:%d:%d", importID, p.SubscriberID)), asynq.Retention(24*time.Hour),
+		asynq.MaxRetry(10), asynq.Timeout(2*time.Minute))
 }

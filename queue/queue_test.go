@@ -1,20 +1,21 @@
-package worker_test
+package queue_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/storsthlm/utskick/worker"
+	"github.com/storsthlm/utskick/queue"
 )
 
 // The embedded Redis listens on loopback, which every local user can
 // reach: it must answer only the process that started it.
 func TestEmbeddedRedisRefusesClientsWithoutItsPassword(t *testing.T) {
 	ctx := context.Background()
-	rd, err := worker.OpenRedis(ctx, "", slogDiscard())
+	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
