@@ -11,7 +11,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/api/ratelimit"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -21,7 +21,7 @@ import (
 // recovery code works once.
 func TestSignInWithTOTP(t *testing.T) {
 	w := newWebTest(t, func(d *api.Deps) {
-		d.RateSignin = ratelimit.Rate{N: 10, Per: 15 * time.Minute}
+		d.RateSignin = queue.Rate{N: 10, Per: 15 * time.Minute}
 	})
 	u := w.user("anna@example.se", store.RoleAdmin, pw)
 	ctx := context.Background()
