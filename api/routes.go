@@ -53,6 +53,7 @@ func (s *Server) routes() {
 	web.GET("/static/:file", s.staticFile)
 	web.GET("/signin", s.signinPage)
 	web.POST("/signin", s.signinSubmit)
+	web.POST("/signin/code", s.signinCode)
 	web.POST("/signout", s.signout)
 	web.GET("/forgot", s.forgotPage)
 	web.POST("/forgot", s.forgotSubmit)
@@ -126,6 +127,9 @@ func (s *Server) routes() {
 	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
 	// Following and reporting on a campaign (web_reports.go).
 	web.GET("/campaigns/:id", s.campaignPage, in)
+	// Four eyes: the buttons of _approval.html; the store decides who may.
+	web.POST("/campaigns/:id/approve", s.webApprove, in, edit)
+	web.POST("/campaigns/:id/reject", s.webReject, in, edit)
 	web.GET("/campaigns/:id/progress", s.campaignProgress, in) // JSON for reports.js
 	web.GET("/campaigns/:id/report", s.campaignReport, in)
 	web.GET("/campaigns/:id/deliveries.csv", s.campaignDeliveriesCSV, in)
