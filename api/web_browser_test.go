@@ -1,31 +1,14 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/mail"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
-	"github.com/storsthlm/utskick/mailtemplates/compose"
-	"github.com/storsthlm/utskick/mailtemplates/links"
-	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 )
 
@@ -49,89 +32,21 @@ type workspaceResult struct {
 // With UTSKICK_TEST_SCREENSHOTS set it writes the README's screenshots
 // there (docs/screenshots).
 func TestWorkspaceInChromium(t *testing.T) {
-	required := os.Getenv(EnvBrowser) != ""
-	need := func(what string, err error) {
-		if err == nil {
-			return
-		}
-		if required {
-			t.Fatalf("%s: %v (%s is set)", what, err, EnvBrowser)
-		}
-		t.Skipf("%s: %v; set %s=1 to make this a failure", what, err, EnvBrowser)
-	}
-	harness, _ := filepath.Abs(filepath.Join("pages", "a11y"))
-	_, err := os.Stat(filepath.Join(harness, "node_modules", "playwright-core"))
-	need("npm ci in api/pages/a11y", err)
-	node, err := exec.LookPath("node")
-	need("node", err)
-	chromium := os.Getenv("UTSKICK_TEST_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	_, err = os.Stat(chromium)
-	need("chromium", err)
-
+	b := needBrowser(t)
 	ctx := context.Background()
-	st := storetest.Open(t)
+	lv := startLiveServer(t, liveOptions{})
+	st := lv.Store
 	seedWorkspace(t, st)
-	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rd.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseURL := "http://" + ln.Addr().String()
-	tmpl, _ := mailtemplates.New()
-	sign, _ := links.NewSigner(testKey)
-	ccfg := compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
-	srv, err := api.New(api.Deps{Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)},
-		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: baseURL,
-		Org: "Storstockholms kommunförbund"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
 	secret, _, err := st.CreateUserToken(ctx, 0, store.PurposeSetup)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, node, "workspace.mjs")
-	cmd.Dir = harness
-	shots := os.Getenv("UTSKICK_TEST_SCREENSHOTS")
-	cmd.Env = append(os.Environ(), "BASE_URL="+baseURL, "SETUP_LINK="+worker.SetPasswordURL(baseURL, secret),
-		"CHROMIUM="+chromium, "SCREENSHOTS="+shots)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) || cctx.Err() != nil {
-			t.Fatalf("workspace.mjs: %v\n%s\n%s", err, stdout, stderr.String())
-		}
-		t.Fatal(err)
-	}
 	var res workspaceResult
-	if err := json.Unmarshal(stdout, &res); err != nil {
-		t.Fatalf("workspace.mjs output: %v\n%s\n%s", err, stdout, stderr.String())
-	}
-	for _, s := range res.Steps {
-		t.Log(s)
-	}
-	if len(res.Errors) > 0 {
-		t.Fatalf("flow stopped: %s", strings.Join(res.Errors, "\n"))
-	}
-	checked := map[string]int{}
+	b.walk(t, "workspace.mjs", lv.BaseURL, 3*time.Minute, &res, "SETUP_LINK="+worker.SetPasswordURL(lv.BaseURL, secret))
+	checkedLightAndDark(t, &res, "setup", "setup-errors", "signin", "overview", "account", "settings", "users", "users-invited",
+		"coming", "signed-out", "forgot", "forgot-errors", "forgot-sent", "signin-wrong-en")
 	for _, p := range res.Pages {
-		t.Logf("axe %-16s %-5s lang=%s passes=%d violations=%d %s", p.Name, p.Scheme, p.Lang, p.Passes, p.Violations, p.URL)
-		checked[p.Name]++
 		want := "sv"
 		if p.Name == "signin-wrong-en" {
 			want = "en"
@@ -139,18 +54,6 @@ func TestWorkspaceInChromium(t *testing.T) {
 		if p.Lang != want {
 			t.Errorf("%s: lang=%q, want %q", p.Name, p.Lang, want)
 		}
-	}
-	for _, name := range []string{"setup", "setup-errors", "signin", "overview", "account", "settings", "users", "users-invited",
-		"coming", "signed-out", "forgot", "forgot-errors", "forgot-sent", "signin-wrong-en"} {
-		if checked[name] != 2 {
-			t.Errorf("page %s checked %d times, want light and dark", name, checked[name])
-		}
-	}
-	for _, v := range res.Violations {
-		t.Errorf("axe: %s (%s) on %s [%s]: %s\n  %s", v.ID, v.Impact, v.Page, v.Scheme, v.Help, strings.Join(v.Nodes, "\n  "))
-	}
-	for _, c := range res.CSP {
-		t.Errorf("CSP violation: %s", c)
 	}
 	if res.Focus.Cls != "skip" || res.Focus.Outline == "none" || res.Focus.Width == "0px" || res.Focus.Top < 0 {
 		t.Errorf("first Tab: focus %+v, want the visible skip link", res.Focus)

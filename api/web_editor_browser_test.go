@@ -4,32 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
-	"net"
-	"net/http"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/storsthlm/utskick/api"
-	"github.com/storsthlm/utskick/internal/outbox"
 	"github.com/storsthlm/utskick/mailtemplates"
-	"github.com/storsthlm/utskick/mailtemplates/compose"
-	"github.com/storsthlm/utskick/mailtemplates/links"
-	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
-	"github.com/storsthlm/utskick/store/storetest"
-	"github.com/storsthlm/utskick/worker"
-	"github.com/storsthlm/utskick/worker/mailer"
 )
 
 type editorWalkResult struct {
@@ -123,72 +109,11 @@ func nextDSTDay(now time.Time) time.Time {
 // Swedish time on the day after the next DST change. Every screen is
 // checked with axe-core in light and dark under its real CSP.
 func TestEditorInChromium(t *testing.T) {
-	required := os.Getenv(EnvBrowser) != ""
-	need := func(what string, err error) {
-		if err == nil {
-			return
-		}
-		if required {
-			t.Fatalf("%s: %v (%s is set)", what, err, EnvBrowser)
-		}
-		t.Skipf("%s: %v; set %s=1 to make this a failure", what, err, EnvBrowser)
-	}
-	harness, _ := filepath.Abs(filepath.Join("pages", "a11y"))
-	_, err := os.Stat(filepath.Join(harness, "node_modules", "playwright-core"))
-	need("npm ci in api/pages/a11y", err)
-	node, err := exec.LookPath("node")
-	need("node", err)
-	chromium := os.Getenv("UTSKICK_TEST_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	_, err = os.Stat(chromium)
-	need("chromium", err)
+	b := needBrowser(t)
 	seed := readSeedIssue(t)
-
 	ctx := context.Background()
-	st := storetest.Open(t)
-	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rd.Close() })
-	outDir := t.TempDir()
-	box, err := outbox.Start(outbox.Config{Addr: "127.0.0.1:0", Dir: outDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { box.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseURL := "http://" + ln.Addr().String()
-	tmpl, _ := mailtemplates.New()
-	sign, _ := links.NewSigner(testKey)
-	tq := queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)}
-	wcfg := worker.Config{ReconcileEvery: time.Second, ShutdownTimeout: 5 * time.Second}
-	comp := compose.New(compose.Config{BaseURL: baseURL, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}, tmpl, sign)
-	m, err := mailer.New(mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := worker.NewHandlers(wcfg, worker.Deps{Store: st, Queue: tq, Mailer: m, Templates: tmpl, Signer: sign, Composer: comp, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stopWorker := context.WithCancel(ctx)
-	workerDone := make(chan struct{})
-	go func() { defer close(workerDone); h.Run(wctx, rd.Client) }()
-	t.Cleanup(func() { stopWorker(); <-workerDone })
-	srv, err := api.New(api.Deps{Store: st, Queue: tq, Composer: comp, Templates: tmpl,
-		Signer: sign, BaseURL: baseURL, Org: "Storstockholms kommunförbund", Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	lv := startLiveServer(t, liveOptions{Worker: true, Deps: func(d *api.Deps) { d.Now = time.Now }})
+	st, baseURL := lv.Store, lv.BaseURL
 
 	// Two lists with confirmed readers (one on both, one suppressed), and
 	// two editors.
@@ -218,17 +143,7 @@ func TestEditorInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []struct{ email, pw string }{{"redaktor@example.se", "ett långt lösenord"}, {"kollega@example.se", "ett annat långt lösenord"}} {
-		usr := &store.User{Email: u.email, Name: strings.Split(u.email, "@")[0], Role: store.RoleEditor}
-		if err := st.CreateUser(ctx, usr, store.Actor{Source: "test"}); err != nil {
-			t.Fatal(err)
-		}
-		secret, _, err := st.CreateUserToken(ctx, usr.ID, store.PurposeInvite)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.UseUserToken(ctx, secret, store.SetPassword{Password: u.pw}, store.Actor{Source: "test"}); err != nil {
-			t.Fatal(err)
-		}
+		addStaff(t, st, &store.User{Email: u.email, Name: strings.Split(u.email, "@")[0], Role: store.RoleEditor}, u.pw)
 	}
 	// The files to upload: two photos, a text file named .png and a
 	// JPEG over the size limit.
@@ -248,48 +163,10 @@ func TestEditorInChromium(t *testing.T) {
 	wantAt := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, mailtemplates.Stockholm()).UTC()
 	seedJSON, _ := json.Marshal(seed)
 
-	cctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, node, "editor.mjs")
-	cmd.Dir = harness
-	cmd.Env = append(os.Environ(), "BASE_URL="+baseURL, "CHROMIUM="+chromium, "SCREENSHOTS="+os.Getenv("UTSKICK_TEST_SCREENSHOTS"),
-		"FILES="+dir, "SEED="+string(seedJSON), "SCHEDULE_DATE="+day.Format("2006-01-02"), "SCHEDULE_MONTH="+day.Format("2006-01"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) || cctx.Err() != nil {
-			t.Fatalf("editor.mjs: %v\n%s\n%s", err, stdout, stderr.String())
-		}
-		t.Fatal(err)
-	}
 	var res editorWalkResult
-	if err := json.Unmarshal(stdout, &res); err != nil {
-		t.Fatalf("editor.mjs output: %v\n%s\n%s", err, stdout, stderr.String())
-	}
-	for _, s := range res.Steps {
-		t.Log(s)
-	}
-	if len(res.Errors) > 0 {
-		t.Fatalf("walk stopped: %s\n%s", strings.Join(res.Errors, "\n"), stderr.String())
-	}
-	checked := map[string]int{}
-	for _, p := range res.Pages {
-		t.Logf("axe %-16s %-5s passes=%d violations=%d %s", p.Name, p.Scheme, p.Passes, p.Violations, p.URL)
-		checked[p.Name]++
-	}
-	for _, name := range []string{"media-errors", "media", "campaigns", "editor-new", "editor-new-errors", "editor", "editor-conflict", "send", "calendar"} {
-		if checked[name] != 2 {
-			t.Errorf("page %s checked %d times, want light and dark", name, checked[name])
-		}
-	}
-	for _, v := range res.Violations {
-		t.Errorf("axe: %s (%s) on %s [%s]: %s\n  %s", v.ID, v.Impact, v.Page, v.Scheme, v.Help, strings.Join(v.Nodes, "\n  "))
-	}
-	for _, c := range res.CSP {
-		t.Errorf("CSP violation: %s", c)
-	}
+	b.walk(t, "editor.mjs", baseURL, 4*time.Minute, &res,
+		"FILES="+dir, "SEED="+string(seedJSON), "SCHEDULE_DATE="+day.Format("2006-01-02"), "SCHEDULE_MONTH="+day.Format("2006-01"))
+	checkedLightAndDark(t, &res, "media-errors", "media", "campaigns", "editor-new", "editor-new-errors", "editor", "editor-conflict", "send", "calendar")
 
 	// Refused uploads said why.
 	if len(res.UploadErrors) != 2 || !strings.Contains(res.UploadErrors[0], "ingen bild") || !strings.Contains(res.UploadErrors[1], "större än 8 MB") {
@@ -342,7 +219,7 @@ func TestEditorInChromium(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	found := false
 	for !found && time.Now().Before(deadline) {
-		emls, _ := filepath.Glob(filepath.Join(outDir, "*.eml"))
+		emls, _ := filepath.Glob(filepath.Join(lv.OutboxDir, "*.eml"))
 		for _, f := range emls {
 			raw, _ := os.ReadFile(f)
 			msg, err := mail.ReadMessage(bytes.NewReader(raw))
