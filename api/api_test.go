@@ -84,6 +84,7 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 		t.Fatal(err)
 	}
 	a.srv = conform(t, srv)
+	a.srv.st = st
 	ctx := context.Background()
 	for _, role := range []string{store.RoleAdmin, store.RoleEditor, store.RoleViewer} {
 		secret := store.NewTokenSecret()
@@ -203,7 +204,14 @@ func testBadInput(t *testing.T, st *store.Store) {
 	a.ok(201, "POST", "/api/v1/campaigns", `{"name":"n","subject":"s","body":"b"}`, &noLists)
 	src, _ := busTemplate(t)
 	tmplBody, _ := json.Marshal(map[string]string{"name": "bus", "html": src})
-	a.ok(201, "POST", "/api/v1/templates", string(tmplBody), nil)
+	var busTmpl store.Template
+	a.ok(201, "POST", "/api/v1/templates", string(tmplBody), &busTmpl)
+	// Bodies of issue 10's bounded-work and unsafe-input cases, as JSON.
+	js := func(m map[string]any) string { b, _ := json.Marshal(m); return string(b) }
+	layout := func(extra string) string {
+		return `<!doctype html><html lang="{{.ContentLang}}"><body>` + extra + `{{.Content}}<a href="{{.UnsubscribeURL}}">x</a></body></html>`
+	}
+	manyPlaceholders := strings.Repeat("Hej {{ name }}!\n\n", 10_000)
 	var erased, berit store.Subscriber
 	a.ok(201, "POST", "/api/v1/subscribers", `{"email":"erased@example.se"}`, &erased)
 	a.ok(200, "POST", fmt.Sprintf("/api/v1/subscribers/%d/erase", erased.ID), "", nil)
@@ -225,7 +233,7 @@ func testBadInput(t *testing.T, st *store.Store) {
 	// are compared whole at the end.
 	snapshot := func() string {
 		var b strings.Builder
-		for _, p := range []string{campPath, listPath, subPath} {
+		for _, p := range []string{campPath, listPath, subPath, fmt.Sprintf("/api/v1/templates/%d", busTmpl.ID)} {
 			b.WriteString(a.do("GET", p, a.admin, "").Body.String())
 		}
 		return b.String()
@@ -342,6 +350,21 @@ func testBadInput(t *testing.T, st *store.Store) {
 		{"token: bad role", "POST", "/api/v1/tokens", `{"name":"x","role":"root"}`, 400, "role"},
 		{"token: missing name", "POST", "/api/v1/tokens", `{"role":"viewer"}`, 400, "name"},
 		{"token: delete the last admin", "DELETE", fmt.Sprintf("/api/v1/tokens/%d", adminID), ``, 409, ""},
+		// Issue 10 items 11, 12 and 18: work bounded, unsafe URLs refused.
+		{"campaign: 10,000 placeholders", "POST", "/api/v1/campaigns", js(map[string]any{"name": "n", "subject": "s", "body": manyPlaceholders}), 400, "body"},
+		{"campaign: 250k quote markers", "PATCH", campPath, js(map[string]any{"body": strings.Repeat(">", 250_000)}), 400, "body"},
+		{"campaign: 125k link openers", "PATCH", campPath, js(map[string]any{"body": strings.Repeat("[a](", 125_000)}), 400, "body"},
+		{"campaign: quotes nested 40 deep", "PATCH", campPath, js(map[string]any{"body": strings.Repeat("> ", 40) + "x"}), 400, "body"},
+		{"campaign: a paragraph of emphasis markup", "PATCH", campPath, js(map[string]any{"body": strings.Repeat("*a_ ", 2_000)}), 400, "body"},
+		{"campaign: javascript image", "PATCH", campPath, js(map[string]any{"body": "![x](javascript:alert(1))"}), 400, "body"},
+		{"campaign: data image", "PATCH", campPath, js(map[string]any{"body": "![x](data:image/svg+xml;base64,PHN2Zz4=)"}), 400, "body"},
+		{"campaign: javascript link with a tab entity", "PATCH", campPath, js(map[string]any{"body": "[x](jav&#x09;ascript:alert(1))"}), 400, "body"},
+		{"template preview: 10,000 placeholders", "POST", fmt.Sprintf("/api/v1/templates/%d/preview", busTmpl.ID), js(map[string]any{"body": manyPlaceholders}), 400, "body"},
+		{"template preview: 125k link openers", "POST", fmt.Sprintf("/api/v1/templates/%d/preview", busTmpl.ID), js(map[string]any{"body": strings.Repeat("[a](", 125_000)}), 400, "body"},
+		{"template: 20 million x", "POST", "/api/v1/templates", js(map[string]any{"name": "loop", "html": layout(`{{range 10000}}{{range 2000}}x{{end}}{{end}}`)}), 400, "html"},
+		{"template: loops that write nothing", "PATCH", fmt.Sprintf("/api/v1/templates/%d", busTmpl.ID), js(map[string]any{"html": layout(`{{range 100000}}{{range 100000}}{{end}}{{end}}`)}), 400, "html"},
+		{"template: meta refresh", "POST", "/api/v1/templates", js(map[string]any{"name": "elak", "html": layout(`<meta http-equiv="refresh" content="0;url=https://elak.example/">`)}), 400, "html"},
+		{"template: javascript with a tab entity", "POST", "/api/v1/templates", js(map[string]any{"name": "elak", "html": layout(`<a href="jav&#x09;ascript:alert(1)">x</a>`)}), 400, "html"},
 		{"no such route", "GET", "/api/v1/nothing", ``, 404, ""},
 		{"wrong method", "PUT", "/api/v1/lists", `{}`, 405, ""},
 	}

@@ -51,7 +51,7 @@ func (s *Server) archiveItems(ctx context.Context, l *store.List) ([]archiveItem
 		}
 		pre, _ := mailtemplates.Fill(c.Preheader, r)
 		items = append(items, archiveItem{Title: title, Preheader: pre, URL: s.compose.ArchiveURL(l.Slug, c.ID),
-			Date: c.StartedAt.Format("2006-01-02"), Time: *c.StartedAt, ID: c.ID})
+			Date: c.StartedAt.In(mailtemplates.Stockholm()).Format("2006-01-02"), Time: *c.StartedAt, ID: c.ID}) // the reader's day
 	}
 	return items, nil
 }

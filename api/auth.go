@@ -31,9 +31,34 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		s.touch(c.Request().Context(), tok.ID)
+		ctx := c.Request().Context()
+		var u *store.User
+		if tok.UserID != nil {
+			// A user's token works while the user may sign in.
+			u, err = s.st.User(ctx, *tok.UserID)
+			if errors.Is(err, store.ErrNotFound) {
+				return errUnauthorized
+			}
+			if err != nil {
+				return err
+			}
+			if u.Status != store.UserActive {
+				return errUnauthorized
+			}
+		}
+		acc, err := s.st.AccessFor(ctx, u, tok)
+		if err != nil {
+			return err
+		}
+		s.touch(ctx, tok.ID)
 		c.Set("token", tok)
-		ctx := context.WithValue(c.Request().Context(), tokenKey, tok)
+		c.Set("access", acc)
+		by := store.Actor{Source: "api", TokenID: tok.ID}
+		if u != nil {
+			by.UserID = u.ID
+		}
+		ctx = context.WithValue(ctx, tokenKey, tok)
+		ctx = store.WithAccess(store.WithActor(ctx, by), acc)
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
@@ -61,14 +86,34 @@ func (s *Server) staff(role string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(need(next)) }
 }
 
-var roleRank = map[string]int{store.RoleViewer: 1, store.RoleEditor: 2, store.RoleAdmin: 3}
+// roleRank orders the instance roles for the routes' coarse gate: a
+// member (rights by list grants) passes the editor gate, and the store
+// then decides per list.
+var roleRank = map[string]int{store.RoleViewer: 1, store.RoleEditor: 2, store.RoleMember: 2, store.RoleAdmin: 3}
 
-// requireRole lets through tokens of role or higher.
+// accessRank is the rank of what acc may do: 3 an admin, 1 read only, 2
+// anything else (the store checks each list).
+func accessRank(acc *store.Access) int {
+	switch {
+	case acc == nil:
+		return 0
+	case acc.ReadOnly:
+		return 1
+	case acc.Admin:
+		return 3
+	case acc.Any(store.GrantAuthor), acc.Any(store.GrantAudience):
+		return 2
+	}
+	return 1
+}
+
+// requireRole lets through tokens whose rights (the token's role, at most
+// its user's) reach role.
 func (s *Server) requireRole(role string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			tok := tokenOf(c)
-			if tok == nil || roleRank[tok.Role] < roleRank[role] {
+			acc, _ := c.Get("access").(*store.Access)
+			if tokenOf(c) == nil || accessRank(acc) < roleRank[role] {
 				return errForbidden
 			}
 			return next(c)
@@ -84,6 +129,9 @@ func tokenOf(c echo.Context) *store.APIToken {
 // actor describes who makes a change, for the events it appends: the
 // signed-in staff user of a page, or the API token.
 func actor(c echo.Context) store.Actor {
+	if by, ok := store.ActorFrom(c.Request().Context()); ok {
+		return by
+	}
 	if ws := webSessionOf(c); ws != nil {
 		return store.Actor{Source: "web", UserID: ws.User.ID, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
 	}

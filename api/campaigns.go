@@ -306,6 +306,10 @@ func (s *Server) sendCampaign(ctx context.Context, id int64, sendAt time.Time) (
 	if err != nil {
 		return nil, rep, err
 	}
+	if camp.Status == store.CampaignPending {
+		// Four eyes: nothing is queued until another publisher approves.
+		return camp, rep, nil
+	}
 	// The row is the promise; the task is a doorbell. If this enqueue is
 	// lost, reconcile rings again.
 	s.kick(ctx, camp)
@@ -342,6 +346,10 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
 	in.DKIM = s.dkim
 	checker := &lint.Checker{Resolver: s.resolver}
+	if s.resolver == nil {
+		// cmd/utskick sets a resolver only when mail really leaves.
+		checker.NoDNSReason = "mail goes to the embedded capture (UTSKICK_SMTP_URL is not set), so DNS was not asked; set it to check before the first real send"
+	}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()
 	}
@@ -430,7 +438,7 @@ func (s *Server) sendTest(c echo.Context, id int64, emails []string) (int, error
 		emails[i] = norm
 	}
 	ctx := c.Request().Context()
-	camp, err := s.st.Campaign(ctx, id)
+	camp, err := s.st.CheckCampaign(ctx, id, store.GrantAuthor)
 	if err != nil {
 		return 0, err
 	}

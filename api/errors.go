@@ -55,6 +55,7 @@ var statusOf = []struct {
 	{store.ErrNotFound, http.StatusNotFound},
 	{links.ErrInvalid, http.StatusBadRequest}, // a link token that does not verify
 	{store.ErrConflict, http.StatusConflict},
+	{store.ErrForbidden, http.StatusForbidden},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
 	{store.ErrBadCredentials, http.StatusUnauthorized},
 	{store.ErrInactive, http.StatusForbidden},

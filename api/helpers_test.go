@@ -92,7 +92,9 @@ func newTestServer(t *testing.T) *testServer {
 	if _, err := st.CreateToken(ctx, "test", store.RoleAdmin, secret); err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{t: t, st: st, srv: conform(t, srv), token: secret}
+	cs := conform(t, srv)
+	cs.st = st
+	return &testServer{t: t, st: st, srv: cs, token: secret}
 }
 
 // do sends a request through the whole app; body is JSON-encoded unless

@@ -21,7 +21,9 @@ type listRequest struct {
 	Archive     *bool   `json:"archive"`
 	TrackOpens  *bool   `json:"track_opens"`
 	TrackClicks *bool   `json:"track_clicks"`
-	ReplyTo     *string `json:"reply_to"`
+	// RequiresApproval is four eyes; only an admin may set it.
+	RequiresApproval *bool   `json:"requires_approval"`
+	ReplyTo          *string `json:"reply_to"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -100,7 +102,7 @@ func (s *Server) createListFrom(ctx context.Context, req listRequest) (*store.Li
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
 		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
 		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive),
-		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo)}
+		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo), RequiresApproval: deref(req.RequiresApproval)}
 	if err := s.st.CreateList(ctx, l); err != nil {
 		return nil, templateError(err)
 	}
@@ -111,7 +113,7 @@ func (s *Server) createListFrom(ctx context.Context, req listRequest) (*store.Li
 func (s *Server) updateListFrom(ctx context.Context, id int64, req listRequest) (*store.List, error) {
 	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
 		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
-		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo}
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo, RequiresApproval: req.RequiresApproval}
 	if req.TemplateID != nil {
 		ref := templateRef(req.TemplateID)
 		p.TemplateID = &ref

@@ -13,6 +13,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func testPNG(t *testing.T, w, h int, exif bool) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 120, 255})
+			img.Set(x, y, color.RGBA{uint8(40 + x*120/w), uint8(90 + y*100/h), 160, 255})
 		}
 	}
 	var b bytes.Buffer
@@ -168,4 +169,30 @@ func TestMediaUploadFromTheWorkspaceSaysWhyInSwedish(t *testing.T) {
 		t.Fatalf("no reason by the field:\n%s", rec.Body)
 	}
 	_ = w
+}
+
+// TestCampaignPatchWithAnOldRevisionIsRefused: the API's edit takes the
+// revision it was made from, as the editor's autosave does; an edit from
+// an older one is a 409 naming revision and changes nothing.
+func TestCampaignPatchWithAnOldRevisionIsRefused(t *testing.T) {
+	a := newTestAPI(t)
+	var c struct {
+		ID       int64
+		Revision int
+		Body     string
+	}
+	a.ok(201, "POST", "/api/v1/campaigns", `{"name":"Mars","subject":"Nytt","body":"Hej"}`, &c)
+	path := "/api/v1/campaigns/" + itoa(c.ID)
+	a.ok(200, "PATCH", path, `{"body":"Första","revision":`+strconv.Itoa(c.Revision)+`}`, &c)
+	rec := a.do("PATCH", path, a.editor, `{"body":"Andra","revision":`+strconv.Itoa(c.Revision-1)+`}`)
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `"field":"revision"`) {
+		t.Fatalf("stale edit: %d %s", rec.Code, rec.Body)
+	}
+	a.ok(200, "GET", path, "", &c)
+	if c.Body != "Första" {
+		t.Fatalf("body %q after a refused edit", c.Body)
+	}
+	if rec := a.do("POST", "/api/v1/campaigns", a.editor, `{"name":"X","subject":"Y","body":"Z","revision":3}`); rec.Code != http.StatusBadRequest {
+		t.Fatalf("revision on create: %d %s", rec.Code, rec.Body)
+	}
 }

@@ -202,6 +202,10 @@ type checkedServer struct {
 
 	mu   sync.Mutex
 	seen map[string]bool // the operations and statuses exercised
+
+	// st, when set, makes every write checked for its audit row
+	// (checkAudit).
+	st *store.Store
 }
 
 func conform(t testing.TB, srv *api.Server) *checkedServer {
@@ -227,6 +231,9 @@ func (s *checkedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(res.StatusCode)
 	w.Write(rec.Body.Bytes())
 
+	if s.st != nil {
+		checkAudit(s.t, s.st, r, res)
+	}
 	op, err := s.conf.check(exchange{req: r, method: method, reqBody: reqBody, status: res.StatusCode, header: res.Header, body: rec.Body.Bytes()})
 	if err != nil {
 		// Errorf, not Fatalf: this may run in a subtest's goroutine.
@@ -432,6 +439,40 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	items("/api/v1/campaigns/" + sent + "/deliveries?limit=1")
 	a.ok(200, "POST", "/api/v1/campaigns/"+sent+"/retry-failed", "", nil)
 	items("/api/v1/webhooks/" + hook + "/deliveries?limit=1")
+
+	// Four eyes: a list that needs approval; the editor token asks, the
+	// admin token (another actor) approves one send and rejects another.
+	a.ok(200, "PATCH", "/api/v1/lists/"+list, `{"requires_approval":true}`, nil)
+	for i, verdict := range []string{"approve", "reject"} {
+		c := post(201, "/api/v1/campaigns", `{"name":"Fyra ögon `+itoa(int64(i))+`","subject":"Hej","body":"Text {{ unsubscribe_url }}","list_ids":[`+list+`]}`)
+		want(t, a.do("POST", "/api/v1/campaigns/"+c+"/send", a.editor, ""), 202, nil)
+		var ap struct{ Revision int }
+		a.ok(200, "GET", "/api/v1/campaigns/"+c+"/approval", "", &ap)
+		if verdict == "approve" {
+			a.ok(200, "POST", "/api/v1/campaigns/"+c+"/approve", `{"revision":`+itoa(int64(ap.Revision))+`}`, nil)
+		} else {
+			a.ok(200, "POST", "/api/v1/campaigns/"+c+"/reject", `{"comment":"Rubriken behöver ses över"}`, nil)
+		}
+	}
+
+	// Grants of a user, a token of the user, and the audit log.
+	u := &store.User{Email: "redaktor@example.se", Role: store.RoleMember}
+	if err := a.st.CreateUser(context.Background(), u, store.Actor{Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	a.ok(200, "PUT", "/api/v1/users/"+itoa(u.ID)+"/grants", `{"grants":[{"list_id":`+list+`,"role":"author"},{"list_id":`+list+`,"role":"audience"}]}`, nil)
+	a.ok(200, "GET", "/api/v1/users/"+itoa(u.ID)+"/grants", "", nil)
+	utok := post(201, "/api/v1/tokens", `{"name":"Redaktörens","role":"editor","user_id":`+itoa(u.ID)+`}`)
+	a.ok(204, "DELETE", "/api/v1/tokens/"+utok, "", nil)
+	var ap struct {
+		NextBefore int64 `json:"next_before"`
+	}
+	a.ok(200, "GET", "/api/v1/audit?limit=2&action=campaign.&since=2000-01-01", "", &ap)
+	if ap.NextBefore == 0 {
+		t.Error("GET /api/v1/audit?limit=2: no next page")
+	}
+	a.ok(200, "GET", "/api/v1/audit?before="+itoa(ap.NextBefore)+"&object_type=campaign", "", nil)
+	a.ok(200, "GET", "/api/v1/audit.csv?action=campaign.approve", "", nil)
 
 	// Tokens.
 	tok := post(201, "/api/v1/tokens", `{"name":"CRM","role":"viewer"}`)

@@ -41,6 +41,8 @@ func (s *Server) routes() {
 	// group: echo v4 gives a group with middleware a catch-all route,
 	// which would answer a wrong method with 404 instead of 405.
 	e.Use(under("/admin", s.loadSession), under("/admin", s.checkCSRF))
+	// Every write to /admin and /api/v1 leaves one audit row (audit.go).
+	e.Use(s.audited)
 	e.GET("/", func(c echo.Context) error { return redirect(c, "/admin/") })
 	e.GET("/admin", func(c echo.Context) error { return redirect(c, "/admin/") })
 	web := e.Group("/admin")
@@ -68,7 +70,6 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
-	// Screens of the navigation that other work fills in.
 	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
 	// web_suppressions.go). The downloads are the API's own handlers.
 	edit := s.webRole(store.RoleEditor)
@@ -146,8 +147,8 @@ func (s *Server) routes() {
 	v1.PATCH("/subscribers/:id", s.updateSubscriber, write)
 	v1.DELETE("/subscribers/:id", s.deleteSubscriber, write)
 	v1.GET("/subscribers/:id/events", s.subscriberEvents, read)
-	v1.GET("/subscribers.csv", s.exportSubscribers, read) // ?list_id=&status=
-	v1.GET("/subscribers/:id/export", s.exportPerson, read)
+	v1.GET("/subscribers.csv", s.exportSubscribers, read, s.auditRead("subscriber.export", "list")) // ?list_id=&status=
+	v1.GET("/subscribers/:id/export", s.exportPerson, read, s.auditRead("subscriber.export_person", "subscriber"))
 	v1.POST("/subscribers/:id/erase", s.erasePerson, write)
 
 	v1.GET("/suppressions", s.listSuppressions, read) // ?reason=&email=&after=
@@ -175,6 +176,9 @@ func (s *Server) routes() {
 	v1.POST("/campaigns/:id/cancel", s.controlHandler(actionCancel), write)
 	v1.POST("/campaigns/:id/retry-failed", s.controlHandler(actionRetry), write)
 	v1.POST("/campaigns/:id/duplicate", s.controlHandler(actionDuplicate), write)
+	v1.GET("/campaigns/:id/approval", s.campaignApproval, read)
+	v1.POST("/campaigns/:id/approve", s.approveCampaign, write)
+	v1.POST("/campaigns/:id/reject", s.rejectCampaign, write)
 
 	v1.GET("/media", s.listMedia, read)
 	v1.POST("/media", s.createMedia, write) // multipart: file
@@ -196,4 +200,9 @@ func (s *Server) routes() {
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)
 	v1.DELETE("/tokens/:id", s.deleteToken, admin)
+
+	v1.GET("/audit", s.listAudit, admin)
+	v1.GET("/audit.csv", s.exportAudit, admin)
+	v1.GET("/users/:id/grants", s.getGrants, admin)
+	v1.PUT("/users/:id/grants", s.putGrants, admin)
 }

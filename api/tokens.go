@@ -11,6 +11,10 @@ import (
 type tokenRequest struct {
 	Name *string `json:"name"`
 	Role *string `json:"role"`
+	// UserID makes the token the user's: it carries at most the user's
+	// rights (role can only narrow them). Without it the token is an
+	// instance token, its role over every list.
+	UserID *int64 `json:"user_id"`
 }
 
 // tokenCreated is the one response that shows a token's secret.
@@ -33,8 +37,16 @@ func (s *Server) createToken(c echo.Context) error {
 	if err := oneOf("role", req.Role, "", store.RoleAdmin, store.RoleEditor, store.RoleViewer); err != nil {
 		return err
 	}
+	if req.UserID != nil {
+		if *req.UserID <= 0 {
+			return fieldErr("user_id", "must be a positive integer")
+		}
+		if _, err := s.st.User(c.Request().Context(), *req.UserID); err != nil {
+			return err
+		}
+	}
 	secret := store.NewTokenSecret()
-	t, err := s.st.CreateToken(c.Request().Context(), *req.Name, *req.Role, secret)
+	t, err := s.st.CreateUserAPIToken(c.Request().Context(), *req.Name, *req.Role, secret, req.UserID)
 	if err != nil {
 		return err
 	}

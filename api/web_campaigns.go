@@ -42,10 +42,10 @@ type campaignsData struct {
 	AllCount int64
 }
 
-// campaignURL is where a campaign opens: a draft in the editor, any other
-// on its campaign page.
-func campaignURL(c *store.Campaign) string {
-	if c.Status == store.CampaignDraft {
+// campaignURL is where a campaign opens: a draft in the editor (for
+// those who may edit), any other on its campaign page.
+func campaignURL(c *store.Campaign, canEdit ...bool) string {
+	if c.Status == store.CampaignDraft && (len(canEdit) == 0 || canEdit[0]) {
 		return "/admin/campaigns/" + strconv.FormatInt(c.ID, 10) + "/edit"
 	}
 	return "/admin/campaigns/" + strconv.FormatInt(c.ID, 10)
@@ -113,7 +113,7 @@ func (s *Server) campaignsPage(c echo.Context) error {
 		p.Tabs = append(p.Tabs, statusTab{Status: st, URL: "/admin/campaigns?status=" + st, N: counts[st], Current: status == st})
 	}
 	for i := range cs {
-		p.Rows = append(p.Rows, campaignRow{Campaign: cs[i], Lists: listNamesOf(cs[i].ListIDs, byID), URL: campaignURL(&cs[i])})
+		p.Rows = append(p.Rows, campaignRow{Campaign: cs[i], Lists: listNamesOf(cs[i].ListIDs, byID), URL: campaignURL(&cs[i], p.CanEdit())})
 	}
 	if next != 0 {
 		v := c.QueryParams()

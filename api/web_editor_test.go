@@ -19,7 +19,7 @@ const editorBody = ":::article{kicker=\"Nytt\"}\n## Rubrik\n\nHej {{ first_name 
 // editorSetup is a signed-in editor, a list with three confirmed
 // subscribers (one on it twice over two lists, one suppressed) and a
 // draft.
-func editorSetup(t *testing.T) (*webTest, *browser, *store.Campaign, [2]int64) {
+func editorSetup(t testing.TB) (*webTest, *browser, *store.Campaign, [2]int64) {
 	t.Helper()
 	w := newWebTest(t, nil)
 	ctx := context.Background()

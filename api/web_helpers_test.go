@@ -39,7 +39,7 @@ func (c *webClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Un
 // webTest is the whole app with a store and a limiter on one settable
 // clock, for the staff workspace.
 type webTest struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *api.Server
 	st    *store.Store
 	clock *webClock
@@ -49,7 +49,7 @@ type webTest struct {
 
 const webBase = "https://nyhetsbrev.example.se"
 
-func newWebTest(t *testing.T, mod func(*api.Deps)) *webTest {
+func newWebTest(t testing.TB, mod func(*api.Deps)) *webTest {
 	t.Helper()
 	clk := &webClock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
 	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: clk.Now})

@@ -49,7 +49,7 @@ func (s *Server) renderImports(c echo.Context, code int, errs map[string]string)
 	if err != nil {
 		return err
 	}
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Server) importData(c echo.Context, id int64) (importData, error) {
 	if err != nil {
 		return importData{}, err
 	}
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return importData{}, err
 	}

@@ -182,6 +182,8 @@ type campaignPageData struct {
 	Stats   *store.CampaignStats
 	P       progress
 	Actions []campaignAction
+	// Confirms tells whether one of Actions asks first, for the hint.
+	Confirms bool
 }
 
 func (s *Server) campaignPage(c echo.Context) error {
@@ -205,6 +207,7 @@ func (s *Server) campaignPage(c echo.Context) error {
 		p.Actions = campaignActions(h.C.Status, st)
 		for i := range p.Actions {
 			p.Actions[i].Label = s.t(c, actionWords[p.Actions[i].Name][0])
+			p.Confirms = p.Confirms || p.Actions[i].Confirm
 		}
 	}
 	return s.renderWeb(c, http.StatusOK, "campaign", p.Lang, p)

@@ -57,6 +57,10 @@ func (s *Server) setCookie(c echo.Context, name, value string, expires time.Time
 // cookie, which lasts until the session's absolute end.
 func (s *Server) startSession(c echo.Context, u *store.User) error {
 	now := s.now()
+	// From here the request acts as u: the audit row of the sign-in (or
+	// of the password set from a link) names the user.
+	c.SetRequest(c.Request().WithContext(store.WithActor(c.Request().Context(), store.Actor{Source: "web", UserID: u.ID,
+		IP: c.RealIP(), UserAgent: c.Request().UserAgent()})))
 	secret, sess, err := s.st.CreateSession(c.Request().Context(), store.NewSession{UserID: u.ID, IP: c.RealIP(),
 		UserAgent: c.Request().UserAgent(), Now: now, ExpiresAt: now.Add(s.sessionMax)})
 	if err != nil {
@@ -105,7 +109,14 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				sess.LastSeenAt = now
 			}
 		}
+		acc, err := s.st.AccessFor(ctx, u, nil)
+		if err != nil {
+			return err
+		}
 		c.Set("web", &webSession{User: u, Session: sess, secret: ck.Value})
+		c.Set("access", acc)
+		by := store.Actor{Source: "web", UserID: u.ID, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+		c.SetRequest(c.Request().WithContext(store.WithAccess(store.WithActor(ctx, by), acc)))
 		return next(c)
 	}
 }

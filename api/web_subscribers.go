@@ -35,7 +35,7 @@ type subscribersData struct {
 
 func (s *Server) subscribersPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (s *Server) personData(c echo.Context, id int64) (personData, error) {
 	if err != nil {
 		return personData{}, err
 	}
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return personData{}, err
 	}
@@ -281,7 +281,7 @@ func (s *Server) personUpdate(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ type personNewData struct {
 }
 
 func (s *Server) personNewPage(c echo.Context) error {
-	ls, err := s.st.Lists(c.Request().Context())
+	ls, err := s.st.ListsBrief(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -351,7 +351,7 @@ func (s *Server) personNewPage(c echo.Context) error {
 // personCreate is the web form of POST /api/v1/subscribers.
 func (s *Server) personCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	ls, err := s.st.Lists(ctx)
+	ls, err := s.st.ListsBrief(ctx)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,9 @@ func (t *Templates) WriteOptin(buf *bytes.Buffer, in OptinInput) error {
 	lang := NormalizeLanguage(in.Language)
 	cat := t.cats[lang]
 	lists := joinNames(in.ListNames, cat)
-	date := in.Expires.Format("2006-01-02 15:04 MST")
+	// The reader's time (Europe/Stockholm), in the mail's language: a
+	// UTC time once made "until 10:00" of a link that worked until 11.
+	date := LocalTime(in.Expires, lang)
 	m := systemMail{
 		Lang: lang, Org: in.Org, Theme: DefaultTheme,
 		Subject:    cat.T("optin.subject", "lists", lists),

@@ -72,3 +72,14 @@ func (s *Store) ImportUploadSize(ctx context.Context, id int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// ListsBrief returns every list, ordered by id, without counts: for
+// pages that only name lists (filters, choices), where counting a big
+// list's subscriptions on every view would cost more than the page.
+func (s *Store) ListsBrief(ctx context.Context) ([]List, error) {
+	var ls []List
+	if err := s.reader(ctx).Order("id").Find(&ls).Error; err != nil {
+		return nil, fmt.Errorf("lists: %w", err)
+	}
+	return ls, nil
+}

@@ -64,7 +64,7 @@ func (s *Store) RecordDeliveryReport(ctx context.Context, r DeliveryReport, p Bo
 		return nil, fmt.Errorf("delivery report of kind %q", r.Kind)
 	}
 	res := &ReportResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var d struct {
 			CampaignID   int64
 			SubscriberID *int64

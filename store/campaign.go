@@ -19,8 +19,10 @@ import (
 //	draft → scheduled → sending → sent
 //	scheduled|sending → paused → sending (resume)
 //	draft|scheduled|sending|paused → cancelled
+//	draft → pending_approval → scheduled (approve) | draft (reject, edit)
 const (
 	CampaignDraft     = "draft"
+	CampaignPending   = "pending_approval"
 	CampaignScheduled = "scheduled"
 	CampaignSending   = "sending"
 	CampaignPaused    = "paused"
@@ -46,6 +48,16 @@ type Campaign struct {
 	FinishedAt   *time.Time `json:"finished_at"`
 	CreatedAt    time.Time  `gorm:"not null" json:"created_at"`
 	UpdatedAt    time.Time  `gorm:"not null" json:"updated_at"`
+	// Four-eyes approval: who asked for the send of a campaign waiting in
+	// pending_approval, who approved it at which revision, and the
+	// comment of the last rejection.
+	RequestedByUser  *int64     `json:"requested_by_user,omitempty"`
+	RequestedByToken *int64     `json:"requested_by_token,omitempty"`
+	ApprovedByUser   *int64     `json:"approved_by_user,omitempty"`
+	ApprovedByToken  *int64     `json:"approved_by_token,omitempty"`
+	ApprovedAt       *time.Time `json:"approved_at,omitempty"`
+	ApprovedRevision int        `gorm:"not null;default:0" json:"approved_revision,omitempty"`
+	ReviewComment    string     `gorm:"size:1000;not null;default:''" json:"review_comment,omitempty"`
 
 	ListIDs []int64 `gorm:"-" json:"list_ids"`
 }
@@ -59,7 +71,10 @@ type CampaignList struct {
 // CreateCampaign inserts a draft campaign targeting listIDs.
 func (s *Store) CreateCampaign(ctx context.Context, c *Campaign) error {
 	c.Status = CampaignDraft
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	if err := checkListsFor(ctx, c.ListIDs, GrantAuthor); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := checkListsExist(tx, c.ListIDs); err != nil {
 			return err
 		}
@@ -89,7 +104,7 @@ func setCampaignLists(tx *gorm.DB, id int64, listIDs []int64) error {
 
 // Campaign returns one campaign with its list ids.
 func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
-	return s.campaign(s.reader(ctx), id)
+	return s.campaignFor(ctx, s.reader(ctx), id, GrantViewer)
 }
 
 func (s *Store) campaign(db *gorm.DB, id int64) (*Campaign, error) {
@@ -149,6 +164,22 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 		like := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
 		tx = tx.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')", like, like)
 	}
+	if acc := AccessFrom(ctx); acc != nil {
+		if ids, all := acc.listIDs(GrantViewer); !all {
+			// Only campaigns all of whose lists the actor may see; one
+			// without lists if it may write campaigns.
+			notMine := "EXISTS (SELECT 1 FROM campaign_lists cl WHERE cl.campaign_id = campaigns.id)"
+			if len(ids) > 0 {
+				notMine = "EXISTS (SELECT 1 FROM campaign_lists cl WHERE cl.campaign_id = campaigns.id AND cl.list_id NOT IN (?))"
+				tx = tx.Where("NOT "+notMine, ids)
+			} else {
+				tx = tx.Where("NOT " + notMine)
+			}
+			if !acc.Any(GrantAuthor) {
+				tx = tx.Where("EXISTS (SELECT 1 FROM campaign_lists cl WHERE cl.campaign_id = campaigns.id)")
+			}
+		}
+	}
 	var cs []Campaign
 	if err := tx.Find(&cs).Error; err != nil {
 		return nil, 0, fmt.Errorf("campaigns: %w", err)
@@ -195,12 +226,29 @@ func revisionConflict(id int64, have, want int) error {
 	return fieldConflictf("revision", "campaign %d was changed by someone else (revision %d, yours %d): reload it and apply your edits again", id, have, want)
 }
 
-// UpdateCampaign edits a draft and bumps its revision. Any other status
-// is ErrConflict, and so is an IfRevision that is no longer current.
+// UpdateCampaign edits a draft. A campaign waiting for approval, or
+// approved and not yet started, may be edited too: the edit voids the
+// request or the approval, and the campaign is a draft again, to be sent
+// (and approved) anew. Any other status is ErrConflict.
 func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (*Campaign, error) {
 	var out *Campaign
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	if p.ListIDs != nil {
+		if err := checkListsFor(ctx, *p.ListIDs, GrantAuthor); err != nil {
+			return nil, err
+		}
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		before, err := s.campaignFor(ctx, tx, id, GrantAuthor)
+		if err != nil {
+			return err
+		}
 		upd := map[string]any{"updated_at": s.now(), "revision": gorm.Expr("revision + 1")}
+		if voidsApproval(before) {
+			upd["status"], upd["status_reason"] = CampaignDraft, "edited after approval was asked for"
+			upd["approved_by_user"], upd["approved_by_token"], upd["approved_at"], upd["approved_revision"] = nil, nil, nil, 0
+			upd["requested_by_user"], upd["requested_by_token"] = nil, nil
+			AuditOf(ctx).Note("approval_voided", true)
+		}
 		set := func(col string, v *string) {
 			if v != nil {
 				upd[col] = *v
@@ -212,7 +260,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 		set("reply_to", p.ReplyTo)
 		set("preheader", p.Preheader)
 		set("body", p.Body)
-		q := tx.Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignDraft)
+		q := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, editable(before), before.Revision)
 		if p.IfRevision != nil {
 			q = q.Where("revision = ?", *p.IfRevision)
 		}
@@ -239,6 +287,9 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 		}
 		c, err := s.campaign(tx, id)
 		out = c
+		if err == nil {
+			auditDiff(ctx, before, c)
+		}
 		return err
 	})
 	return out, err
@@ -246,7 +297,10 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 
 // DeleteCampaign removes a draft.
 func (s *Store) DeleteCampaign(ctx context.Context, id int64) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
+		if _, err := s.campaignFor(ctx, tx, id, GrantAuthor); err != nil {
+			return err
+		}
 		res := tx.Where("id = ? AND status = ?", id, CampaignDraft).Delete(&Campaign{})
 		if res.Error != nil {
 			return fmt.Errorf("delete campaign %d: %w", id, res.Error)
@@ -276,8 +330,8 @@ func (s *Store) transitionError(tx *gorm.DB, id int64, action string) error {
 // older revision does nothing.
 func (s *Store) ScheduleCampaign(ctx context.Context, id int64, sendAt time.Time) (*Campaign, error) {
 	var out *Campaign
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
-		c, err := s.campaign(tx, id)
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		c, err := s.campaignFor(ctx, tx, id, GrantAuthor)
 		if err != nil {
 			return err
 		}
@@ -292,6 +346,14 @@ func (s *Store) ScheduleCampaign(ctx context.Context, id int64, sendAt time.Time
 			sendAt = now
 		}
 		sendAt = sendAt.UTC().Truncate(time.Microsecond)
+		need, err := needsApproval(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		if need {
+			out, err = s.requestApproval(ctx, tx, c, sendAt)
+			return err
+		}
 		res := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, CampaignDraft, c.Revision).
 			Updates(map[string]any{"status": CampaignScheduled, "send_at": sendAt, "revision": c.Revision + 1,
 				"status_reason": "", "updated_at": now})
@@ -332,7 +394,7 @@ var ErrStale = errors.New("stale campaign revision")
 // number of deliveries the campaign has.
 func (s *Store) MaterializeDeliveries(ctx context.Context, id int64, rev int) (int64, error) {
 	var n int64
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var c Campaign
 		if err := tx.Select("id, status, revision").First(&c, id).Error; err != nil {
 			if isMissing(err) {
@@ -376,7 +438,7 @@ func (s *Store) MaterializeDeliveries(ctx context.Context, id int64, rev int) (i
 // is pending or sending. It reports whether it did.
 func (s *Store) FinishCampaign(ctx context.Context, id int64) (bool, error) {
 	done := false
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var open int64
 		if err := tx.Model(&Delivery{}).
 			Where("campaign_id = ? AND status IN ?", id, []string{DeliveryPending, DeliverySending}).
@@ -420,7 +482,10 @@ func (s *Store) DueCampaigns(ctx context.Context, ahead time.Duration) ([]Campai
 func (s *Store) transition(ctx context.Context, id int64, from []string, to, reason, action string,
 	extra map[string]any, also func(tx *gorm.DB) error) (*Campaign, error) {
 	var out *Campaign
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if _, err := s.campaignFor(ctx, tx, id, GrantPublisher); err != nil {
+			return err
+		}
 		now := s.now()
 		upd := map[string]any{"status": to, "status_reason": reason, "updated_at": now}
 		for k, v := range extra {

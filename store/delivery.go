@@ -111,7 +111,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 	now := s.now()
 	until := now.Add(p.Lease)
 	res := &ClaimResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		pick := `SELECT id FROM deliveries
 			WHERE campaign_id = ? AND status = ?
 			  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
@@ -339,7 +339,7 @@ func (s *Store) recordOutcomes(ctx context.Context, outs []Outcome) error {
 	if len(suppress) == 0 {
 		return write(s.writer(ctx))
 	}
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := write(tx); err != nil {
 			return err
 		}
@@ -458,6 +458,11 @@ type DeliveryQuery struct {
 
 // Deliveries returns one page of a campaign's deliveries in id order.
 func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRow, int64, error) {
+	if AccessFrom(ctx) != nil {
+		if _, err := s.Campaign(ctx, q.CampaignID); err != nil {
+			return nil, 0, err
+		}
+	}
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -469,16 +474,16 @@ func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRow,
 		tx = tx.Where("d.status = ?", q.Status)
 	}
 	if e := normalizeSearch(q.Email); e != "" {
-		// The subscribers matching the prefix, then their deliveries by
-		// the (campaign_id, subscriber_id) index. On SQLite the range
-		// reads the email index; Postgres' collation keeps it from doing
-		// so, and it scans subscribers once.
-		like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(e) + "%"
-		sub := "SELECT id FROM subscribers WHERE email LIKE ? ESCAPE '\\'"
-		args := []any{like}
-		if s.dialect == DialectSQLite {
-			sub += " AND email >= ? AND email < ?"
-			args = append(args, e, emailPrefixEnd(e))
+		// The subscribers whose address starts with e, then their
+		// deliveries by the (campaign_id, subscriber_id) index. Both
+		// conditions read an index of subscribers: on SQLite a range on
+		// the email index, on Postgres LIKE on the lower(email)
+		// text_pattern_ops index of the subscriber search (0012).
+		sub := "SELECT id FROM subscribers WHERE email >= ? AND email < ?"
+		args := []any{e, emailPrefixEnd(e)}
+		if s.dialect == DialectPostgres {
+			sub = `SELECT id FROM subscribers WHERE lower(email) LIKE ? ESCAPE '\'`
+			args = []any{escapeLike(e) + "%"}
 		}
 		tx = tx.Where("d.subscriber_id IN ("+sub+")", args...)
 	}

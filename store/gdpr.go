@@ -49,6 +49,9 @@ type PersonalDelivery struct {
 func (s *Store) PersonalData(ctx context.Context, id int64) (*PersonalData, error) {
 	out := &PersonalData{ExportedAt: s.now()}
 	err := s.reader(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.subscriberFor(ctx, tx, id, GrantViewer, nil); err != nil {
+			return err
+		}
 		var sub Subscriber
 		if err := tx.First(&sub, id).Error; err != nil {
 			if isMissing(err) {
@@ -112,7 +115,10 @@ func (s *Store) PersonalData(ctx context.Context, id int64) (*PersonalData, erro
 //     erased (replacing the address of an earlier entry), so an old CSV
 //     cannot bring the address back, while nothing readable is kept.
 func (s *Store) EraseSubscriber(ctx context.Context, id int64, by Actor) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := s.subscriberFor(ctx, tx, id, GrantAudience, nil); err != nil {
+			return err
+		}
 		var sub Subscriber
 		if err := tx.Select("id", "email", "email_hash").First(&sub, id).Error; err != nil {
 			if isMissing(err) {
@@ -150,6 +156,9 @@ func (s *Store) EraseSubscriber(ctx context.Context, id int64, by Actor) error {
 			{"opt-in mails", tx.Where("email_hash = ?", sub.EmailHash).Delete(&OptinMail{})},
 			{"subscriptions", tx.Where("subscriber_id = ?", id).Delete(&Subscription{})},
 			{"subscriber", tx.Delete(&Subscriber{}, id)},
+			// The audit log keeps who erased whom (by id) and when; the
+			// person's values in it go.
+			{"audit personal data", tx.Where("subscriber_id = ?", id).Delete(&AuditPersonal{})},
 		}
 		for _, st := range steps {
 			if st.q.Error != nil {

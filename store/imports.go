@@ -150,11 +150,14 @@ type ImportReject struct {
 // CreateImport records a new import in status uploading. Its lists must
 // exist (a *NotFoundError names the first that does not).
 func (s *Store) CreateImport(ctx context.Context, imp *Import) error {
+	if err := checkListsFor(ctx, imp.ListIDs, GrantAudience); err != nil {
+		return err
+	}
 	imp.Status = ImportUploading
 	if imp.ListIDs == nil {
 		imp.ListIDs = IDList{}
 	}
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := checkListsExist(tx, imp.ListIDs); err != nil {
 			return err
 		}
@@ -188,7 +191,7 @@ func (s *Store) QueueImport(ctx context.Context, id, size int64) error {
 
 // DeleteImport removes an import with its chunks and report.
 func (s *Store) DeleteImport(ctx context.Context, id int64) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		// Children first, explicitly: ON DELETE CASCADE would do it, but
 		// SQLite only cascades on connections with foreign keys on, and a
 		// failed upload must not leave its chunks behind on any of them.
@@ -297,7 +300,7 @@ func (s *Store) StartImport(ctx context.Context, id int64) (*Import, error) {
 // the uploaded file and the seen-set, which hold personal data that is no
 // longer needed.
 func (s *Store) FinishImport(ctx context.Context, id int64, status, errText string) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		now := s.now()
 		upd := map[string]any{"status": status, "finished_at": now, "updated_at": now, "error": truncate(errText, 1000)}
 		res := tx.Model(&Import{}).Where("id = ? AND status = ?", id, ImportRunning).Updates(upd)
@@ -472,7 +475,7 @@ func (b *importBatch) event(kind string, line int64, subscriberID, listID *int64
 // file again changes nothing.
 func (s *Store) ApplyImportBatch(ctx context.Context, imp *Import, rows []ImportRow, cp ImportCheckpoint) (*ImportBatchResult, error) {
 	res := &ImportBatchResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		b := &importBatch{s: s, tx: tx, imp: imp, now: s.now(), res: res,
 			by: Actor{Source: "import", Data: map[string]any{"import_id": imp.ID}}}
 		if imp.TokenID != nil {

@@ -41,9 +41,12 @@ type List struct {
 	TrackClicks bool `gorm:"not null;default:false" json:"track_clicks"`
 	// ReplyTo is the Reply-To of the list's campaigns that set none of
 	// their own ("" for none: replies go to the From address).
-	ReplyTo   string    `gorm:"size:400;not null;default:''" json:"reply_to"`
-	CreatedAt time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt time.Time `gorm:"not null" json:"updated_at"`
+	ReplyTo string `gorm:"size:400;not null;default:''" json:"reply_to"`
+	// RequiresApproval makes every send to the list wait for a second
+	// user with the publisher role (four eyes).
+	RequiresApproval bool      `gorm:"not null;default:false" json:"requires_approval"`
+	CreatedAt        time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt        time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
@@ -68,11 +71,19 @@ type ListPatch struct {
 	TrackOpens  *bool
 	TrackClicks *bool
 	ReplyTo     *string
+	// RequiresApproval changes four eyes; only an admin may.
+	RequiresApproval *bool
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
 func (s *Store) CreateList(ctx context.Context, l *List) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	if err := requireGlobal(ctx, GrantPublisher, "create lists"); err != nil {
+		return err
+	}
+	if l.RequiresApproval && AccessFrom(ctx) != nil && !AccessFrom(ctx).Admin {
+		return forbiddenf("only an admin may set requires_approval")
+	}
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := checkTemplateExists(tx, l.TemplateID); err != nil {
 			return err
 		}
@@ -88,6 +99,9 @@ func (s *Store) CreateList(ctx context.Context, l *List) error {
 
 // List returns one list with its counts.
 func (s *Store) List(ctx context.Context, id int64) (*List, error) {
+	if !AccessFrom(ctx).Can(id, GrantViewer) {
+		return nil, notFound("list", id)
+	}
 	var l List
 	if err := s.reader(ctx).First(&l, id).Error; err != nil {
 		if isMissing(err) {
@@ -116,7 +130,14 @@ func (s *Store) ListBySlug(ctx context.Context, slug string) (*List, error) {
 // Lists returns every list, ordered by id, with counts.
 func (s *Store) Lists(ctx context.Context) ([]List, error) {
 	var ls []List
-	if err := s.reader(ctx).Order("id").Find(&ls).Error; err != nil {
+	tx := s.reader(ctx).Order("id")
+	if ids, all := AccessFrom(ctx).listIDs(GrantViewer); !all {
+		if len(ids) == 0 {
+			return []List{}, nil
+		}
+		tx = tx.Where("id IN ?", ids)
+	}
+	if err := tx.Find(&ls).Error; err != nil {
 		return nil, fmt.Errorf("lists: %w", err)
 	}
 	ptrs := make([]*List, len(ls))
@@ -171,7 +192,16 @@ func (s *Store) fillCounts(ctx context.Context, ls []*List) error {
 
 // UpdateList applies p to list id and returns the result.
 func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, error) {
+	if err := checkListsFor(ctx, []int64{id}, GrantPublisher); err != nil {
+		return nil, err
+	}
 	upd := map[string]any{}
+	if p.RequiresApproval != nil {
+		if acc := AccessFrom(ctx); acc != nil && !acc.Admin {
+			return nil, forbiddenf("only an admin may change requires_approval")
+		}
+		upd["requires_approval"] = *p.RequiresApproval
+	}
 	set := func(col string, v *string) {
 		if v != nil {
 			upd[col] = *v
@@ -199,11 +229,18 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	}
 	if len(upd) > 0 {
 		upd["updated_at"] = s.now()
-		err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		err := s.inTx(ctx, func(tx *gorm.DB) error {
 			if p.TemplateID != nil {
 				if err := checkTemplateExists(tx, *p.TemplateID); err != nil {
 					return err
 				}
+			}
+			var before List
+			if err := tx.Take(&before, id).Error; err != nil {
+				if isMissing(err) {
+					return notFound("list", id)
+				}
+				return err
 			}
 			res := tx.Model(&List{}).Where("id = ?", id).Updates(upd)
 			if res.Error != nil {
@@ -215,6 +252,11 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 			if res.RowsAffected == 0 {
 				return notFound("list", id)
 			}
+			var after List
+			if err := tx.Take(&after, id).Error; err != nil {
+				return err
+			}
+			auditDiff(ctx, before, after)
 			return nil
 		})
 		if err != nil {
@@ -227,7 +269,13 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 // DeleteList removes a list and its subscriptions. Campaigns keep their
 // deliveries; a draft simply loses the list from its targets.
 func (s *Store) DeleteList(ctx context.Context, id int64) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	if !AccessFrom(ctx).Can(id, GrantViewer) {
+		return notFound("list", id)
+	}
+	if err := requireGlobal(ctx, GrantPublisher, "delete lists"); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		var busy int64
 		err := tx.Table("campaign_lists").
 			Joins("JOIN campaigns ON campaigns.id = campaign_lists.campaign_id").

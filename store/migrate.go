@@ -30,6 +30,9 @@ var migrations = []migration{
 	{ID: "0009_heartbeats", Up: sqlStep(schema0009)},
 	{ID: "0011_media", Up: sqlStep(schema0011)},
 	{ID: "0012_subscriber_search", Up: migrate0012},
+	{ID: "0013_grants_audit", Up: migrate0013},
+	{ID: "0014_totp", Up: sqlStep(schema0014)},
+	{ID: "0015_counter_shards", Up: migrate0015},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},
@@ -354,5 +357,5 @@ func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
 		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
 		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{},
-		&User{}, &Session{}, &UserToken{}, &Media{}}
+		&User{}, &Session{}, &UserToken{}, &Media{}, &ListGrant{}, &AuditRow{}, &AuditPersonal{}, &RecoveryCode{}}
 }

@@ -39,7 +39,7 @@ func TestMigrationsMatchModels(t *testing.T) {
 				t.Fatal(err)
 			}
 			sch := stmt.Schema
-			if !m.HasTable(model) {
+			if !m.HasTable(model) && !isView(t, db, sch.Table) {
 				t.Errorf("table %s missing", sch.Table)
 				continue
 			}
@@ -58,4 +58,17 @@ func TestMigrationsMatchModels(t *testing.T) {
 			}
 		}
 	})
+}
+
+// isView reports that name is a view in the test's schema: on Postgres the
+// counters are views over their shards (migration 0015_counter_shards).
+func isView(t *testing.T, db *gorm.DB, name string) bool {
+	if db.Dialector.Name() != "postgres" {
+		return false
+	}
+	var n int64
+	if err := db.Raw(`SELECT count(*) FROM information_schema.views WHERE table_schema = current_schema() AND table_name = ?`, name).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
 }

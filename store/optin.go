@@ -29,7 +29,7 @@ func (s *Store) ClaimOptinMails(ctx context.Context, email string, listIDs []int
 	hash := s.AddressHash(email)
 	now := s.now()
 	var ok []int64
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		ok = ok[:0]
 		for _, id := range listIDs {
 			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&OptinMail{EmailHash: hash, ListID: id, TaskID: taskID, SentAt: now})

@@ -7,21 +7,8 @@ import (
 	"time"
 )
 
-type actorKey struct{}
-
-// WithActor returns ctx carrying who asked for a change. Campaign
-// transitions (pause, resume, cancel, retry) record it on their event, so
-// a pause from the workspace names the user and one from the API the
-// token, without every caller threading an Actor through.
-func WithActor(ctx context.Context, by Actor) context.Context {
-	return context.WithValue(ctx, actorKey{}, by)
-}
-
-// ActorFrom returns the actor WithActor put in ctx.
-func ActorFrom(ctx context.Context) (Actor, bool) {
-	a, ok := ctx.Value(actorKey{}).(Actor)
-	return a, ok
-}
+// WithActor and ActorFrom (audit.go) carry who asks for a change in the
+// context: campaign transitions record it on their event.
 
 // attribute records by on a system-made event.
 func attribute(ev *Event, by Actor) {

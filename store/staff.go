@@ -34,7 +34,14 @@ type StaffResult struct {
 // CreateSubscriber, it writes nothing when it fails.
 func (s *Store) StaffCreateSubscriber(ctx context.Context, sub *Subscriber, lists []ListChoice, consentBasis string, by Actor) (*StaffResult, error) {
 	res := &StaffResult{Subscriber: sub}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	ids := make([]int64, len(lists))
+	for i, c := range lists {
+		ids[i] = c.ListID
+	}
+	if err := checkListsFor(ctx, ids, GrantAudience); err != nil {
+		return nil, err
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := s.refuseSelfOnly(tx, "email", sub.Email); err != nil {
 			return err
 		}
@@ -60,7 +67,7 @@ func (s *Store) StaffCreateSubscriber(ctx context.Context, sub *Subscriber, list
 // confirmed unless staff ask for another status.
 func (s *Store) StaffUpdateSubscriber(ctx context.Context, id int64, p SubscriberPatch, lists []ListChoice, consentBasis string, by Actor) (*StaffResult, error) {
 	res := &StaffResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var email []string
 		if err := tx.Model(&Subscriber{}).Where("id = ?", id).Pluck("email", &email).Error; err != nil {
 			return fmt.Errorf("subscriber %d: %w", id, err)
@@ -71,6 +78,9 @@ func (s *Store) StaffUpdateSubscriber(ctx context.Context, id int64, p Subscribe
 		ids := make([]int64, len(lists))
 		for i, c := range lists {
 			ids[i] = c.ListID
+		}
+		if err := s.subscriberFor(ctx, tx, id, GrantAudience, ids); err != nil {
+			return err
 		}
 		if err := checkListsExist(tx, ids); err != nil {
 			return err
@@ -97,6 +107,7 @@ func (s *Store) StaffUpdateSubscriber(ctx context.Context, id int64, p Subscribe
 			turnsOn = turnsOn || (in.Status != SubUnsubscribed && (cur == nil || cur.Status != in.Status))
 		}
 		if p.Email != nil && *p.Email != email[0] {
+			AuditOf(ctx).ChangePersonal(id, "email", email[0], *p.Email)
 			if err := s.refuseSelfOnly(tx, "email", *p.Email); err != nil {
 				return err
 			}

@@ -388,6 +388,11 @@ type CampaignStats struct {
 // campaign's unsubscribes and its links. None of it grows with the number
 // of deliveries.
 func (s *Store) CampaignStats(ctx context.Context, id int64) (*CampaignStats, error) {
+	if AccessFrom(ctx) != nil {
+		if _, err := s.Campaign(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	db := s.reader(ctx)
 	var c Campaign
 	if err := db.Select("id, status, status_reason, started_at, finished_at").First(&c, id).Error; err != nil {
@@ -571,6 +576,9 @@ type ListStats struct {
 // ListStats reads a list's report for the days days up to today (UTC), in
 // one statement over list_counts and the daily event counters.
 func (s *Store) ListStats(ctx context.Context, id int64, days int) (*ListStats, error) {
+	if !AccessFrom(ctx).Can(id, GrantViewer) {
+		return nil, notFound("list", id)
+	}
 	db := s.reader(ctx)
 	var n int64
 	if err := db.Model(&List{}).Where("id = ?", id).Count(&n).Error; err != nil {

@@ -164,6 +164,10 @@ func open(opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("unsupported database URL %q: want sqlite:<path> or postgres://", redactDSN(opts.DSN))
 	}
+	if err := registerAuditCallbacks(s.db); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("register audit callbacks: %w", err)
+	}
 	return s, nil
 }
 

@@ -75,7 +75,7 @@ type Actor struct {
 // written as given: staff requests go through StaffCreateSubscriber,
 // which applies the opt-in rules first.
 func (s *Store) CreateSubscriber(ctx context.Context, sub *Subscriber, subs []SubscriptionInput, by Actor) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		return s.createSubscriber(tx, sub, subs, by)
 	})
 }
@@ -214,6 +214,9 @@ func (s *Store) Subscriber(ctx context.Context, id int64) (*Subscriber, error) {
 		}
 		return nil, fmt.Errorf("subscriber %d: %w", id, err)
 	}
+	if err := s.subscriberFor(ctx, db, id, GrantViewer, nil); err != nil {
+		return nil, fmt.Errorf("subscriber %d: %w", id, err)
+	}
 	if err := loadSubscriptions(db, &sub); err != nil {
 		return nil, err
 	}
@@ -255,7 +258,11 @@ func (s *Store) ListSubscribers(ctx context.Context, q SubscriberQuery) ([]Subsc
 		q.Limit = 100
 	}
 	db := s.reader(ctx)
-	tx := db.Model(&Subscriber{})
+	if q.ListID != 0 && !AccessFrom(ctx).Can(q.ListID, GrantViewer) {
+		// As for a list that does not exist: nobody is on it.
+		return []Subscriber{}, 0, nil
+	}
+	tx := scopeSubscribers(ctx, db.Model(&Subscriber{}), GrantViewer)
 	if q.ListID != 0 {
 		// Order by the subscription's own column so the (list_id, status,
 		// subscriber_id) index serves both the filter and the keyset.
@@ -333,7 +340,7 @@ type SubscriberPatch struct {
 // the opt-in rules first.
 func (s *Store) UpdateSubscriber(ctx context.Context, id int64, p SubscriberPatch, by Actor) (*Subscriber, error) {
 	var sub *Subscriber
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
 		sub, err = s.updateSubscriber(tx, id, p, by)
 		return err
@@ -416,7 +423,10 @@ func (s *Store) updateSubscriber(tx *gorm.DB, id int64, p SubscriberPatch, by Ac
 // DeleteSubscriber removes a subscriber and their subscriptions. Their
 // deliveries stay, without the link to them, so campaign counts hold.
 func (s *Store) DeleteSubscriber(ctx context.Context, id int64, by Actor) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := s.subscriberFor(ctx, tx, id, GrantAudience, nil); err != nil {
+			return err
+		}
 		res := tx.Delete(&Subscriber{}, id)
 		if res.Error != nil {
 			return fmt.Errorf("delete subscriber %d: %w", id, res.Error)
@@ -454,7 +464,7 @@ type SubscribeResult struct {
 // their address.
 func (s *Store) Subscribe(ctx context.Context, p SubscribeParams, by Actor) (*SubscribeResult, error) {
 	res := &SubscribeResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := checkListsExist(tx, listIDsOf(p.Lists)); err != nil {
 			return err
 		}
@@ -512,7 +522,7 @@ func (s *Store) Subscribe(ctx context.Context, p SubscribeParams, by Actor) (*Su
 // (SelfLiftable).
 func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, listIDs []int64, by Actor) (int, error) {
 	n := 0
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var ms []Subscription
 		if err := tx.Where("subscriber_id = ? AND list_id IN ? AND status = ?", subscriberID, listIDs, SubUnconfirmed).
 			Find(&ms).Error; err != nil {
@@ -546,7 +556,7 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 // subscription again shortly before each message.
 func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
 	var changed []int64
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
 		changed, err = s.unsubscribe(tx, subscriberID, listIDs, campaignID, by)
 		return err
@@ -591,7 +601,7 @@ func (s *Store) unsubscribe(tx *gorm.DB, subscriberID int64, listIDs []int64, ca
 // old undo cannot reverse a later unsubscribe.
 func (s *Store) Resubscribe(ctx context.Context, subscriberID int64, listIDs []int64, leftBy time.Time, by Actor) ([]List, error) {
 	var out []List
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if len(listIDs) == 0 {
 			return nil
 		}
@@ -640,7 +650,7 @@ func (s *Store) InsertSubscribersBulk(ctx context.Context, subs []Subscriber, li
 		}
 		subs[i].CreatedAt, subs[i].UpdatedAt = now, now
 	}
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Omit(clause.Associations).CreateInBatches(subs, 500).Error; err != nil {
 			return fmt.Errorf("bulk insert subscribers: %w", err)
 		}

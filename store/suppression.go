@@ -52,8 +52,11 @@ func (s *Store) AddressHash(email string) string {
 // Suppress adds email (normalised) to the suppression list. An address
 // already suppressed keeps its first reason. It reports whether it added.
 func (s *Store) Suppress(ctx context.Context, email, reason, note string, by Actor) (bool, error) {
+	if err := requireGlobal(ctx, GrantAudience, "change the suppression list"); err != nil {
+		return false, err
+	}
 	added := false
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
 		added, err = s.suppress(tx, email, reason, note, by)
 		return err
@@ -98,7 +101,10 @@ func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
 
 // Unsuppress removes the entry for email. Unknown is ErrNotFound.
 func (s *Store) Unsuppress(ctx context.Context, email string, by Actor) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	if err := requireGlobal(ctx, GrantAudience, "change the suppression list"); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("email_hash = ?", s.AddressHash(email)).Delete(&Suppression{})
 		if res.Error != nil {
 			return fmt.Errorf("unsuppress: %w", res.Error)
@@ -125,6 +131,9 @@ type SuppressionQuery struct {
 
 // Suppressions lists entries in id order.
 func (s *Store) Suppressions(ctx context.Context, q SuppressionQuery) ([]Suppression, int64, error) {
+	if err := requireGlobal(ctx, GrantViewer, "read the suppression list"); err != nil {
+		return nil, 0, err
+	}
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -195,7 +204,7 @@ func (s *Store) liftSuppression(tx *gorm.DB, hash string, subscriberID int64, re
 // the person's own undo (Resubscribe) or a new confirmed opt-in lifts it.
 func (s *Store) UnsubscribeAll(ctx context.Context, subscriberID, campaignID int64, by Actor) ([]int64, error) {
 	var changed []int64
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var sub Subscriber
 		if err := tx.Select("id", "email").First(&sub, subscriberID).Error; err != nil {
 			if isMissing(err) {

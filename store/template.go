@@ -100,7 +100,7 @@ func (s *Store) UpdateTemplate(ctx context.Context, id int64, p TemplatePatch) (
 // DeleteTemplate removes a template no list uses; one in use is
 // ErrConflict naming the lists.
 func (s *Store) DeleteTemplate(ctx context.Context, id int64) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		var slugs []string
 		if err := tx.Model(&List{}).Where("template_id = ?", id).Order("slug").Pluck("slug", &slugs).Error; err != nil {
 			return fmt.Errorf("delete template %d: %w", id, err)

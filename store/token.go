@@ -24,11 +24,15 @@ const (
 // APIToken is a bearer token for the staff API. Only its SHA-256 is kept;
 // the token itself is shown once, when it is created.
 type APIToken struct {
-	ID         int64      `gorm:"primaryKey" json:"id"`
-	Name       string     `gorm:"size:200;not null" json:"name"`
-	Role       string     `gorm:"size:16;not null" json:"role"`
-	Hash       string     `gorm:"size:64;not null;uniqueIndex" json:"-"`
-	Prefix     string     `gorm:"size:16;not null" json:"prefix"`
+	ID     int64  `gorm:"primaryKey" json:"id"`
+	Name   string `gorm:"size:200;not null" json:"name"`
+	Role   string `gorm:"size:16;not null" json:"role"`
+	Hash   string `gorm:"size:64;not null;uniqueIndex" json:"-"`
+	Prefix string `gorm:"size:16;not null" json:"prefix"`
+	// UserID is the user the token acts for: it carries at most that
+	// user's rights (Role can only narrow them). Nil is an instance
+	// token, whose role holds over every list.
+	UserID     *int64     `gorm:"index" json:"user_id"`
 	CreatedAt  time.Time  `gorm:"not null" json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 }
@@ -53,7 +57,13 @@ func hashToken(secret string) string {
 // CreateToken stores a token for secret (from NewTokenSecret, or given by
 // the operator) and returns its row.
 func (s *Store) CreateToken(ctx context.Context, name, role, secret string) (*APIToken, error) {
-	t := &APIToken{Name: name, Role: role, Hash: hashToken(secret), Prefix: tokenPrefix(secret)}
+	return s.CreateUserAPIToken(ctx, name, role, secret, nil)
+}
+
+// CreateUserAPIToken stores a token acting for user userID (nil: an
+// instance token).
+func (s *Store) CreateUserAPIToken(ctx context.Context, name, role, secret string, userID *int64) (*APIToken, error) {
+	t := &APIToken{Name: name, Role: role, Hash: hashToken(secret), Prefix: tokenPrefix(secret), UserID: userID}
 	if err := s.writer(ctx).Create(t).Error; err != nil {
 		if isDup(err) {
 			return nil, conflictf("token already exists")
@@ -84,7 +94,7 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string) (*APIToken, er
 
 // TouchToken records that a token was used; callers throttle it.
 func (s *Store) TouchToken(ctx context.Context, id int64) error {
-	if err := s.writer(ctx).Model(&APIToken{}).Where("id = ?", id).Update("last_used_at", s.now()).Error; err != nil {
+	if err := s.writer(unaudited(ctx)).Model(&APIToken{}).Where("id = ?", id).Update("last_used_at", s.now()).Error; err != nil {
 		return fmt.Errorf("touch token %d: %w", id, err)
 	}
 	return nil
@@ -112,7 +122,7 @@ func (s *Store) CountTokens(ctx context.Context) (int64, error) {
 // one nobody can make tokens again, and a restart only makes a new one
 // for a database with no tokens at all.
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		q := tx.Model(&APIToken{}).Where("role = ?", RoleAdmin).Order("id")
 		if s.dialect == DialectPostgres {
 			// Two deletes of the last two admins must take turns, or

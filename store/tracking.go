@@ -94,7 +94,7 @@ func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitRes
 		kind, column = EventClicked, "track_clicks"
 	}
 	res := &HitResult{}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var d struct {
 			CampaignID   int64
 			SubscriberID *int64

@@ -54,6 +54,8 @@ type User struct {
 	CreatedAt    time.Time  `gorm:"not null" json:"created_at"`
 	UpdatedAt    time.Time  `gorm:"not null" json:"updated_at"`
 	LastSigninAt *time.Time `json:"last_signin_at"`
+	// TOTPEnabledAt is when two-factor sign-in was turned on (nil: off).
+	TOTPEnabledAt *time.Time `gorm:"column:totp_enabled_at" json:"totp_enabled_at,omitempty"`
 }
 
 // DisplayName is the name, or the address when no name is given.
@@ -65,7 +67,9 @@ func (u *User) DisplayName() string {
 }
 
 // ValidRole reports whether r is a staff role.
-func ValidRole(r string) bool { return r == RoleAdmin || r == RoleEditor || r == RoleViewer }
+func ValidRole(r string) bool {
+	return r == RoleAdmin || r == RoleMember || r == RoleEditor || r == RoleViewer
+}
 
 // ValidUserLang reports whether l is a language of the staff interface.
 func ValidUserLang(l string) bool { return l == "sv" || l == "en" }
@@ -97,7 +101,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User, by Actor) error {
 	}
 	u.Email, u.Status, u.PasswordHash = email, UserInvited, ""
 	u.Name = truncate(strings.TrimSpace(u.Name), 200)
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
 			if isDup(err) {
 				return conflictf("a user with the address %s already exists", email)
@@ -203,7 +207,7 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string, by Actor
 	if !ValidRole(role) {
 		return nil, fmt.Errorf("user role %q: %w", role, ErrConflict)
 	}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := s.lockUsers(tx); err != nil {
 			return err
 		}
@@ -242,7 +246,7 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string, by Actor
 // ErrLastAdmin. A reactivated user who never set a password is invited
 // again.
 func (s *Store) SetUserActive(ctx context.Context, id int64, active bool, by Actor) (*User, error) {
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := s.lockUsers(tx); err != nil {
 			return err
 		}
@@ -340,7 +344,7 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, current, next stri
 	if err != nil {
 		return err
 	}
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		// Only if the hash is still the one checked: two changes at once
 		// do not both win.
 		res := tx.Model(&User{}).Where("id = ? AND password_hash = ? AND status = ?", id, u.PasswordHash, UserActive).

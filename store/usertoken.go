@@ -62,7 +62,7 @@ func (s *Store) CreateUserToken(ctx context.Context, userID int64, purpose strin
 	if userID != 0 {
 		t.UserID = &userID
 	}
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if userID != 0 {
 			if err := tx.Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).Delete(&UserToken{}).Error; err != nil {
 				return fmt.Errorf("void earlier links: %w", err)
@@ -162,7 +162,7 @@ func (s *Store) UseUserToken(ctx context.Context, secret string, p SetPassword, 
 		return nil, err
 	}
 	var out *User
-	err = s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := s.lockUsers(tx); err != nil {
 			return err
 		}

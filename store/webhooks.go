@@ -275,7 +275,7 @@ func queueWebhooks(tx *gorm.DB, evs []Event) error {
 func (s *Store) DueWebhookDeliveries(ctx context.Context, limit int, requeue time.Duration) ([]int64, error) {
 	now := s.now()
 	var ids []int64
-	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&WebhookDelivery{}).
 			Where("status = ? AND (enqueued_at IS NULL OR enqueued_at < ?)", HookPending, now.Add(-requeue)).
 			Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
@@ -324,7 +324,7 @@ func (s *Store) WebhookDeliveryForSend(ctx context.Context, id int64) (*HookSend
 func (s *Store) RecordWebhookAttempt(ctx context.Context, id int64, a WebhookAttempt, ok, final bool) error {
 	now := s.now()
 	a.DeliveryID, a.CreatedAt, a.Error = id, now, truncate(a.Error, 1000)
-	return s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&a).Error; err != nil {
 			return fmt.Errorf("log webhook attempt %d: %w", id, err)
 		}

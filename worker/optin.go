@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,7 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	}
 	var ids []int64
 	var names []string
+	listLang := ""
 	for _, id := range p.ListIDs {
 		if !waiting[id] {
 			continue
@@ -60,6 +62,9 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 		}
 		ids = append(ids, id)
 		names = append(names, l.Name)
+		if listLang == "" {
+			listLang = l.Language
+		}
 	}
 	if len(ids) == 0 {
 		return nil
@@ -99,7 +104,7 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	tok := h.sign.ConfirmToken(links.Confirm{SubscriberID: sub.ID, Issued: now, ListIDs: ids})
 	var buf bytes.Buffer
 	err = h.tmpl.WriteOptin(&buf, mailtemplates.OptinInput{
-		Language: sub.Language, From: h.compose.From(), To: mail.Address{Name: sub.Name, Address: sub.Email},
+		Language: cmp.Or(sub.Language, listLang), From: h.compose.From(), To: mail.Address{Name: sub.Name, Address: sub.Email},
 		Org: h.compose.Org(), ListNames: names, ConfirmURL: h.compose.BaseURL() + "/confirm/" + tok,
 		Expires: now.Add(h.cfg.OptinTTL), Date: now,
 		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.compose.From()),

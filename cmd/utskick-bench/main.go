@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,6 +61,10 @@ type options struct {
 	keep        bool
 	capture     bool
 	dkim        string
+	burst       bool
+	// load, when set, starts client load once the campaign's send call
+	// is answered, and returns what stops it.
+	load func(base string) func()
 }
 
 func main() {
@@ -75,6 +80,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder")
 	flag.BoolVar(&o.capture, "capture", false, "send to utskick's embedded SMTP capture (.eml files), as with no settings at all; no yardstick")
 	flag.StringVar(&o.dkim, "dkim", "", "sign every message: rsa (RSA-2048), ed25519, or both (dual signing); a sample is then verified with dkimpy, Debian's dkimverify")
+	flag.BoolVar(&o.burst, "burst", false, "then send a second campaign of n while 50 clients post one-click unsubscribes and 50 follow tracked links; report the rate against the unloaded one")
 	flag.Parse()
 	switch o.dkim {
 	case "", "rsa", "ed25519", "both":
@@ -157,6 +163,21 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	var burst *burstSeed
+	if o.burst {
+		st, err := store.Open(ctx, store.Options{DSN: dsn, AddressKey: store.DeriveAddressKey([]byte(benchSecret))})
+		if err != nil {
+			return err
+		}
+		body, err := seedMarkdown(o.seed)
+		if err == nil {
+			burst, err = seedBurst(ctx, st, o, body, int64(o.n+sampleSize+1))
+		}
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
 	log.Printf("seeded %d subscribers in %s; one message is %d bytes", o.n, time.Since(t0).Round(time.Millisecond), len(eml))
 	emlPath := filepath.Join(tmp, "issue.eml")
 	if err := os.WriteFile(emlPath, eml, 0o644); err != nil {
@@ -202,6 +223,31 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	var burstDesc string
+	var burstRes *sendResult
+	var burstProblems []string
+	if burst != nil {
+		var load *burstLoad
+		ob := o
+		ob.load = func(base string) func() {
+			var stop func()
+			load, stop = startBurst(burst, base, int64(o.n)+1)
+			return stop
+		}
+		log.Printf("burst: %d unsubscribing and %d clicking clients while the second campaign sends", burstClients, burstClients)
+		if burstRes, err = sendCampaign(ctx, ob, utskick, tmp, dsn, sinkAddr, burst.campID, o.n); err != nil {
+			return err
+		}
+		st, oerr := store.Open(ctx, store.Options{DSN: dsn, AddressKey: store.DeriveAddressKey([]byte(benchSecret))})
+		if oerr != nil {
+			return oerr
+		}
+		burstDesc, burstProblems, err = burstReport(ctx, st, burst, load)
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
 	verified := "unsigned"
 	if o.dkim != "" {
 		if verified, err = verifySample(ctx, o, utskick, sinkBin, tmp, dsn, sampleID); err != nil {
@@ -225,14 +271,25 @@ func run(o options) error {
 	fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
 	fmt.Printf("  SIGTERM to exit            %s\n", res.shutdown.Round(time.Millisecond))
 	fmt.Printf("  DKIM                       %s\n", verified)
+	if burstRes != nil {
+		fmt.Printf("  under the burst            %.0f msgs/s (%d sent in %.2fs), %.2f of the unloaded rate\n", burstRes.rate, burstRes.sent, burstRes.seconds, burstRes.rate/res.rate)
+		fmt.Printf("  burst                      %s\n", burstDesc)
+	}
 	summary, _ := json.Marshal(map[string]any{
 		"mode": mode, "recipients": o.n, "message_bytes": len(eml), "conns": o.conns,
 		"blast_msgs_per_s": []float64{b1.MsgsPerS, b2.MsgsPerS}, "utskick_msgs_per_s": round(res.rate),
 		"ratio": round(res.rate / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
 		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
 		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified,
+		"burst": burstDesc, "burst_problems": burstProblems,
 	})
 	fmt.Println(string(summary))
+	if burstRes != nil && burstRes.rate < res.rate/2 {
+		burstProblems = append(burstProblems, fmt.Sprintf("the send kept %.2f of its unloaded rate, want at least 0.5", burstRes.rate/res.rate))
+	}
+	if len(burstProblems) > 0 {
+		return fmt.Errorf("burst: %d problems, the first: %s", len(burstProblems), burstProblems[0])
+	}
 	return nil
 }
 
@@ -479,6 +536,13 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 	if err := api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", campID), nil); err != nil {
 		return nil, err
 	}
+	stopLoad := func() {}
+	if o.load != nil {
+		var once sync.Once
+		stop := o.load(base)
+		stopLoad = func() { once.Do(stop) }
+	}
+	defer stopLoad()
 	var stats store.CampaignStats
 	var peakRSS int64
 	pg := newPGCPU(o.databaseURL, dsn)
@@ -492,15 +556,22 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 			return nil, err
 		}
 		if stats.Status == store.CampaignSent {
+			stopLoad()
 			break
 		}
 		select {
 		case <-exited:
+			stopLoad()
 			return nil, fmt.Errorf("utskick exited; see %s", logf.Name())
 		default:
 		}
 	}
-	if stats.Sent != int64(want) {
+	if o.load != nil {
+		// Those who unsubscribed before their message was claimed are
+		// withdrawn, not sent.
+		want = int(stats.Sent)
+	}
+	if stats.Sent != int64(want) || stats.Sent == 0 {
 		return nil, fmt.Errorf("campaign sent with %d of %d delivered: %+v", stats.Sent, want, stats)
 	}
 	pg.sample()

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -81,8 +82,12 @@ type Input struct {
 
 // Checker runs the checks.
 type Checker struct {
-	// Resolver answers the SPF, DKIM and DMARC lookups; nil skips them.
+	// Resolver answers the SPF, DKIM and DMARC lookups; nil skips them,
+	// and the report says so with NoDNSReason.
 	Resolver Resolver
+	// NoDNSReason says why there is no Resolver, for the "not checked"
+	// findings; "" is a generic reason.
+	NoDNSReason string
 	// HTTP, when set, fetches each link (HEAD) to find broken ones. Off by
 	// default: it reaches out to every host the mail links to.
 	HTTP *http.Client
@@ -119,11 +124,21 @@ func (c *Checker) Check(ctx context.Context, in Input) Report {
 	}
 	pg := scan(doc)
 	unsubscribe(m, parts, pg, in, &r)
+	for _, l := range pg.shortened {
+		add(Warning, "link_shortener", "link %s goes through a URL shortener; spam filters distrust them (they hide the target and are shared with spammers) and readers cannot see where it leads: link to the page itself", l)
+	}
 	if n := len(pg.noAlt); n > 0 {
 		add(Warning, "missing_alt", "%d image(s) without alt text, e.g. %s; screen readers and clients that block images show nothing", n, pg.noAlt[0])
 	}
 	for _, v := range pg.vague {
+		if v.aria {
+			add(Warning, "vague_link_text", "link text %q says nothing about where it leads (%s); its aria-label helps screen readers, but everyone else reads the text: name the target (for a block, more_text)", v.text, v.href)
+			continue
+		}
 		add(Warning, "vague_link_text", "link text %q says nothing about where it leads (%s); name the target instead", v.text, v.href)
+	}
+	for _, m := range pg.literal {
+		add(Warning, "malformed_link", "the mail shows %q as text: a link that did not become one (a space in the address, or a missing bracket or parenthesis?)", m)
 	}
 	if pg.images > 0 && pg.words < 60*pg.images {
 		add(Warning, "image_heavy", "%d image(s) but only %d words of text; mostly-image mail looks like spam and says nothing when images are blocked", pg.images, pg.words)
@@ -252,16 +267,34 @@ func unsubscribe(m *mail.Message, p parts, pg page, in Input, r *Report) {
 type page struct {
 	images, words int
 	noAlt         []string
-	vague         []struct{ text, href string }
+	vague         []vagueLink
+	literal       []string // Markdown link syntax left in the text
+	shortened     []string // links through a URL shortener
 	links         []string // hrefs and image sources, in order
 	hrefs         []string
 }
 
-// vagueTexts are link texts that only make sense next to the link.
+type vagueLink struct {
+	text, href string
+	aria       bool // it has an aria-label
+}
+
+// vagueTexts are link texts that only make sense next to the link; an
+// aria-label does not excuse them, as sighted readers do not see it.
 var vagueTexts = map[string]bool{
 	"klicka här": true, "klicka": true, "här": true, "tryck här": true, "länk": true, "denna länk": true, "läs här": true,
+	"klicka på länken": true, "klicka här för att läsa mer": true, "klicka här för mer information": true,
 	"click here": true, "click": true, "here": true, "this link": true, "link": true, "read here": true,
 }
+
+// contextTexts need their context: fine with an aria-label that gives it
+// (the blocks' "Läs mer" carries the headline), vague without.
+var contextTexts = map[string]bool{"läs mer": true, "mer": true, "läs vidare": true, "read more": true, "more": true}
+
+// literalLinkRE finds Markdown link syntax that stayed text: "[text]("
+// before an address (or before the autolink the address became), and
+// "http:/" with one slash.
+var literalLinkRE = regexp.MustCompile(`\[[^\[\]\n]{1,200}\]\s?\(\s*(?:$|https?:|www\.|mailto:)|\bhttps?:/[^/\s]`)
 
 func scan(doc *html.Node) page {
 	var pg page
@@ -292,9 +325,13 @@ func scan(doc *html.Node) page {
 				pg.links = append(pg.links, href)
 				pg.hrefs = append(pg.hrefs, href)
 				txt := strings.ToLower(strings.Join(strings.Fields(textOf(n)), " "))
-				txt = strings.TrimRightFunc(txt, func(r rune) bool { return unicode.IsPunct(r) || r == '→' })
-				if vagueTexts[strings.TrimSpace(txt)] && attr(n, "aria-label") == "" {
-					pg.vague = append(pg.vague, struct{ text, href string }{strings.TrimSpace(textOf(n)), href})
+				txt = strings.TrimSpace(strings.TrimRightFunc(txt, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSpace(r) || r == '→' }))
+				aria := strings.TrimSpace(attr(n, "aria-label")) != ""
+				if vagueTexts[txt] || contextTexts[txt] && !aria {
+					pg.vague = append(pg.vague, vagueLink{strings.TrimSpace(textOf(n)), href, aria})
+				}
+				if hostOf(href) != "" && shorteners[hostOf(href)] {
+					pg.shortened = append(pg.shortened, href)
 				}
 			}
 			if strings.Contains(strings.ReplaceAll(attr(n, "style"), " ", ""), "display:none") {
@@ -303,6 +340,9 @@ func scan(doc *html.Node) page {
 		case html.TextNode:
 			if !hidden {
 				pg.words += len(strings.Fields(n.Data))
+				if m := literalLinkRE.FindString(n.Data); m != "" && (n.Parent == nil || n.Parent.Data != "a") && len(pg.literal) < 5 {
+					pg.literal = append(pg.literal, excerpt(n.Data, m))
+				}
 			}
 		}
 		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
@@ -311,6 +351,37 @@ func scan(doc *html.Node) page {
 	}
 	walk(doc, false)
 	return pg
+}
+
+// shorteners are URL-shortening services whose links spam filters count
+// against a mail.
+var shorteners = map[string]bool{
+	"bit.ly": true, "bitly.com": true, "tinyurl.com": true, "t.co": true, "goo.gl": true, "ow.ly": true, "is.gd": true,
+	"buff.ly": true, "rebrand.ly": true, "cutt.ly": true, "shorturl.at": true, "tiny.cc": true, "bl.ink": true,
+	"lnkd.in": true, "s.id": true, "rb.gy": true, "t.ly": true, "v.gd": true, "tr.im": true, "shorte.st": true,
+	"adf.ly": true, "x.co": true, "short.io": true, "urlz.fr": true, "t1p.de": true, "qrco.de": true, "surl.li": true,
+}
+
+// hostOf is the lower-case host of an absolute URL without "www.".
+func hostOf(href string) string {
+	u, err := url.Parse(strings.TrimSpace(href))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
+}
+
+// excerpt is m with a little of the text around it.
+func excerpt(s, m string) string {
+	i := strings.Index(s, m)
+	start, end := max(0, i-20), min(len(s), i+len(m)+30)
+	for start > 0 && !utf8.RuneStart(s[start]) {
+		start--
+	}
+	for end < len(s) && !utf8.RuneStart(s[end]) {
+		end++
+	}
+	return strings.TrimSpace(s[start:end])
 }
 
 func attr(n *html.Node, key string) string {
@@ -477,6 +548,19 @@ func (c *Checker) auth(ctx context.Context, m *mail.Message, in Input, add func(
 	rpDomain := domainOf(in.ReturnPath)
 	spfAligned := rpDomain != "" && aligned(rpDomain, fromDomain)
 	if c.Resolver == nil {
+		// Say what was not checked rather than nothing: an empty report
+		// reads as "all is well".
+		why := c.NoDNSReason
+		if why == "" {
+			why = "no DNS resolver is configured"
+		}
+		if in.DKIM != nil {
+			add(Info, "dkim_unchecked", "not checked: whether the DKIM key is published at %s._domainkey.%s (%s)", in.DKIM.Selector, in.DKIM.Domain, why)
+		}
+		if rpDomain != "" {
+			add(Info, "spf_unchecked", "not checked: SPF for %s (%s)", rpDomain, why)
+		}
+		add(Info, "dmarc_unchecked", "not checked: DMARC for %s (%s)", fromDomain, why)
 		return
 	}
 	lookup := func(name string) ([]string, bool, error) {

@@ -97,7 +97,6 @@ try {
   step('snippet starts: ' + (await page.inputValue('#snippet')).split('\n')[0]);
   await page.click('nav a[href="/admin/lists"]');
   await check('lists');
-  await shot('audience-lists.png');
 
   // 3. Import: upload, review the columns, choose BUS and a basis.
   await page.click('nav a[href="/admin/imports"]');
@@ -142,6 +141,8 @@ try {
   step('rejects: ' + report.trim().split('\n').slice(1).join(' | '));
   await page.click('nav a[href="/admin/imports"]');
   await check('imports');
+  await page.click('nav a[href="/admin/lists"]');
+  await shot('audience-lists.png');
 
   // 4. Search a person by surname and open them.
   await page.click('nav a[href="/admin/subscribers"]');

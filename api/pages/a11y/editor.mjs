@@ -70,6 +70,7 @@ function checker(page) {
 
 async function shot(page, file, scheme = 'light', fullPage = true) {
   if (!shots) return;
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.emulateMedia({ colorScheme: scheme });
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(shots, file), fullPage });
@@ -225,7 +226,10 @@ try {
   await page.focus('#body');
   await tabTo(page, 'date');
   const [y, mo, d] = schedDate.split('-');
-  await page.keyboard.type(y + mo + d);
+  // Headless Chromium orders the date field's segments month, day,
+  // year whatever the locale (a person's browser follows theirs); the
+  // segments advance by themselves as digits are typed.
+  await page.keyboard.type(mo + d + y);
   if ((await page.inputValue('#date')) !== schedDate) {
     // The date field's segments follow the locale; say what it took.
     throw new Error('typed date became ' + (await page.inputValue('#date')));

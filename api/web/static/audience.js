@@ -50,6 +50,11 @@ if (box) {
         set('updated', fmt.format(imp.updated));
         set('unchanged', fmt.format(imp.unchanged));
         set('skipped', fmt.format(imp.skipped));
+        if (imp.status === 'running') {
+          set('status', box.dataset.runningLabel);
+          const badge = box.querySelector('[data-field="status"]');
+          badge.className = 'badge badge-running';
+        }
         if (imp.status === 'done' || imp.status === 'failed') {
           window.location.reload();
           return;

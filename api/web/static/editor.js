@@ -268,7 +268,8 @@
     keep.addEventListener('click', () => { revision.value = ans.theirs.revision; clearConflict(); save(); });
     actions.append(keep);
     conflictBox.append(p, lab, ta, actions);
-    form.before(conflictBox);
+    grid.before(conflictBox);
+    conflictBox.scrollIntoView({ block: "nearest" });
   }
 
   // Text left in this browser by a closed tab or a lost connection comes

@@ -1,0 +1,5 @@
+//go:build !race
+
+package mailtemplates
+
+const slowdown = 1
