@@ -343,9 +343,10 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	rcpt := s.compose.StaffRecipient(camp.ID, comp.From, r, s.now())
 	var buf bytes.Buffer
 	comp.Compiled.WriteMessage(&buf, rcpt, mailtemplates.WriteOptions{})
-	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0)} // only its domain matters to the lint
+	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0), // only its domain matters to the lint
+		PostalAddress: comp.Sender.PostalAddress}
 	in.DKIM = s.dkim
-	checker := &lint.Checker{Resolver: s.resolver}
+	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout}
 	if s.resolver == nil {
 		// cmd/utskick sets a resolver only when mail really leaves.
 		checker.NoDNSReason = "mail goes to the embedded capture (UTSKICK_SMTP_URL is not set), so DNS was not asked; set it to check before the first real send"

@@ -24,6 +24,11 @@ type listRequest struct {
 	// RequiresApproval is four eyes; only an admin may set it.
 	RequiresApproval *bool   `json:"requires_approval"`
 	ReplyTo          *string `json:"reply_to"`
+	// The list's own sender identity; "" (or left out) is the instance's.
+	FromName      *string `json:"from_name"`
+	FromAddress   *string `json:"from_address"`
+	PostalAddress *string `json:"postal_address"`
+	Contact       *string `json:"contact"`
 }
 
 func (r *listRequest) validate(create bool) error {
@@ -56,6 +61,9 @@ func (r *listRequest) validate(create bool) error {
 		return err
 	}
 	if err := address("reply_to", r.ReplyTo); err != nil {
+		return err
+	}
+	if err := senderFields(r.FromName, r.FromAddress, r.PostalAddress, r.Contact); err != nil {
 		return err
 	}
 	if r.TemplateID != nil && *r.TemplateID < 0 {
@@ -102,7 +110,9 @@ func (s *Server) createListFrom(ctx context.Context, req listRequest) (*store.Li
 	l := &store.List{Slug: *req.Slug, Name: *req.Name, Description: deref(req.Description),
 		Language: *req.Language, Optin: *req.Optin, Visibility: *req.Visibility,
 		TemplateID: templateRef(req.TemplateID), Archive: deref(req.Archive),
-		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo), RequiresApproval: deref(req.RequiresApproval)}
+		TrackOpens: deref(req.TrackOpens), TrackClicks: deref(req.TrackClicks), ReplyTo: deref(req.ReplyTo),
+		FromName: deref(req.FromName), FromAddress: deref(req.FromAddress), PostalAddress: deref(req.PostalAddress),
+		Contact: deref(req.Contact), RequiresApproval: deref(req.RequiresApproval)}
 	if err := s.st.CreateList(ctx, l); err != nil {
 		return nil, templateError(err)
 	}
@@ -113,7 +123,8 @@ func (s *Server) createListFrom(ctx context.Context, req listRequest) (*store.Li
 func (s *Server) updateListFrom(ctx context.Context, id int64, req listRequest) (*store.List, error) {
 	p := store.ListPatch{Slug: req.Slug, Name: req.Name, Description: req.Description, Language: req.Language,
 		Optin: req.Optin, Visibility: req.Visibility, Archive: req.Archive,
-		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo, RequiresApproval: req.RequiresApproval}
+		TrackOpens: req.TrackOpens, TrackClicks: req.TrackClicks, ReplyTo: req.ReplyTo,
+		FromName: req.FromName, FromAddress: req.FromAddress, PostalAddress: req.PostalAddress, Contact: req.Contact, RequiresApproval: req.RequiresApproval}
 	if req.TemplateID != nil {
 		ref := templateRef(req.TemplateID)
 		p.TemplateID = &ref

@@ -473,6 +473,9 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	}
 	a.ok(200, "GET", "/api/v1/audit?before="+itoa(ap.NextBefore)+"&object_type=campaign", "", nil)
 	a.ok(200, "GET", "/api/v1/audit.csv?action=campaign.approve", "", nil)
+	// The sender identity.
+	a.ok(200, "PUT", "/api/v1/settings/sender", `{"from_name":"Förbundet","from_address":"nyhetsbrev@example.se","postal_address":"Box 1, 111 11 Stockholm","contact":"08-123 45 67"}`, nil)
+	a.ok(200, "GET", "/api/v1/settings/sender", "", nil)
 
 	// Tokens.
 	tok := post(201, "/api/v1/tokens", `{"name":"CRM","role":"viewer"}`)

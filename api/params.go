@@ -154,9 +154,15 @@ func oneLineText(field string, v *string, required bool, max int) error {
 }
 
 func checkText(field string, v *string, required bool, r textRule) error {
+	// Each refusal carries the staff pages' words for it (Key) besides
+	// the API's English, so a form shows it in the user's language.
+	keyed := func(fe *FieldError, key string, args ...string) *FieldError {
+		fe.Key, fe.Args = key, args
+		return fe
+	}
 	if v == nil {
 		if required {
-			return fieldErr(field, "is required")
+			return keyed(fieldErr(field, "is required"), "err.required")
 		}
 		return nil
 	}
@@ -172,13 +178,13 @@ func checkText(field string, v *string, required bool, r textRule) error {
 		if required {
 			return &FieldError{Field: field, Msg: "must not be empty (it holds only spaces)", Key: "err.required"}
 		}
-		return fieldErr(field, "holds only spaces; send \"\" to leave it empty")
+		return keyed(fieldErr(field, "holds only spaces; send \"\" to leave it empty"), "err.text_blank")
 	case textBadUTF8:
-		return fieldErr(field, "must be valid UTF-8")
+		return keyed(fieldErr(field, "must be valid UTF-8"), "err.text_control")
 	case textControl:
-		return fieldErr(field, "must not contain control characters (%s)", firstControl(t))
+		return keyed(fieldErr(field, "must not contain control characters (%s)", firstControl(t)), "err.text_control")
 	case textLines:
-		return fieldErr(field, "must be one line")
+		return keyed(fieldErr(field, "must be one line"), "err.text_one_line")
 	case textTooLong:
 		return &FieldError{Field: field, Msg: fmt.Sprintf("must be at most %d characters, got %d", r.max, utf8.RuneCountInString(t)),
 			Key: "err.too_long", Args: []string{"max", strconv.Itoa(r.max)}}

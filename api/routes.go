@@ -53,6 +53,7 @@ func (s *Server) routes() {
 	web.GET("/static/:file", s.staticFile)
 	web.GET("/signin", s.signinPage)
 	web.POST("/signin", s.signinSubmit)
+	web.POST("/signin/code", s.signinCode)
 	web.POST("/signout", s.signout)
 	web.GET("/forgot", s.forgotPage)
 	web.POST("/forgot", s.forgotSubmit)
@@ -67,9 +68,20 @@ func (s *Server) routes() {
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
 	web.POST("/settings/users", s.usersInvite, in, webAdmin)
 	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
+	web.GET("/settings/users/:id/deactivate", s.usersDeactivatePage, in, webAdmin)
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
+	web.GET("/settings/tokens", s.tokensPage, in, webAdmin)
+	web.POST("/settings/tokens", s.tokensCreate, in, webAdmin)
+	web.POST("/settings/tokens/:id/revoke", s.tokensRevoke, in, webAdmin)
+	web.GET("/settings/webhooks", s.webhooksPage, in, webAdmin)
+	web.POST("/settings/webhooks", s.webhooksAdd, in, webAdmin)
+	web.GET("/settings/webhooks/:id", s.webhookPage, in, webAdmin)
+	web.POST("/settings/webhooks/:id/delete", s.webhooksDelete, in, webAdmin)
+	web.GET("/settings/sender", s.senderPage, in, webAdmin)
+	web.POST("/settings/sender", s.senderSubmit, in, webAdmin)
+	web.GET("/settings/domain", s.domainPage, in, webAdmin)
 	// Audience (api/web_lists.go, web_subscribers.go, web_imports.go,
 	// web_suppressions.go). The downloads are the API's own handlers.
 	edit := s.webRole(store.RoleEditor)
@@ -115,6 +127,9 @@ func (s *Server) routes() {
 	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
 	// Following and reporting on a campaign (web_reports.go).
 	web.GET("/campaigns/:id", s.campaignPage, in)
+	// Four eyes: the buttons of _approval.html; the store decides who may.
+	web.POST("/campaigns/:id/approve", s.webApprove, in, edit)
+	web.POST("/campaigns/:id/reject", s.webReject, in, edit)
 	web.GET("/campaigns/:id/progress", s.campaignProgress, in) // JSON for reports.js
 	web.GET("/campaigns/:id/report", s.campaignReport, in)
 	web.GET("/campaigns/:id/deliveries.csv", s.campaignDeliveriesCSV, in)
@@ -196,6 +211,9 @@ func (s *Server) routes() {
 	v1.POST("/webhooks", s.createWebhook, admin)
 	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin)
 	v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries, admin)
+
+	v1.GET("/settings/sender", s.getSender, admin)
+	v1.PUT("/settings/sender", s.putSender, admin)
 
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)

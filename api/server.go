@@ -58,6 +58,9 @@ type Deps struct {
 	// Resolver answers the lint's SPF, DKIM and DMARC lookups; nil skips
 	// them (tests, and the embedded capture, where mail goes nowhere).
 	Resolver lint.Resolver
+	// DNSTimeout bounds each DNS lookup of Settings → Sending domain; 0
+	// is lint.LookupTimeout.
+	DNSTimeout time.Duration
 	// Outbound fetches links for POST /campaigns/{id}/lint?check_links=true
 	// and checks webhook URLs when they are registered; it refuses
 	// private addresses except allowed hosts. Give the worker the same
@@ -134,6 +137,8 @@ type Server struct {
 	doc      apiDoc // GET /api/v1/openapi.json
 	dkim     *lint.DKIMKey
 	resolver lint.Resolver
+	// dnsTimeout bounds each lookup of the settings' DNS checks.
+	dnsTimeout time.Duration
 	// outbound fetches links for the lint, on request only, and checks
 	// webhook URLs.
 	outbound *outbound.Guard
@@ -194,7 +199,7 @@ func New(d Deps) (*Server, error) {
 		st: d.Store, q: d.Queue, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready, writable: d.WriteCheck,
 		optinTTL: d.OptinTTL, org: d.Org, inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
-		dkim: d.DKIM, resolver: d.Resolver, outbound: d.Outbound,
+		dkim: d.DKIM, resolver: d.Resolver, dnsTimeout: d.DNSTimeout, outbound: d.Outbound,
 		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,

@@ -159,7 +159,7 @@ func TestWorkspaceInChromium(t *testing.T) {
 		t.Error("the setup form's password error is not tied to its field")
 	}
 	if !strings.Contains(res.ConfirmText, "Stänga av") || res.AfterDismiss != "/admin/settings/users" {
-		t.Errorf("confirm dialog %q, then at %s", res.ConfirmText, res.AfterDismiss)
+		t.Errorf("deactivation's confirmation %q, then after cancelling at %s", res.ConfirmText, res.AfterDismiss)
 	}
 	if !strings.HasPrefix(res.AfterSignOut, "/admin/signin") {
 		t.Errorf("after sign-out /admin/account showed %s", res.AfterSignOut)

@@ -64,6 +64,12 @@ func (s *Server) signinSubmit(c echo.Context) error {
 	u, err := s.st.Authenticate(ctx, req.Email, req.Password)
 	switch {
 	case errors.Is(err, store.ErrBadCredentials):
+		// The address tried is kept (staff accounts are few and known);
+		// the password never.
+		by := store.Actor{Source: "web", IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+		if aerr := s.st.AppendAudit(ctx, by, "auth.signin_failed", "user", "", map[string]any{"email": req.Email}); aerr != nil {
+			return aerr
+		}
 		p.Error = s.t(c, "signin.bad")
 		return s.renderWeb(c, http.StatusUnauthorized, "signin", p.Lang, p)
 	case errors.Is(err, store.ErrInactive):
@@ -71,6 +77,11 @@ func (s *Server) signinSubmit(c echo.Context) error {
 		return s.renderWeb(c, http.StatusForbidden, "signin", p.Lang, p)
 	case err != nil:
 		return err
+	}
+	if on, err := s.st.TOTPEnabled(ctx, u.ID); err != nil {
+		return err
+	} else if on {
+		return s.askSecondFactor(c, u, p.Next)
 	}
 	if err := s.startSession(c, u); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -121,13 +122,55 @@ func (s *Server) usersRole(c echo.Context) error {
 	if err := bindForm(c, &req); err != nil {
 		return err
 	}
-	if !store.ValidRole(req.Role) {
-		return &FieldError{Field: "role", Msg: "must be admin, editor or viewer", Key: "err.role"}
-	}
-	return s.userChange(c, "flash.role_changed", func(ctx context.Context, id int64) error {
-		_, err := s.st.SetUserRole(ctx, id, req.Role, actor(c))
+	id, err := pathID(c, "id")
+	if err != nil {
 		return err
-	})
+	}
+	if !store.ValidRole(req.Role) {
+		return s.usersRowError(c, id, http.StatusUnprocessableEntity, "err.role")
+	}
+	_, err = s.st.SetUserRole(c.Request().Context(), id, req.Role, actor(c))
+	if errors.Is(err, store.ErrLastAdmin) {
+		return s.usersRowError(c, id, http.StatusConflict, "flash.last_admin")
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "flash.role_changed")
+	return redirect(c, "/admin/settings/users")
+}
+
+// usersRowError shows the users page with an error next to the role of
+// user id (the form of that row).
+func (s *Server) usersRowError(c echo.Context, id int64, code int, key string) error {
+	p, err := s.usersData(c)
+	if err != nil {
+		return err
+	}
+	p.Errors = map[string]string{"role-" + strconv.FormatInt(id, 10): s.t(c, key)}
+	return s.renderWeb(c, code, "users", p.Lang, p)
+}
+
+type deactivateData struct {
+	webPage
+	Person *store.User
+}
+
+// usersDeactivatePage asks first, naming the person: deactivating signs
+// them out at once. It works without scripts (app.js asks in a dialog
+// where they run, and skips this page).
+func (s *Server) usersDeactivatePage(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	u, err := s.st.User(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	p := deactivateData{webPage: s.page(c, "users.deactivate_title", "settings"), Person: u}
+	p.Title = s.t(c, "users.deactivate_title", "name", u.DisplayName())
+	return s.renderWeb(c, http.StatusOK, "user_deactivate", p.Lang, p)
 }
 
 func (s *Server) usersDeactivate(c echo.Context) error {

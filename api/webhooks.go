@@ -29,13 +29,13 @@ func (r *webhookRequest) validate() error {
 	}
 	u, err := url.Parse(*r.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return fieldErr("url", "must be an absolute http(s) URL without credentials, at most 2000 characters")
+		return &FieldError{Field: "url", Msg: "must be an absolute http(s) URL without credentials, at most 2000 characters", Key: "err.webhook_url"}
 	}
 	if _, err := idna.Lookup.ToASCII(u.Hostname()); err != nil && net.ParseIP(u.Hostname()) == nil {
-		return fieldErr("url", "the host %q is not a valid host name", u.Hostname())
+		return &FieldError{Field: "url", Msg: fmt.Sprintf("the host %q is not a valid host name", u.Hostname()), Key: "err.webhook_url"}
 	}
 	if r.Events == nil || len(*r.Events) == 0 {
-		return fieldErr("events", "name at least one event, or \"*\" for all")
+		return &FieldError{Field: "events", Msg: "name at least one event, or \"*\" for all", Key: "err.webhook_events"}
 	}
 	for i, e := range *r.Events {
 		if e != store.HookAll && !slices.Contains(store.HookEvents, e) {
@@ -55,23 +55,33 @@ func (s *Server) createWebhook(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	w, err := s.addWebhook(c.Request().Context(), req)
+	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusCreated, w)
+}
+
+// addWebhook checks req, the URL's addresses included, and registers the
+// endpoint: the one path of the API and of Settings → Webhooks.
+func (s *Server) addWebhook(ctx context.Context, req webhookRequest) (*store.Webhook, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
 	}
 	// Checked now so staff hear of it at once; the delivery checks
 	// again at every request, since DNS may answer differently then. A
 	// name that does not resolve yet is accepted.
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var be *outbound.BlockedError
-	if err := s.outbound.CheckURL(ctx, *req.URL); errors.As(err, &be) {
-		return fieldErr("url", "%v", be)
+	if err := s.outbound.CheckURL(cctx, *req.URL); errors.As(err, &be) {
+		return nil, &FieldError{Field: "url", Msg: be.Error(), Key: "err.webhook_blocked"}
 	}
 	w := &store.Webhook{URL: *req.URL, Events: *req.Events, Description: deref(req.Description)}
-	if err := s.st.CreateWebhook(c.Request().Context(), w); err != nil {
-		return err
+	if err := s.st.CreateWebhook(ctx, w); err != nil {
+		return nil, err
 	}
-	return c.JSON(http.StatusCreated, w)
+	return w, nil
 }
 
 func (s *Server) listWebhooks(c echo.Context) error {

@@ -27,7 +27,12 @@ type CampaignInput struct {
 	ListName  string // shown in the header and the footer's "why you get this"
 	ListID    string // List-Id header value without angle brackets, e.g. "senaste-nytt.utskick.example.se"
 	Org       string // the sender organisation, in header and footer
-	Theme     *Theme // nil: the layout's theme, or DefaultTheme
+	// PostalAddress and Contact are the sender's postal address and a
+	// line that says how to reach them, shown in the footer of every
+	// message (Swedish marketing law wants a sender that can be reached);
+	// "" leaves the line out, and the lint warns.
+	PostalAddress, Contact string
+	Theme                  *Theme // nil: the layout's theme, or DefaultTheme
 	// Language is the content's language (the list's): <html lang> and
 	// the words the renderer adds to the content ("Läs mer"). The footer
 	// follows each subscriber's language. "" is the default language.
@@ -149,6 +154,7 @@ func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput
 		}
 		data := t.layoutData(layoutInput{
 			lang: lang, contentLang: contentLang, subject: subject, preheader: pre, list: in.ListName, org: in.Org,
+			postal: in.PostalAddress, contact: in.Contact,
 			theme: theme, unsubscribe: unsub, preferences: prefs, archiveURL: in.ArchiveURL, archive: in.Archive,
 		})
 		var hb, tb bytes.Buffer
@@ -191,6 +197,7 @@ func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput
 // layoutData is what a layout template sees; Layout's doc lists it.
 type layoutData struct {
 	Lang, ContentLang, Subject, Preheader, ListName, Org string
+	PostalAddress, Contact                               string
 	Theme                                                *Theme
 	Content                                              any
 	UnsubscribeURL, PreferencesURL, ArchiveURL           string
@@ -198,10 +205,16 @@ type layoutData struct {
 	T                                                    footerText
 }
 
-type footerText struct{ Why, Unsubscribe, Preferences, Sender, ViewOnline, Subscribe string }
+type footerText struct {
+	Why, Unsubscribe, Preferences, Sender, ViewOnline, Subscribe string
+	// Address is "Postal address: …" in the footer's language; "" with
+	// no postal address.
+	Address string
+}
 
 type layoutInput struct {
 	lang, contentLang, subject, preheader, list, org string
+	postal, contact                                  string
 	theme                                            *Theme
 	unsubscribe, preferences, archiveURL             string
 	archive                                          bool
@@ -209,8 +222,9 @@ type layoutInput struct {
 
 func (t *Templates) layoutData(in layoutInput) layoutData {
 	cat := t.cats[in.lang]
-	return layoutData{
+	d := layoutData{
 		Lang: in.lang, ContentLang: in.contentLang, Subject: in.subject, Preheader: in.preheader, ListName: in.list, Org: in.org,
+		PostalAddress: in.postal, Contact: in.contact,
 		Theme: in.theme, UnsubscribeURL: in.unsubscribe, PreferencesURL: in.preferences, ArchiveURL: in.archiveURL, Archive: in.archive,
 		T: footerText{
 			Why:         cat.T("footer.why", "list", in.list),
@@ -221,6 +235,10 @@ func (t *Templates) layoutData(in layoutInput) layoutData {
 			Subscribe:   cat.T("footer.subscribe", "list", in.list),
 		},
 	}
+	if in.postal != "" {
+		d.T.Address = cat.T("footer.address", "address", in.postal)
+	}
+	return d
 }
 
 func newNonce() string {

@@ -22,6 +22,8 @@ import (
 //	.Lang            the subscriber's language (sv, en): the footer's language
 //	.ContentLang     the content's language (the list's): put it on <html lang>
 //	.Subject .Preheader .ListName .Org
+//	.PostalAddress   the sender's postal address ("" if none is set); show it, or .T.Address
+//	.Contact         a line that says how to reach the sender ("" if none)
 //	.Content         the rendered issue
 //	.UnsubscribeURL  the subscriber's one-click unsubscribe link (required in an href)
 //	.PreferencesURL  the subscriber's preferences page
@@ -29,6 +31,7 @@ import (
 //	.Archive         true when rendered for the public archive (links are then not personal)
 //	.Theme           .Accent .AccentText .Text .Muted .Background .Surface .Tint .DarkAccent .Font
 //	.T               footer texts in .Lang: .Why .Unsubscribe .Preferences .Sender .ViewOnline .Subscribe
+//	                 .Address ("Postadress: …", "" without a postal address)
 type Layout struct {
 	Name  string
 	Theme *Theme

@@ -10,15 +10,18 @@ import (
 
 // OptinInput is a double opt-in confirmation mail.
 type OptinInput struct {
-	Language   string
-	From       mail.Address
-	To         mail.Address
-	Org        string
-	ListNames  []string
-	ConfirmURL string
-	Expires    time.Time
-	MessageID  string
-	Date       time.Time
+	Language string
+	From     mail.Address
+	To       mail.Address
+	Org      string
+	// PostalAddress and Contact are the sender's, for the footer; ""
+	// leaves a line out.
+	PostalAddress, Contact string
+	ListNames              []string
+	ConfirmURL             string
+	Expires                time.Time
+	MessageID              string
+	Date                   time.Time
 }
 
 // systemMail is the content of a mail utskick sends on its own behalf.
@@ -45,6 +48,12 @@ func (t *Templates) WriteOptin(buf *bytes.Buffer, in OptinInput) error {
 		Paragraphs: []string{cat.T("optin.body", "lists", lists)},
 		ButtonText: cat.T("optin.button"), ButtonURL: in.ConfirmURL,
 		SmallPrint: []string{cat.T("optin.expires", "date", date), cat.T("optin.ignore"), cat.T("optin.why", "lists", lists)},
+	}
+	if in.PostalAddress != "" {
+		m.SmallPrint = append(m.SmallPrint, cat.T("footer.sender", "org", in.Org)+". "+cat.T("footer.address", "address", in.PostalAddress))
+	}
+	if in.Contact != "" {
+		m.SmallPrint = append(m.SmallPrint, in.Contact)
 	}
 	return t.writeSystem(buf, m, in.From, in.To, in.MessageID, in.Date)
 }

@@ -44,9 +44,16 @@ type List struct {
 	ReplyTo string `gorm:"size:400;not null;default:''" json:"reply_to"`
 	// RequiresApproval makes every send to the list wait for a second
 	// user with the publisher role (four eyes).
-	RequiresApproval bool      `gorm:"not null;default:false" json:"requires_approval"`
-	CreatedAt        time.Time `gorm:"not null" json:"created_at"`
-	UpdatedAt        time.Time `gorm:"not null" json:"updated_at"`
+	RequiresApproval bool `gorm:"not null;default:false" json:"requires_approval"`
+	// FromName, FromAddress, PostalAddress and Contact override the
+	// instance's sender identity for the list's campaigns ("": the
+	// instance's; see SenderIdentity).
+	FromName      string    `gorm:"size:200;not null;default:''" json:"from_name"`
+	FromAddress   string    `gorm:"size:320;not null;default:''" json:"from_address"`
+	PostalAddress string    `gorm:"size:300;not null;default:''" json:"postal_address"`
+	Contact       string    `gorm:"size:300;not null;default:''" json:"contact"`
+	CreatedAt     time.Time `gorm:"not null" json:"created_at"`
+	UpdatedAt     time.Time `gorm:"not null" json:"updated_at"`
 
 	Counts ListCounts `gorm:"-" json:"counts"`
 }
@@ -73,6 +80,11 @@ type ListPatch struct {
 	ReplyTo     *string
 	// RequiresApproval changes four eyes; only an admin may.
 	RequiresApproval *bool
+	// The sender identity's overrides; "" goes back to the instance's.
+	FromName      *string
+	FromAddress   *string
+	PostalAddress *string
+	Contact       *string
 }
 
 // CreateList inserts l. A taken slug is ErrConflict.
@@ -214,6 +226,10 @@ func (s *Store) UpdateList(ctx context.Context, id int64, p ListPatch) (*List, e
 	set("optin", p.Optin)
 	set("visibility", p.Visibility)
 	set("reply_to", p.ReplyTo)
+	set("from_name", p.FromName)
+	set("from_address", p.FromAddress)
+	set("postal_address", p.PostalAddress)
+	set("contact", p.Contact)
 	if p.TemplateID != nil {
 		upd["template_id"] = *p.TemplateID
 	}

@@ -28,6 +28,7 @@ var migrations = []migration{
 	{ID: "0007_staff_users", Up: sqlStep(schema0007)},
 	{ID: "0008_reply_to", Up: sqlStep(schema0008)},
 	{ID: "0009_heartbeats", Up: sqlStep(schema0009)},
+	{ID: "0010_sender_identity", Up: sqlStep(schema0010)},
 	{ID: "0011_media", Up: sqlStep(schema0011)},
 	{ID: "0012_subscriber_search", Up: migrate0012},
 	{ID: "0013_grants_audit", Up: migrate0013},
@@ -299,6 +300,28 @@ ALTER TABLE lists ADD COLUMN reply_to VARCHAR(400) NOT NULL DEFAULT '';
 ALTER TABLE campaigns ADD COLUMN reply_to VARCHAR(400) NOT NULL DEFAULT '';
 `
 
+// schema0010 adds the sender identity: the instance's defaults in a table
+// of one row (id 1), and a list's own overrides ("" on a list: the
+// instance's). The postal address and contact line go in every mail's
+// footer; Swedish law wants them in marketing mail.
+const schema0010 = `
+CREATE TABLE sender_identity (
+	id INTEGER PRIMARY KEY,
+	from_name VARCHAR(200) NOT NULL DEFAULT '',
+	from_address VARCHAR(320) NOT NULL DEFAULT '',
+	reply_to VARCHAR(400) NOT NULL DEFAULT '',
+	postal_address VARCHAR(300) NOT NULL DEFAULT '',
+	contact VARCHAR(300) NOT NULL DEFAULT '',
+	updated_at {{ts}},
+	updated_by_user_id BIGINT,
+	updated_by_token_id BIGINT
+);
+ALTER TABLE lists ADD COLUMN from_name VARCHAR(200) NOT NULL DEFAULT '';
+ALTER TABLE lists ADD COLUMN from_address VARCHAR(320) NOT NULL DEFAULT '';
+ALTER TABLE lists ADD COLUMN postal_address VARCHAR(300) NOT NULL DEFAULT '';
+ALTER TABLE lists ADD COLUMN contact VARCHAR(300) NOT NULL DEFAULT '';
+`
+
 // schemaMigration records an applied step.
 type schemaMigration struct {
 	ID        string    `gorm:"primaryKey;size:100"`
@@ -357,5 +380,5 @@ func models() []any {
 	return []any{&List{}, &Subscriber{}, &Subscription{}, &Campaign{}, &CampaignList{}, &Delivery{}, &Event{}, &APIToken{}, &Suppression{},
 		&Template{}, &Import{}, &ImportChunk{}, &ImportSeen{}, &ImportReject{}, &OptinMail{},
 		&CampaignLink{}, &DeliveryCount{}, &ListCount{}, &StatCount{}, &Webhook{}, &WebhookDelivery{}, &WebhookAttempt{},
-		&User{}, &Session{}, &UserToken{}, &Media{}, &ListGrant{}, &AuditRow{}, &AuditPersonal{}, &RecoveryCode{}}
+		&User{}, &Session{}, &UserToken{}, &Media{}, &ListGrant{}, &AuditRow{}, &AuditPersonal{}, &RecoveryCode{}, &SenderIdentity{}}
 }

@@ -102,12 +102,23 @@ func (h *Handlers) optin(ctx context.Context, t *asynq.Task) error {
 	}
 	now := h.now()
 	tok := h.sign.ConfirmToken(links.Confirm{SubscriberID: sub.ID, Issued: now, ListIDs: ids})
+	// The confirmation comes from the first list's sender, with its
+	// postal address and contact line, as its campaigns will.
+	lead, err := h.st.List(ctx, ids[0])
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
+	from, ident, err := h.compose.Sender(ctx, h.st, lead)
+	if err != nil {
+		return fmt.Errorf("optin %d: %w", sub.ID, err)
+	}
 	var buf bytes.Buffer
 	err = h.tmpl.WriteOptin(&buf, mailtemplates.OptinInput{
-		Language: cmp.Or(sub.Language, listLang), From: h.compose.From(), To: mail.Address{Name: sub.Name, Address: sub.Email},
-		Org: h.compose.Org(), ListNames: names, ConfirmURL: h.compose.BaseURL() + "/confirm/" + tok,
+		Language: cmp.Or(sub.Language, listLang), From: from, To: mail.Address{Name: sub.Name, Address: sub.Email},
+		Org: h.compose.Org(), PostalAddress: ident.PostalAddress, Contact: ident.Contact,
+		ListNames: names, ConfirmURL: h.compose.BaseURL() + "/confirm/" + tok,
 		Expires: now.Add(h.cfg.OptinTTL), Date: now,
-		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(h.compose.From()),
+		MessageID: fmt.Sprintf("optin.%d.%d", sub.ID, now.UnixNano()) + h.compose.MessageIDSuffix(from),
 	})
 	if err != nil {
 		return fmt.Errorf("optin %d: %w", sub.ID, err)

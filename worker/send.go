@@ -254,6 +254,29 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			}
 			return false, err
 		}
+		// The waits since the last look (the rate limit, the domain's
+		// turn, room in the crash window) can outlast the recheck
+		// interval when the database is slow, as it is under the burst
+		// of unsubscribes a send causes: look again before the message
+		// goes, so that a withdrawal still holds for every message that
+		// starts later than recheckEvery after it.
+		if h.now().Sub(checkedAt) > recheckEvery {
+			if withdrawn, lastEvent, err = s.recheck(ctx, rs[i:], lastEvent, withdrawn); err != nil {
+				h.commits.unreserve()
+				release()
+				s.release(ctx, token, rs[i:])
+				return false, err
+			}
+			checkedAt = h.now()
+			if withdrawn[r.SubscriberID] {
+				h.commits.unreserve()
+				release()
+				h.commits.addFor(id, store.Outcome{DeliveryID: r.DeliveryID, Status: store.DeliverySuppressed,
+					SMTPMessage: "not sent: unsubscribed or suppressed before sending", At: h.now()})
+				h.met.Send(store.DeliverySuppressed, 0)
+				continue
+			}
+		}
 		began := time.Now()
 		resp, err := s.smtp.send(ctx, h.compose.ReturnPath(r.DeliveryID), r.Email, msg)
 		took := time.Since(began)

@@ -98,6 +98,7 @@ type config struct {
 	MetricsToken     string
 	MetricsAddr      string // for `utskick work`, which has no HTTP server
 	WebhookTimeout   time.Duration
+	DNSTimeout       time.Duration
 	WebhookMaxRetry  int
 	AllowPrivate     []string // hosts the link check and webhooks may reach on private addresses
 }
@@ -419,6 +420,8 @@ var settings = []setting{
 		}},
 	{name: "UTSKICK_WEBHOOK_TIMEOUT", def: "10s", help: "timeout of one webhook request",
 		apply: func(c *config, v string) error { return duration(v, &c.WebhookTimeout) }},
+	{name: "UTSKICK_DNS_TIMEOUT", def: "5s", help: "bound of one DNS lookup of the SPF, DKIM and DMARC checks (lint, Settings → Sending domain)",
+		apply: func(c *config, v string) error { return duration(v, &c.DNSTimeout) }},
 	{name: "UTSKICK_WEBHOOK_MAX_RETRY", def: "15", help: "retries of a failed webhook delivery, with backoff, before it is marked failed",
 		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.WebhookMaxRetry) }},
 	{name: "UTSKICK_ALLOW_PRIVATE_HOSTS", computed: true, def: "none", help: "comma-separated host names that the lint's link check and webhooks may reach although they resolve to private, loopback or link-local addresses",

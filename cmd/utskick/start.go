@@ -291,6 +291,7 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 		// DMARC before sending. The embedded capture needs none.
 		deps.Resolver = net.DefaultResolver
 	}
+	deps.DNSTimeout = cfg.DNSTimeout
 	srv, err := api.New(deps)
 	if err != nil {
 		return err

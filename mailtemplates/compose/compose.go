@@ -85,6 +85,9 @@ type Composed struct {
 	Lists    []store.List
 	From     mail.Address
 	Compiled *mailtemplates.Compiled
+	// Sender is the identity the mail was made with: the lead list's
+	// overrides over the instance's (Settings → Sender identity).
+	Sender store.SenderIdentity
 }
 
 // Compose compiles c with its lists. The first list decides the layout
@@ -125,13 +128,6 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		}
 		e.Lists = append(e.Lists, *l)
 	}
-	if c.FromAddr != "" {
-		a, err := mail.ParseAddress(c.FromAddr)
-		if err != nil {
-			return nil, &FromError{CampaignID: c.ID, From: c.FromAddr, Err: err}
-		}
-		e.From = *a
-	}
 	names := make([]string, len(e.Lists))
 	var track mailtemplates.Tracking
 	for i, l := range e.Lists {
@@ -156,11 +152,25 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 		lead = archive
 		in.Archive, in.ListName = true, archive.Name
 	}
-	// Reply-To: the campaign's own, else its first list's; none for the
-	// archive, which nobody replies to.
+	var err error
+	if e.From, e.Sender, err = cp.Sender(ctx, st, lead); err != nil {
+		return nil, fmt.Errorf("campaign %d: %w", c.ID, err)
+	}
+	in.PostalAddress, in.Contact = e.Sender.PostalAddress, e.Sender.Contact
+	// From: the campaign's own, else the sender identity's.
+	if c.FromAddr != "" {
+		a, err := mail.ParseAddress(c.FromAddr)
+		if err != nil {
+			return nil, &FromError{CampaignID: c.ID, From: c.FromAddr, Err: err}
+		}
+		e.From = *a
+	}
+	in.From = e.From
+	// Reply-To: the campaign's own, else its first list's, else the
+	// instance's; none for the archive, which nobody replies to.
 	if reply := c.ReplyTo; archive == nil {
-		if reply == "" && lead != nil {
-			reply = lead.ReplyTo
+		if reply == "" {
+			reply = e.Sender.ReplyTo
 		}
 		if reply != "" {
 			a, err := mail.ParseAddress(reply)
@@ -281,6 +291,25 @@ func (cp *Composer) MessageIDSuffix(from mail.Address) string {
 // the same value on the row.
 func (cp *Composer) MessageID(deliveryID, campaignID int64, from mail.Address) string {
 	return fmt.Sprintf("d%d.c%d%s", deliveryID, campaignID, cp.MessageIDSuffix(from))
+}
+
+// Sender is who mail for list l (nil: no list) comes from: the
+// instance's sender identity with l's overrides, and its From address,
+// where UTSKICK_FROM fills in a name or address neither sets.
+func (cp *Composer) Sender(ctx context.Context, st *store.Store, l *store.List) (mail.Address, store.SenderIdentity, error) {
+	ident, err := st.SenderIdentity(ctx)
+	if err != nil {
+		return cp.from, ident, err
+	}
+	ident = ident.ForList(l)
+	from := cp.from
+	if ident.FromName != "" {
+		from.Name = ident.FromName
+	}
+	if ident.FromAddress != "" {
+		from.Address = ident.FromAddress
+	}
+	return from, ident, nil
 }
 
 // From is the default sender.

@@ -30,6 +30,7 @@ const (
 	KindClick       Kind = 'k' // delivery, link index
 	KindOpen        Kind = 'o' // delivery
 	KindUndo        Kind = 'r' // subscriber, issued (unix seconds), lists...
+	KindSignin2FA   Kind = 't' // staff user, issued (unix seconds): password checked, code due
 )
 
 // ErrInvalid is returned for any token that is malformed, forged or of the

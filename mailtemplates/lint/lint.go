@@ -78,6 +78,10 @@ type Input struct {
 	UnsubscribeURL string // this recipient's one-click link
 	ReturnPath     string // envelope sender
 	DKIM           *DKIMKey
+	// PostalAddress is the sender's postal address the mail was made
+	// with; "" when none is set. Swedish marketing law wants it in every
+	// mail, so the lint warns when it is missing or not shown.
+	PostalAddress string
 }
 
 // Checker runs the checks.
@@ -91,6 +95,8 @@ type Checker struct {
 	// HTTP, when set, fetches each link (HEAD) to find broken ones. Off by
 	// default: it reaches out to every host the mail links to.
 	HTTP *http.Client
+	// Timeout bounds each DNS lookup; 0 is LookupTimeout.
+	Timeout time.Duration
 }
 
 // Check examines in.
@@ -146,6 +152,7 @@ func (c *Checker) Check(ctx context.Context, in Input) Report {
 	if pg.words == 0 {
 		add(Error, "no_text", "the HTML part has no text")
 	}
+	postal(doc, parts, in, add)
 	c.links(ctx, pg.links, &r)
 	subject(m, add)
 	c.auth(ctx, m, in, add)
@@ -235,6 +242,20 @@ func readParts(m *mail.Message) (parts, error) {
 		}
 	}
 	return p, nil
+}
+
+// postal checks that the sender's postal address is set and that the
+// footer shows it in both parts (a staff layout may leave it out).
+func postal(doc *html.Node, p parts, in Input, add func(sev, code, format string, args ...any)) {
+	if in.PostalAddress == "" {
+		add(Warning, "no_postal_address", "no postal address is set, so the footer has none; marketing mail must say who sends it and where they can be reached (Settings → Sender identity, or the list's own)")
+		return
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	want := squash(in.PostalAddress)
+	if !strings.Contains(squash(textOf(doc)), want) || (p.text != "" && !strings.Contains(squash(p.text), want)) {
+		add(Warning, "postal_address_not_shown", "the postal address %q is set but the mail does not show it; the list's template should show .PostalAddress (or .T.Address) in its footer", in.PostalAddress)
+	}
 }
 
 // unsubscribe checks the one-click header pair and the visible links.
@@ -563,65 +584,139 @@ func (c *Checker) auth(ctx context.Context, m *mail.Message, in Input, add func(
 		add(Info, "dmarc_unchecked", "not checked: DMARC for %s (%s)", fromDomain, why)
 		return
 	}
-	lookup := func(name string) ([]string, bool, error) {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		txt, err := c.Resolver.LookupTXT(ctx, name)
-		var de *net.DNSError
-		if errors.As(err, &de) && de.IsNotFound {
-			return nil, false, nil
-		}
-		return txt, err == nil, err
-	}
-	if in.DKIM != nil {
-		name := in.DKIM.Selector + "._domainkey." + in.DKIM.Domain
-		txt, _, err := lookup(name)
+	d := c.Domain(ctx, DomainInput{FromDomain: fromDomain, ReturnPathDomain: rpDomain, DKIM: in.DKIM})
+	if k := d.DKIM; k != nil {
 		switch {
-		case err != nil:
-			add(Info, "dkim_unchecked", "could not check the DKIM key at %s: %v", name, err)
-		case len(txt) == 0:
-			add(Warning, "dkim_dns_missing", "no DKIM key published at %s; publish the record `utskick dkim` prints", name)
-		case !sameKey(strings.Join(txt, ""), in.DKIM.Record):
-			add(Error, "dkim_dns_mismatch", "the DKIM key published at %s is not the one utskick signs with; signatures will fail", name)
+		case k.Err != nil:
+			add(Info, "dkim_unchecked", "could not check the DKIM key at %s: %v", k.Name, k.Err)
+		case k.Record == "":
+			add(Warning, "dkim_dns_missing", "no DKIM key published at %s; publish the record `utskick dkim` prints", k.Name)
+		case !d.DKIMMatches:
+			add(Error, "dkim_dns_mismatch", "the DKIM key published at %s is not the one utskick signs with; signatures will fail", k.Name)
 		}
 	}
-	if rpDomain != "" {
-		txt, _, err := lookup(rpDomain)
-		switch spf := findRecord(txt, "v=spf1"); {
-		case err != nil:
-			add(Info, "spf_unchecked", "could not check SPF for %s: %v", rpDomain, err)
-		case spf == "":
+	if spf := d.SPF; spf != nil {
+		switch {
+		case spf.Err != nil:
+			add(Info, "spf_unchecked", "could not check SPF for %s: %v", rpDomain, spf.Err)
+		case spf.Record == "":
 			add(Warning, "spf_missing", "%s, the envelope sender's domain, publishes no SPF record", rpDomain)
 		case !spfAligned:
 			add(Info, "spf_not_aligned", "SPF is checked for %s, which is not the From domain %s; DMARC then relies on DKIM", rpDomain, fromDomain)
 		}
 	}
-	// DMARC: the From domain's record, else its organisational domain's.
-	var dmarc string
-	var dmarcErr error
-	for _, d := range uniq(fromDomain, orgDomain(fromDomain)) {
-		txt, _, err := lookup("_dmarc." + d)
-		if err != nil {
-			dmarcErr = err
-			break
-		}
-		if dmarc = findRecord(txt, "v=DMARC1"); dmarc != "" {
-			break
-		}
-	}
-	switch {
-	case dmarcErr != nil:
-		add(Info, "dmarc_unchecked", "could not check DMARC for %s: %v", fromDomain, dmarcErr)
-	case dmarc == "":
+	switch dm := d.DMARC; {
+	case dm.Err != nil:
+		add(Info, "dmarc_unchecked", "could not check DMARC for %s: %v", fromDomain, dm.Err)
+	case dm.Record == "":
 		add(Warning, "dmarc_missing", "%s publishes no DMARC record (_dmarc.%s); Gmail and Yahoo require one from bulk senders", fromDomain, fromDomain)
 	case !dkimAligned && !spfAligned:
 		sev := Warning
-		if p := tag(dmarc, "p"); p == "reject" || p == "quarantine" {
+		if p := tag(dm.Record, "p"); p == "reject" || p == "quarantine" {
 			sev = Error
 		}
-		add(sev, "dmarc_fail", "neither DKIM (%s) nor SPF (%s) is aligned with the From domain %s, so DMARC (p=%s) fails", orEmpty(in.DKIM), rpDomain, fromDomain, tag(dmarc, "p"))
+		add(sev, "dmarc_fail", "neither DKIM (%s) nor SPF (%s) is aligned with the From domain %s, so DMARC (p=%s) fails", orEmpty(in.DKIM), rpDomain, fromDomain, tag(dm.Record, "p"))
 	}
 }
+
+// LookupTimeout bounds one DNS lookup of the checks when
+// Checker.Timeout is zero.
+const LookupTimeout = 5 * time.Second
+
+// DomainInput is what Domain checks: the From domain, the envelope
+// sender's domain ("" to skip SPF) and the signing key (nil to skip DKIM).
+type DomainInput struct {
+	FromDomain, ReturnPathDomain string
+	DKIM                         *DKIMKey
+}
+
+// Lookup is one DNS TXT lookup of the checks. Err is set when it could
+// not be made (no network, a timeout, a server failure): the record is
+// then unknown, neither present nor missing. Record is "" when the name
+// has no such record.
+type Lookup struct {
+	Name   string
+	Record string
+	Err    error
+}
+
+// DomainStatus is what DNS says about sending from a domain. DKIM and SPF
+// are nil when their input was not given.
+type DomainStatus struct {
+	DKIM        *Lookup
+	DKIMMatches bool // the published key is the one utskick signs with
+	SPF         *Lookup
+	DMARC       Lookup // the From domain's record, else its organisational domain's
+}
+
+// Domain looks up the DKIM key, SPF and DMARC records of a sending
+// domain, at once, each lookup bounded by c.Timeout: the checks of the
+// lint and of the workspace's settings page alike.
+func (c *Checker) Domain(ctx context.Context, in DomainInput) DomainStatus {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = LookupTimeout
+	}
+	lookup := func(name, prefix string) Lookup {
+		l := Lookup{Name: name}
+		if c.Resolver == nil {
+			l.Err = ErrNoResolver
+			return l
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		txt, err := c.Resolver.LookupTXT(ctx, name)
+		var de *net.DNSError
+		switch {
+		case errors.As(err, &de) && de.IsNotFound:
+		case err != nil:
+			l.Err = err
+		case prefix == "v=DKIM1":
+			// A DKIM key may be split into strings; its record is them all.
+			l.Record = strings.Join(txt, "")
+		default:
+			l.Record = findRecord(txt, prefix)
+		}
+		return l
+	}
+	var st DomainStatus
+	var wg sync.WaitGroup
+	if in.DKIM != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := lookup(in.DKIM.Selector+"._domainkey."+in.DKIM.Domain, "v=DKIM1")
+			st.DKIM, st.DKIMMatches = &k, k.Record != "" && sameKey(k.Record, in.DKIM.Record)
+		}()
+	}
+	if in.ReturnPathDomain != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spf := lookup(in.ReturnPathDomain, "v=spf1")
+			st.SPF = &spf
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, d := range uniq(in.FromDomain, orgDomain(in.FromDomain)) {
+			if st.DMARC = lookup("_dmarc."+d, "v=DMARC1"); st.DMARC.Err != nil || st.DMARC.Record != "" {
+				break
+			}
+		}
+	}()
+	wg.Wait()
+	return st
+}
+
+// ErrNoResolver is the reason nothing was looked up: the checker has no
+// resolver (mail goes to the embedded capture, or tests).
+var ErrNoResolver = errors.New("DNS checks are off: mail goes to the embedded capture, not out to the Internet")
+
+// Tag reads one tag=value of a DKIM or DMARC record ("p" of a DMARC
+// record is its policy).
+func Tag(rec, name string) string { return tag(rec, name) }
 
 func orEmpty(k *DKIMKey) string {
 	if k == nil {

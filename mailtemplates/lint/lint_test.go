@@ -46,6 +46,9 @@ var goodKey = &lint.DKIMKey{Domain: "example.se", Selector: "utskick", Record: d
 
 const unsub = "https://nyhetsbrev.example.se/unsubscribe/abc234"
 
+// postalAddress is the sender's address every rendered message shows.
+const postalAddress = "Förbundet, Box 1, 111 11 Stockholm"
+
 // render writes body as one recipient's message with the built-in layout
 // (or layout), From nyhetsbrev@example.se.
 func render(t *testing.T, subject, body string, layout *mailtemplates.Layout) []byte {
@@ -55,7 +58,8 @@ func render(t *testing.T, subject, body string, layout *mailtemplates.Layout) []
 		t.Fatal(err)
 	}
 	c, err := tm.CompileCampaign(mailtemplates.CampaignInput{Subject: subject, Body: body, Layout: layout,
-		From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}, ListName: "Senaste nytt", ListID: "sn.example.se", Org: "Förbundet"})
+		From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}, ListName: "Senaste nytt", ListID: "sn.example.se", Org: "Förbundet",
+		PostalAddress: postalAddress, Contact: "Frågor: 08-123 45 67"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +90,7 @@ func TestSeedIssueIsClean(t *testing.T) {
 	subj, body := seedIssue(t)
 	c := &lint.Checker{Resolver: goodDNS()}
 	r := c.Check(context.Background(), lint.Input{Message: render(t, subj, body, nil), UnsubscribeURL: unsub,
-		ReturnPath: "bounces@example.se", DKIM: goodKey})
+		ReturnPath: "bounces@example.se", DKIM: goodKey, PostalAddress: postalAddress})
 	if r.Blocking || len(r.Findings) != 0 {
 		t.Fatalf("findings on a good issue: %+v", r.Findings)
 	}
@@ -195,7 +199,8 @@ func TestAuthenticationChecks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := (&lint.Checker{Resolver: tc.dns}).Check(context.Background(), lint.Input{Message: msg, UnsubscribeURL: unsub, ReturnPath: tc.rp, DKIM: tc.key})
+			r := (&lint.Checker{Resolver: tc.dns}).Check(context.Background(), lint.Input{Message: msg, UnsubscribeURL: unsub, ReturnPath: tc.rp, DKIM: tc.key,
+				PostalAddress: postalAddress})
 			got := codes(r)
 			if len(got) != len(tc.want) {
 				t.Errorf("findings %+v, want %v", r.Findings, tc.want)
@@ -249,5 +254,31 @@ func TestLinkFetchingIsOptional(t *testing.T) {
 	}
 	if len(broken) != 1 || !strings.Contains(broken[0], "/borta answers 404") {
 		t.Fatalf("broken links %q", broken)
+	}
+}
+
+// TestPostalAddressIsRequiredAndShown: marketing mail must say where the
+// sender can be reached. No address set is a warning; an address set but
+// left out by a staff layout is one too; the built-in layout shows it in
+// both parts and is clean.
+func TestPostalAddressIsRequiredAndShown(t *testing.T) {
+	subj, body := seedIssue(t)
+	msg := render(t, subj, body, nil)
+	check := func(in lint.Input) map[string]lint.Finding {
+		in.Message, in.UnsubscribeURL = msg, unsub
+		return codes((&lint.Checker{}).Check(context.Background(), in))
+	}
+	if f, ok := check(lint.Input{})["no_postal_address"]; !ok || f.Severity != lint.Warning {
+		t.Errorf("no postal address set: want a no_postal_address warning, got %+v", f)
+	}
+	got := check(lint.Input{PostalAddress: postalAddress})
+	if _, ok := got["no_postal_address"]; ok {
+		t.Error("no_postal_address although one is set")
+	}
+	if _, ok := got["postal_address_not_shown"]; ok {
+		t.Error("the built-in layout does not show the postal address in both parts")
+	}
+	if _, ok := check(lint.Input{PostalAddress: "Någon annanstans 5, 222 22 Lund"})["postal_address_not_shown"]; !ok {
+		t.Error("an address the mail does not show passes")
 	}
 }

@@ -125,11 +125,13 @@ try {
   await page.click('nav a[href="/admin/lists"]');
   await check('coming');
 
-  // 5. A confirm dialog guards deactivation; dismissing it changes nothing.
-  page.once('dialog', (d) => { out.confirmText = d.message(); d.dismiss(); });
+  // 5. Deactivation asks first, on a page that names the person (no
+  // script needed); cancelling changes nothing.
   await page.goto(`${base}/admin/settings/users`);
-  await page.click('button[data-confirm]');
-  await page.waitForTimeout(300);
+  await page.click('a[href$="/deactivate"]');
+  await page.waitForSelector('#h-confirm');
+  out.confirmText = await page.textContent('section[aria-labelledby="h-confirm"] p');
+  await Promise.all([page.waitForNavigation(), page.click('section[aria-labelledby="h-confirm"] .actions a')]);
   out.afterDismiss = page.url().replace(base, '');
 
   // 6. Sign out; the old session is gone.
