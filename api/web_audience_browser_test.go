@@ -66,7 +66,7 @@ func TestAudienceInChromium(t *testing.T) {
 
 	var res audienceResult
 	b.walk(t, "audience.mjs", lv.BaseURL, 4*time.Minute, &res, "CSV="+csvPath)
-	checkedLightAndDark(t, &res, "lists-empty", "list-new", "list-errors", "list", "lists", "imports-empty", "import-review",
+	checkedLightAndDark(t, &res, "lists-empty", "list-new", "list-errors", "list-sender-error", "list", "lists", "imports-empty", "import-review",
 		"import-running", "import-done", "imports", "subscribers", "person", "person-saved", "erase", "subscribers-erased",
 		"suppressions", "person-new", "viewer-lists", "viewer-list", "viewer-person", "viewer-imports")
 	// The bar moved: a value strictly between the start and the end was
