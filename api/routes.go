@@ -73,6 +73,8 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
 	web.GET("/settings/tokens", s.tokensPage, in, webAdmin)
+	web.GET("/audit", s.auditPage, in, webAdmin)
+	web.GET("/audit.csv", s.exportAudit, in, webAdmin)
 	web.POST("/settings/tokens", s.tokensCreate, in, webAdmin)
 	web.POST("/settings/tokens/:id/revoke", s.tokensRevoke, in, webAdmin)
 	web.GET("/settings/webhooks", s.webhooksPage, in, webAdmin)

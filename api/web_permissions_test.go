@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,129 @@ func TestCampaignPageShowsTheApprovalBox(t *testing.T) {
 	rec = pb.get(path)
 	if strings.Contains(rec.Body.String(), `id="approval-h"`) {
 		t.Error("an approved campaign still shows the approval box")
+	}
+}
+
+// TestAuditScreenFiltersPagesAndDownloads: the admin's audit screen shows
+// the log newest first with the API's filters (user, object, action
+// prefix, dates in Stockholm), pages by keyset with the filters kept,
+// shows a bad date next to its field, offers the same rows as CSV, and is
+// not there for a member.
+func TestAuditScreenFiltersPagesAndDownloads(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	admin := w.user("admin@example.se", store.RoleAdmin, pw)
+	other := w.user("eva@example.se", store.RoleAdmin, pw)
+	w.user("medlem@example.se", store.RoleMember, pw)
+	add := func(u *store.User, action, typ, id string) {
+		t.Helper()
+		actx := store.WithActor(ctx, store.Actor{Source: "web", UserID: u.ID})
+		actx, a := store.StartAudit(actx, action, typ, id)
+		a.SetOrigin("192.0.2.77", "test", "")
+		if _, err := w.st.FinishAudit(actx, http.StatusOK); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 55; i++ {
+		add(other, "list.update", "list", itoa(int64(i+1)))
+	}
+	add(other, "campaign.send", "campaign", "7")
+	add(other, "campaign.approve", "campaign", "7")
+
+	b := w.browser()
+	b.signIn("admin@example.se", pw)
+	rec := b.get("/admin/settings")
+	if !strings.Contains(rec.Body.String(), `href="/admin/audit"`) {
+		t.Error("Settings does not link to the audit log")
+	}
+	rec = b.get("/admin/audit")
+	wantStatus(t, rec, http.StatusOK)
+	body := rec.Body.String()
+	if n := strings.Count(body, "data-audit-id="); n != 50 {
+		t.Errorf("first page has %d rows, want 50", n)
+	}
+	if strings.Index(body, "<code>campaign.approve</code>") > strings.Index(body, "<code>campaign.send</code>") {
+		t.Error("rows are not newest first")
+	}
+	if !strings.Contains(body, `rel="next"`) {
+		t.Fatal("no link to the older rows")
+	}
+
+	// A prefix filter, kept across pages and in the CSV link.
+	rec = b.get("/admin/audit?action=campaign.&user_id=" + itoa(other.ID))
+	body = rec.Body.String()
+	if n := strings.Count(body, "data-audit-id="); n != 2 || strings.Contains(body, "list.update") {
+		t.Errorf("action prefix campaign. shows %d rows:\n%s", n, body)
+	}
+	if strings.Contains(body, `rel="next"`) {
+		t.Error("a single page of results links to a next page")
+	}
+	if !strings.Contains(body, `href="/admin/audit.csv?action=campaign.&amp;user_id=`+itoa(other.ID)+`"`) {
+		t.Error("the CSV link does not carry the filters")
+	}
+	rec = b.get("/admin/audit?object_type=list&object_id=3")
+	if n := strings.Count(rec.Body.String(), "data-audit-id="); n != 1 {
+		t.Errorf("object list #3 shows %d rows", n)
+	}
+	rec = b.get("/admin/audit?user_id=" + itoa(admin.ID) + "&action=list.")
+	if n := strings.Count(rec.Body.String(), "data-audit-id="); n != 0 {
+		t.Errorf("another user's filter shows %d list rows", n)
+	}
+	// The test clock is 2026-03-02 08:00 UTC: the day itself includes
+	// the rows, the next day does not.
+	rec = b.get("/admin/audit?since=2026-03-02&until=2026-03-02&action=campaign.")
+	if n := strings.Count(rec.Body.String(), "data-audit-id="); n != 2 {
+		t.Errorf("the day of the rows shows %d rows", n)
+	}
+	rec = b.get("/admin/audit?since=2026-03-03")
+	if n := strings.Count(rec.Body.String(), "data-audit-id="); n != 0 {
+		t.Errorf("the day after shows %d rows", n)
+	}
+
+	// Keyset: the older page follows on without overlap.
+	first := b.get("/admin/audit").Body.String()
+	m := regexp.MustCompile(`href="(/admin/audit\?before=\d+)" rel="next"`).FindStringSubmatch(first)
+	if m == nil {
+		t.Fatalf("no keyset link in\n%s", first)
+	}
+	rec = b.get(strings.ReplaceAll(m[1], "&amp;", "&"))
+	ids := regexp.MustCompile(`data-audit-id="(\d+)"`)
+	seen := map[string]bool{}
+	for _, x := range ids.FindAllStringSubmatch(first, -1) {
+		seen[x[1]] = true
+	}
+	older := ids.FindAllStringSubmatch(rec.Body.String(), -1)
+	if len(older) == 0 {
+		t.Fatal("the older page is empty")
+	}
+	for _, x := range older {
+		if seen[x[1]] {
+			t.Errorf("row %s is on both pages", x[1])
+		}
+	}
+	if len(seen)+len(older) < 57 {
+		t.Errorf("two pages hold %d rows, want at least 57", len(seen)+len(older))
+	}
+
+	rec = b.get("/admin/audit?since=yesterday")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if !strings.Contains(rec.Body.String(), `<p class="error" id="since-error">`) {
+		t.Errorf("a bad date is not shown next to its field:\n%s", rec.Body)
+	}
+
+	rec = b.get("/admin/audit.csv?action=campaign.")
+	wantStatus(t, rec, http.StatusOK)
+	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "campaign.approve") || !strings.Contains(lines[2], "campaign.send") {
+		t.Errorf("CSV of campaign.:\n%s", rec.Body)
+	}
+
+	mb := w.browser()
+	mb.signIn("medlem@example.se", pw)
+	if rec := mb.get("/admin/audit"); rec.Code != http.StatusForbidden && rec.Code != http.StatusNotFound {
+		t.Errorf("a member gets the audit screen: %d", rec.Code)
+	}
+	if rec := mb.get("/admin/audit.csv"); rec.Code != http.StatusForbidden && rec.Code != http.StatusNotFound {
+		t.Errorf("a member gets the audit CSV: %d", rec.Code)
 	}
 }
