@@ -68,6 +68,8 @@ func (s *Server) routes() {
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
 	web.POST("/settings/users", s.usersInvite, in, webAdmin)
 	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
+	web.GET("/settings/users/:id/grants", s.usersGrantsPage, in, webAdmin)
+	web.POST("/settings/users/:id/grants", s.usersGrantsSave, in, webAdmin)
 	web.GET("/settings/users/:id/deactivate", s.usersDeactivatePage, in, webAdmin)
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)

@@ -214,3 +214,62 @@ func TestAuditScreenFiltersPagesAndDownloads(t *testing.T) {
 		t.Errorf("a member gets the audit CSV: %d", rec.Code)
 	}
 }
+
+// TestGrantsFromSettingsLimitWhatAMemberSees: an admin ticks "author" on
+// BUS for a member in Settings → Users (the same store function as PUT
+// /api/v1/users/{id}/grants); the member then gets 404 for the monthly
+// list's page and sees BUS; a member cannot open the grants page.
+func TestGrantsFromSettingsLimitWhatAMemberSees(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	w.user("admin@example.se", store.RoleAdmin, pw)
+	m := w.user("medlem@example.se", store.RoleMember, pw)
+	bus := w.list("bus", "BUS")
+	monthly := w.list("manadsbrev", "Månadsbrevet")
+
+	ab := w.browser()
+	ab.signIn("admin@example.se", pw)
+	users := ab.get("/admin/settings/users").Body.String()
+	if !strings.Contains(users, `href="/admin/settings/users/`+itoa(m.ID)+`/grants"`) {
+		t.Error("Settings → Users does not link to the member's list roles")
+	}
+	if !strings.Contains(users, `id="invite-role-member"`) || strings.Contains(users, `id="invite-role-editor"`) {
+		t.Error("the invite form does not offer admin/member")
+	}
+	rec := ab.get("/admin/settings/users/" + itoa(m.ID) + "/grants")
+	wantStatus(t, rec, http.StatusOK)
+	if !strings.Contains(rec.Body.String(), `name="list-`+itoa(bus.ID)+`" value="author"`) {
+		t.Fatalf("no author box for BUS:\n%s", rec.Body)
+	}
+	rec = ab.post("/admin/settings/users/"+itoa(m.ID)+"/grants", url.Values{"list-" + itoa(bus.ID): {"author"}})
+	wantRedirect(t, rec, "/admin/settings/users")
+	gs, err := w.st.Grants(ctx, m.ID)
+	if err != nil || len(gs) != 1 || gs[0].ListID != bus.ID || gs[0].Role != store.GrantAuthor {
+		t.Fatalf("grants after the form: %+v %v", gs, err)
+	}
+	rows, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Action: "user.grants"})
+	if len(rows) != 1 || rows[0].ObjectID != itoa(m.ID) {
+		t.Errorf("audit of the grants form: %+v", rows)
+	}
+	if rec := ab.get("/admin/settings/users/" + itoa(m.ID) + "/grants"); !strings.Contains(rec.Body.String(), `value="author" checked`) {
+		t.Error("the saved grant is not ticked")
+	}
+	before := w.rowCounts()
+	rec = ab.post("/admin/settings/users/"+itoa(m.ID)+"/grants", url.Values{"list-" + itoa(bus.ID): {"owner"}})
+	wantStatus(t, rec, http.StatusUnprocessableEntity)
+	if !strings.Contains(rec.Body.String(), `id="list-`+itoa(bus.ID)+`-error"`) {
+		t.Error("an unknown role is not shown next to its list")
+	}
+	w.unchanged(before)
+
+	mb := w.browser()
+	mb.signIn("medlem@example.se", pw)
+	wantStatus(t, mb.get("/admin/lists/"+itoa(monthly.ID)), http.StatusNotFound)
+	wantStatus(t, mb.get("/admin/lists/"+itoa(bus.ID)), http.StatusOK)
+	if body := mb.get("/admin/lists").Body.String(); strings.Contains(body, "Månadsbrevet") || !strings.Contains(body, "BUS") {
+		t.Error("the member's lists page shows the monthly or hides BUS")
+	}
+	if rec := mb.get("/admin/settings/users/" + itoa(m.ID) + "/grants"); rec.Code != http.StatusForbidden && rec.Code != http.StatusNotFound {
+		t.Errorf("a member opens the grants page: %d", rec.Code)
+	}
+}
