@@ -63,6 +63,8 @@ func (s *Server) routes() {
 	web.GET("/account", s.accountPage, in)
 	web.POST("/account", s.accountSubmit, in)
 	web.POST("/account/password", s.accountPassword, in)
+	web.GET("/account/twofactor", s.twoFactorPage, in)
+	web.POST("/account/twofactor", s.twoFactorConfirm, in)
 	web.POST("/account/sessions/:id/end", s.accountEndSession, in)
 	web.GET("/settings", s.settingsPage, in, webAdmin)
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
