@@ -63,6 +63,7 @@ func TestCampaignPageShowsTheApprovalBox(t *testing.T) {
 		`href="/admin/campaigns/` + itoa(c.ID) + `/preview"`,
 		`data-field="approval-recipients">0<`,
 		`<label for="reject-comment">`,
+		`badge-pending_approval">Väntar på godkännande<`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the publisher's page lacks %s", want)
