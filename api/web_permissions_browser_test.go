@@ -83,7 +83,7 @@ func TestPermissionsInChromium(t *testing.T) {
 		users[u.email] = nu
 	}
 	author := users["skribent@example.se"]
-	bus := &store.List{Slug: "bus-i14", Name: "BUS", RequiresApproval: true}
+	bus := &store.List{Slug: "bus-i14", Name: "BUS med fyra ögon", RequiresApproval: true}
 	if err := st.CreateList(ctx, bus); err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,6 @@ try {
   step('audit rows: ' + (await page.locator('[data-audit-id]').count()));
   await check('audit');
   await shot('audit.png');
-  await shot('audit-dark.png', 'dark');
 
   await page.fill('#audit-action', 'auth.');
   await page.fill('#audit-since', '2001-02-03');
