@@ -32,6 +32,12 @@ type listForm struct {
 	TrackOpens  bool   `form:"track_opens"`
 	TrackClicks bool   `form:"track_clicks"`
 	ReplyTo     string `form:"reply_to"`
+	// The list's own sender identity; "" is the instance's (Settings →
+	// Sender identity).
+	FromName      string `form:"from_name"`
+	FromAddress   string `form:"from_address"`
+	PostalAddress string `form:"postal_address"`
+	Contact       string `form:"contact"`
 }
 
 // request is the form as the API's request, so that the same validate()
@@ -39,12 +45,14 @@ type listForm struct {
 func (f *listForm) request() listRequest {
 	return listRequest{Slug: &f.Slug, Name: &f.Name, Description: &f.Description, Language: &f.Language,
 		Optin: &f.Optin, Visibility: &f.Visibility, TemplateID: &f.TemplateID, Archive: &f.Archive,
-		TrackOpens: &f.TrackOpens, TrackClicks: &f.TrackClicks, ReplyTo: &f.ReplyTo}
+		TrackOpens: &f.TrackOpens, TrackClicks: &f.TrackClicks, ReplyTo: &f.ReplyTo,
+		FromName: &f.FromName, FromAddress: &f.FromAddress, PostalAddress: &f.PostalAddress, Contact: &f.Contact}
 }
 
 func listFormOf(l *store.List) listForm {
 	f := listForm{Slug: l.Slug, Name: l.Name, Description: l.Description, Language: l.Language, Optin: l.Optin,
-		Visibility: l.Visibility, Archive: l.Archive, TrackOpens: l.TrackOpens, TrackClicks: l.TrackClicks, ReplyTo: l.ReplyTo}
+		Visibility: l.Visibility, Archive: l.Archive, TrackOpens: l.TrackOpens, TrackClicks: l.TrackClicks, ReplyTo: l.ReplyTo,
+		FromName: l.FromName, FromAddress: l.FromAddress, PostalAddress: l.PostalAddress, Contact: l.Contact}
 	if l.TemplateID != nil {
 		f.TemplateID = *l.TemplateID
 	}
@@ -74,6 +82,9 @@ type listData struct {
 	// paste into the association's website (public lists only).
 	SubscribeURL string
 	Snippet      string
+	// Sender is what each empty sender field of the list means: the
+	// instance's identity, with UTSKICK_FROM where that is empty too.
+	Sender store.SenderIdentity
 }
 
 func (s *Server) listData(c echo.Context, l *store.List, f listForm) (listData, error) {
@@ -85,7 +96,18 @@ func (s *Server) listData(c echo.Context, l *store.List, f listForm) (listData, 
 	if l != nil {
 		title = "lists.edit"
 	}
-	p := listData{webPage: s.page(c, title, "lists"), List: l, Form: f, Templates: ts}
+	id, err := s.st.SenderIdentity(c.Request().Context())
+	if err != nil {
+		return listData{}, err
+	}
+	def := s.compose.From()
+	if id.FromName == "" {
+		id.FromName = def.Name
+	}
+	if id.FromAddress == "" {
+		id.FromAddress = def.Address
+	}
+	p := listData{webPage: s.page(c, title, "lists"), List: l, Form: f, Templates: ts, Sender: id}
 	if l != nil {
 		p.Title = l.Name
 		if l.Visibility == store.VisibilityPublic {

@@ -477,13 +477,14 @@ func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRow,
 		// The subscribers whose address starts with e, then their
 		// deliveries by the (campaign_id, subscriber_id) index. Both
 		// conditions read an index of subscribers: on SQLite a range on
-		// the email index, on Postgres LIKE on the lower(email)
-		// text_pattern_ops index of the subscriber search (0012).
+		// the email index, on Postgres a range in the byte order of the
+		// lower(email) text_pattern_ops index of the subscriber search
+		// (0012; see searchCond for why not LIKE).
 		sub := "SELECT id FROM subscribers WHERE email >= ? AND email < ?"
 		args := []any{e, emailPrefixEnd(e)}
 		if s.dialect == DialectPostgres {
-			sub = `SELECT id FROM subscribers WHERE lower(email) LIKE ? ESCAPE '\'`
-			args = []any{escapeLike(e) + "%"}
+			sub = "SELECT id FROM subscribers WHERE lower(email) ~>=~ ? AND lower(email) ~<~ ?"
+			args = []any{e, e + "\U0010FFFF"}
 		}
 		tx = tx.Where("d.subscriber_id IN ("+sub+")", args...)
 	}

@@ -65,8 +65,12 @@ func searchCond(dialect, table, term string) (string, []any) {
 		expr := strings.NewReplacer("email", table+".email", "name", table+".name").Replace(e.expr)
 		for _, v := range searchVariants(term) {
 			if dialect == DialectPostgres {
-				parts = append(parts, expr+` LIKE ? ESCAPE '\'`)
-				args = append(args, escapeLike(v)+"%")
+				// text_pattern_ops's own byte-order operators: unlike
+				// LIKE with a parameter, they keep to the index in a
+				// generic plan too (pgx prepares statements, and after
+				// five runs Postgres may plan for any parameter).
+				parts = append(parts, "("+expr+" ~>=~ ? AND "+expr+" ~<~ ?)")
+				args = append(args, v, v+"\U0010FFFF")
 			} else {
 				// SQLite uses an index for LIKE only with case-sensitive
 				// LIKE; a range on the byte order does the same.
@@ -88,8 +92,8 @@ func (s *Store) searchIDs(db *gorm.DB, term string) (*gorm.DB, bool, error) {
 	for _, e := range searchExprs(s.dialect) {
 		for _, v := range searchVariants(term) {
 			if s.dialect == DialectPostgres {
-				subs = append(subs, "SELECT id FROM subscribers WHERE "+e.expr+` LIKE ? ESCAPE '\'`)
-				args = append(args, escapeLike(v)+"%")
+				subs = append(subs, "SELECT id FROM subscribers WHERE "+e.expr+" ~>=~ ? AND "+e.expr+" ~<~ ?")
+				args = append(args, v, v+"\U0010FFFF")
 			} else {
 				subs = append(subs, "SELECT id FROM subscribers WHERE "+e.expr+" >= ? AND "+e.expr+" < ?")
 				args = append(args, v, v+"\U0010FFFF")

@@ -91,8 +91,19 @@ try {
   step('slug error: ' + (await page.textContent('#slug-error')));
   await check('list-errors');
   await page.fill('#slug', 'bus');
+  // The list's own sender: a from address with a name in it is refused
+  // at that field (the name has a field of its own).
+  await page.fill('#from_name', 'BUS-redaktionen');
+  await page.fill('#from_address', 'BUS <bus@example.se>');
+  await page.fill('#postal_address', 'Hornsgatan 20, 118 82 Stockholm');
+  await submit('form[action="/admin/lists"] button[type=submit]');
+  step('from_address error: ' + (await page.textContent('#from_address-error')));
+  await check('list-sender-error');
+  await shot('audience-list-sender.png');
+  await page.fill('#from_address', 'bus@example.se');
   await submit('form[action="/admin/lists"] button[type=submit]');
   step('created: ' + (await page.textContent('.flash')));
+  step('list sender: ' + (await page.inputValue('#from_name')) + ' <' + (await page.inputValue('#from_address')) + '>');
   await check('list');
   step('snippet starts: ' + (await page.inputValue('#snippet')).split('\n')[0]);
   await page.click('nav a[href="/admin/lists"]');
