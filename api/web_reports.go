@@ -184,6 +184,35 @@ type campaignPageData struct {
 	Actions []campaignAction
 	// Confirms tells whether one of Actions asks first, for the hint.
 	Confirms bool
+	// Approval is set while the campaign waits for four eyes.
+	Approval *approvalBox
+}
+
+// approvalBox is what _approval.html shows of a campaign waiting for
+// approval: an approver gets the preview at the revision to approve, the
+// recipient count and the buttons; the one who asked sees that it waits.
+type approvalBox struct {
+	Revision   int
+	Recipients int64
+	PreviewURL string
+	// CanApprove: the viewer is a publisher of all the campaign's lists
+	// and not the one who asked (the store checks the same again).
+	CanApprove bool
+}
+
+// approvalFor fills the approval box of campaign c for the signed-in user.
+func (s *Server) approvalFor(ctx context.Context, u *store.User, c *store.Campaign) (*approvalBox, error) {
+	if c.Status != store.CampaignPending {
+		return nil, nil
+	}
+	n, err := s.st.RecipientCount(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	asked := c.RequestedByUser != nil && u != nil && *c.RequestedByUser == u.ID
+	return &approvalBox{Revision: c.Revision, Recipients: n,
+		PreviewURL: "/admin/campaigns/" + strconv.FormatInt(c.ID, 10) + "/preview",
+		CanApprove: !asked && store.AccessFrom(ctx).CanAll(c.ListIDs, store.GrantPublisher)}, nil
 }
 
 func (s *Server) campaignPage(c echo.Context) error {
@@ -203,6 +232,9 @@ func (s *Server) campaignPage(c echo.Context) error {
 	p := campaignPageData{webPage: s.page(c, "rep.campaign_title", "campaigns"), campaignHead: h, Stats: st,
 		P: s.progressOf(c, st)}
 	p.Title = h.C.Name
+	if p.Approval, err = s.approvalFor(ctx, p.User, h.C); err != nil {
+		return err
+	}
 	if p.CanEdit() {
 		p.Actions = campaignActions(h.C.Status, st)
 		for i := range p.Actions {

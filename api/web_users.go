@@ -32,7 +32,7 @@ func (r *inviteUserRequest) validate() error {
 		return &FieldError{Field: "name", Msg: "is longer than 200 characters", Key: "err.too_long", Args: []string{"max", "200"}}
 	}
 	if !store.ValidRole(r.Role) {
-		return &FieldError{Field: "role", Msg: "must be admin, editor or viewer", Key: "err.role"}
+		return &FieldError{Field: "role", Msg: "must be admin or member (editor and viewer: every list)", Key: "err.role"}
 	}
 	if r.Lang == "" {
 		r.Lang = "sv"
@@ -81,7 +81,7 @@ func (s *Server) usersData(c echo.Context) (usersData, error) {
 		return usersData{}, err
 	}
 	return usersData{webPage: s.page(c, "users.title", "settings"), Users: us,
-		Roles: []string{store.RoleAdmin, store.RoleEditor, store.RoleViewer}, Invite: inviteUserRequest{Role: store.RoleEditor, Lang: "sv"}}, nil
+		Roles: []string{store.RoleAdmin, store.RoleMember}, Invite: inviteUserRequest{Role: store.RoleMember, Lang: "sv"}}, nil
 }
 
 func (s *Server) usersPage(c echo.Context) error {
