@@ -139,6 +139,8 @@ func (w *webUI) funcs(lang string, now func() time.Time) htmltemplate.FuncMap {
 		"asset":      func(name string) string { return "/admin/static/" + w.hashed[name] },
 		"roleName":   func(r string) string { return cat.T("role." + r) },
 		"roleDesc":   func(r string) string { return cat.T("role." + r + "_desc") },
+		"grantName":  func(r string) string { return cat.T("perm.grant_" + r) },
+		"grantDesc":  func(r string) string { return cat.T("perm.grant_" + r + "_desc") },
 		"statusName": func(s string) string { return cat.T("status." + s) },
 		"campaignStatus": func(s string) string {
 			return cat.T("campaign_status." + s)

@@ -45,7 +45,7 @@ func TestWorkspaceInChromium(t *testing.T) {
 	var res workspaceResult
 	b.walk(t, "workspace.mjs", lv.BaseURL, 3*time.Minute, &res, "SETUP_LINK="+worker.SetPasswordURL(lv.BaseURL, secret))
 	checkedLightAndDark(t, &res, "setup", "setup-errors", "signin", "overview", "account", "settings", "users", "users-invited",
-		"coming", "signed-out", "forgot", "forgot-errors", "forgot-sent", "signin-wrong-en")
+		"lists", "signed-out", "forgot", "forgot-errors", "forgot-sent", "signin-wrong-en")
 	for _, p := range res.Pages {
 		want := "sv"
 		if p.Name == "signin-wrong-en" {
@@ -74,7 +74,7 @@ func TestWorkspaceInChromium(t *testing.T) {
 		t.Fatalf("first admin: %v %+v", err, chef)
 	}
 	ny, err := st.UserByEmail(ctx, "ny.kollega@example.se")
-	if err != nil || ny.Role != store.RoleViewer || ny.Status != store.UserInvited {
+	if err != nil || ny.Role != store.RoleMember || ny.Status != store.UserInvited {
 		t.Fatalf("invited colleague: %v %+v", err, ny)
 	}
 	if ss, _ := st.Sessions(ctx, chef.ID); len(ss) != 0 {

@@ -76,8 +76,24 @@ func TestStaffWordsExistInBothLanguagesAndEveryUsedKeyExists(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// An audit action ("account.twofactor_refused") has the shape of
+		// a key but names what happened, not words to show.
+		actions := map[token.Pos]bool{}
+		ast.Inspect(af, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "SetAction" {
+					for _, a := range call.Args {
+						actions[a.Pos()] = true
+					}
+				}
+			}
+			return true
+		})
 		ast.Inspect(af, func(n ast.Node) bool {
 			lit, ok := n.(*ast.BasicLit)
+			if ok && actions[lit.Pos()] {
+				return true
+			}
 			if !ok || lit.Kind != token.STRING {
 				return true
 			}
@@ -91,6 +107,9 @@ func TestStaffWordsExistInBothLanguagesAndEveryUsedKeyExists(t *testing.T) {
 	for _, r := range []string{store.RoleAdmin, store.RoleEditor, store.RoleViewer} {
 		used["role."+r], used["role."+r+"_desc"] = "roleName", "roleDesc"
 	}
+	for _, g := range store.GrantRoles {
+		used["perm.grant_"+g], used["perm.grant_"+g+"_desc"] = "grantName", "grantDesc"
+	}
 	for _, s := range []string{store.UserInvited, store.UserActive, store.UserDeactivated} {
 		used["status."+s] = "statusName"
 	}
@@ -99,9 +118,6 @@ func TestStaffWordsExistInBothLanguagesAndEveryUsedKeyExists(t *testing.T) {
 	}
 	for _, p := range []string{store.PurposeInvite, store.PurposeReset, store.PurposeSetup} {
 		used["password.title_"+p] = "passwordData"
-	}
-	for _, s := range []string{"campaigns", "lists", "subscribers", "imports", "suppressions"} {
-		used["nav."+s] = "coming"
 	}
 	for k, where := range used {
 		for _, lang := range mailtemplates.Languages {

@@ -235,17 +235,3 @@ func (s *Server) settingsPage(c echo.Context) error {
 	p := settingsData{webPage: s.page(c, "settings.title", "settings")}
 	return s.renderWeb(c, http.StatusOK, "settings", p.Lang, p)
 }
-
-type comingData struct {
-	webPage
-	Section string
-}
-
-// coming is a screen of the navigation not built yet: it says so and
-// points at the API, which can do it today.
-func (s *Server) coming(section string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		p := comingData{webPage: s.page(c, "nav."+section, section), Section: section}
-		return s.renderWeb(c, http.StatusOK, "coming", p.Lang, p)
-	}
-}

@@ -114,16 +114,16 @@ try {
   await page.click('a[href="/admin/settings/users"]');
   await check('users');
 
-  // 4. Invite a colleague as a viewer.
+  // 4. Invite a colleague as a member (their lists are given on the grants page).
   await page.fill('#email', 'ny.kollega@example.se');
   await page.fill('#name', 'Ny Kollega');
-  await page.check('#invite-role-viewer');
+  await page.check('#invite-role-member');
   await submit('section[aria-labelledby="h-invite"] form');
   step('invited: ' + (await page.textContent('.flash')));
   await check('users-invited');
   await shot('workspace-users.png');
   await page.click('nav a[href="/admin/lists"]');
-  await check('coming');
+  await check('lists');
 
   // 5. Deactivation asks first, on a page that names the person (no
   // script needed); cancelling changes nothing.
