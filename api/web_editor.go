@@ -446,6 +446,76 @@ func (s *Server) editorPreview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.writePreview(c, camp)
+}
+
+// previewTimeout bounds the compile of one live preview: the writer's
+// typing triggers it, so it must not hold a worker for long.
+const previewTimeout = 2 * time.Second
+
+// previewBodyLimit bounds a posted preview: the editor's fields at their
+// longest (a body of MaxBodyChars characters of up to four bytes each,
+// percent-encoded) and the rest of the form.
+const previewBodyLimit = "3M"
+
+// editorPreviewDraft is POST /admin/campaigns/:id/preview with the same
+// query as the GET: the editor's fields as they are now, unsaved, as a
+// reader would see them. editor.js posts them after a pause in typing;
+// without scripts the editor form's "Förhandsgranska" button posts them
+// into the frame. The fields pass the save's own checks
+// (campaignRequest.validate) and are composed as the saved draft is;
+// nothing is written.
+func (s *Server) editorPreviewDraft(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var f editorForm
+	if err := bindForm(c, &f); err != nil {
+		return err
+	}
+	req := f.request(false)
+	if err := req.validate(false); err != nil {
+		return s.previewRefused(c, err)
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), previewTimeout)
+	defer cancel()
+	camp, err := s.st.PatchedDraft(ctx, id, store.CampaignPatch{Name: req.Name, Subject: req.Subject, From: req.From,
+		ReplyTo: req.ReplyTo, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
+	if err != nil {
+		return s.previewRefused(c, listFieldError(err, listIDRefs(req.ListIDs), "list_ids"))
+	}
+	c.SetRequest(c.Request().WithContext(ctx))
+	return s.writePreview(c, camp)
+}
+
+// previewRefused answers a posted preview whose fields the save would
+// refuse: the reason, in the frame, at the field it names.
+func (s *Server) previewRefused(c echo.Context, err error) error {
+	errs := s.campaignFormErrors(c, err)
+	if errs == nil {
+		return err
+	}
+	var b strings.Builder
+	for field, msg := range errs {
+		fmt.Fprintf(&b, "%s: %s\n", field, msg)
+	}
+	s.previewHeaders(c)
+	return c.Blob(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte(b.String()))
+}
+
+// previewHeaders are the headers of every answer shown in the editor's
+// frame.
+func (s *Server) previewHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set(previewHeader, previewDiffers)
+	h.Set("Content-Security-Policy", s.editorPreviewPolicy())
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+}
+
+// writePreview renders camp for the editor's frame, as the query asks.
+func (s *Server) writePreview(c echo.Context, camp *store.Campaign) error {
 	format := c.QueryParam("format")
 	if err := oneOf("format", &format, "html", "html", "text"); err != nil {
 		return err
@@ -462,11 +532,7 @@ func (s *Server) editorPreview(c echo.Context) error {
 	}
 	o := previewOptions{Lang: lang}
 	ctx := c.Request().Context()
-	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set(previewHeader, previewDiffers)
-	h.Set("Content-Security-Policy", s.editorPreviewPolicy())
-	h.Set("X-Frame-Options", "SAMEORIGIN")
+	s.previewHeaders(c)
 	if as := strings.TrimSpace(c.QueryParam("as")); as != "" {
 		sub, err := s.st.SubscriberByEmail(ctx, as)
 		if err != nil {
