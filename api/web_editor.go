@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -247,7 +248,7 @@ func (s *Server) fillPreview(c echo.Context, p *editorData, camp *store.Campaign
 		return
 	}
 	p.TextPreview = comp.Compiled.Text(rcpt)
-	p.Findings = s.findings(ctx, camp)
+	p.Findings = s.findings(c, camp)
 }
 
 // contentFindings turns an error of the content into a finding with its
@@ -262,11 +263,12 @@ func contentFindings(err error) []finding {
 
 var quotedRE = regexp.MustCompile(`"([^"]{4,})"|(https?://[^\s"')]+)`)
 
-// findings runs the lint on the message a sample reader would get and
-// points each finding at the first line of the body that holds what it
-// quotes (a link, an image, a text), when there is one.
-func (s *Server) findings(ctx context.Context, camp *store.Campaign) []finding {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+// findings runs the lint on the message a sample reader would get, in
+// the words of the page's language, and points each finding at the first
+// line of the body that holds what it names (a link, an image, a text),
+// when there is one.
+func (s *Server) findings(c echo.Context, camp *store.Campaign) []finding {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	rep, err := s.lintCampaign(ctx, camp, 0, false)
 	if err != nil {
@@ -275,17 +277,49 @@ func (s *Server) findings(ctx context.Context, camp *store.Campaign) []finding {
 	lines := strings.Split(camp.Body, "\n")
 	out := make([]finding, 0, len(rep.Findings))
 	for _, f := range rep.Findings {
-		out = append(out, finding{Code: f.Code, Severity: f.Severity, Message: f.Message, Blocking: f.Blocking, Line: lineOf(lines, f)})
+		out = append(out, finding{Code: f.Code, Severity: f.Severity, Message: s.lintText(c, f), Blocking: f.Blocking, Line: lineOf(lines, f)})
 	}
 	return out
 }
 
+// lintText is finding f in the page's language: the wording of its Key
+// from the i18n files ("lint."+Key) filled with its Params. The reasons
+// utskick itself gives for a check it skipped are translated too.
+func (s *Server) lintText(c echo.Context, f lint.Finding) string {
+	wording, ok := s.web.cats[s.webLang(c)]["lint."+f.Key]
+	if !ok {
+		return f.Message // a finding without words of its own: the English
+	}
+	params := f.Params
+	if why, ok := params["why"]; ok {
+		params = maps.Clone(params)
+		switch why {
+		case noDNSEmbedded:
+			params["why"] = s.t(c, "lint.why_embedded")
+		case lint.NoResolverReason:
+			params["why"] = s.t(c, "lint.why_no_resolver")
+		}
+	}
+	return lint.Fill(wording, params)
+}
+
+// lineOf is the first line of the body that holds a link, image source
+// or text the finding names, 0 when none does.
 func lineOf(lines []string, f lint.Finding) int {
+	var needles []string
+	for _, k := range []string{"url", "src", "text", "address"} {
+		if v := f.Params[k]; len(v) >= 4 {
+			needles = append(needles, v)
+		}
+	}
 	for _, m := range quotedRE.FindAllStringSubmatch(f.Message, -1) {
 		needle := m[1]
 		if needle == "" {
 			needle = m[2]
 		}
+		needles = append(needles, needle)
+	}
+	for _, needle := range needles {
 		for i, l := range lines {
 			if strings.Contains(l, needle) {
 				return i + 1
@@ -369,7 +403,7 @@ func (s *Server) editorAutosave(c echo.Context) error {
 	saved, err := s.editCampaign(ctx, camp.ID, f.request(true))
 	if err == nil {
 		return c.JSON(http.StatusOK, autosaveAnswer{Saved: true, Revision: saved.Revision,
-			SavedAt: saved.UpdatedAt.In(mailtemplates.Stockholm()).Format("15:04:05"), Findings: s.findings(ctx, saved)})
+			SavedAt: saved.UpdatedAt.In(mailtemplates.Stockholm()).Format("15:04:05"), Findings: s.findings(c, saved)})
 	}
 	errs := s.campaignFormErrors(c, err)
 	if errs == nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/storsthlm/utskick/store"
 )
 
 // editorFields is the editor form as editor.js posts it.
@@ -81,4 +84,53 @@ func TestEditorPreviewRefusesWhatTheSaveRefuses(t *testing.T) {
 		})
 	}
 	w.unchanged(before)
+}
+
+// TestEditorLintFindingsReadInTheUsersLanguage: the editor shows the
+// lint in Swedish for a Swedish user and in English after she switches
+// to English, the autosave's findings too; the JSON API keeps the stable
+// code and the English message.
+func TestEditorLintFindingsReadInTheUsersLanguage(t *testing.T) {
+	w, b, c, lists := editorSetup(t)
+	edit := fmt.Sprintf("/admin/campaigns/%d/edit", c.ID)
+	// A link of plain http and a vague link text, on the body's line 4.
+	b.get(edit)
+	body := ":::article{kicker=\"Nytt\"}\n## Rubrik\n\nHej! [Klicka här](http://kommun.example.se/sida) om bussarna.\n:::\n"
+	form := editorFields("Mars", "Senaste nytt i mars", body, lists[0])
+	form.Set("revision", fmt.Sprint(c.Revision))
+	rec := b.post(fmt.Sprintf("/admin/campaigns/%d/autosave", c.ID), form)
+	wantStatus(t, rec, http.StatusOK)
+	for _, want := range []string{"Länken http://kommun.example.se/sida är inte https", "Meddelandena DKIM-signeras inte", `"line":4`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("autosave findings lack %q: %s", want, rec.Body)
+		}
+	}
+	page := b.get(edit).Body.String()
+	for _, want := range []string{"Länktexten ”Klicka här” säger inte vart den leder", `data-line="4"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Swedish editor lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "is not https") {
+		t.Error("the Swedish editor shows an English finding")
+	}
+	b.get("/admin/account")
+	wantStatus(t, b.post("/admin/account", url.Values{"name": {"Redaktör"}, "lang": {"en"}}), http.StatusSeeOther)
+	page = b.get(edit).Body.String()
+	if !strings.Contains(page, "Link http://kommun.example.se/sida is not https") {
+		t.Error("the English editor lacks the English finding")
+	}
+	secret := store.NewTokenSecret()
+	if _, err := w.st.CreateToken(context.Background(), "lint", store.RoleEditor, secret); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/api/v1/campaigns/%d/lint", c.ID), nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	api := httptest.NewRecorder()
+	w.srv.ServeHTTP(api, req)
+	wantStatus(t, api, http.StatusOK)
+	res := api.Body.String()
+	if !strings.Contains(res, `"code":"insecure_link"`) || !strings.Contains(res, `"message":"link http://kommun.example.se/sida is not https; browsers warn and spam filters count it"`) {
+		t.Errorf("API lint: %s", res)
+	}
 }
