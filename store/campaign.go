@@ -58,6 +58,9 @@ type Campaign struct {
 	ApprovedAt       *time.Time `json:"approved_at,omitempty"`
 	ApprovedRevision int        `gorm:"not null;default:0" json:"approved_revision,omitempty"`
 	ReviewComment    string     `gorm:"size:1000;not null;default:''" json:"review_comment,omitempty"`
+	// SearchFold is what the campaign search matches: campaignFold of
+	// the name and subject (migration 0019).
+	SearchFold string `gorm:"type:text;not null;default:''" json:"-"`
 
 	ListIDs []int64 `gorm:"-" json:"list_ids"`
 }
@@ -161,8 +164,11 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 		tx = tx.Where("status = ?", q.Status)
 	}
 	if q.Search != "" {
-		like := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
-		tx = tx.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')", like, like)
+		// search_fold is already lower case, by Unicode's rules (Fold);
+		// the term is folded the same way. LIKE then compares as is:
+		// the ASCII-only case folding SQLite's LIKE adds changes nothing.
+		like := "%" + escapeLike(Fold(q.Search)) + "%"
+		tx = tx.Where("search_fold LIKE ? ESCAPE '\\'", like)
 	}
 	if acc := AccessFrom(ctx); acc != nil {
 		if ids, all := acc.listIDs(GrantViewer); !all {
@@ -298,10 +304,14 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 			upd["requested_by_user"], upd["requested_by_token"] = nil, nil
 			AuditOf(ctx).Note("approval_voided", true)
 		}
-		for _, f := range p.texts(before) {
+		after := *before
+		for _, f := range p.texts(&after) {
 			if f.val != nil {
-				upd[f.col] = *f.val
+				upd[f.col], *f.dst = *f.val, *f.val
 			}
+		}
+		if p.Name != nil || p.Subject != nil {
+			upd["search_fold"] = campaignFold(after.Name, after.Subject)
 		}
 		q := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, editable(before), before.Revision)
 		if p.IfRevision != nil {
