@@ -151,6 +151,9 @@ type liveOptions struct {
 	Deps func(*api.Deps)
 	// Routes adds test-only routes beside the server's, on the same host.
 	Routes func(lv *liveServer, mux *http.ServeMux)
+	// Now is the clock of the store, the API and the worker alike; nil
+	// is the store's default and time.Now.
+	Now func() time.Time
 }
 
 // liveServer is the real server (API, pages and, when asked, a worker)
@@ -169,7 +172,7 @@ type liveServer struct {
 func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 	t.Helper()
 	ctx := context.Background()
-	lv := &liveServer{Store: storetest.Open(t)}
+	lv := &liveServer{Store: storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: o.Now})}
 	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +209,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 			o.WorkerConfig(&wcfg)
 		}
 		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: lv.Store, Queue: lv.Queue, Mailer: m, Templates: tmpl, Signer: lv.Signer,
-			Composer: comp, Log: slog.New(slog.DiscardHandler)})
+			Composer: comp, Log: slog.New(slog.DiscardHandler), Now: o.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +220,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 	}
 
 	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, BaseURL: lv.BaseURL,
-		Org: o.Org}
+		Org: o.Org, Now: o.Now}
 	if deps.Org == "" {
 		deps.Org = "Storstockholms kommunförbund"
 	}
