@@ -230,3 +230,45 @@ func TestTurningTwoFactorOffAndNewRecoveryCodes(t *testing.T) {
 		t.Errorf("audit of the reset: %+v", rows)
 	}
 }
+
+// TestPendingCampaignPageSaysItWaits: while a campaign waits for approval
+// its page does not say "scheduled for" but that it waits, with the time
+// asked for; the approve and send-back forms are two forms, each with a
+// heading, the comment box described.
+func TestPendingCampaignPageSaysItWaits(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	author := w.user("forfattare@example.se", store.RoleMember, pw)
+	pub := w.user("pub@example.se", store.RoleMember, pw)
+	l := &store.List{Slug: "bus", Name: "BUS", RequiresApproval: true}
+	if err := w.st.CreateList(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	w.st.SetGrants(ctx, author.ID, map[int64][]string{l.ID: {store.GrantAuthor}})
+	w.st.SetGrants(ctx, pub.ID, map[int64][]string{l.ID: {store.GrantPublisher}})
+	c := &store.Campaign{Name: "April", Subject: "April", Body: "Text", ListIDs: []int64{l.ID}}
+	if err := w.st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	actx := store.WithAccess(store.WithActor(ctx, store.Actor{Source: "web", UserID: author.ID}), mustAccess(t, w.st, author))
+	at := time.Date(2026, 3, 10, 7, 30, 0, 0, time.UTC) // 08:30 in Stockholm
+	if _, err := w.st.ScheduleCampaign(actx, c.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	pb := w.browser()
+	pb.signIn("pub@example.se", pw)
+	body := pb.get("/admin/campaigns/" + itoa(c.ID)).Body.String()
+	if strings.Contains(body, "Schemalagd till") {
+		t.Error("a campaign waiting for approval is shown as scheduled")
+	}
+	sendAt := regexp.MustCompile(`data-field="send-at">([^\n]*)</dd>`).FindStringSubmatch(body)
+	if sendAt == nil || !strings.HasPrefix(sendAt[1], "Väntar på godkännande · önskad tid") || !strings.Contains(sendAt[1], "08:30") {
+		t.Errorf("send time while pending: %v", sendAt)
+	}
+	for _, want := range []string{`id="approve-h"`, `id="reject-h"`, `aria-describedby="reject-comment-hint"`, `/admin/static/approval.`,
+		`data-field="approval-wanted"><time`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the approval box lacks %s", want)
+		}
+	}
+}
