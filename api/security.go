@@ -94,7 +94,6 @@ func (s *Server) enrolGate(c echo.Context, ws *webSession) (bool, error) {
 	store.AuditOf(c.Request().Context()).SetAction("auth.two_factor_required")
 	if m := c.Request().Method; (m == http.MethodGet || m == http.MethodHead) &&
 		!strings.Contains(c.Request().Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON) {
-		s.flashError(c, "team.twofactor_required")
 		return true, redirect(c, "/admin/account/twofactor")
 	}
 	return true, s.webMessage(c, http.StatusForbidden, "team.twofactor_required_title",

@@ -105,6 +105,9 @@ func TestRequiredTwoFactorHoldsUsersAtEnrolment(t *testing.T) {
 	wantStatus(t, mb.do(req), http.StatusForbidden)
 	rec = mb.get("/admin/account/twofactor")
 	wantStatus(t, rec, http.StatusOK)
+	if !strings.Contains(rec.Body.String(), `data-field="twofactor-required"`) {
+		t.Error("the enrolment page does not say two-factor sign-in is required")
+	}
 	sm := regexp.MustCompile(`<code data-secret>([A-Z2-7]+)</code>`).FindStringSubmatch(rec.Body.String())
 	if sm == nil {
 		t.Fatal("no key to enrol with")
