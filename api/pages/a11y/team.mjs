@@ -9,22 +9,11 @@
 //
 // Environment: BASE_URL, CHROMIUM, SCREENSHOTS (optional directory),
 // CAMPAIGN_ID.
-import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, need, output, openPage, checker, shooter, signIn, submitForm, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
-const shots = process.env.SCREENSHOTS || '';
-if (!base) {
-  console.error('BASE_URL must be set');
-  process.exit(2);
-}
-const password = 'ett långt lösenord';
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [] };
+need('CAMPAIGN_ID');
+const out = output();
 const step = (s) => out.steps.push(s);
 
 // totp is the 6-digit code of a base32 secret now (SHA-1, 30 s).
@@ -40,48 +29,12 @@ function totp(secret) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'sv-SE' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
+await run(out, async (browser) => {
+  const { page } = await openPage(browser, out);
+  const check = checker(page, out);
+  const shot = shooter(page);
 
-  async function check(name) {
-    const lang = await page.getAttribute('html', 'lang');
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang, url: page.url().replace(base, ''), passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function shot(file, scheme = 'light') {
-    if (!shots) return;
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.screenshot({ path: path.join(shots, file), fullPage: true });
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-
-  await page.goto(`${base}/admin/signin`);
-  await page.fill('#email', 'chef@example.se');
-  await page.fill('#password', password);
-  await Promise.all([page.waitForNavigation(), page.press('#password', 'Enter')]);
+  await signIn(page, 'chef@example.se');
 
   // The approval box: the comment box as wide as its form.
   await page.goto(`${base}/admin/campaigns/${process.env.CAMPAIGN_ID}`);
@@ -93,13 +46,12 @@ try {
   });
   await check('campaign-approval-box');
   await shot('campaign-approval-box.png');
-  await shot('campaign-approval-box-dark.png', 'dark');
 
   // Settings: require two-factor sign-in.
   await page.goto(`${base}/admin/settings`);
   await check('settings-security');
   await page.check('#require_two_factor');
-  await Promise.all([page.waitForNavigation(), page.click('form[action="/admin/settings/security"] button[type=submit]')]);
+  await submitForm(page, 'form[action="/admin/settings/security"]');
   step('saved: ' + page.url().replace(base, ''));
 
   // The admin has no second factor: every page leads to enrolment.
@@ -110,7 +62,7 @@ try {
   await shot('twofactor-required.png');
   const secret = (await page.textContent('code[data-secret]')).trim();
   await page.fill('#code', totp(secret));
-  await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+  await submitForm(page, 'main form[action="/admin/account/twofactor"]');
   out.recoveryCodes = await page.locator('[data-recovery-code]').count();
   await page.goto(`${base}/admin/lists`);
   out.freeAt = page.url().replace(base, '');
@@ -118,9 +70,4 @@ try {
   await page.goto(`${base}/admin/account`);
   await check('account-twofactor-on');
   await shot('account-twofactor.png');
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});
