@@ -25,6 +25,7 @@ var auditActions = map[string]string{
 	"/admin/account/password":         "account.password",
 	"/admin/account/sessions/:id/end": "session.end",
 	"/admin/settings/users":           "user.invite",
+	"/admin/media/:id":                "media.update",
 	"/api/v1/subscribers/:id/erase":   "subscriber.erase",
 	"/api/v1/inbound":                 "inbound.receive",
 }

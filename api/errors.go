@@ -57,6 +57,7 @@ var statusOf = []struct {
 	{store.ErrConflict, http.StatusConflict},
 	{store.ErrForbidden, http.StatusForbidden},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
+	{errMediaUnavailable, http.StatusServiceUnavailable},
 	{store.ErrBadCredentials, http.StatusUnauthorized},
 	{store.ErrInactive, http.StatusForbidden},
 }

@@ -78,6 +78,9 @@ type Deps struct {
 	RateTest    queue.Rate // test-send mails, per API token
 	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
 	ImportMaxBytes int64
+	// MediaBucket keeps new images of the media library in an
+	// S3-compatible bucket; nil keeps them in the database.
+	MediaBucket MediaBucket
 	// Tracking judges opens and clicks human or machine.
 	Tracking store.TrackingPolicy
 	// Metrics are served at /metrics (nil: not served); MetricsToken, if
@@ -147,6 +150,7 @@ type Server struct {
 	rateIP, rateAd queue.Rate
 	rateTest       queue.Rate
 	importMax      int64
+	media          MediaBucket // nil: images in the database
 	tracking       store.TrackingPolicy
 	met            Metrics
 
@@ -200,7 +204,7 @@ func New(d Deps) (*Server, error) {
 		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready, writable: d.WriteCheck,
 		optinTTL: d.OptinTTL, org: d.Org, inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
 		dkim: d.DKIM, resolver: d.Resolver, dnsTimeout: d.DNSTimeout, outbound: d.Outbound,
-		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,
+		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes, media: d.MediaBucket,
 		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
 		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,
 	}
