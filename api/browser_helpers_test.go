@@ -216,10 +216,10 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 		t.Cleanup(func() { stopWorker(); <-workerDone })
 	}
 
-	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, BaseURL: lv.BaseURL,
-		Org: o.Org}
-	if deps.Org == "" {
-		deps.Org = "Storstockholms kommunförbund"
+	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer,
+		Site: api.Site{BaseURL: lv.BaseURL, Org: o.Org}}
+	if deps.Site.Org == "" {
+		deps.Site.Org = "Storstockholms kommunförbund"
 	}
 	if o.Deps != nil {
 		o.Deps(&deps)

@@ -118,8 +118,8 @@ func BenchmarkAudiencePages(b *testing.B) {
 			sign, _ := links.NewSigner(testKey)
 			ccfg := compose.Config{BaseURL: webBase, From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 			srv, err := api.New(api.Deps{Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc)},
-				Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, BaseURL: webBase, Org: "Förbundet",
-				Limiter: queue.NewLimiter(rc, "b:")})
+				Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign, Site: api.Site{BaseURL: webBase, Org: "Förbundet"},
+				Limits: api.Limits{Limiter: queue.NewLimiter(rc, "b:")}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -275,24 +275,27 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 	}
 	deps := api.Deps{
 		Store: a.st, Queue: a.tasks, Composer: a.comp, Templates: a.tmpl, Signer: a.sign,
-		Log: a.log, BaseURL: cfg.BaseURL, Ready: a.rd.Ping, WriteCheck: a.hb.Err, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-		TrustedProxies: cfg.TrustedProxies, Inbound: a.in.HandleFunc(api.ErrNotMail), DKIM: lintDKIM(a.dk),
-		Limiter: queue.NewLimiter(a.rd.Client, ""), RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
-		ImportMaxBytes: cfg.ImportMaxBytes,
-		Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
-		MetricsToken:   cfg.MetricsToken, Outbound: a.web,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
-		RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
+		Log: a.log, Inbound: a.in.HandleFunc(api.ErrNotMail),
+		Site:     api.Site{BaseURL: cfg.BaseURL, Org: cfg.Org, OptinTTL: cfg.OptinTTL},
+		Sessions: api.Sessions{Idle: cfg.SessionIdle, Max: cfg.SessionMax},
+		Limits: api.Limits{
+			Limiter: queue.NewLimiter(a.rd.Client, ""),
+			RateIP:  cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
+			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
+			ImportMaxBytes: cfg.ImportMaxBytes, TrustedProxies: cfg.TrustedProxies,
+		},
+		Checks:     api.Checks{DKIM: lintDKIM(a.dk), DNSTimeout: cfg.DNSTimeout, Outbound: a.web},
+		Monitoring: api.Monitoring{Ready: a.rd.Ping, WriteCheck: a.hb.Err, MetricsToken: cfg.MetricsToken},
+		Tracking:   store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
 	}
 	if a.met != nil { // a nil *metrics.Metrics in the interface would not read as nil
-		deps.Metrics = a.met
+		deps.Monitoring.Metrics = a.met
 	}
 	if cfg.SMTPURL != "" {
 		// Mail really goes out: check the From domain's SPF, DKIM and
 		// DMARC before sending. The embedded capture needs none.
-		deps.Resolver = net.DefaultResolver
+		deps.Checks.Resolver = net.DefaultResolver
 	}
-	deps.DNSTimeout = cfg.DNSTimeout
 	if cfg.MediaS3.Bucket != "" {
 		b, err := openMediaBucket(ctx, cfg.MediaS3, a.log)
 		if err != nil {

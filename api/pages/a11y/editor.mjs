@@ -12,62 +12,26 @@
 // Environment: BASE_URL, CHROMIUM, FILES (directory of files to upload),
 // SEED (the issue's texts as JSON), SCHEDULE_DATE (yyyy-mm-dd),
 // SCHEDULE_MONTH (yyyy-mm), SCREENSHOTS (optional directory).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, shots, need, output, openPage, checker as axeChecker, signIn, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
+need('FILES', 'SEED', 'SCHEDULE_DATE');
 const files = process.env.FILES;
-const seed = JSON.parse(process.env.SEED || '{}');
+const seed = JSON.parse(process.env.SEED);
 const schedDate = process.env.SCHEDULE_DATE;
-const shots = process.env.SCREENSHOTS || '';
-
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [], uploadErrors: [], keyboardFocus: [] };
+const out = output({ uploadErrors: [], keyboardFocus: [] });
 const step = (s) => out.steps.push(s);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-
-async function session(email, password) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'sv-SE' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
-  await page.goto(base + '/admin/signin');
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await Promise.all([page.waitForNavigation(), page.press('#password', 'Enter')]);
+// session signs in in a context of its own, so two people can edit at once.
+async function session(browser, email, password) {
+  const { context, page } = await openPage(browser, out, { viewport: { width: 1440, height: 900 } });
+  await signIn(page, email, password);
   return { context, page };
 }
 
-function checker(page) {
-  return async function check(name) {
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang: 'sv', url: page.url().replace(base, ''), passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
-}
+const checker = (page) => axeChecker(page, out);
 
+// shot scrolls to the top and lets the preview settle before the picture.
 async function shot(page, file, scheme = 'light', fullPage = true) {
   if (!shots) return;
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -97,8 +61,8 @@ async function previewText(page) {
   return frame.evaluate(() => document.body.innerText);
 }
 
-try {
-  const { context, page } = await session('redaktor@example.se', 'ett långt lösenord');
+await run(out, async (browser) => {
+  const { context, page } = await session(browser, 'redaktor@example.se', 'ett långt lösenord');
   const check = checker(page);
   step('signed in: ' + (await page.textContent('h1')));
 
@@ -198,7 +162,7 @@ try {
   await Promise.all([page.waitForEvent('framenavigated'), page.check('#pv-lang-sv')]);
 
   // 5. A colleague opens the same draft; both write.
-  const other = await session('kollega@example.se', 'ett annat långt lösenord');
+  const other = await session(browser, 'kollega@example.se', 'ett annat långt lösenord');
   await other.page.goto(base + `/admin/campaigns/${out.campaignId}/edit`);
   await page.focus('#body');
   await page.keyboard.press('Control+End');
@@ -252,9 +216,4 @@ try {
   await shot(page, 'calendar.png');
   await shot(page, 'calendar-dark.png', 'dark');
   await context.close();
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify(out));
+});
