@@ -18,8 +18,9 @@ import (
 type mediaOneData struct {
 	webPage
 	Item *mediaItem
-	// Title and Alt are the form's values (what was posted, on an error).
-	Title, Alt string
+	// FormTitle and FormAlt are the form's values (what was posted, on
+	// an error); Title is the page's.
+	FormTitle, FormAlt string
 	// Blocking are the campaigns that keep the image; Drafts the drafts
 	// that lose it when it is deleted.
 	Blocking, Drafts []store.MediaUse
@@ -32,7 +33,7 @@ func (s *Server) mediaOne(c echo.Context, titleKey string) (mediaOneData, error)
 	if err != nil {
 		return mediaOneData{}, err
 	}
-	p := mediaOneData{webPage: s.page(c, titleKey, "campaigns"), Item: item, Title: item.Title, Alt: item.Alt}
+	p := mediaOneData{webPage: s.page(c, titleKey, "campaigns"), Item: item, FormTitle: item.Title, FormAlt: item.Alt}
 	for _, u := range item.UsedBy {
 		if u.Blocking() {
 			p.Blocking = append(p.Blocking, u)
@@ -77,7 +78,7 @@ func (s *Server) mediaEditSave(c echo.Context) error {
 	if p.Errors = s.formErrors(c, err); p.Errors == nil {
 		return err
 	}
-	p.Title, p.Alt = title, alt
+	p.FormTitle, p.FormAlt = title, alt
 	return s.renderWeb(c, http.StatusUnprocessableEntity, "media_edit", p.Lang, p)
 }
 
