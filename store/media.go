@@ -147,18 +147,28 @@ func (s *Store) MediaInfo(ctx context.Context, id int64) (*Media, error) {
 
 // MediaUse is a campaign whose body links to an image.
 type MediaUse struct {
-	ID     int64  `json:"id"`
-	Name   string `json:"name"`
-	Status string `json:"status"`
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Status    string     `json:"status"`
+	StartedAt *time.Time `json:"-"`
 }
 
-// Blocking tells whether the use forbids deleting the image: only a
-// draft's does not. Any other campaign may have been mailed (or is
-// about to be), and the mail and the web archive link to the image.
-func (u MediaUse) Blocking() bool { return u.Status != CampaignDraft }
+// Blocking tells whether the use forbids deleting the image: every
+// campaign's but a draft's and one cancelled before it started. Any
+// other has been mailed or may be (a scheduled, paused or approved one),
+// and the mail and the web archive link to the image.
+func (u MediaUse) Blocking() bool {
+	switch u.Status {
+	case CampaignDraft:
+		return false
+	case CampaignCancelled:
+		return u.StartedAt != nil
+	}
+	return true
+}
 
 // MediaUsedBy lists the campaigns whose body has the image's public path
-// (/media/{id}/{name}), drafts last, each group by id.
+// (/media/{id}/{name}), by id, drafts last.
 func (s *Store) MediaUsedBy(ctx context.Context, id int64) ([]MediaUse, error) {
 	m, err := s.MediaInfo(ctx, id)
 	if err != nil {
@@ -173,7 +183,7 @@ func mediaUses(tx *gorm.DB, dialect string, m *Media) ([]MediaUse, error) {
 		find = "strpos(body, ?) > 0"
 	}
 	var uses []MediaUse
-	err := tx.Model(&Campaign{}).Select("id, name, status").Where(find, fmt.Sprintf("/media/%d/%s", m.ID, m.Name)).
+	err := tx.Model(&Campaign{}).Select("id, name, status, started_at").Where(find, fmt.Sprintf("/media/%d/%s", m.ID, m.Name)).
 		Order("CASE WHEN status = 'draft' THEN 1 ELSE 0 END, id").Scan(&uses).Error
 	if err != nil {
 		return nil, fmt.Errorf("campaigns using media %d: %w", m.ID, err)
