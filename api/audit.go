@@ -34,6 +34,7 @@ var auditActions = map[string]string{
 	"/admin/account/twofactor/codes":            "account.recovery_codes",
 	"/admin/settings/users/:id/twofactor/reset": "user.twofactor_reset",
 	"/api/v1/users/:id/twofactor":               "user.twofactor_reset",
+	"/admin/media/:id":                          "media.update",
 }
 
 // routeAction derives the audit action and object of a route: the first
