@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -111,7 +112,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		// Where goroutines wait (channels, locks, select) for more than
+		// 100 µs at a time, next to the CPU profile.
+		runtime.SetBlockProfileRate(100000)
+		defer func() {
+			if bf, err := os.Create(cfg.CPUProfile + ".block"); err == nil {
+				pprof.Lookup("block").WriteTo(bf, 0)
+				bf.Close()
+			}
+			pprof.StopCPUProfile()
+			f.Close()
+			// The allocations of the whole run, next to the CPU profile.
+			if af, err := os.Create(cfg.CPUProfile + ".allocs"); err == nil {
+				pprof.Lookup("allocs").WriteTo(af, 0)
+				af.Close()
+			}
+		}()
 	}
 	if err := start(ctx, cmd, cfg, log, stdout); err != nil {
 		log.Error("utskick stopped", "err", err)
