@@ -51,6 +51,17 @@ func main() {
 		// well under 100 MB. GOGC and GOMEMLIMIT still rule when set.
 		debug.SetGCPercent(200)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit on the Go heap keeps GOGC=200 from letting it grow
+		// to three times what is live when that is more than needed: a
+		// 20,000-recipient send has ~14 MB live and let the heap reach 45
+		// MB between collections. Together with the binary's own pages
+		// (~37 MB resident) and SQLite's cache, peak RSS was 108-116 MB;
+		// with the limit 93 MB, at the same CPU per message. The runtime
+		// never spends more than half the CPU on GC to meet it, so a
+		// larger live heap makes it collect more often, not fail.
+		debug.SetMemoryLimit(40 << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
