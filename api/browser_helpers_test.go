@@ -221,8 +221,8 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 		t.Cleanup(func() { stopWorker(); <-workerDone })
 	}
 
-	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, Log: log,
-		Site: api.Site{BaseURL: lv.BaseURL, Org: o.Org}, Now: o.Now}
+	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, Log: log, Now: o.Now,
+		Site: api.Site{BaseURL: lv.BaseURL, Org: o.Org}}
 	if deps.Site.Org == "" {
 		deps.Site.Org = "Storstockholms kommunförbund"
 	}

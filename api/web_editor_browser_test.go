@@ -166,7 +166,7 @@ func TestEditorInChromium(t *testing.T) {
 	wantAt := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, loc).UTC()
 	var movedAt time.Time
 	lv := startLiveServer(t, liveOptions{Worker: true, Now: clock.Now, SMTPDelay: 200 * time.Millisecond,
-		WorkerConfig: func(c *worker.Config) { c.SMTPConnections, c.Slots, c.BatchSize = 1, 1, 2 },
+		WorkerConfig: func(c *worker.Config) { c.SMTP.Connections, c.Senders.Slots, c.Senders.BatchSize = 1, 1, 2 },
 		Routes: func(lv *liveServer, mux *http.ServeMux) {
 			// The morning of the send, three seconds before it.
 			mux.HandleFunc("/__test/clock", func(w http.ResponseWriter, r *http.Request) {
