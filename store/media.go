@@ -311,3 +311,17 @@ func (s *Store) DeleteMedia(ctx context.Context, id int64) (*Media, bool, error)
 	}
 	return &m, unused, nil
 }
+
+// MediaKeysInBucket is the set of sha256 keys that rows keep in the S3
+// bucket, for the sweep of objects no row uses.
+func (s *Store) MediaKeysInBucket(ctx context.Context) (map[string]bool, error) {
+	var keys []string
+	if err := s.reader(ctx).Model(&Media{}).Where("storage = ?", MediaInS3).Distinct("sha256").Pluck("sha256", &keys).Error; err != nil {
+		return nil, fmt.Errorf("media keys: %w", err)
+	}
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set, nil
+}
