@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,6 +171,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 	t.Helper()
 	ctx := context.Background()
 	lv := &liveServer{Store: storetest.Open(t)}
+	log := warningsToTestLog(t)
 	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +208,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 			o.WorkerConfig(&wcfg)
 		}
 		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: lv.Store, Queue: lv.Queue, Mailer: m, Templates: tmpl, Signer: lv.Signer,
-			Composer: comp, Log: slog.New(slog.DiscardHandler)})
+			Composer: comp, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +218,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 		t.Cleanup(func() { stopWorker(); <-workerDone })
 	}
 
-	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer,
+	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, Log: log,
 		Site: api.Site{BaseURL: lv.BaseURL, Org: o.Org}}
 	if deps.Site.Org == "" {
 		deps.Site.Org = "Storstockholms kommunförbund"
@@ -299,4 +301,35 @@ func slowSMTP(t *testing.T, target string, delay time.Duration) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// warningsToTestLog is a logger for a live server that puts its warnings
+// and errors in the test's log, so a walk that meets "Något gick fel"
+// shows the cause. Records after the test's cleanups are dropped: the
+// server's goroutines may outlive it by a moment, and t.Log then panics.
+func warningsToTestLog(t *testing.T) *slog.Logger {
+	w := &testLogWriter{t: t}
+	t.Cleanup(w.close) // registered before the server and worker start, so it runs after they stop
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testLogWriter struct {
+	mu     sync.Mutex
+	t      *testing.T
+	closed bool
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.t.Log("server: " + strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (w *testLogWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }

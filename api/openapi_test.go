@@ -482,6 +482,11 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	// The sender identity.
 	a.ok(200, "PUT", "/api/v1/settings/sender", `{"from_name":"Förbundet","from_address":"nyhetsbrev@example.se","postal_address":"Box 1, 111 11 Stockholm","contact":"08-123 45 67"}`, nil)
 	a.ok(200, "GET", "/api/v1/settings/sender", "", nil)
+	// The security policy, and an admin resetting a user's second factor.
+	a.ok(200, "PUT", "/api/v1/settings/security", `{"require_two_factor":true}`, nil)
+	a.ok(200, "GET", "/api/v1/settings/security", "", nil)
+	a.ok(200, "PUT", "/api/v1/settings/security", `{"require_two_factor":false}`, nil)
+	a.ok(204, "DELETE", "/api/v1/users/"+itoa(u.ID)+"/twofactor", "", nil)
 
 	// Tokens.
 	tok := post(201, "/api/v1/tokens", `{"name":"CRM","role":"viewer"}`)

@@ -65,8 +65,11 @@ func (s *Server) routes() {
 	web.POST("/account/password", s.accountPassword, in)
 	web.GET("/account/twofactor", s.twoFactorPage, in)
 	web.POST("/account/twofactor", s.twoFactorConfirm, in)
+	web.POST("/account/twofactor/off", s.twoFactorOff, in)
+	web.POST("/account/twofactor/codes", s.twoFactorCodes, in)
 	web.POST("/account/sessions/:id/end", s.accountEndSession, in)
 	web.GET("/settings", s.settingsPage, in, webAdmin)
+	web.POST("/settings/security", s.securitySubmit, in, webAdmin)
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
 	web.POST("/settings/users", s.usersInvite, in, webAdmin)
 	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
@@ -76,6 +79,7 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
+	web.POST("/settings/users/:id/twofactor/reset", s.usersResetTwoFactor, in, webAdmin)
 	web.GET("/settings/tokens", s.tokensPage, in, webAdmin)
 	web.GET("/audit", s.auditPage, in, webAdmin)
 	web.GET("/audit.csv", s.exportAudit, in, webAdmin)
@@ -227,6 +231,8 @@ func (s *Server) routes() {
 
 	v1.GET("/settings/sender", s.getSender, admin)
 	v1.PUT("/settings/sender", s.putSender, admin)
+	v1.GET("/settings/security", s.getSecurity, admin)
+	v1.PUT("/settings/security", s.putSecurity, admin)
 
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)
@@ -236,4 +242,5 @@ func (s *Server) routes() {
 	v1.GET("/audit.csv", s.exportAudit, admin)
 	v1.GET("/users/:id/grants", s.getGrants, admin)
 	v1.PUT("/users/:id/grants", s.putGrants, admin)
+	v1.DELETE("/users/:id/twofactor", s.resetTwoFactor, admin)
 }

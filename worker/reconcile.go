@@ -94,7 +94,7 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 // one lease before it takes over its predecessor's rows.
 func (h *Handlers) requeueExpired(ctx context.Context) error {
 	if h.hb != nil {
-		if up := h.hb.WritableFor(); up < h.cfg.ClaimLease {
+		if up := h.hb.WritableFor(); up < h.cfg.Senders.ClaimLease {
 			h.log.Debug("lapsed claims wait: the database has not taken writes for a whole lease yet", "writable_for", up)
 			return nil
 		}

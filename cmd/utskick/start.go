@@ -36,11 +36,10 @@ type app struct {
 	cfg *config
 	log *slog.Logger
 
-	st     *store.Store
-	inst   string // the database's identity
-	rd     *queue.Redis
-	tasks  queue.Client
-	queues queue.Queues
+	st    *store.Store
+	inst  string // the database's identity
+	rd    *queue.Redis
+	tasks queue.Client // also names the queues the worker serves
 
 	tmpl *mailtemplates.Templates
 	sign *links.Signer
@@ -186,14 +185,14 @@ func (a *app) openStore(ctx context.Context, secret []byte) error {
 func (a *app) openQueue(ctx context.Context) error {
 	// Queue names carry the database's identity: tasks another database
 	// left in this Redis are never taken for this one's.
-	a.queues = queue.DefaultQueues.WithPrefix("utskick-" + a.inst[:8] + "-")
+	queues := queue.DefaultQueues.WithPrefix("utskick-" + a.inst[:8] + "-")
 	rd, err := queue.Open(ctx, a.cfg.RedisURL, a.log)
 	if err != nil {
 		return err
 	}
 	a.rd = rd
 	a.onClose(func() { rd.Close() })
-	a.tasks = queue.Client{C: asynq.NewClientFromRedisClient(rd.Client), Queues: a.queues}
+	a.tasks = queue.Client{C: asynq.NewClientFromRedisClient(rd.Client), Queues: queues}
 	return nil
 }
 
@@ -365,13 +364,12 @@ func (a *app) runWorker() error {
 		return err
 	}
 	wcfg := worker.Config{
-		Queues:          a.queues,
-		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
-		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
-		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
-		ShutdownTimeout: cfg.ShutdownTimeout, OptinTTL: cfg.OptinTTL,
-		Guardrail:      a.guardrail(),
-		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
+		SMTP:      worker.SMTP{Connections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn},
+		Senders:   worker.Senders{Slots: cfg.Slots, BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease},
+		Retry:     worker.Retry{MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge, Base: cfg.RetryBase, Max: cfg.RetryMax},
+		Webhooks:  worker.Webhooks{Timeout: cfg.WebhookTimeout, MaxRetry: cfg.WebhookMaxRetry},
+		Guardrail: a.guardrail(),
+		OptinTTL:  cfg.OptinTTL, ReconcileEvery: cfg.ReconcileEvery, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
 	deps := worker.Deps{Store: a.st, Queue: a.tasks, Mailer: m, Templates: a.tmpl, Signer: a.sign, Composer: a.comp,
 		Log: a.log, DKIM: a.dk, Metrics: a.met, HTTPClient: a.web.Client(), Heartbeat: a.hb}
