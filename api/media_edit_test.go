@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -297,7 +298,8 @@ func mustGet(t *testing.T, a *testAPI, u string) []byte {
 // TestMediaWithTheBucketDownIsA503AndWritesNothing: with the S3 server
 // stopped, an upload, the image's URL and a delete each answer 503 (not
 // 500); no row is written and none is deleted. Images kept in the
-// database before the bucket was configured are still served.
+// database before the bucket was configured are still served. The
+// library's upload form and the delete page say it in Swedish.
 func TestMediaWithTheBucketDownIsA503AndWritesNothing(t *testing.T) {
 	st := storetest.Open(t)
 	ctx := context.Background()
@@ -316,6 +318,38 @@ func TestMediaWithTheBucketDownIsA503AndWritesNothing(t *testing.T) {
 	}
 	if ms, _, _ := st.MediaList(ctx, 0, 10); len(ms) != 2 {
 		t.Fatalf("%d rows after a refused upload, want 2", len(ms))
+	}
+	// From the library's page, the reason is by the file field.
+	w := newWebTest(t, func(d *api.Deps) { d.MediaBucket = bucket })
+	w.user("redaktor@example.se", store.RoleEditor, "ett långt lösenord")
+	br := w.browser()
+	br.signIn("redaktor@example.se", "ett långt lösenord")
+	br.get("/admin/media")
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "omslag.png")
+	fw.Write(testPNG(t, 20, 30, false))
+	mw.Close()
+	req := httptest.NewRequest(http.MethodPost, "/admin/media?csrf="+br.csrf, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	rec = br.do(req)
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if !strings.Contains(rec.Body.String(), `id="file-error">Bildlagringen svarar inte just nu.`) {
+		t.Fatalf("no reason by the field:\n%s", rec.Body)
+	}
+	s3row := &store.Media{Name: "karta.png", ContentType: "image/png", Width: 30, Height: 20, Size: 10, SHA256: m.SHA256, Storage: store.MediaInS3}
+	if err := w.st.CreateMedia(ctx, s3row); err != nil {
+		t.Fatal(err)
+	}
+	br.get(fmt.Sprintf("/admin/media/%d/delete", s3row.ID))
+	rec = br.post(fmt.Sprintf("/admin/media/%d/delete", s3row.ID), url.Values{})
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if !strings.Contains(rec.Body.String(), "Bildlagringen svarar inte just nu. Ingenting är ändrat") {
+		t.Fatalf("the delete page does not say why:\n%s", rec.Body)
+	}
+	if _, err := w.st.MediaInfo(ctx, s3row.ID); err != nil {
+		t.Fatalf("deleted although the bucket did not answer: %v", err)
 	}
 	rec = a.public(m.URL)
 	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Header().Get("Cache-Control"), "max-age") || rec.Header().Get("ETag") != "" {
