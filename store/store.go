@@ -60,6 +60,10 @@ type Store struct {
 
 	stmtMu   sync.Mutex
 	outcomes *sql.Stmt // SQLite: outcomesFromJSON, prepared on first use
+
+	// Public writes that come in bursts share transactions (groupcommit.go).
+	unsubs group[*unsubReq]
+	hits   group[*hitReq]
 }
 
 // Open connects to the database named by opts.DSN and applies pending

@@ -557,30 +557,88 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 // effect for campaigns already sending: the send path checks the
 // subscription again shortly before each message.
 func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
-	var changed []int64
+	r := &unsubReq{subscriberID: subscriberID, listIDs: listIDs, campaignID: campaignID, by: by}
+	if AuditOf(ctx) != nil {
+		// A staff request's audit entry belongs to its own transaction.
+		return r.changed, s.unsubscribeBatch(ctx, []*unsubReq{r})[0]
+	}
+	// Concurrent one-click unsubscribes share a transaction (and the
+	// counter rows it updates once); each returns after the commit.
+	err := s.unsubs.do(r, func(rs []*unsubReq) []error { return s.unsubscribeBatch(context.WithoutCancel(ctx), rs) })
+	return r.changed, err
+}
+
+// unsubReq is one Unsubscribe waiting for its transaction.
+type unsubReq struct {
+	subscriberID, campaignID int64
+	listIDs                  []int64
+	by                       Actor
+	changed                  []int64
+}
+
+// unsubscribeBatch writes rs in one transaction. If that fails, each is
+// tried in a transaction of its own, so one bad request fails alone.
+func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
+	errs := make([]error, len(rs))
+	one := func(tx *gorm.DB, r *unsubReq) ([]Event, error) {
+		changed, evs, err := s.unsubscribeEvents(tx, r.subscriberID, r.listIDs, r.campaignID, r.by)
+		r.changed = changed
+		return evs, err
+	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		var err error
-		changed, err = s.unsubscribe(tx, subscriberID, listIDs, campaignID, by)
-		return err
+		var evs []Event
+		for _, r := range rs {
+			ev, err := one(tx, r)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+		}
+		return insertEvents(tx, evs)
 	})
-	return changed, err
+	if err == nil || len(rs) == 1 {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i, r := range rs {
+		errs[i] = s.inTx(ctx, func(tx *gorm.DB) error {
+			evs, err := one(tx, r)
+			if err != nil {
+				return err
+			}
+			return insertEvents(tx, evs)
+		})
+	}
+	return errs
 }
 
 func (s *Store) unsubscribe(tx *gorm.DB, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
+	changed, evs, err := s.unsubscribeEvents(tx, subscriberID, listIDs, campaignID, by)
+	if err != nil {
+		return nil, err
+	}
+	return changed, insertEvents(tx, evs)
+}
+
+// unsubscribeEvents ends the subscriptions and returns the events to
+// append for them.
+func (s *Store) unsubscribeEvents(tx *gorm.DB, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, []Event, error) {
 	q := tx.Where("subscriber_id = ? AND status <> ?", subscriberID, SubUnsubscribed)
 	if len(listIDs) > 0 {
 		q = q.Where("list_id IN ?", listIDs)
 	}
 	var ms []Subscription
 	if err := q.Order("list_id").Find(&ms).Error; err != nil {
-		return nil, fmt.Errorf("unsubscribe %d: %w", subscriberID, err)
+		return nil, nil, fmt.Errorf("unsubscribe %d: %w", subscriberID, err)
 	}
 	var evs []Event
 	var changed []int64
 	for _, m := range ms {
 		ev, err := s.setSubscription(tx, subscriberID, SubscriptionInput{ListID: m.ListID, Status: SubUnsubscribed}, by)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := range ev {
 			if campaignID != 0 {
@@ -591,7 +649,7 @@ func (s *Store) unsubscribe(tx *gorm.DB, subscriberID int64, listIDs []int64, ca
 		evs = append(evs, ev...)
 		changed = append(changed, m.ListID)
 	}
-	return changed, insertEvents(tx, evs)
+	return changed, evs, nil
 }
 
 // Resubscribe undoes an unsubscribe: the subscriber's unsubscribed

@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // TrackingPolicy decides which opens and clicks were a machine's. Apple
@@ -86,26 +86,97 @@ type priorHit struct {
 // is still confirmed on a list of the campaign that tracks this kind of
 // hit and agreed to tracking there; the click is still redirected. The IP
 // address is not kept.
+//
+// Concurrent hits share a transaction (see group): a burst of clicks
+// after a send is one writer, not fifty, beside the sender. Each call
+// still returns after its hit is committed.
 func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitResult, error) {
-	p = p.withDefaults()
+	r := &hitReq{hit: h, policy: p.withDefaults()}
+	if AuditOf(ctx) != nil {
+		return r.res, s.recordHits(ctx, []*hitReq{r})[0]
+	}
+	err := s.hits.do(r, func(rs []*hitReq) []error { return s.recordHits(context.WithoutCancel(ctx), rs) })
+	if err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+// hitReq is one RecordHit waiting for its transaction.
+type hitReq struct {
+	hit    Hit
+	policy TrackingPolicy
+	res    *HitResult
+}
+
+// recordHits writes rs in one transaction, in order, so a hit sees the
+// earlier hits of its delivery. A hit whose delivery or link does not
+// exist fails alone (it wrote nothing); any other failure sends each hit
+// to a transaction of its own.
+func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
+	errs := make([]error, len(rs))
+	batch := func(rs []*hitReq, errs []error) error {
+		return s.inTx(ctx, func(tx *gorm.DB) error {
+			deltas := map[countKey]int64{}
+			var evs []Event
+			for i, r := range rs {
+				r.res = &HitResult{}
+				errs[i] = s.recordHit(tx, r.hit, r.policy, r.res, deltas, &evs)
+				if errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
+					return errs[i]
+				}
+			}
+			// Counters and webhooks of the batch's events, in the same
+			// transaction (see insertEvents).
+			if err := countEvents(tx, evs); err != nil {
+				return err
+			}
+			if err := queueWebhooks(tx, evs); err != nil {
+				return err
+			}
+			return bumpCounts(tx, deltas)
+		})
+	}
+	err := batch(rs, errs)
+	if err == nil {
+		return errs
+	}
+	if len(rs) == 1 {
+		errs[0] = err
+		return errs
+	}
+	for i, r := range rs {
+		if err := batch([]*hitReq{r}, errs[i:i+1]); err != nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// recordHit writes one hit's event in tx and adds to deltas what its
+// counts need beyond the event's own (countEvents counts evs later).
+func (s *Store) recordHit(tx *gorm.DB, h Hit, p TrackingPolicy, res *HitResult, deltas map[countKey]int64, evs *[]Event) error {
 	click := h.Link >= 0
 	kind, column := EventOpened, "track_opens"
 	if click {
 		kind, column = EventClicked, "track_clicks"
 	}
-	res := &HitResult{}
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	{
 		var d struct {
 			CampaignID   int64
 			SubscriberID *int64
 			SentAt       *time.Time
 		}
-		q := tx.Table("deliveries").Select("campaign_id, subscriber_id, sent_at").Where("id = ?", h.DeliveryID)
 		if s.dialect == DialectPostgres {
 			// Hits of one delivery take turns, so "first" and "burst"
-			// are judged on everything before them.
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+			// are judged on everything before them. An advisory lock
+			// keyed by the delivery, not a lock on its row: the sender
+			// updates that row, and must not wait for a click.
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(7452021, CAST(? % 2147483647 AS INTEGER))", h.DeliveryID).Error; err != nil {
+				return fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
+			}
 		}
+		q := tx.Table("deliveries").Select("campaign_id, subscriber_id, sent_at").Where("id = ?", h.DeliveryID)
 		if err := q.Take(&d).Error; err != nil {
 			if isMissing(err) {
 				return notFound("delivery", h.DeliveryID)
@@ -152,7 +223,6 @@ func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitRes
 		case d.SentAt != nil && now.Sub(*d.SentAt) < p.MachineWindow:
 			res.Machine, res.Reason = true, "soon_after_delivery"
 		}
-		deltas := map[countKey]int64{}
 		if click {
 			burst := false
 			for _, e := range prior {
@@ -204,15 +274,12 @@ func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitRes
 		ev := newEvent(kind, Actor{Source: "tracking", UserAgent: h.UserAgent}, now, d.SubscriberID, nil, &campaignID)
 		ev.DeliveryID = &h.DeliveryID
 		ev.Data = data
-		if err := insertEvents(tx, []Event{ev}); err != nil {
-			return err
+		if err := tx.Create(&ev).Error; err != nil {
+			return fmt.Errorf("append events: %w", err)
 		}
-		return bumpCounts(tx, deltas)
-	})
-	if err != nil {
-		return nil, err
+		*evs = append(*evs, ev)
+		return nil
 	}
-	return res, nil
 }
 
 // reclassify turns an earlier human click into a machine's and moves its
