@@ -378,10 +378,10 @@ func (s *Server) unsubscribeTarget(c echo.Context) (links.Unsubscribe, *store.Su
 	// takes the person off lists.
 	var scope []int64
 	if u.CampaignID != 0 {
-		camp, err := s.st.Campaign(ctx, u.CampaignID)
+		ids, err := s.st.CampaignListIDs(ctx, u.CampaignID)
 		switch {
 		case err == nil:
-			scope = camp.ListIDs
+			scope = ids
 		case !errors.Is(err, store.ErrNotFound):
 			return u, nil, nil, err
 		}
