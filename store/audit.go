@@ -473,12 +473,3 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditRow, int64, 
 	}
 	return rows, next, nil
 }
-
-// erasePersonalAudit removes the personal values of subscriber id from
-// the audit log's side table, with the person.
-func erasePersonalAudit(tx *gorm.DB, id int64) error {
-	if err := tx.Where("subscriber_id = ?", id).Delete(&AuditPersonal{}).Error; err != nil {
-		return fmt.Errorf("erase audit personal data of %d: %w", id, err)
-	}
-	return nil
-}

@@ -256,7 +256,7 @@ func (h *Handlers) signedCached(dst *bytes.Buffer, msg []byte, c *mailer.BodyCac
 		return msg, nil
 	}
 	dst.Reset()
-	if err := h.dkim.SignCached(dst, msg, c); err != nil {
+	if err := h.dkim.Sign(dst, msg, c); err != nil {
 		return nil, err
 	}
 	return dst.Bytes(), nil
