@@ -307,7 +307,9 @@ func (s *Server) sendCampaign(ctx context.Context, id int64, sendAt time.Time) (
 		return nil, rep, err
 	}
 	if camp.Status == store.CampaignPending {
-		// Four eyes: nothing is queued until another publisher approves.
+		// Four eyes: nothing is queued until another publisher approves;
+		// the publishers are told by mail.
+		s.mailApprovers(ctx, camp)
 		return camp, rep, nil
 	}
 	// The row is the promise; the task is a doorbell. If this enqueue is

@@ -20,6 +20,7 @@ import (
 	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/internal/outbox"
+	"github.com/storsthlm/utskick/internal/s3media"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
@@ -294,6 +295,13 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 		// DMARC before sending. The embedded capture needs none.
 		deps.Checks.Resolver = net.DefaultResolver
 	}
+	if cfg.MediaS3.Bucket != "" {
+		b, err := openMediaBucket(ctx, cfg.MediaS3, a.log)
+		if err != nil {
+			return err
+		}
+		deps.MediaBucket = b
+	}
 	srv, err := api.New(deps)
 	if err != nil {
 		return err
@@ -436,4 +444,23 @@ func (a *app) wait(ctx context.Context) error {
 	a.run.cancel()
 	a.run.wg.Wait()
 	return runErr
+}
+
+// openMediaBucket makes the media library's bucket client and asks the
+// server once: a bucket that does not answer at start is a warning, not
+// a refusal to start (the database's images are still served, and the
+// bucket's answer 503 until it is back).
+func openMediaBucket(ctx context.Context, cfg s3media.Config, log *slog.Logger) (*s3media.Bucket, error) {
+	b, err := s3media.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("UTSKICK_MEDIA_S3_*: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := b.Check(cctx); err != nil {
+		log.Warn("the media bucket does not answer; new images and those in it answer 503 until it does", "bucket", b.String(), "err", err)
+	} else {
+		log.Info("media library in an S3 bucket", "bucket", b.String())
+	}
+	return b, nil
 }

@@ -61,6 +61,17 @@
     insertImage.hidden = false;
     const alt = document.getElementById('pick-alt');
     const altError = document.getElementById('pick-alt-error');
+    // The library's alt text of the picked image is offered, and
+    // replaced when another image is picked unless it was edited.
+    let offered = '';
+    const offer = () => {
+      const o = pick.selectedOptions[0];
+      const next = (o && o.dataset.alt) || '';
+      if (alt.value.trim() === '' || alt.value === offered) alt.value = next;
+      offered = next;
+    };
+    pick.addEventListener('change', offer);
+    offer();
     insertImage.addEventListener('click', () => {
       const a = alt.value.trim().replace(/[\]\n]/g, ' ');
       if (!a) {
@@ -74,6 +85,7 @@
       const cap = document.getElementById('pick-caption').value.trim().replace(/"/g, '”');
       insert('![' + a + '](' + pick.value + (cap ? ' "' + cap + '"' : '') + ')\n', body);
       alt.value = '';
+      offer();
     });
   }
 
