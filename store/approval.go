@@ -197,6 +197,30 @@ func (s *Store) RecipientCount(ctx context.Context, id int64) (int64, error) {
 	return n, nil
 }
 
+// Publishers are the active users who may approve campaign c: publishers
+// of all its lists, and admins, less the one who asked.
+func (s *Store) Publishers(ctx context.Context, c *Campaign) ([]User, error) {
+	var us []User
+	if err := s.reader(ctx).Where("status = ?", UserActive).Order("id").Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("publishers: %w", err)
+	}
+	out := us[:0]
+	for i := range us {
+		u := us[i]
+		if c.RequestedByUser != nil && *c.RequestedByUser == u.ID {
+			continue
+		}
+		acc, err := s.AccessFor(ctx, &u, nil)
+		if err != nil {
+			return nil, err
+		}
+		if len(c.ListIDs) > 0 && acc.CanAll(c.ListIDs, GrantPublisher) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
 // auditDiff records on the audit entry of ctx the fields (by their JSON
 // names) that differ between before and after.
 func auditDiff(ctx context.Context, before, after any) {
