@@ -80,7 +80,9 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx, a := store.StartAudit(r.Context(), action, typ, c.Param("id"))
 		a.SetOrigin(c.RealIP(), r.UserAgent(), c.Response().Header().Get(echo.HeaderXRequestID))
 		switch p {
-		case "/api/v1/inbound":
+		case "/api/v1/inbound", "/admin/campaigns/:id/preview":
+			// A bounce that changed nothing, a live preview (posted at
+			// every pause in typing, never written) leave no row.
 			a.OnlyIfWritten()
 		case "/api/v1/imports":
 			a.Defer()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/storsthlm/utskick/store"
 )
@@ -130,6 +131,7 @@ func (s *Server) routes() {
 	web.POST("/campaigns/:id/edit", s.editorSave, in, edit)
 	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, edit)
 	web.GET("/campaigns/:id/preview", s.editorPreview, in, edit)
+	web.POST("/campaigns/:id/preview", s.editorPreviewDraft, middleware.BodyLimit(previewBodyLimit), in, edit) // the unsaved fields
 	web.POST("/campaigns/:id/test", s.editorTest, in, edit)
 	web.GET("/campaigns/:id/send", s.sendConfirm, in, edit)
 	web.POST("/campaigns/:id/send", s.sendSubmit, in, edit)

@@ -256,7 +256,13 @@ func (h *Handlers) signedCached(dst *bytes.Buffer, msg []byte, c *mailer.BodyCac
 		return msg, nil
 	}
 	dst.Reset()
-	if err := h.dkim.Sign(dst, msg, c); err != nil {
+	sign := h.dkim.Sign
+	if c != nil {
+		// A campaign's messages come from Compiled.WriteMessage, whose
+		// bodies are quoted-printable with CRLF line ends only.
+		sign = h.dkim.SignComposed
+	}
+	if err := sign(dst, msg, c); err != nil {
 		return nil, err
 	}
 	return dst.Bytes(), nil

@@ -48,7 +48,7 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err := h.st.SaveCampaignLinks(ctx, p.CampaignID, e.Compiled.Links()); err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
-	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, cur: newDraft(), next: newDraft()}
 	defer s.smtp.release()
 	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))
 	for {
@@ -107,10 +107,41 @@ type sender struct {
 	e    *campaignEntry
 	slot int
 	smtp session
-	buf  *bytes.Buffer
-	sig  *bytes.Buffer // buf signed
+	// cur is the message about to be sent; next is written while cur is
+	// on the wire (see prepare).
+	cur, next *draft
 	// dialFailures counts failed dials in a row, for backoff.
 	dialFailures int
+}
+
+// draft is one recipient's message, rendered and signed, with the
+// buffers it is written in.
+type draft struct {
+	buf        *bytes.Buffer
+	sig        *bytes.Buffer // buf signed
+	deliveryID int64         // the delivery it is for; 0: none
+	now        time.Time     // the time it was written at (its Date)
+	msg        []byte        // what goes on the wire
+	err        error         // signing failed: not to be sent
+}
+
+func newDraft() *draft {
+	return &draft{buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+}
+
+// prepare writes and signs r's message into d. It touches nothing but d,
+// so it runs while the previous message is on the wire: the SMTP server's
+// answer takes about as long as writing and signing a message, and a
+// sender that did both in turn left its connection idle for the whole
+// compose and signature (with DKIM, more than the server's own time).
+func (s *sender) prepare(d *draft, r *store.Recipient, tracking map[int64]store.Tracking, now time.Time) {
+	h := s.h
+	d.buf.Reset()
+	rcpt := h.compose.Recipient(s.e.camp.ID, s.e.From, *r, now)
+	h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
+	s.e.Compiled.WriteMessage(d.buf, rcpt, mailtemplates.WriteOptions{})
+	d.deliveryID, d.now = r.DeliveryID, now
+	d.msg, d.err = h.signedCached(d.sig, d.buf.Bytes(), &s.e.bodies)
 }
 
 func newClaimToken() string {
@@ -227,12 +258,11 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			s.release(ctx, token, rs[i:])
 			return false, err
 		}
-		now := h.now()
-		s.buf.Reset()
-		rcpt := h.compose.Recipient(id, s.e.From, *r, now)
-		h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
-		s.e.Compiled.WriteMessage(s.buf, rcpt, mailtemplates.WriteOptions{})
-		msg, err := h.signedCached(s.sig, s.buf.Bytes(), &s.e.bodies)
+		if s.cur.deliveryID != r.DeliveryID {
+			s.prepare(s.cur, r, tracking, h.now())
+		}
+		now, msg, err := s.cur.now, s.cur.msg, s.cur.err
+		s.cur.deliveryID = 0
 		if err != nil {
 			// Only a malformed message fails to sign; sending it unsigned
 			// would fail DMARC instead, so it is not sent.
@@ -276,9 +306,22 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			}
 		}
 		began := time.Now()
+		var ahead chan struct{}
+		if i+1 < len(rs) {
+			// The next message is written while this one is on the wire.
+			ahead = make(chan struct{})
+			go func(d *draft, r *store.Recipient) {
+				defer close(ahead)
+				s.prepare(d, r, tracking, h.now())
+			}(s.next, &rs[i+1])
+		}
 		resp, err := s.smtp.send(ctx, h.compose.ReturnPath(r.DeliveryID), r.Email, msg)
 		took := time.Since(began)
 		release()
+		if ahead != nil {
+			<-ahead
+			s.cur, s.next = s.next, s.cur
+		}
 		if ns := (*noSession)(nil); errors.As(err, &ns) {
 			// The server is away: put the batch back without counting
 			// attempts, and come back later.
