@@ -275,3 +275,38 @@ func TestPendingCampaignPageSaysItWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInWithACodeIsOneRowOfTheWholeSignIn: the code step is two
+// transactions (the code used, the session made); its one audit row is
+// the sign-in of the user, with how the second factor was given — not
+// the first transaction's guess from the route.
+func TestSignInWithACodeIsOneRowOfTheWholeSignIn(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	u := w.user("anna@example.se", store.RoleMember, pw)
+	secret, _ := w.enrolled(u)
+	before, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Limit: 1})
+	b := w.browser()
+	b.signInWithCode("anna@example.se", pw, w.totpCode(secret))
+	rows, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Limit: 10})
+	var fresh []store.AuditRow
+	for _, r := range rows {
+		if len(before) == 0 || r.ID > before[0].ID {
+			fresh = append(fresh, r)
+		}
+	}
+	// The password step is a row of its own (auth.password_checked).
+	var signin []store.AuditRow
+	for _, r := range fresh {
+		if r.Action != "auth.password_checked" {
+			signin = append(signin, r)
+		}
+	}
+	if len(signin) != 1 {
+		t.Fatalf("rows of the code step: %+v", signin)
+	}
+	r := signin[0]
+	if r.Action != "auth.signin" || r.ObjectType != "user" || r.ObjectID != itoa(u.ID) || r.Changes["second_factor"] != "totp" {
+		t.Errorf("the code step's row: %s %s %s %v", r.Action, r.ObjectType, r.ObjectID, r.Changes)
+	}
+}
