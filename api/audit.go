@@ -34,6 +34,7 @@ var auditActions = map[string]string{
 	"/admin/account/twofactor/codes":            "account.recovery_codes",
 	"/admin/settings/users/:id/twofactor/reset": "user.twofactor_reset",
 	"/api/v1/users/:id/twofactor":               "user.twofactor_reset",
+	"/admin/media/:id":                          "media.update",
 }
 
 // routeAction derives the audit action and object of a route: the first
@@ -79,7 +80,9 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx, a := store.StartAudit(r.Context(), action, typ, c.Param("id"))
 		a.SetOrigin(c.RealIP(), r.UserAgent(), c.Response().Header().Get(echo.HeaderXRequestID))
 		switch p {
-		case "/api/v1/inbound":
+		case "/api/v1/inbound", "/admin/campaigns/:id/preview":
+			// A bounce that changed nothing, a live preview (posted at
+			// every pause in typing, never written) leave no row.
 			a.OnlyIfWritten()
 		case "/api/v1/imports":
 			a.Defer()

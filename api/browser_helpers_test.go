@@ -152,6 +152,9 @@ type liveOptions struct {
 	Deps func(*api.Deps)
 	// Routes adds test-only routes beside the server's, on the same host.
 	Routes func(lv *liveServer, mux *http.ServeMux)
+	// Now is the clock of the store, the API and the worker alike; nil
+	// is the store's default and time.Now.
+	Now func() time.Time
 }
 
 // liveServer is the real server (API, pages and, when asked, a worker)
@@ -170,7 +173,7 @@ type liveServer struct {
 func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 	t.Helper()
 	ctx := context.Background()
-	lv := &liveServer{Store: storetest.Open(t)}
+	lv := &liveServer{Store: storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: o.Now})}
 	log := warningsToTestLog(t)
 	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -208,7 +211,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 			o.WorkerConfig(&wcfg)
 		}
 		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: lv.Store, Queue: lv.Queue, Mailer: m, Templates: tmpl, Signer: lv.Signer,
-			Composer: comp, Log: log})
+			Composer: comp, Log: log, Now: o.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +221,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 		t.Cleanup(func() { stopWorker(); <-workerDone })
 	}
 
-	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, Log: log,
+	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, Log: log, Now: o.Now,
 		Site: api.Site{BaseURL: lv.BaseURL, Org: o.Org}}
 	if deps.Site.Org == "" {
 		deps.Site.Org = "Storstockholms kommunförbund"

@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/storsthlm/utskick/store"
 )
@@ -130,11 +131,16 @@ func (s *Server) routes() {
 	web.POST("/campaigns/:id/edit", s.editorSave, in, edit)
 	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, edit)
 	web.GET("/campaigns/:id/preview", s.editorPreview, in, edit)
+	web.POST("/campaigns/:id/preview", s.editorPreviewDraft, middleware.BodyLimit(previewBodyLimit), in, edit) // the unsaved fields
 	web.POST("/campaigns/:id/test", s.editorTest, in, edit)
 	web.GET("/campaigns/:id/send", s.sendConfirm, in, edit)
 	web.POST("/campaigns/:id/send", s.sendSubmit, in, edit)
 	web.GET("/media", s.mediaPage, in)
 	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
+	web.GET("/media/:id", s.mediaEditPage, in)
+	web.POST("/media/:id", s.mediaEditSave, in, edit)
+	web.GET("/media/:id/delete", s.mediaDeleteConfirm, in, edit)
+	web.POST("/media/:id/delete", s.mediaDeleteSubmit, in, edit)
 	// Following and reporting on a campaign (web_reports.go).
 	web.GET("/campaigns/:id", s.campaignPage, in)
 	// Four eyes: the buttons of _approval.html; the store decides who may.
@@ -207,6 +213,9 @@ func (s *Server) routes() {
 
 	v1.GET("/media", s.listMedia, read)
 	v1.POST("/media", s.createMedia, write) // multipart: file
+	v1.GET("/media/:id", s.getMedia, read)
+	v1.PATCH("/media/:id", s.updateMedia, write)
+	v1.DELETE("/media/:id", s.deleteMedia, write)
 
 	v1.GET("/templates", s.listTemplates, read)
 	v1.POST("/templates", s.createTemplate, write)

@@ -42,6 +42,10 @@ type Deps struct {
 	// Inbound acts on mail handed to POST /api/v1/inbound (cmd passes
 	// package inbound's Processor); nil answers 501.
 	Inbound InboundFunc
+	// MediaBucket keeps new images of the media library in an
+	// S3-compatible bucket (cmd passes an internal/s3media.Bucket); nil
+	// keeps them in the database.
+	MediaBucket MediaBucket
 
 	Site       Site                 // who the server is for: its URL and organisation
 	Sessions   Sessions             // how long a staff sign-in lasts
@@ -173,6 +177,7 @@ type Server struct {
 	rateIP, rateAd queue.Rate
 	rateTest       queue.Rate
 	importMax      int64
+	media          MediaBucket // nil: images in the database
 	tracking       store.TrackingPolicy
 	met            Metrics
 
@@ -223,7 +228,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{
 		st: d.Store, q: d.Queue, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, inbound: d.Inbound, pages: pages, doc: doc, web: web, touched: map[int64]time.Time{},
+		log: d.Log, now: d.Now, inbound: d.Inbound, media: d.MediaBucket, pages: pages, doc: doc, web: web, touched: map[int64]time.Time{},
 		baseURL: strings.TrimRight(d.Site.BaseURL, "/"), org: d.Site.Org, optinTTL: d.Site.OptinTTL,
 		ready: d.Monitoring.Ready, writable: d.Monitoring.WriteCheck, met: d.Monitoring.Metrics, metricsToken: d.Monitoring.MetricsToken,
 		dkim: d.Checks.DKIM, resolver: d.Checks.Resolver, dnsTimeout: d.Checks.DNSTimeout, outbound: d.Checks.Outbound,

@@ -196,3 +196,36 @@ func TestUnknownPlaceholderIsRejected(t *testing.T) {
 		}
 	}
 }
+
+// The DKIM signer of campaign messages (mailer.DKIM.SignComposed) and the
+// SMTP writer rely on this: whatever the recipient's values, a written
+// message has CRLF line ends only and no line of its body starts with a
+// dot.
+func TestWrittenMessageHasCRLFLineEndsOnlyWhateverTheValues(t *testing.T) {
+	tm := testTemplates(t)
+	c, err := tm.CompileCampaign(CampaignInput{Subject: "Hej {{name}}",
+		Body: "Hej {{ name }}!\n\n{{ name }}\n\n.{{ name }}\n\n[profil](https://example.se/p?n={{name}})",
+		From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a\nb", "a\rb", "a\r\n.b", "\n.", ".\r", "x\r\r\n\n\ry", strings.Repeat("lång\n", 40)} {
+		r := testRecipient("sv")
+		r.Name = name
+		var buf bytes.Buffer
+		c.WriteMessage(&buf, r, WriteOptions{})
+		msg := buf.Bytes()
+		for i, b := range msg {
+			if b == '\n' && (i == 0 || msg[i-1] != '\r') {
+				t.Fatalf("name %q: a lone LF at byte %d: %q", name, i, msg[max(0, i-40):i+1])
+			}
+			if b == '\r' && (i+1 == len(msg) || msg[i+1] != '\n') {
+				t.Fatalf("name %q: a lone CR at byte %d: %q", name, i, msg[max(0, i-40):min(len(msg), i+2)])
+			}
+		}
+		_, body, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+		if bytes.HasPrefix(body, []byte(".")) || bytes.Contains(body, []byte("\n.")) {
+			t.Fatalf("name %q: a body line starts with a dot", name)
+		}
+	}
+}

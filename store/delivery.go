@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -291,9 +294,113 @@ func (s *Store) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	return nil
 }
 
+// outcomesFromJSON is the outcome update of SQLite: the group arrives as
+// one JSON array of rows, so the statement is the same whatever the group's
+// size and is prepared once per connection. The VALUES form below was
+// parsed again on every write (a statement of up to 1,800 parameters),
+// which took more CPU than the update itself: 16 µs a delivery, an eighth
+// of the whole unsigned send in the profile of utskick-bench.
+const outcomesFromJSON = `UPDATE deliveries SET status = v.status, smtp_code = v.code, smtp_message = v.msg,
+	failure_class = v.fclass, message_id = CASE WHEN v.mid = '' THEN deliveries.message_id ELSE v.mid END,
+	next_attempt_at = v.next_at, sent_at = COALESCE(v.sent_at, deliveries.sent_at),
+	claim_token = '', claimed_until = NULL, updated_at = v.at
+	FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS code, value ->> 3 AS msg,
+		value ->> 4 AS fclass, value ->> 5 AS mid, value ->> 6 AS next_at, value ->> 7 AS sent_at, value ->> 8 AS at
+		FROM json_each(?)) AS v
+	WHERE deliveries.id = v.id`
+
+// sqliteTime is how go-sqlite3 writes a time.Time parameter
+// (SQLiteTimestampFormats[0]); times inside JSON are written the same way so
+// that they read back alike.
+const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
+
+// outcomesJSON is outs as the JSON rows of outcomesFromJSON.
+func outcomesJSON(outs []Outcome) string {
+	b := make([]byte, 0, 64+len(outs)*160)
+	b = append(b, '[')
+	str := func(v string) {
+		q, _ := json.Marshal(v)
+		b = append(b, q...)
+	}
+	ts := func(t *time.Time) {
+		if t == nil {
+			b = append(b, "null"...)
+			return
+		}
+		b = append(b, '"')
+		b = t.UTC().Truncate(time.Microsecond).AppendFormat(b, sqliteTime)
+		b = append(b, '"')
+	}
+	for i, o := range outs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, o.DeliveryID, 10)
+		b = append(b, ',')
+		str(o.Status)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(o.SMTPCode), 10)
+		b = append(b, ',')
+		str(truncate(o.SMTPMessage, 1000))
+		b = append(b, ',')
+		str(o.FailureClass)
+		b = append(b, ',')
+		str(o.MessageID)
+		b = append(b, ',')
+		ts(o.NextAttemptAt)
+		b = append(b, ',')
+		if o.Status == DeliverySent {
+			ts(&o.At)
+		} else {
+			ts(nil)
+		}
+		b = append(b, ',')
+		ts(&o.At)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
+}
+
+// outcomeStmt is outcomesFromJSON prepared on the SQLite writer.
+func (s *Store) outcomeStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if s.outcomes != nil {
+		return s.outcomes, nil
+	}
+	db, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	st, err := db.PrepareContext(ctx, outcomesFromJSON)
+	if err != nil {
+		return nil, err
+	}
+	s.outcomes = st
+	return st, nil
+}
+
 func (s *Store) recordOutcomes(ctx context.Context, outs []Outcome) error {
+	var suppress []Outcome
+	for _, o := range outs {
+		if o.Suppress != "" {
+			suppress = append(suppress, o)
+		}
+	}
+	if s.dialect == DialectSQLite && len(suppress) == 0 {
+		st, err := s.outcomeStmt(ctx)
+		if err == nil {
+			_, err = st.ExecContext(ctx, outcomesJSON(outs))
+		}
+		if err != nil {
+			return fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
+		}
+		return nil
+	}
 	// One UPDATE … FROM (VALUES …) instead of a statement per row: on
-	// Postgres that is one round trip per group, on SQLite one parse.
+	// Postgres that is one round trip per group (pgx keeps each group
+	// size's statement prepared).
 	var b strings.Builder
 	args := make([]any, 0, len(outs)*9+1)
 	b.WriteString("WITH v(id, status, code, msg, fclass, mid, next_at, sent_at, at) AS (VALUES ")
@@ -329,12 +436,6 @@ func (s *Store) recordOutcomes(ctx context.Context, outs []Outcome) error {
 			return fmt.Errorf("record %d delivery outcomes: %w", len(outs), err)
 		}
 		return nil
-	}
-	var suppress []Outcome
-	for _, o := range outs {
-		if o.Suppress != "" {
-			suppress = append(suppress, o)
-		}
 	}
 	if len(suppress) == 0 {
 		return write(s.writer(ctx))

@@ -6,12 +6,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/driver/postgres"
@@ -55,6 +57,9 @@ type Store struct {
 	now     func() time.Time
 	addrKey []byte
 	pw      *hasher // argon2id for staff passwords, bounded in concurrency
+
+	stmtMu   sync.Mutex
+	outcomes *sql.Stmt // SQLite: outcomesFromJSON, prepared on first use
 }
 
 // Open connects to the database named by opts.DSN and applies pending
@@ -221,6 +226,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases the connections.
 func (s *Store) Close() error {
 	var errs []error
+	s.stmtMu.Lock()
+	if s.outcomes != nil {
+		errs = append(errs, s.outcomes.Close())
+		s.outcomes = nil
+	}
+	s.stmtMu.Unlock()
 	for _, g := range []*gorm.DB{s.db, s.rdb} {
 		if g == nil {
 			continue

@@ -48,9 +48,7 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err := h.st.SaveCampaignLinks(ctx, p.CampaignID, e.Compiled.Links()); err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
-	h.sendersAlive.Add(1)
-	defer h.sendersAlive.Done()
-	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, cur: newDraft(), next: newDraft()}
 	defer s.smtp.release()
 	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))
 	for {
@@ -109,10 +107,41 @@ type sender struct {
 	e    *campaignEntry
 	slot int
 	smtp session
-	buf  *bytes.Buffer
-	sig  *bytes.Buffer // buf signed
+	// cur is the message about to be sent; next is written while cur is
+	// on the wire (see prepare).
+	cur, next *draft
 	// dialFailures counts failed dials in a row, for backoff.
 	dialFailures int
+}
+
+// draft is one recipient's message, rendered and signed, with the
+// buffers it is written in.
+type draft struct {
+	buf        *bytes.Buffer
+	sig        *bytes.Buffer // buf signed
+	deliveryID int64         // the delivery it is for; 0: none
+	now        time.Time     // the time it was written at (its Date)
+	msg        []byte        // what goes on the wire
+	err        error         // signing failed: not to be sent
+}
+
+func newDraft() *draft {
+	return &draft{buf: bytes.NewBuffer(make([]byte, 0, 64<<10)), sig: bytes.NewBuffer(make([]byte, 0, 64<<10))}
+}
+
+// prepare writes and signs r's message into d. It touches nothing but d,
+// so it runs while the previous message is on the wire: the SMTP server's
+// answer takes about as long as writing and signing a message, and a
+// sender that did both in turn left its connection idle for the whole
+// compose and signature (with DKIM, more than the server's own time).
+func (s *sender) prepare(d *draft, r *store.Recipient, tracking map[int64]store.Tracking, now time.Time) {
+	h := s.h
+	d.buf.Reset()
+	rcpt := h.compose.Recipient(s.e.camp.ID, s.e.From, *r, now)
+	h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
+	s.e.Compiled.WriteMessage(d.buf, rcpt, mailtemplates.WriteOptions{})
+	d.deliveryID, d.now = r.DeliveryID, now
+	d.msg, d.err = h.signedCached(d.sig, d.buf.Bytes(), &s.e.bodies)
 }
 
 func newClaimToken() string {
@@ -127,8 +156,8 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	token := newClaimToken()
 	claimedAt := time.Now()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
-		CampaignID: id, Limit: h.cfg.BatchSize, Spread: h.spread(), Token: token,
-		Lease: h.cfg.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
+		CampaignID: id, Limit: h.cfg.Senders.BatchSize, Spread: h.spread(), Token: token,
+		Lease: h.cfg.Senders.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
 	})
 	if err != nil {
 		return false, fmt.Errorf("campaign %d: %w", id, err)
@@ -140,12 +169,12 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	// when it surely holds: rows whose lease ran out may be handed to
 	// another sender, so none of them is sent after that.
 	var heldUntil atomic.Int64
-	heldUntil.Store(claimedAt.Add(h.cfg.ClaimLease).UnixNano())
+	heldUntil.Store(claimedAt.Add(h.cfg.Senders.ClaimLease).UnixNano())
 	stopRenew := make(chan struct{})
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
-		tick := time.NewTicker(h.cfg.ClaimLease / 3)
+		tick := time.NewTicker(h.cfg.Senders.ClaimLease / 3)
 		defer tick.Stop()
 		for {
 			select {
@@ -154,14 +183,14 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			case <-tick.C:
 				at := time.Now()
 				// A renewal that takes a whole lease is no renewal.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ClaimLease)
-				err := h.st.ExtendClaims(rctx, token, h.cfg.ClaimLease)
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Senders.ClaimLease)
+				err := h.st.ExtendClaims(rctx, token, h.cfg.Senders.ClaimLease)
 				cancel()
 				if err != nil {
 					h.log.Warn("extend claim", "campaign_id", id, "err", err)
 					continue
 				}
-				heldUntil.Store(at.Add(h.cfg.ClaimLease).UnixNano())
+				heldUntil.Store(at.Add(h.cfg.Senders.ClaimLease).UnixNano())
 			}
 		}
 	}()
@@ -217,24 +246,23 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 				return false, err
 			}
 		}
-		if time.Until(time.Unix(0, heldUntil.Load())) < h.cfg.ClaimLease/4 {
+		if time.Until(time.Unix(0, heldUntil.Load())) < h.cfg.Senders.ClaimLease/4 {
 			// The database has not taken a renewal for a while: stop
 			// before the lease can run out under a message.
 			s.release(ctx, token, rs[i:])
 			h.log.Warn("claim lease not renewed; sender stops", "campaign_id", id)
-			return false, &retryAfter{d: h.cfg.ClaimLease, reason: "claim lease not renewed"}
+			return false, &retryAfter{d: h.cfg.Senders.ClaimLease, reason: "claim lease not renewed"}
 		}
 		release, err := h.doms.Acquire(ctx, r.Email)
 		if err != nil {
 			s.release(ctx, token, rs[i:])
 			return false, err
 		}
-		now := h.now()
-		s.buf.Reset()
-		rcpt := h.compose.Recipient(id, s.e.From, *r, now)
-		h.compose.Track(rcpt, r.DeliveryID, tracking[r.SubscriberID])
-		s.e.Compiled.WriteMessage(s.buf, rcpt, mailtemplates.WriteOptions{})
-		msg, err := h.signedCached(s.sig, s.buf.Bytes(), &s.e.bodies)
+		if s.cur.deliveryID != r.DeliveryID {
+			s.prepare(s.cur, r, tracking, h.now())
+		}
+		now, msg, err := s.cur.now, s.cur.msg, s.cur.err
+		s.cur.deliveryID = 0
 		if err != nil {
 			// Only a malformed message fails to sign; sending it unsigned
 			// would fail DMARC instead, so it is not sent.
@@ -278,16 +306,29 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			}
 		}
 		began := time.Now()
+		var ahead chan struct{}
+		if i+1 < len(rs) {
+			// The next message is written while this one is on the wire.
+			ahead = make(chan struct{})
+			go func(d *draft, r *store.Recipient) {
+				defer close(ahead)
+				s.prepare(d, r, tracking, h.now())
+			}(s.next, &rs[i+1])
+		}
 		resp, err := s.smtp.send(ctx, h.compose.ReturnPath(r.DeliveryID), r.Email, msg)
 		took := time.Since(began)
 		release()
+		if ahead != nil {
+			<-ahead
+			s.cur, s.next = s.next, s.cur
+		}
 		if ns := (*noSession)(nil); errors.As(err, &ns) {
 			// The server is away: put the batch back without counting
 			// attempts, and come back later.
 			h.commits.unreserve()
 			s.release(ctx, token, rs[i:])
 			s.dialFailures++
-			d := min(h.cfg.RetryBase*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.RetryMax)
+			d := min(h.cfg.Retry.Base*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.Retry.Max)
 			h.log.Warn("smtp unavailable", "campaign_id", id, "err", ns.err, "retry_in", d)
 			return false, &retryAfter{d: d, reason: "smtp unavailable: " + ns.err.Error()}
 		}
@@ -305,7 +346,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 // spread is how many senders a campaign's claims are shared among: the
 // senders that can run at once in this process. Other processes' senders
 // still find work, because each claim takes only a share of what is left.
-func (h *Handlers) spread() int { return min(h.cfg.Slots, h.cfg.SMTPConnections) }
+func (h *Handlers) spread() int { return min(h.cfg.Senders.Slots, h.cfg.SMTP.Connections) }
 
 // recheck looks for withdrawals among the rest of the batch if the event
 // log moved since the last look, and returns the updated set.
@@ -361,7 +402,7 @@ func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, n
 		}
 	default:
 		o.SMTPMessage = res.Text
-		if r.Attempts >= h.cfg.MaxAttempts || now.Sub(r.CreatedAt) >= h.cfg.MaxAge {
+		if r.Attempts >= h.cfg.Retry.MaxAttempts || now.Sub(r.CreatedAt) >= h.cfg.Retry.MaxAge {
 			o.Status, o.FailureClass = store.DeliveryFailed, store.FailTemporary
 			break
 		}
@@ -374,9 +415,9 @@ func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, n
 // backoff is RetryBase·2^(attempt-1), capped at RetryMax, ±20% jitter so
 // that deliveries refused together do not come back together.
 func (h *Handlers) backoff(attempt int) time.Duration {
-	d := h.cfg.RetryBase << min(max(attempt-1, 0), 20)
-	if d > h.cfg.RetryMax || d <= 0 {
-		d = h.cfg.RetryMax
+	d := h.cfg.Retry.Base << min(max(attempt-1, 0), 20)
+	if d > h.cfg.Retry.Max || d <= 0 {
+		d = h.cfg.Retry.Max
 	}
 	jitter := 0.8 + 0.4*mrand.Float64()
 	return time.Duration(float64(d) * jitter)
@@ -422,13 +463,13 @@ const guardEvery = 250 * time.Millisecond
 
 // guardDue reports whether campaign id is due a guardrail check.
 func (h *Handlers) guardDue(id int64) bool {
-	h.guardMu.Lock()
-	defer h.guardMu.Unlock()
+	h.guarded.Lock()
+	defer h.guarded.Unlock()
 	now := h.now()
-	if now.Sub(h.guardAt[id]) < guardEvery {
+	if now.Sub(h.guarded.at[id]) < guardEvery {
 		return false
 	}
-	h.guardAt[id] = now
+	h.guarded.at[id] = now
 	return true
 }
 
@@ -436,16 +477,16 @@ func (h *Handlers) guardDue(id int64) bool {
 // for half the recheck interval, so that eight senders do not each ask
 // twenty times a second.
 func (h *Handlers) latestEvent(ctx context.Context) (int64, error) {
-	h.eventMu.Lock()
-	defer h.eventMu.Unlock()
+	h.latest.Lock()
+	defer h.latest.Unlock()
 	now := h.now()
-	if now.Sub(h.eventAt) < recheckEvery/2 {
-		return h.eventID, nil
+	if now.Sub(h.latest.at) < recheckEvery/2 {
+		return h.latest.id, nil
 	}
 	id, err := h.st.LatestEventID(ctx)
 	if err != nil {
 		return 0, err
 	}
-	h.eventID, h.eventAt = id, now
+	h.latest.id, h.latest.at = id, now
 	return id, nil
 }

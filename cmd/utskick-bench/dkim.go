@@ -92,6 +92,7 @@ func verifySample(ctx context.Context, o options, utskick, sinkBin, tmp, dsn str
 	defer func() { sink.Process.Signal(syscall.SIGTERM); sink.Wait() }()
 	waitTCP(addr)
 	log.Printf("DKIM sample: %d messages to a keeping sink, then dkimpy", sampleSize)
+	o.extraEnv = profileSuffix(o.extraEnv, ".sample")
 	if _, err := sendCampaign(ctx, o, utskick, tmp, dsn, addr, sampleID, sampleSize); err != nil {
 		return "", fmt.Errorf("DKIM sample: %w", err)
 	}

@@ -229,6 +229,7 @@ func run(o options) error {
 	if burst != nil {
 		var load *burstLoad
 		ob := o
+		ob.extraEnv = profileSuffix(o.extraEnv, ".burst")
 		ob.load = func(base string) func() {
 			var stop func()
 			load, stop = startBurst(burst, base, int64(o.n)+1)
@@ -291,6 +292,18 @@ func run(o options) error {
 		return fmt.Errorf("burst: %d problems, the first: %s", len(burstProblems), burstProblems[0])
 	}
 	return nil
+}
+
+// profileSuffix gives a later utskick run of the same benchmark a CPU
+// profile file of its own instead of overwriting the main run's.
+func profileSuffix(extraEnv, suffix string) string {
+	kvs := strings.Split(extraEnv, ",")
+	for i, kv := range kvs {
+		if v, ok := strings.CutPrefix(kv, "UTSKICK_CPU_PROFILE="); ok && v != "" {
+			kvs[i] = "UTSKICK_CPU_PROFILE=" + v + suffix
+		}
+	}
+	return strings.Join(kvs, ",")
 }
 
 func kind(url, def string) string {

@@ -62,7 +62,7 @@ func BenchmarkDKIMSign(b *testing.B) {
 	}
 	for _, style := range []string{"ed25519", "rsa", "dual"} {
 		d := set[style]
-		for _, way := range []string{"msgauth", "fast", "fast-cached"} {
+		for _, way := range []string{"msgauth", "fast", "fast-cached", "composed"} {
 			b.Run(style+"/"+way, func(b *testing.B) {
 				msgs := [][]byte{benchMessage(1), benchMessage(2), benchMessage(3)}
 				var cache BodyCache
@@ -81,6 +81,8 @@ func BenchmarkDKIMSign(b *testing.B) {
 						err = d.signMsgauth(&dst, m)
 					case "fast":
 						err = d.SignCached(&dst, m, nil)
+					case "composed":
+						err = d.SignComposed(&dst, m, nil)
 					default:
 						err = d.SignCached(&dst, m, &cache)
 					}

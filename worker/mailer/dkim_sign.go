@@ -130,12 +130,25 @@ var crlf = []byte("\r\n")
 // ends are not all CRLF is signed as it would be after a relay fixed them:
 // that form is what is written to dst.
 func (d *DKIM) SignCached(dst *bytes.Buffer, msg []byte, c *BodyCache) error {
-	if !crlfOnly(msg) {
-		msg, c = fixCRLF(msg), nil
-	}
+	return d.sign(dst, msg, c, false)
+}
+
+// SignComposed is SignCached for a message whose body is known to have
+// CRLF line ends only, as mailtemplates writes every body: quoted-printable
+// ends its lines with CRLF and encodes any CR or LF of a value. Only the
+// header, where values go as they are, is checked; the scan of the whole
+// message for lone CRs and LFs cost about as much as its SHA-256.
+func (d *DKIM) SignComposed(dst *bytes.Buffer, msg []byte, c *BodyCache) error {
+	return d.sign(dst, msg, c, true)
+}
+
+func (d *DKIM) sign(dst *bytes.Buffer, msg []byte, c *BodyCache, bodyCRLF bool) error {
 	hdr, body, ok := splitMessage(msg)
-	if !ok {
-		return errors.New("dkim: message has no header")
+	if !ok || !crlfOnly(hdr) || (!bodyCRLF && !crlfOnly(body)) {
+		msg, c = fixCRLF(msg), nil
+		if hdr, body, ok = splitMessage(msg); !ok {
+			return errors.New("dkim: message has no header")
+		}
 	}
 	// Simple body: trailing empty lines go, one CRLF ends it.
 	for len(body) >= 2 && body[len(body)-2] == '\r' && body[len(body)-1] == '\n' {

@@ -5,7 +5,8 @@
 // survive a reload, preview for a Swedish and an English reader in light
 // and dark, meet a colleague's conflicting edit in a second session,
 // then by keyboard only send a test and schedule the issue, and find it
-// in the calendar. Every screen is checked with axe-core (WCAG 2.1 A/AA)
+// in the calendar; then, the server's clock moved to the morning of the
+// send, watch it go out at the scheduled instant and open its report. Every screen is checked with axe-core (WCAG 2.1 A/AA)
 // in light and dark, under the pages' own Content-Security-Policy.
 // Prints one JSON object on stdout for TestEditorInChromium.
 //
@@ -19,7 +20,7 @@ need('FILES', 'SEED', 'SCHEDULE_DATE');
 const files = process.env.FILES;
 const seed = JSON.parse(process.env.SEED);
 const schedDate = process.env.SCHEDULE_DATE;
-const out = output({ uploadErrors: [], keyboardFocus: [] });
+const out = output({ uploadErrors: [], keyboardFocus: [], sentSeen: [] });
 const step = (s) => out.steps.push(s);
 
 // session signs in in a context of its own, so two people can edit at once.
@@ -55,10 +56,17 @@ async function tabTo(page, id, max = 400) {
   throw new Error(`Tab never reached #${id}`);
 }
 
-async function previewText(page) {
-  const frame = page.frame({ name: 'preview-frame' });
+// previewFrame is the preview shown, once a refresh under way (a fresh
+// frame that replaces the shown one when it has loaded) is done.
+async function previewFrame(page) {
+  await page.waitForFunction(() => document.querySelectorAll('.frame-wrap iframe').length === 1);
+  const frame = await (await page.$('#preview-frame')).contentFrame();
   await frame.waitForLoadState('load');
-  return frame.evaluate(() => document.body.innerText);
+  return frame;
+}
+
+async function previewText(page) {
+  return (await previewFrame(page)).evaluate(() => document.body.innerText);
 }
 
 await run(out, async (browser) => {
@@ -139,11 +147,19 @@ await run(out, async (browser) => {
   await page.reload();
   out.afterReload = (await page.inputValue('#body')).slice(-200);
 
+  // 3b. The preview follows typing: after a short pause it shows the
+  // text as typed, the text part too, before any save.
+  await page.focus('#body');
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\nEn rad som ännu inte är sparad.\n');
+  await page.waitForFunction(() => document.getElementById('text-preview').textContent.includes('ännu inte är sparad'), null, { timeout: 10000 });
+  out.previewFollows = (await previewText(page)).includes('ännu inte är sparad');
+  await page.waitForFunction(() => /Sparat \d\d:\d\d/.test(document.getElementById('autosave-status').textContent));
+
   // 4. The preview: Swedish and English reader, light and dark.
   out.previewSV = await previewText(page);
-  const frame = page.frame({ name: 'preview-frame' });
-  out.previewImages = await frame.$$eval('img[src*="/media/"]', (l) => l.length);
-  const bg = () => page.frame({ name: 'preview-frame' }).evaluate(() => {
+  out.previewImages = await (await previewFrame(page)).$$eval('img[src*="/media/"]', (l) => l.length);
+  const bg = async () => (await previewFrame(page)).evaluate(() => {
     const el = document.querySelector('.u-bg') || document.body;
     return getComputedStyle(el).backgroundColor;
   });
@@ -216,4 +232,47 @@ await run(out, async (browser) => {
   await shot(page, 'calendar.png');
   await shot(page, 'calendar-dark.png', 'dark');
   await context.close();
+
+  // 8. The morning of the send: the server's clock (injected by the
+  // test) is moved to a few seconds before the scheduled instant. She
+  // signs in again (days have passed), opens the campaign, sees it
+  // still scheduled, watches it go out and its progress move, and opens
+  // the report.
+  const hook = await fetch(base + '/__test/clock');
+  if (!hook.ok) throw new Error('clock hook: ' + hook.status);
+  step('clock: ' + (await hook.text()));
+  const morning = await session(browser, 'redaktor@example.se', 'ett långt lösenord');
+  const mp = morning.page;
+  await mp.goto(base + `/admin/campaigns/${out.campaignId}`);
+  out.statusBefore = (await mp.textContent('.badge')).trim();
+  out.campaignPage = (await mp.textContent('main')).replace(/\s+/g, ' ');
+  let loads = 0;
+  mp.on('load', () => { loads += 1; });
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
+    try {
+      const status = (await mp.textContent('.badge')).trim();
+      const el = await mp.$('[data-field="sent"]');
+      if (el) out.sentSeen.push(Number((await el.textContent()).replace(/[^0-9]/g, '')));
+      if (status === 'Skickad') break;
+    } catch { /* the page reloads itself when the status changes */ }
+    await mp.waitForTimeout(150);
+  }
+  await mp.waitForLoadState('load');
+  out.reloads = loads;
+  step('progress seen: ' + out.sentSeen.join(' → '));
+  out.statusAfter = (await mp.textContent('.badge')).trim();
+  await checker(mp)('campaign-sent');
+  await shot(mp, 'editor-campaign-sent.png');
+  await Promise.all([mp.waitForNavigation(), mp.click(`a[href="/admin/campaigns/${out.campaignId}/report"]`)]);
+  await mp.waitForSelector('#figures');
+  out.figures = {};
+  for (const dd of await mp.$$('#figures dd[data-figure]')) {
+    out.figures[await dd.getAttribute('data-figure')] = Number((await dd.textContent()).replace(/[^0-9]/g, ''));
+  }
+  out.charts = await mp.locator('svg.chart').count();
+  out.chartTables = await mp.locator('figure.chart-fig table').count();
+  await checker(mp)('report');
+  await shot(mp, 'editor-report.png');
+  await morning.context.close();
 });
