@@ -189,6 +189,9 @@ func TestTurningTwoFactorOffAndNewRecoveryCodes(t *testing.T) {
 	if left, _ := w.st.RecoveryCodesLeft(ctx, u.ID); left != 10 {
 		t.Errorf("%d codes left, want 10", left)
 	}
+	if rows, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Action: "account.recovery_codes"}); len(rows) != 1 || rows[0].ObjectID != itoa(u.ID) {
+		t.Errorf("audit of the new recovery codes: %+v", rows)
+	}
 
 	b.get("/admin/account")
 	rec = b.post("/admin/account/twofactor/off", url.Values{"password": {"fel lösenord"}, "code": {fresh[0][1]}})
