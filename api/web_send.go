@@ -232,8 +232,12 @@ func (s *Server) mediaUpload(c echo.Context) error {
 	if derr != nil {
 		return derr
 	}
-	if p.Errors = s.formErrors(c, err); p.Errors == nil {
+	code := http.StatusUnprocessableEntity
+	if errors.Is(err, errMediaUnavailable) {
+		// The bucket does not answer: said by the field, nothing stored.
+		code, p.Errors = http.StatusServiceUnavailable, map[string]string{"file": s.t(c, "i13media.unavailable")}
+	} else if p.Errors = s.formErrors(c, err); p.Errors == nil {
 		return err
 	}
-	return s.renderWeb(c, http.StatusUnprocessableEntity, "media", p.Lang, p)
+	return s.renderWeb(c, code, "media", p.Lang, p)
 }
