@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -297,7 +299,8 @@ func mustGet(t *testing.T, a *testAPI, u string) []byte {
 // TestMediaWithTheBucketDownIsA503AndWritesNothing: with the S3 server
 // stopped, an upload, the image's URL and a delete each answer 503 (not
 // 500); no row is written and none is deleted. Images kept in the
-// database before the bucket was configured are still served.
+// database before the bucket was configured are still served. The
+// library's upload form and the delete page say it in Swedish.
 func TestMediaWithTheBucketDownIsA503AndWritesNothing(t *testing.T) {
 	st := storetest.Open(t)
 	ctx := context.Background()
@@ -317,6 +320,38 @@ func TestMediaWithTheBucketDownIsA503AndWritesNothing(t *testing.T) {
 	if ms, _, _ := st.MediaList(ctx, 0, 10); len(ms) != 2 {
 		t.Fatalf("%d rows after a refused upload, want 2", len(ms))
 	}
+	// From the library's page, the reason is by the file field.
+	w := newWebTest(t, func(d *api.Deps) { d.MediaBucket = bucket })
+	w.user("redaktor@example.se", store.RoleEditor, "ett långt lösenord")
+	br := w.browser()
+	br.signIn("redaktor@example.se", "ett långt lösenord")
+	br.get("/admin/media")
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "omslag.png")
+	fw.Write(testPNG(t, 20, 30, false))
+	mw.Close()
+	req := httptest.NewRequest(http.MethodPost, "/admin/media?csrf="+br.csrf, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	rec = br.do(req)
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if !strings.Contains(rec.Body.String(), `id="file-error">Bildlagringen svarar inte just nu.`) {
+		t.Fatalf("no reason by the field:\n%s", rec.Body)
+	}
+	s3row := &store.Media{Name: "karta.png", ContentType: "image/png", Width: 30, Height: 20, Size: 10, SHA256: m.SHA256, Storage: store.MediaInS3}
+	if err := w.st.CreateMedia(ctx, s3row); err != nil {
+		t.Fatal(err)
+	}
+	br.get(fmt.Sprintf("/admin/media/%d/delete", s3row.ID))
+	rec = br.post(fmt.Sprintf("/admin/media/%d/delete", s3row.ID), url.Values{})
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if !strings.Contains(rec.Body.String(), "Bildlagringen svarar inte just nu. Ingenting är ändrat") {
+		t.Fatalf("the delete page does not say why:\n%s", rec.Body)
+	}
+	if _, err := w.st.MediaInfo(ctx, s3row.ID); err != nil {
+		t.Fatalf("deleted although the bucket did not answer: %v", err)
+	}
 	rec = a.public(m.URL)
 	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Header().Get("Cache-Control"), "max-age") || rec.Header().Get("ETag") != "" {
 		t.Fatalf("serving with the bucket down: %d %v", rec.Code, rec.Header())
@@ -329,5 +364,58 @@ func TestMediaWithTheBucketDownIsA503AndWritesNothing(t *testing.T) {
 	}
 	if rec := a.public(fmt.Sprintf("/media/%d/gammal.png", old.ID)); rec.Code != http.StatusOK || rec.Body.String() != "png" {
 		t.Fatalf("an image in the database: %d", rec.Code)
+	}
+}
+
+// endlessBucket serves every key as size bytes made on the fly, so that
+// a served image that is buffered shows in the allocations.
+type endlessBucket struct{ size int64 }
+
+func (endlessBucket) Put(context.Context, string, string, []byte) error { return nil }
+func (b endlessBucket) Get(context.Context, string) (io.ReadCloser, error) {
+	return io.NopCloser(io.LimitReader(zeros{}, b.size)), nil
+}
+func (endlessBucket) Exists(context.Context, string) (bool, error) { return true, nil }
+func (endlessBucket) Delete(context.Context, string) error         { return nil }
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// countingWriter is a client that reads the body and keeps nothing.
+type countingWriter struct {
+	h http.Header
+	n int64
+}
+
+func (w *countingWriter) Header() http.Header         { return w.h }
+func (w *countingWriter) WriteHeader(int)             {}
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// TestMediaFromTheBucketIsStreamedNotBuffered: serving a 64 MB object
+// allocates a small fraction of it: the bytes go from the bucket to the
+// client in chunks.
+func TestMediaFromTheBucketIsStreamedNotBuffered(t *testing.T) {
+	const size = 64 << 20
+	st := storetest.Open(t)
+	a := newTestAPIOpts(t, st, func(d *api.Deps, _ redis.UniversalClient) { d.MediaBucket = endlessBucket{size} })
+	m := &store.Media{Name: "stor.png", ContentType: "image/png", Width: 1, Height: 1, Size: size, SHA256: strings.Repeat("d", 64), Storage: store.MediaInS3}
+	if err := st.CreateMedia(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	w := &countingWriter{h: http.Header{}}
+	req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/media/%d/stor.png", m.ID), nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	a.srv.Server.ServeHTTP(w, req) // past the test's checking recorder, which keeps bodies
+	runtime.ReadMemStats(&after)
+	if w.n != size {
+		t.Fatalf("served %d bytes, want %d", w.n, size)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Fatalf("serving %d MB allocated %d KB", size>>20, alloc>>10)
+	} else {
+		t.Logf("serving %d MB allocated %d KB", size>>20, alloc>>10)
 	}
 }

@@ -28,7 +28,11 @@ func editorFields(name, subject, body string, lists ...int64) url.Values {
 func TestEditorPreviewShowsUnsavedTextAndWritesNothing(t *testing.T) {
 	w, b, c, lists := editorSetup(t)
 	ctx := context.Background()
-	b.get(fmt.Sprintf("/admin/campaigns/%d/edit", c.ID))
+	page := b.get(fmt.Sprintf("/admin/campaigns/%d/edit", c.ID)).Body.String()
+	// Without scripts, Förhandsgranska posts the form into the frame.
+	if !strings.Contains(page, fmt.Sprintf(`formaction="/admin/campaigns/%d/preview" formmethod="post" formtarget="preview-frame"`, c.ID)) {
+		t.Error("the editor has no Förhandsgranska button that posts the form into the preview frame")
+	}
 	before := w.rowCounts()
 	body := ":::article{kicker=\"Osparat\"}\n## Alldeles ny rubrik\n\nSkrivet men inte sparat.\n:::\n"
 	path := fmt.Sprintf("/admin/campaigns/%d/preview?lang=en&scheme=dark", c.ID)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,7 +160,13 @@ func (s *Server) sendSubmit(c echo.Context) error {
 		if !p.Now {
 			at = p.At
 		}
-		_, _, err = s.sendCampaign(c.Request().Context(), camp.ID, at)
+		var sent *store.Campaign
+		sent, _, err = s.sendCampaign(c.Request().Context(), camp.ID, at)
+		if err == nil && sent.Status == store.CampaignPending {
+			// Four eyes: nothing goes yet; the campaign's page says so.
+			s.flash(c, "team.sent_for_approval")
+			return redirect(c, "/admin/campaigns/"+strconv.FormatInt(camp.ID, 10))
+		}
 		if err == nil {
 			if p.Now {
 				s.flash(c, "flash.editor_sending")
@@ -225,8 +232,12 @@ func (s *Server) mediaUpload(c echo.Context) error {
 	if derr != nil {
 		return derr
 	}
-	if p.Errors = s.formErrors(c, err); p.Errors == nil {
+	code := http.StatusUnprocessableEntity
+	if errors.Is(err, errMediaUnavailable) {
+		// The bucket does not answer: said by the field, nothing stored.
+		code, p.Errors = http.StatusServiceUnavailable, map[string]string{"file": s.t(c, "i13media.unavailable")}
+	} else if p.Errors = s.formErrors(c, err); p.Errors == nil {
 		return err
 	}
-	return s.renderWeb(c, http.StatusUnprocessableEntity, "media", p.Lang, p)
+	return s.renderWeb(c, code, "media", p.Lang, p)
 }

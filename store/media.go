@@ -145,19 +145,25 @@ func (s *Store) MediaInfo(ctx context.Context, id int64) (*Media, error) {
 	return &m, nil
 }
 
-// MediaUse is a campaign whose body links to an image.
+// MediaUse is a campaign whose body, or a template whose HTML (a logo in
+// its header), links to an image.
 type MediaUse struct {
+	Kind      string     `json:"kind"` // "campaign" or "template"
 	ID        int64      `json:"id"`
 	Name      string     `json:"name"`
-	Status    string     `json:"status"`
+	Status    string     `json:"status,omitempty"` // a campaign's
 	StartedAt *time.Time `json:"-"`
 }
 
 // Blocking tells whether the use forbids deleting the image: every
-// campaign's but a draft's and one cancelled before it started. Any
-// other has been mailed or may be (a scheduled, paused or approved one),
-// and the mail and the web archive link to the image.
+// use but a draft's and a campaign's cancelled before it started. Any
+// other campaign has been mailed or may be (a scheduled, paused or
+// approved one), and the mail and the web archive link to the image; a
+// template (a logo in its header) is in every mail sent with it.
 func (u MediaUse) Blocking() bool {
+	if u.Kind == "template" {
+		return true
+	}
 	switch u.Status {
 	case CampaignDraft:
 		return false
@@ -167,8 +173,9 @@ func (u MediaUse) Blocking() bool {
 	return true
 }
 
-// MediaUsedBy lists the campaigns whose body has the image's public path
-// (/media/{id}/{name}), by id, drafts last.
+// MediaUsedBy lists the templates and campaigns that have the image's
+// public path (/media/{id}/{name}): templates first, then campaigns by
+// id, drafts last.
 func (s *Store) MediaUsedBy(ctx context.Context, id int64) ([]MediaUse, error) {
 	m, err := s.MediaInfo(ctx, id)
 	if err != nil {
@@ -182,13 +189,19 @@ func mediaUses(tx *gorm.DB, dialect string, m *Media) ([]MediaUse, error) {
 	if dialect == DialectPostgres {
 		find = "strpos(body, ?) > 0"
 	}
-	var uses []MediaUse
-	err := tx.Model(&Campaign{}).Select("id, name, status, started_at").Where(find, fmt.Sprintf("/media/%d/%s", m.ID, m.Name)).
-		Order("CASE WHEN status = 'draft' THEN 1 ELSE 0 END, id").Scan(&uses).Error
+	p := fmt.Sprintf("/media/%d/%s", m.ID, m.Name)
+	var tmpls, camps []MediaUse
+	err := tx.Model(&Template{}).Select("'template' AS kind, id, name").
+		Where(strings.ReplaceAll(find, "body", "html"), p).Order("id").Scan(&tmpls).Error
+	if err != nil {
+		return nil, fmt.Errorf("templates using media %d: %w", m.ID, err)
+	}
+	err = tx.Model(&Campaign{}).Select("'campaign' AS kind, id, name, status, started_at").Where(find, p).
+		Order("CASE WHEN status = 'draft' THEN 1 ELSE 0 END, id").Scan(&camps).Error
 	if err != nil {
 		return nil, fmt.Errorf("campaigns using media %d: %w", m.ID, err)
 	}
-	return uses, nil
+	return append(tmpls, camps...), nil
 }
 
 // MediaEdit is a change of an image's display name or alt text; nil
@@ -239,8 +252,8 @@ func (s *Store) UpdateMedia(ctx context.Context, id int64, e MediaEdit) (*Media,
 	return &m, nil
 }
 
-// MediaInUseError refuses deleting an image that campaigns other than
-// drafts link to; it names them.
+// MediaInUseError refuses deleting an image that templates or campaigns
+// other than drafts link to; it names them.
 type MediaInUseError struct {
 	Uses []MediaUse
 }
@@ -248,9 +261,13 @@ type MediaInUseError struct {
 func (e *MediaInUseError) Error() string {
 	names := make([]string, len(e.Uses))
 	for i, u := range e.Uses {
-		names[i] = fmt.Sprintf("%q (%d, %s)", u.Name, u.ID, u.Status)
+		if u.Kind == "template" {
+			names[i] = fmt.Sprintf("template %q (%d)", u.Name, u.ID)
+		} else {
+			names[i] = fmt.Sprintf("campaign %q (%d, %s)", u.Name, u.ID, u.Status)
+		}
 	}
-	return "the image is in campaigns that may have been mailed, and their mail and web archive link to it: " + strings.Join(names, ", ")
+	return "the image is in templates or campaigns that may have been mailed, and their mail and web archive link to it: " + strings.Join(names, ", ")
 }
 
 // Is makes errors.Is(err, ErrConflict) true.
@@ -310,4 +327,18 @@ func (s *Store) DeleteMedia(ctx context.Context, id int64) (*Media, bool, error)
 		return nil, false, err
 	}
 	return &m, unused, nil
+}
+
+// MediaKeysInBucket is the set of sha256 keys that rows keep in the S3
+// bucket, for the sweep of objects no row uses.
+func (s *Store) MediaKeysInBucket(ctx context.Context) (map[string]bool, error) {
+	var keys []string
+	if err := s.reader(ctx).Model(&Media{}).Where("storage = ?", MediaInS3).Distinct("sha256").Pluck("sha256", &keys).Error; err != nil {
+		return nil, fmt.Errorf("media keys: %w", err)
+	}
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set, nil
 }

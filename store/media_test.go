@@ -12,12 +12,12 @@ import (
 	"github.com/storsthlm/utskick/store/storetest"
 )
 
-// TestMediaUsesRenameAndDelete: the campaigns that link to an image are
-// found by its public path (another image whose id starts the same is not
-// matched), non-drafts first; a delete is refused while a campaign other
-// than a draft (or one cancelled before it started) links to it, naming
-// it; a row sharing its bytes keeps the
-// bucket's object; a rename keeps the file name.
+// TestMediaUsesRenameAndDelete: the campaigns and templates that link to
+// an image are found by its public path (another image whose id starts
+// the same is not matched), templates and non-drafts first; a delete is
+// refused while a template or a campaign other than a draft (or one
+// cancelled before it started) links to it, naming it; a row sharing its
+// bytes keeps the bucket's object; a rename keeps the file name.
 func TestMediaUsesRenameAndDelete(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -71,6 +71,20 @@ func TestMediaUsesRenameAndDelete(t *testing.T) {
 		}
 		if _, _, err := s.DeleteMedia(ctx, b.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second delete: %v", err)
+		}
+		// A template with the image as its logo keeps it too.
+		tp := &store.Template{Name: "Med logga", HTML: fmt.Sprintf(`<img src="https://x.example/media/%d/karta.png" alt="Logga">{{ .Content }}`, a.ID), CompiledHTML: "x"}
+		if err := s.CreateTemplate(ctx, tp); err != nil {
+			t.Fatal(err)
+		}
+		if uses, err := s.MediaUsedBy(ctx, a.ID); err != nil || len(uses) != 3 || uses[0].Kind != "template" || uses[0].ID != tp.ID || !uses[0].Blocking() || uses[1].Kind != "campaign" {
+			t.Fatalf("uses with a template %+v %v", uses, err)
+		}
+		if _, _, err := s.DeleteMedia(ctx, a.ID); err == nil || !strings.Contains(err.Error(), `template "Med logga"`) {
+			t.Fatalf("delete of a template's logo: %v", err)
+		}
+		if err := s.DeleteTemplate(ctx, tp.ID); err != nil {
+			t.Fatal(err)
 		}
 		// Cancelled before it started: no mail went out, nothing links.
 		if _, err := s.CancelCampaign(ctx, sched.ID); err != nil {

@@ -181,3 +181,30 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Object is one of the library's objects in the bucket.
+type Object struct {
+	Key      string // the hex SHA-256, without the prefix
+	Size     int64
+	Modified time.Time
+}
+
+// List calls fn for every object under the prefix whose name is a
+// library key (others are not utskick's and are left out).
+func (b *Bucket) List(ctx context.Context, fn func(Object) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the library's listing goroutine on an early return
+	for o := range b.core.Client.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix, Recursive: true}) {
+		if o.Err != nil {
+			return fmt.Errorf("%w: list: %v", ErrUnavailable, o.Err)
+		}
+		key := strings.TrimPrefix(o.Key, b.prefix)
+		if !hexKey.MatchString(key) {
+			continue
+		}
+		if err := fn(Object{Key: key, Size: o.Size, Modified: o.LastModified}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
