@@ -104,9 +104,11 @@ func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitRes
 
 // hitReq is one RecordHit waiting for its transaction.
 type hitReq struct {
-	hit    Hit
-	policy TrackingPolicy
-	res    *HitResult
+	hit      Hit
+	policy   TrackingPolicy
+	res      *HitResult
+	facts    hitFacts
+	factsErr error
 }
 
 // recordHits writes rs in one transaction, in order, so a hit sees the
@@ -115,13 +117,19 @@ type hitReq struct {
 // to a transaction of its own.
 func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
 	errs := make([]error, len(rs))
+	for _, r := range rs {
+		r.facts, r.factsErr = s.hitFacts(s.reader(ctx), r.hit)
+	}
 	batch := func(rs []*hitReq, errs []error) error {
 		return s.inTx(ctx, func(tx *gorm.DB) error {
 			deltas := map[countKey]int64{}
 			var evs []Event
 			for i, r := range rs {
 				r.res = &HitResult{}
-				errs[i] = s.recordHit(tx, r.hit, r.policy, r.res, deltas, &evs)
+				errs[i] = r.factsErr
+				if errs[i] == nil {
+					errs[i] = s.recordHit(tx, r.hit, r.facts, r.policy, r.res, deltas, &evs)
+				}
 				if errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
 					return errs[i]
 				}
@@ -153,19 +161,67 @@ func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
 	return errs
 }
 
+// hitFacts is what a hit needs to know before it is written: its
+// delivery, the click's target and whether the subscriber agreed to this
+// kind of tracking. It is read outside the writing transaction (on SQLite
+// beside the one writer, not holding it); none of it is what hits of the
+// same delivery must take turns over.
+type hitFacts struct {
+	CampaignID   int64
+	SubscriberID *int64
+	SentAt       *time.Time
+	url          string
+	consent      bool
+}
+
+func (s *Store) hitFacts(db *gorm.DB, h Hit) (hitFacts, error) {
+	var d hitFacts
+	if err := db.Table("deliveries").Select("campaign_id, subscriber_id, sent_at").Where("id = ?", h.DeliveryID).Take(&d).Error; err != nil {
+		if isMissing(err) {
+			return d, notFound("delivery", h.DeliveryID)
+		}
+		return d, fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
+	}
+	column := "track_opens"
+	if h.Link >= 0 {
+		column = "track_clicks"
+		var urls []string
+		if err := db.Model(&CampaignLink{}).Where("campaign_id = ? AND idx = ?", d.CampaignID, h.Link).
+			Limit(1).Pluck("url", &urls).Error; err != nil {
+			return d, fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, err)
+		}
+		if len(urls) == 0 {
+			return d, fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, ErrNotFound)
+		}
+		d.url = urls[0]
+	}
+	if d.SubscriberID == nil {
+		return d, nil
+	}
+	var consent int64
+	if err := db.Raw(`SELECT COUNT(*) FROM subscriptions m
+		JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
+		JOIN lists l ON l.id = m.list_id
+		WHERE m.subscriber_id = ? AND m.status = ? AND m.tracking_consent = TRUE AND l.`+column+` = TRUE`,
+		d.CampaignID, *d.SubscriberID, SubConfirmed).Scan(&consent).Error; err != nil {
+		return d, fmt.Errorf("tracking consent of delivery %d: %w", h.DeliveryID, err)
+	}
+	d.consent = consent > 0
+	return d, nil
+}
+
 // recordHit writes one hit's event in tx and adds to deltas what its
 // counts need beyond the event's own (countEvents counts evs later).
-func (s *Store) recordHit(tx *gorm.DB, h Hit, p TrackingPolicy, res *HitResult, deltas map[countKey]int64, evs *[]Event) error {
+func (s *Store) recordHit(tx *gorm.DB, h Hit, d hitFacts, p TrackingPolicy, res *HitResult, deltas map[countKey]int64, evs *[]Event) error {
 	click := h.Link >= 0
-	kind, column := EventOpened, "track_opens"
+	kind := EventOpened
 	if click {
-		kind, column = EventClicked, "track_clicks"
+		kind = EventClicked
 	}
 	{
-		var d struct {
-			CampaignID   int64
-			SubscriberID *int64
-			SentAt       *time.Time
+		res.URL = d.url
+		if d.SubscriberID == nil || !d.consent {
+			return nil
 		}
 		if s.dialect == DialectPostgres {
 			// Hits of one delivery take turns, so "first" and "burst"
@@ -175,38 +231,6 @@ func (s *Store) recordHit(tx *gorm.DB, h Hit, p TrackingPolicy, res *HitResult, 
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(7452021, CAST(? % 2147483647 AS INTEGER))", h.DeliveryID).Error; err != nil {
 				return fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
 			}
-		}
-		q := tx.Table("deliveries").Select("campaign_id, subscriber_id, sent_at").Where("id = ?", h.DeliveryID)
-		if err := q.Take(&d).Error; err != nil {
-			if isMissing(err) {
-				return notFound("delivery", h.DeliveryID)
-			}
-			return fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
-		}
-		if click {
-			var urls []string
-			if err := tx.Model(&CampaignLink{}).Where("campaign_id = ? AND idx = ?", d.CampaignID, h.Link).
-				Limit(1).Pluck("url", &urls).Error; err != nil {
-				return fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, err)
-			}
-			if len(urls) == 0 {
-				return fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, ErrNotFound)
-			}
-			res.URL = urls[0]
-		}
-		if d.SubscriberID == nil {
-			return nil
-		}
-		var consent int64
-		if err := tx.Raw(`SELECT COUNT(*) FROM subscriptions m
-			JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
-			JOIN lists l ON l.id = m.list_id
-			WHERE m.subscriber_id = ? AND m.status = ? AND m.tracking_consent = TRUE AND l.`+column+` = TRUE`,
-			d.CampaignID, *d.SubscriberID, SubConfirmed).Scan(&consent).Error; err != nil {
-			return fmt.Errorf("tracking consent of delivery %d: %w", h.DeliveryID, err)
-		}
-		if consent == 0 {
-			return nil
 		}
 		var prior []priorHit
 		if err := tx.Model(&Event{}).Select("id, kind, data, created_at").
