@@ -92,6 +92,9 @@ type priorHit struct {
 // still returns after its hit is committed.
 func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitResult, error) {
 	r := &hitReq{hit: h, policy: p.withDefaults()}
+	// Each caller reads its own facts, beside the others, before it
+	// queues for the shared transaction.
+	r.facts, r.factsErr = s.hitFacts(s.reader(ctx), h)
 	if AuditOf(ctx) != nil {
 		return r.res, s.recordHits(ctx, []*hitReq{r})[0]
 	}
@@ -117,9 +120,6 @@ type hitReq struct {
 // to a transaction of its own.
 func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
 	errs := make([]error, len(rs))
-	for _, r := range rs {
-		r.facts, r.factsErr = s.hitFacts(s.reader(ctx), r.hit)
-	}
 	batch := func(rs []*hitReq, errs []error) error {
 		return s.inTx(ctx, func(tx *gorm.DB) error {
 			deltas := map[countKey]int64{}
