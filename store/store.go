@@ -58,8 +58,8 @@ type Store struct {
 	addrKey []byte
 	pw      *hasher // argon2id for staff passwords, bounded in concurrency
 
-	stmtMu   sync.Mutex
-	outcomes *sql.Stmt // SQLite: outcomesFromJSON, prepared on first use
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // SQLite: statements of the send path, prepared on first use
 }
 
 // Open connects to the database named by opts.DSN and applies pending
@@ -227,10 +227,10 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	s.stmtMu.Lock()
-	if s.outcomes != nil {
-		errs = append(errs, s.outcomes.Close())
-		s.outcomes = nil
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
 	}
+	s.stmts = nil
 	s.stmtMu.Unlock()
 	for _, g := range []*gorm.DB{s.db, s.rdb} {
 		if g == nil {
