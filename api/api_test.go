@@ -71,10 +71,10 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 	deps := api.Deps{
 		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc), Queues: a.queues},
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
-		BaseURL: "http://news.example.se", Org: "Förbundet",
-		Now: func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail),
-		Ready:    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
-		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
+		Site: api.Site{BaseURL: "http://news.example.se", Org: "Förbundet"},
+		Now:  func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail),
+		Monitoring: api.Monitoring{Ready: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
+		Checks:     api.Checks{Outbound: outbound.New(outbound.Config{Resolver: testDNS{}})},
 	}
 	if mod != nil {
 		mod(&deps, rc)

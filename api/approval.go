@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -81,7 +84,74 @@ func (s *Server) approve(c echo.Context, id int64, revision int) (*store.Campaig
 		return nil, err
 	}
 	s.kick(ctx, camp)
+	s.mailRequester(ctx, camp.RequestedByUser, camp.ID, mailtemplates.ApprovalApproved)
 	return camp, nil
+}
+
+// reject sends campaign id back to draft with comment and tells the one
+// who asked, for the API and the page.
+func (s *Server) reject(ctx context.Context, id int64, comment string) (*store.Campaign, error) {
+	// The request's author is cleared by the rejection: read it first.
+	var asked *int64
+	if before, err := s.st.Campaign(ctx, id); err == nil {
+		asked = before.RequestedByUser
+	}
+	camp, err := s.st.RejectCampaign(ctx, id, comment)
+	if err != nil {
+		return nil, err
+	}
+	s.mailRequester(ctx, asked, camp.ID, mailtemplates.ApprovalRejected)
+	return camp, nil
+}
+
+// mailApprovers asks the worker to mail the publishers who may approve
+// camp (not the one who asked). Publishers by grant are asked; only when
+// a list has none are the admins. A lost mail is logged, not an error:
+// the campaign waits on its page whatever the mail does.
+func (s *Server) mailApprovers(ctx context.Context, camp *store.Campaign) {
+	us, err := s.st.Publishers(ctx, camp)
+	if err != nil {
+		s.log.Warn("approval mail: publishers", "campaign_id", camp.ID, "err", err)
+		return
+	}
+	var byGrant []store.User
+	for _, u := range us {
+		if u.Role != store.RoleAdmin {
+			byGrant = append(byGrant, u)
+		}
+	}
+	if len(byGrant) > 0 {
+		us = byGrant
+	}
+	var by int64
+	if camp.RequestedByUser != nil {
+		by = *camp.RequestedByUser
+	}
+	for _, u := range us {
+		s.enqueueStaffMail(ctx, queue.UserMailPayload{UserID: u.ID, Purpose: mailtemplates.ApprovalRequested,
+			CampaignID: camp.ID, ByUserID: by})
+	}
+}
+
+// mailRequester tells the user who asked to send (if a user did) what a
+// publisher decided.
+func (s *Server) mailRequester(ctx context.Context, asked *int64, campaignID int64, kind string) {
+	if asked == nil {
+		return
+	}
+	s.enqueueStaffMail(ctx, queue.UserMailPayload{UserID: *asked, Purpose: kind, CampaignID: campaignID,
+		ByUserID: actorOf(ctx).UserID})
+}
+
+func (s *Server) enqueueStaffMail(ctx context.Context, p queue.UserMailPayload) {
+	if err := s.q.Enqueue(context.WithoutCancel(ctx), queue.NewUserMailTask(p)); err != nil {
+		s.log.Warn("approval mail not queued", "user_id", p.UserID, "campaign_id", p.CampaignID, "err", err)
+	}
+}
+
+func actorOf(ctx context.Context) store.Actor {
+	by, _ := store.ActorFrom(ctx)
+	return by
 }
 
 type rejectRequest struct {
@@ -101,7 +171,7 @@ func (s *Server) rejectCampaign(c echo.Context) error {
 	if len(req.Comment) > 1000 {
 		return fieldErr("comment", "at most 1000 characters")
 	}
-	camp, err := s.st.RejectCampaign(c.Request().Context(), id, req.Comment)
+	camp, err := s.reject(c.Request().Context(), id, req.Comment)
 	if err != nil {
 		return err
 	}

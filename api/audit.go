@@ -17,16 +17,24 @@ import (
 // auditActions names the actions of routes whose path does not say them
 // (see routeAction).
 var auditActions = map[string]string{
-	"/admin/signin":                   "auth.signin",
-	"/admin/signout":                  "auth.signout",
-	"/admin/forgot":                   "auth.reset_requested",
-	"/admin/password/:token":          "auth.password_set",
-	"/admin/account":                  "account.update",
-	"/admin/account/password":         "account.password",
-	"/admin/account/sessions/:id/end": "session.end",
-	"/admin/settings/users":           "user.invite",
-	"/api/v1/subscribers/:id/erase":   "subscriber.erase",
-	"/api/v1/inbound":                 "inbound.receive",
+	"/admin/signin":                             "auth.signin",
+	"/admin/signout":                            "auth.signout",
+	"/admin/forgot":                             "auth.reset_requested",
+	"/admin/password/:token":                    "auth.password_set",
+	"/admin/account":                            "account.update",
+	"/admin/account/password":                   "account.password",
+	"/admin/account/sessions/:id/end":           "session.end",
+	"/admin/settings/users":                     "user.invite",
+	"/api/v1/subscribers/:id/erase":             "subscriber.erase",
+	"/api/v1/inbound":                           "inbound.receive",
+	"/admin/settings/security":                  "settings.security",
+	"/api/v1/settings/security":                 "settings.security",
+	"/admin/account/twofactor":                  "account.twofactor",
+	"/admin/account/twofactor/off":              "account.twofactor_off",
+	"/admin/account/twofactor/codes":            "account.recovery_codes",
+	"/admin/settings/users/:id/twofactor/reset": "user.twofactor_reset",
+	"/api/v1/users/:id/twofactor":               "user.twofactor_reset",
+	"/admin/media/:id":                          "media.update",
 }
 
 // routeAction derives the audit action and object of a route: the first
@@ -72,7 +80,9 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx, a := store.StartAudit(r.Context(), action, typ, c.Param("id"))
 		a.SetOrigin(c.RealIP(), r.UserAgent(), c.Response().Header().Get(echo.HeaderXRequestID))
 		switch p {
-		case "/api/v1/inbound":
+		case "/api/v1/inbound", "/admin/campaigns/:id/preview":
+			// A bounce that changed nothing, a live preview (posted at
+			// every pause in typing, never written) leave no row.
 			a.OnlyIfWritten()
 		case "/api/v1/imports":
 			a.Defer()

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,6 +152,9 @@ type liveOptions struct {
 	Deps func(*api.Deps)
 	// Routes adds test-only routes beside the server's, on the same host.
 	Routes func(lv *liveServer, mux *http.ServeMux)
+	// Now is the clock of the store, the API and the worker alike; nil
+	// is the store's default and time.Now.
+	Now func() time.Time
 }
 
 // liveServer is the real server (API, pages and, when asked, a worker)
@@ -169,7 +173,8 @@ type liveServer struct {
 func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 	t.Helper()
 	ctx := context.Background()
-	lv := &liveServer{Store: storetest.Open(t)}
+	lv := &liveServer{Store: storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: o.Now})}
+	log := warningsToTestLog(t)
 	rd, err := queue.Open(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +211,7 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 			o.WorkerConfig(&wcfg)
 		}
 		h, err := worker.NewHandlers(wcfg, worker.Deps{Store: lv.Store, Queue: lv.Queue, Mailer: m, Templates: tmpl, Signer: lv.Signer,
-			Composer: comp, Log: slog.New(slog.DiscardHandler)})
+			Composer: comp, Log: log, Now: o.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,10 +221,10 @@ func startLiveServer(t *testing.T, o liveOptions) *liveServer {
 		t.Cleanup(func() { stopWorker(); <-workerDone })
 	}
 
-	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, BaseURL: lv.BaseURL,
-		Org: o.Org}
-	if deps.Org == "" {
-		deps.Org = "Storstockholms kommunförbund"
+	deps := api.Deps{Store: lv.Store, Queue: lv.Queue, Composer: comp, Templates: tmpl, Signer: lv.Signer, Log: log, Now: o.Now,
+		Site: api.Site{BaseURL: lv.BaseURL, Org: o.Org}}
+	if deps.Site.Org == "" {
+		deps.Site.Org = "Storstockholms kommunförbund"
 	}
 	if o.Deps != nil {
 		o.Deps(&deps)
@@ -299,4 +304,35 @@ func slowSMTP(t *testing.T, target string, delay time.Duration) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// warningsToTestLog is a logger for a live server that puts its warnings
+// and errors in the test's log, so a walk that meets "Något gick fel"
+// shows the cause. Records after the test's cleanups are dropped: the
+// server's goroutines may outlive it by a moment, and t.Log then panics.
+func warningsToTestLog(t *testing.T) *slog.Logger {
+	w := &testLogWriter{t: t}
+	t.Cleanup(w.close) // registered before the server and worker start, so it runs after they stop
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testLogWriter struct {
+	mu     sync.Mutex
+	t      *testing.T
+	closed bool
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.t.Log("server: " + strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (w *testLogWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }

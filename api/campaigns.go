@@ -307,7 +307,9 @@ func (s *Server) sendCampaign(ctx context.Context, id int64, sendAt time.Time) (
 		return nil, rep, err
 	}
 	if camp.Status == store.CampaignPending {
-		// Four eyes: nothing is queued until another publisher approves.
+		// Four eyes: nothing is queued until another publisher approves;
+		// the publishers are told by mail.
+		s.mailApprovers(ctx, camp)
 		return camp, rep, nil
 	}
 	// The row is the promise; the task is a doorbell. If this enqueue is
@@ -329,6 +331,10 @@ type lintRefusal struct {
 	RequestID string         `json:"request_id,omitempty"`
 }
 
+// noDNSEmbedded is why the lint asks no DNS in the embedded mode; pages
+// show it in their own language (lintText).
+const noDNSEmbedded = "mail goes to the embedded capture (UTSKICK_SMTP_URL is not set), so DNS was not asked; set it to check before the first real send"
+
 // lintCampaign checks the message subscriber subID (0: a sample reader)
 // would get. A campaign that does not compile is a 400 naming the field.
 func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID int64, fetchLinks bool) (lint.Report, error) {
@@ -349,7 +355,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout}
 	if s.resolver == nil {
 		// cmd/utskick sets a resolver only when mail really leaves.
-		checker.NoDNSReason = "mail goes to the embedded capture (UTSKICK_SMTP_URL is not set), so DNS was not asked; set it to check before the first real send"
+		checker.NoDNSReason = noDNSEmbedded
 	}
 	if fetchLinks {
 		checker.HTTP = s.outbound.Client()

@@ -339,7 +339,7 @@ func TestPreviewSaysWhatDiffersAndIsNotSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) {
-		d.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
+		d.Checks.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
 	})
 	list := a.seedList("bus", "")
 	var camp store.Campaign

@@ -23,7 +23,7 @@ import (
 )
 
 func TestImportUploadIsStoredInChunksAndQueued(t *testing.T) {
-	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) { d.ImportMaxBytes = 4 << 20 })
+	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) { d.Limits.ImportMaxBytes = 4 << 20 })
 	list := a.seedList("bus", "")
 	var file bytes.Buffer
 	file.WriteString("email,name,kommun\n")

@@ -57,6 +57,7 @@ var statusOf = []struct {
 	{store.ErrConflict, http.StatusConflict},
 	{store.ErrForbidden, http.StatusForbidden},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
+	{errMediaUnavailable, http.StatusServiceUnavailable},
 	{store.ErrBadCredentials, http.StatusUnauthorized},
 	{store.ErrInactive, http.StatusForbidden},
 }
@@ -127,6 +128,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "request_id", reqID, "method", c.Request().Method,
 			"path", c.Path(), "err", err)
 		body = errorBody{Error: http.StatusText(code)}
+		if errors.Is(err, errMediaUnavailable) {
+			// Say what does not answer (not how), and when to try again.
+			body.Error = errMediaUnavailable.Error()
+			c.Response().Header().Set("Retry-After", "30")
+		}
 	}
 	body.RequestID = reqID
 	if isHead(c) {

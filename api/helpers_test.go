@@ -80,10 +80,12 @@ func newTestServer(t *testing.T) *testServer {
 	srv, err := api.New(api.Deps{
 		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rd.Client)},
 		Composer: compose.New(ccfg, tm, sg), Templates: tm, Signer: sg,
-		BaseURL: "https://nyhetsbrev.example.se", Org: "Förbundet",
-		Resolver: fakeDNS{"example.se": {"v=spf1 mx -all"}, "_dmarc.example.se": {"v=DMARC1; p=none"}},
-		Now:      time.Now,
-		Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
+		Site: api.Site{BaseURL: "https://nyhetsbrev.example.se", Org: "Förbundet"},
+		Checks: api.Checks{
+			Resolver: fakeDNS{"example.se": {"v=spf1 mx -all"}, "_dmarc.example.se": {"v=DMARC1; p=none"}},
+			Outbound: outbound.New(outbound.Config{Resolver: testDNS{}}),
+		},
+		Now: time.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -96,8 +96,8 @@ func TestMethodsHeadAndNosniffOnEveryRoute(t *testing.T) {
 
 func TestTestSendsAreRateLimitedPerToken(t *testing.T) {
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, rc redis.UniversalClient) {
-		d.Limiter = queue.NewLimiter(rc, "t:")
-		d.RateTest = queue.Rate{N: 5, Per: time.Hour}
+		d.Limits.Limiter = queue.NewLimiter(rc, "t:")
+		d.Limits.RateTest = queue.Rate{N: 5, Per: time.Hour}
 	})
 	list := a.seedList("bus", "")
 	var camp struct{ ID int64 }

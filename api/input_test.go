@@ -136,7 +136,7 @@ func TestLinkCheckDoesNotReachPrivateAddresses(t *testing.T) {
 	defer internal.Close()
 	port := portOf(strings.TrimPrefix(internal.URL, "http://"))
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) {
-		d.Outbound = outbound.New(outbound.Config{AllowHosts: []string{"docs.internal"}, Resolver: testDNS{}})
+		d.Checks.Outbound = outbound.New(outbound.Config{AllowHosts: []string{"docs.internal"}, Resolver: testDNS{}})
 	})
 	list := a.seedList("bus", "")
 	body := fmt.Sprintf("Hej!\n\n[Admin](http://127.0.0.1%[1]s/admin)\n\n[Status](http://db.internal%[1]s/status)\n\n"+
@@ -179,7 +179,7 @@ func TestLinkCheckDoesNotReachPrivateAddresses(t *testing.T) {
 // to a receiver on the internal network.
 func TestWebhookOnAnAllowedPrivateHostIsAccepted(t *testing.T) {
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, _ redis.UniversalClient) {
-		d.Outbound = outbound.New(outbound.Config{AllowHosts: []string{"hooks.internal", "intranet.example.se"}, Resolver: testDNS{}})
+		d.Checks.Outbound = outbound.New(outbound.Config{AllowHosts: []string{"hooks.internal", "intranet.example.se"}, Resolver: testDNS{}})
 	})
 	for _, u := range []string{"http://hooks.internal:8080/utskick", "https://intranet.example.se/hook"} {
 		a.ok(201, "POST", "/api/v1/webhooks", fmt.Sprintf(`{"url":%q,"events":["*"]}`, u), nil)

@@ -1,11 +1,15 @@
 package api
 
 // The media library: images for campaigns, uploaded by staff, checked and
-// re-encoded here, kept in the database (every API process can serve
-// every image), and served at a stable public URL under UTSKICK_BASE_URL.
+// re-encoded here, kept in the database or in an S3-compatible bucket
+// (every API process can serve every image), and served at a stable
+// public URL under UTSKICK_BASE_URL. Staff rename an image (its title,
+// not its URL), change its alt text, and delete it unless a campaign
+// that may have been mailed links to it.
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,11 +19,13 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/image/draw"
@@ -40,6 +46,23 @@ const (
 	mediaMaxWidth = 1200
 )
 
+// MediaBucket keeps the media library's files outside the database, by
+// the hex SHA-256 of their bytes (cmd passes an internal/s3media.Bucket).
+// Get's error wraps fs.ErrNotExist for a missing object; every other
+// error is the bucket's, answered 503.
+type MediaBucket interface {
+	Put(ctx context.Context, key, contentType string, data []byte) error
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Exists(ctx context.Context, key string) (bool, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// errMediaUnavailable is a bucket that does not answer: a 503, with
+// nothing written.
+var errMediaUnavailable = errors.New("the media storage does not answer; nothing was changed, try again shortly")
+
+func mediaUnavailable(err error) error { return fmt.Errorf("%w (%v)", errMediaUnavailable, err) }
+
 // isMediaUpload is an image upload, which reads its body under its own
 // limit (mediaMaxBytes) so that a file too large is refused with a
 // message that says so.
@@ -54,10 +77,12 @@ func (s *Server) mediaURL(m *store.Media) string {
 	return fmt.Sprintf("%s/media/%d/%s", s.baseURL, m.ID, m.Name)
 }
 
-// mediaItem is one image as the API and the pages show it.
+// mediaItem is one image as the API and the pages show it; UsedBy only
+// when one image is asked for.
 type mediaItem struct {
 	*store.Media
-	URL string `json:"url"`
+	URL    string           `json:"url"`
+	UsedBy []store.MediaUse `json:"used_by,omitempty"`
 }
 
 // imageError is an upload that is not a usable image; Key words it for
@@ -257,7 +282,18 @@ func (s *Server) uploadMedia(c echo.Context) (*mediaItem, error) {
 		return nil, err
 	}
 	m.CreatedBy = actor(c).UserID
-	if err := s.st.CreateMedia(c.Request().Context(), m); err != nil {
+	m.Title = mediaTitle(name, m.Name)
+	ctx := c.Request().Context()
+	if s.media != nil {
+		// The object first, under its content hash, then the row: a
+		// crash or a failed insert leaves an object that the next upload
+		// of the same bytes writes again, never a row without its file.
+		if err := s.media.Put(ctx, m.SHA256, m.ContentType, m.Data); err != nil {
+			return nil, mediaUnavailable(err)
+		}
+		m.Storage, m.Data = store.MediaInS3, nil
+	}
+	if err := s.st.CreateMedia(ctx, m); err != nil {
 		return nil, err
 	}
 	return &mediaItem{Media: m, URL: s.mediaURL(m)}, nil
@@ -313,5 +349,173 @@ func (s *Server) serveMedia(c echo.Context) error {
 	if c.Request().Header.Get("If-None-Match") == `"`+m.SHA256+`"` {
 		return c.NoContent(http.StatusNotModified)
 	}
-	return c.Blob(http.StatusOK, m.ContentType, m.Data)
+	if m.Storage != store.MediaInS3 {
+		return c.Blob(http.StatusOK, m.ContentType, m.Data)
+	}
+	// From the bucket through this process, so that the URL in mail
+	// stays the same whatever the bucket's address or credentials, and
+	// streamed: memory stays bounded whatever the image's size.
+	if s.media == nil {
+		h.Del("Cache-Control")
+		h.Del("ETag")
+		s.log.Error("an image is in the S3 bucket, but no bucket is configured (UTSKICK_MEDIA_S3_BUCKET)", "media", m.ID)
+		return mediaUnavailable(errors.New("no bucket configured"))
+	}
+	rc, err := s.media.Get(c.Request().Context(), m.SHA256)
+	if err != nil {
+		h.Del("Cache-Control")
+		h.Del("ETag")
+		if errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("an image's file is missing from the bucket", "media", m.ID, "key", m.SHA256, "err", err)
+			return echo.NewHTTPError(http.StatusNotFound, "the image's file is missing")
+		}
+		return mediaUnavailable(err)
+	}
+	defer rc.Close()
+	h.Set(echo.HeaderContentType, m.ContentType)
+	h.Set(echo.HeaderContentLength, fmt.Sprint(m.Size))
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := io.Copy(c.Response(), rc); err != nil {
+		s.log.Warn("serving an image from the bucket stopped", "media", m.ID, "err", err)
+	}
+	return nil
+}
+
+// mediaTitle is an upload's display name: the file name it came with,
+// without folders and extension; the URL's name if that leaves nothing.
+func mediaTitle(upload, urlName string) string {
+	t := path.Base(strings.ReplaceAll(upload, `\`, "/"))
+	t = strings.TrimSpace(strings.TrimSuffix(t, path.Ext(t)))
+	if t == "" || t == "." || t == "/" || !utf8.ValidString(t) {
+		return urlName
+	}
+	if utf8.RuneCountInString(t) > 200 {
+		t = string([]rune(t)[:200])
+	}
+	return t
+}
+
+// mediaEditRequest is PATCH /api/v1/media/{id} and the library's edit
+// form: nil leaves a field as it is.
+type mediaEditRequest struct {
+	Title *string `json:"title"`
+	Alt   *string `json:"alt"`
+}
+
+func (r *mediaEditRequest) validate() error {
+	if r.Title == nil && r.Alt == nil {
+		return fieldErr("body", "send title, alt or both")
+	}
+	if r.Title != nil {
+		t := strings.TrimSpace(*r.Title)
+		r.Title = &t
+		if t == "" {
+			return &FieldError{Field: "title", Msg: "must not be empty", Key: "i13media.err_title_empty"}
+		}
+		if utf8.RuneCountInString(t) > 200 {
+			return &FieldError{Field: "title", Msg: "must be at most 200 characters", Key: "i13media.err_title_long"}
+		}
+	}
+	if r.Alt != nil {
+		a := strings.TrimSpace(*r.Alt)
+		r.Alt = &a
+		if utf8.RuneCountInString(a) > 300 {
+			return &FieldError{Field: "alt", Msg: "must be at most 300 characters", Key: "i13media.err_alt_long"}
+		}
+	}
+	return nil
+}
+
+// getMedia is GET /api/v1/media/{id}: one image and the campaigns that
+// link to it.
+func (s *Server) getMedia(c echo.Context) error {
+	item, err := s.mediaWithUses(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, item)
+}
+
+func (s *Server) mediaWithUses(c echo.Context) (*mediaItem, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Request().Context()
+	m, err := s.st.MediaInfo(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	uses, err := s.st.MediaUsedBy(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &mediaItem{Media: m, URL: s.mediaURL(m), UsedBy: uses}, nil
+}
+
+// updateMedia is PATCH /api/v1/media/{id}: rename (title) or new alt
+// text; the public URL stays.
+func (s *Server) updateMedia(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req mediaEditRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	m, err := s.st.UpdateMedia(c.Request().Context(), id, store.MediaEdit{Title: req.Title, Alt: req.Alt})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, mediaItem{Media: m, URL: s.mediaURL(m)})
+}
+
+// deleteMedia is DELETE /api/v1/media/{id}: 409 naming the campaigns
+// when one that may have been mailed links to the image; drafts that
+// link to it lose the image.
+func (s *Server) deleteMedia(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.removeMedia(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// removeMedia deletes an image's row, then its bucket object when no
+// other row has the same bytes. The bucket is asked first, so that a
+// bucket that does not answer refuses the delete with nothing changed;
+// should it fail between the row and the object, the object stays
+// behind unused (logged), and the library is right.
+func (s *Server) removeMedia(ctx context.Context, id int64) error {
+	m, err := s.st.MediaInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.Storage == store.MediaInS3 && s.media != nil {
+		if _, err := s.media.Exists(ctx, m.SHA256); err != nil {
+			return mediaUnavailable(err)
+		}
+	}
+	m, unused, err := s.st.DeleteMedia(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.Storage != store.MediaInS3 || !unused {
+		return nil
+	}
+	if s.media == nil {
+		s.log.Warn("a deleted image's file stays in the S3 bucket: no bucket is configured", "media", id, "key", m.SHA256)
+		return nil
+	}
+	if err := s.media.Delete(context.WithoutCancel(ctx), m.SHA256); err != nil {
+		s.log.Warn("a deleted image's file stays in the S3 bucket", "media", id, "key", m.SHA256, "err", err)
+	}
+	return nil
 }

@@ -382,11 +382,17 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	want(t, rec, 202, &x)
 	imp := id(x)
 	items("/api/v1/imports")
-	// Media: an upload, then the library.
+	// Media: an upload, then the library; one renamed, one deleted.
 	if rec := uploadImage(a.srv, "/api/v1/media", a.editor, "karta.png", testPNG(t, 30, 20, false)); rec.Code != http.StatusCreated {
 		t.Fatalf("media upload: %d %s", rec.Code, rec.Body)
 	}
+	rec = uploadImage(a.srv, "/api/v1/media", a.editor, "karta 2.png", testPNG(t, 20, 30, false))
+	want(t, rec, 201, &x)
+	img := id(x)
 	items("/api/v1/media")
+	a.ok(200, "GET", "/api/v1/media/"+img, "", nil)
+	a.ok(200, "PATCH", "/api/v1/media/"+img, `{"title":"Karta över Solna","alt":"Karta med föreningens lokaler"}`, nil)
+	a.ok(204, "DELETE", "/api/v1/media/"+img, "", nil)
 	a.ok(200, "GET", "/api/v1/imports/"+imp, "", nil)
 	a.ok(200, "GET", "/api/v1/imports/"+imp+"/rejects.csv", "", nil)
 
@@ -476,6 +482,11 @@ func walkEveryOperation(t *testing.T, st *store.Store) {
 	// The sender identity.
 	a.ok(200, "PUT", "/api/v1/settings/sender", `{"from_name":"Förbundet","from_address":"nyhetsbrev@example.se","postal_address":"Box 1, 111 11 Stockholm","contact":"08-123 45 67"}`, nil)
 	a.ok(200, "GET", "/api/v1/settings/sender", "", nil)
+	// The security policy, and an admin resetting a user's second factor.
+	a.ok(200, "PUT", "/api/v1/settings/security", `{"require_two_factor":true}`, nil)
+	a.ok(200, "GET", "/api/v1/settings/security", "", nil)
+	a.ok(200, "PUT", "/api/v1/settings/security", `{"require_two_factor":false}`, nil)
+	a.ok(204, "DELETE", "/api/v1/users/"+itoa(u.ID)+"/twofactor", "", nil)
 
 	// Tokens.
 	tok := post(201, "/api/v1/tokens", `{"name":"CRM","role":"viewer"}`)

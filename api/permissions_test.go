@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 )
@@ -20,7 +23,7 @@ type twoUnits struct {
 	busSub, monthlySub           int64
 	monthlyCamp                  int64
 	author, pub1, pub2, authorRO string // tokens
-	authorID                     int64
+	authorID, pub1ID, pub2ID     int64
 }
 
 func newTwoUnits(t *testing.T, st *store.Store) *twoUnits {
@@ -56,24 +59,51 @@ func newTwoUnits(t *testing.T, st *store.Store) *twoUnits {
 		return usr.ID, tok.Token
 	}
 	u.authorID, u.author = user("forfattare@bus.example.se", store.GrantAuthor)
-	_, u.pub1 = user("pub1@bus.example.se", store.GrantPublisher)
-	_, u.pub2 = user("pub2@bus.example.se", store.GrantPublisher)
+	u.pub1ID, u.pub1 = user("pub1@bus.example.se", store.GrantPublisher)
+	u.pub2ID, u.pub2 = user("pub2@bus.example.se", store.GrantPublisher)
 	var ro struct{ Token string }
 	a.ok(201, "POST", "/api/v1/tokens", fmt.Sprintf(`{"name":"läs","role":"viewer","user_id":%d}`, u.authorID), &ro)
 	u.authorRO = ro.Token
 	return u
 }
 
-// dispatches counts the tasks waiting in any queue for later.
+// dispatches counts the tasks waiting in any queue for later, but for
+// staff mail (the approval notices).
 func (u *twoUnits) dispatches() int {
 	n := 0
 	qs, _ := u.insp.Queues()
 	for _, q := range qs {
 		ts, _ := u.insp.ListScheduledTasks(q)
 		ps, _ := u.insp.ListPendingTasks(q)
-		n += len(ts) + len(ps)
+		for _, t := range append(ts, ps...) {
+			if t.Type != queue.TypeUserMail {
+				n++
+			}
+		}
 	}
 	return n
+}
+
+// staffMails are the staff mails waiting, as "purpose→user".
+func (u *twoUnits) staffMails() []string {
+	u.t.Helper()
+	var out []string
+	qs, _ := u.insp.Queues()
+	for _, q := range qs {
+		ps, _ := u.insp.ListPendingTasks(q)
+		for _, t := range ps {
+			if t.Type != queue.TypeUserMail {
+				continue
+			}
+			var p queue.UserMailPayload
+			if err := json.Unmarshal(t.Payload, &p); err != nil {
+				u.t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s→%d c%d by %d", p.Purpose, p.UserID, p.CampaignID, p.ByUserID))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (u *twoUnits) draft(token string) int64 {
@@ -231,4 +261,45 @@ func TestFourEyesOnBUS(t *testing.T) {
 			t.Errorf("audit of the campaign = %v, want %s", actions, wantActions)
 		}
 	})
+}
+
+// TestApprovalMailsGoToPublishersAndBackToTheAuthor: an author's send
+// that waits for approval queues one staff mail to each publisher of BUS
+// (not to the author, not to the admins while the list has publishers);
+// the approval queues one to the author naming the approver, and so does
+// a rejection. The worker's side (the mail itself) is in package worker.
+func TestApprovalMailsGoToPublishersAndBackToTheAuthor(t *testing.T) {
+	u := newTwoUnits(t, storetest.Open(t))
+	id := u.draft(u.author)
+	path := fmt.Sprintf("/api/v1/campaigns/%d", id)
+	want(t, u.do("POST", path+"/send", u.author, ""), 202, nil)
+	wantMails := func(want ...string) {
+		t.Helper()
+		sort.Strings(want)
+		if got := u.staffMails(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("staff mails queued:\n got %v\nwant %v", got, want)
+		}
+	}
+	req := func(uid int64) string {
+		return fmt.Sprintf("approval_request→%d c%d by %d", uid, id, u.authorID)
+	}
+	wantMails(req(u.pub1ID), req(u.pub2ID))
+	var ap struct{ Revision int }
+	want(t, u.do("GET", path+"/approval", u.pub1, ""), 200, &ap)
+	want(t, u.do("POST", path+"/approve", u.pub1, fmt.Sprintf(`{"revision":%d}`, ap.Revision)), 200, nil)
+	wantMails(req(u.pub1ID), req(u.pub2ID), fmt.Sprintf("approval_approved→%d c%d by %d", u.authorID, id, u.pub1ID))
+
+	other := u.draft(u.author)
+	want(t, u.do("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", other), u.author, ""), 202, nil)
+	want(t, u.do("POST", fmt.Sprintf("/api/v1/campaigns/%d/reject", other), u.pub2, `{"comment":"Rubriken"}`), 200, nil)
+	got := u.staffMails()
+	n := 0
+	for _, m := range got {
+		if m == fmt.Sprintf("approval_rejected→%d c%d by %d", u.authorID, other, u.pub2ID) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("rejection mails to the author: %d in %v", n, got)
+	}
 }

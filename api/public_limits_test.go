@@ -22,9 +22,9 @@ import (
 
 func TestRateLimitsAndNoEnumeration(t *testing.T) {
 	a := newTestAPIOpts(t, storetest.Open(t), func(d *api.Deps, rc redis.UniversalClient) {
-		d.Limiter = queue.NewLimiter(rc, "t:")
-		d.RateIP = queue.Rate{N: 4, Per: time.Minute}
-		d.RateAddress = queue.Rate{N: 2, Per: time.Hour}
+		d.Limits.Limiter = queue.NewLimiter(rc, "t:")
+		d.Limits.RateIP = queue.Rate{N: 4, Per: time.Minute}
+		d.Limits.RateAddress = queue.Rate{N: 2, Per: time.Hour}
 	})
 	list := a.seedList("bus", `,"visibility":"public"`)
 	a.ok(201, "POST", "/api/v1/subscribers", fmt.Sprintf(`{"email":"known@example.se","lists":[%d],"consent_basis":"x"}`, list), nil)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/storsthlm/utskick/store"
 )
@@ -65,8 +66,11 @@ func (s *Server) routes() {
 	web.POST("/account/password", s.accountPassword, in)
 	web.GET("/account/twofactor", s.twoFactorPage, in)
 	web.POST("/account/twofactor", s.twoFactorConfirm, in)
+	web.POST("/account/twofactor/off", s.twoFactorOff, in)
+	web.POST("/account/twofactor/codes", s.twoFactorCodes, in)
 	web.POST("/account/sessions/:id/end", s.accountEndSession, in)
 	web.GET("/settings", s.settingsPage, in, webAdmin)
+	web.POST("/settings/security", s.securitySubmit, in, webAdmin)
 	web.GET("/settings/users", s.usersPage, in, webAdmin)
 	web.POST("/settings/users", s.usersInvite, in, webAdmin)
 	web.POST("/settings/users/:id/role", s.usersRole, in, webAdmin)
@@ -76,6 +80,7 @@ func (s *Server) routes() {
 	web.POST("/settings/users/:id/deactivate", s.usersDeactivate, in, webAdmin)
 	web.POST("/settings/users/:id/reactivate", s.usersReactivate, in, webAdmin)
 	web.POST("/settings/users/:id/invite", s.usersResend, in, webAdmin)
+	web.POST("/settings/users/:id/twofactor/reset", s.usersResetTwoFactor, in, webAdmin)
 	web.GET("/settings/tokens", s.tokensPage, in, webAdmin)
 	web.GET("/audit", s.auditPage, in, webAdmin)
 	web.GET("/audit.csv", s.exportAudit, in, webAdmin)
@@ -126,11 +131,16 @@ func (s *Server) routes() {
 	web.POST("/campaigns/:id/edit", s.editorSave, in, edit)
 	web.POST("/campaigns/:id/autosave", s.editorAutosave, in, edit)
 	web.GET("/campaigns/:id/preview", s.editorPreview, in, edit)
+	web.POST("/campaigns/:id/preview", s.editorPreviewDraft, middleware.BodyLimit(previewBodyLimit), in, edit) // the unsaved fields
 	web.POST("/campaigns/:id/test", s.editorTest, in, edit)
 	web.GET("/campaigns/:id/send", s.sendConfirm, in, edit)
 	web.POST("/campaigns/:id/send", s.sendSubmit, in, edit)
 	web.GET("/media", s.mediaPage, in)
 	web.POST("/media", s.mediaUpload, in, edit) // multipart: the CSRF token in ?csrf=
+	web.GET("/media/:id", s.mediaEditPage, in)
+	web.POST("/media/:id", s.mediaEditSave, in, edit)
+	web.GET("/media/:id/delete", s.mediaDeleteConfirm, in, edit)
+	web.POST("/media/:id/delete", s.mediaDeleteSubmit, in, edit)
 	// Following and reporting on a campaign (web_reports.go).
 	web.GET("/campaigns/:id", s.campaignPage, in)
 	// Four eyes: the buttons of _approval.html; the store decides who may.
@@ -203,6 +213,9 @@ func (s *Server) routes() {
 
 	v1.GET("/media", s.listMedia, read)
 	v1.POST("/media", s.createMedia, write) // multipart: file
+	v1.GET("/media/:id", s.getMedia, read)
+	v1.PATCH("/media/:id", s.updateMedia, write)
+	v1.DELETE("/media/:id", s.deleteMedia, write)
 
 	v1.GET("/templates", s.listTemplates, read)
 	v1.POST("/templates", s.createTemplate, write)
@@ -220,6 +233,8 @@ func (s *Server) routes() {
 
 	v1.GET("/settings/sender", s.getSender, admin)
 	v1.PUT("/settings/sender", s.putSender, admin)
+	v1.GET("/settings/security", s.getSecurity, admin)
+	v1.PUT("/settings/security", s.putSecurity, admin)
 
 	v1.GET("/tokens", s.listTokens, admin)
 	v1.POST("/tokens", s.createToken, admin)
@@ -229,4 +244,5 @@ func (s *Server) routes() {
 	v1.GET("/audit.csv", s.exportAudit, admin)
 	v1.GET("/users/:id/grants", s.getGrants, admin)
 	v1.PUT("/users/:id/grants", s.putGrants, admin)
+	v1.DELETE("/users/:id/twofactor", s.resetTwoFactor, admin)
 }

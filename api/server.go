@@ -28,7 +28,9 @@ import (
 	"github.com/storsthlm/utskick/store"
 )
 
-// Deps are the server's collaborators, passed in explicitly.
+// Deps are the server's collaborators, passed in explicitly: the parts it
+// calls at the top, its settings grouped by concern below. A zero group
+// gets the defaults its fields name.
 type Deps struct {
 	Store     *store.Store
 	Queue     queue.Queue
@@ -37,21 +39,59 @@ type Deps struct {
 	Signer    *links.Signer
 	Log       *slog.Logger
 	Now       func() time.Time
-	// BaseURL is the public URL of this server, for links.
-	BaseURL string
-	// Ready reports whether the queue's Redis answers, for /readyz.
-	Ready func(context.Context) error
-	// WriteCheck reports whether the database takes writes, for /readyz
-	// (a store.Heartbeat's Err: it remembers its last write, so a probe
-	// writes nothing). Nil: only a ping is checked.
-	WriteCheck func() error
-	// OptinTTL is how long a confirmation link works.
-	OptinTTL time.Duration
-	// Org is the organisation's name on the public pages.
-	Org string
 	// Inbound acts on mail handed to POST /api/v1/inbound (cmd passes
 	// package inbound's Processor); nil answers 501.
 	Inbound InboundFunc
+	// MediaBucket keeps new images of the media library in an
+	// S3-compatible bucket (cmd passes an internal/s3media.Bucket); nil
+	// keeps them in the database.
+	MediaBucket MediaBucket
+
+	Site       Site                 // who the server is for: its URL and organisation
+	Sessions   Sessions             // how long a staff sign-in lasts
+	Limits     Limits               // what one client may send, and who the client is
+	Checks     Checks               // what the lint and Settings → Sending domain reach out to
+	Monitoring Monitoring           // what /readyz and /metrics answer
+	Tracking   store.TrackingPolicy // judges opens and clicks human or machine
+}
+
+// Site is who the server is for.
+type Site struct {
+	// BaseURL is the public URL of this server, for links.
+	BaseURL string
+	// Org is the organisation's name on the public pages.
+	Org string
+	// OptinTTL is how long a confirmation link works (default 7 days).
+	OptinTTL time.Duration
+}
+
+// Sessions bound a staff session: Idle ends it after this long without a
+// request (default DefaultSessionIdle), Max this long after sign-in,
+// however active (default DefaultSessionMax).
+type Sessions struct {
+	Idle, Max time.Duration
+}
+
+// Limits are what one client may send, and who a client is.
+type Limits struct {
+	// Limiter counts requests for the rates below; nil means no limits.
+	Limiter     *queue.Limiter
+	RateIP      queue.Rate // subscribe and confirm pages, per client IP (IPv6 per /64)
+	RateAddress queue.Rate // subscribe and resend requests, per address
+	RateTest    queue.Rate // test-send mails, per API token
+	// RateSignin limits sign-in attempts per account, RateSigninIP per
+	// client IP (IPv6 per /64); both also count password-reset requests.
+	RateSignin, RateSigninIP queue.Rate
+	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
+	ImportMaxBytes int64
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for a client's IP (rate limits, consent records); empty trusts none.
+	TrustedProxies []*net.IPNet
+}
+
+// Checks are what the campaign lint, the webhook registration and
+// Settings → Sending domain reach out to.
+type Checks struct {
 	// DKIM is the worker's signing key as published in DNS, for the lint's
 	// alignment and DNS checks; nil when signing is off.
 	DKIM *lint.DKIMKey
@@ -67,30 +107,20 @@ type Deps struct {
 	// one (its Client) for webhook deliveries. Nil: a guard with no
 	// allowed hosts and the system resolver.
 	Outbound *outbound.Guard
-	// TrustedProxies are the networks whose X-Forwarded-For is believed
-	// for a client's IP (rate limits, consent records); empty trusts none.
-	TrustedProxies []*net.IPNet
-	// Limiter counts public requests for RateIP and RateAddress; nil
-	// means no limits.
-	Limiter     *queue.Limiter
-	RateIP      queue.Rate // subscribe and confirm pages, per client IP (IPv6 per /64)
-	RateAddress queue.Rate // subscribe and resend requests, per address
-	RateTest    queue.Rate // test-send mails, per API token
-	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
-	ImportMaxBytes int64
-	// Tracking judges opens and clicks human or machine.
-	Tracking store.TrackingPolicy
+}
+
+// Monitoring is what /readyz and /metrics answer.
+type Monitoring struct {
+	// Ready reports whether the queue's Redis answers, for /readyz.
+	Ready func(context.Context) error
+	// WriteCheck reports whether the database takes writes, for /readyz
+	// (a store.Heartbeat's Err: it remembers its last write, so a probe
+	// writes nothing). Nil: only a ping is checked.
+	WriteCheck func() error
 	// Metrics are served at /metrics (nil: not served); MetricsToken, if
 	// set, is the bearer token a scraper must send.
 	Metrics      Metrics
 	MetricsToken string
-	// SessionIdle ends a staff session after this long without a request
-	// (default 8h); SessionMax this long after sign-in, however active
-	// (default 7 days).
-	SessionIdle, SessionMax time.Duration
-	// RateSignin limits sign-in attempts per account, RateSigninIP per
-	// client IP (IPv6 per /64); both also count password-reset requests.
-	RateSignin, RateSigninIP queue.Rate
 }
 
 // InboundFunc acts on one raw RFC 5322 message and returns what the
@@ -147,6 +177,7 @@ type Server struct {
 	rateIP, rateAd queue.Rate
 	rateTest       queue.Rate
 	importMax      int64
+	media          MediaBucket // nil: images in the database
 	tracking       store.TrackingPolicy
 	met            Metrics
 
@@ -168,20 +199,20 @@ func New(d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	if d.OptinTTL <= 0 {
-		d.OptinTTL = 7 * 24 * time.Hour
+	if d.Site.OptinTTL <= 0 {
+		d.Site.OptinTTL = 7 * 24 * time.Hour
 	}
-	if d.Outbound == nil {
-		d.Outbound = outbound.New(outbound.Config{})
+	if d.Checks.Outbound == nil {
+		d.Checks.Outbound = outbound.New(outbound.Config{})
 	}
-	if d.ImportMaxBytes <= 0 {
-		d.ImportMaxBytes = 1 << 30
+	if d.Limits.ImportMaxBytes <= 0 {
+		d.Limits.ImportMaxBytes = 1 << 30
 	}
-	if d.SessionIdle <= 0 {
-		d.SessionIdle = DefaultSessionIdle
+	if d.Sessions.Idle <= 0 {
+		d.Sessions.Idle = DefaultSessionIdle
 	}
-	if d.SessionMax <= 0 {
-		d.SessionMax = DefaultSessionMax
+	if d.Sessions.Max <= 0 {
+		d.Sessions.Max = DefaultSessionMax
 	}
 	pages, err := loadPages(d.Templates)
 	if err != nil {
@@ -197,19 +228,20 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{
 		st: d.Store, q: d.Queue, compose: d.Composer, tmpl: d.Templates, sign: d.Signer,
-		log: d.Log, now: d.Now, baseURL: strings.TrimRight(d.BaseURL, "/"), ready: d.Ready, writable: d.WriteCheck,
-		optinTTL: d.OptinTTL, org: d.Org, inbound: d.Inbound, pages: pages, doc: doc, touched: map[int64]time.Time{},
-		dkim: d.DKIM, resolver: d.Resolver, dnsTimeout: d.DNSTimeout, outbound: d.Outbound,
-		limiter: d.Limiter, rateIP: d.RateIP, rateAd: d.RateAddress, rateTest: d.RateTest, importMax: d.ImportMaxBytes,
-		tracking: d.Tracking, met: d.Metrics, metricsToken: d.MetricsToken,
-		web: web, sessionIdle: d.SessionIdle, sessionMax: d.SessionMax, rateSignin: d.RateSignin, rateSignIP: d.RateSigninIP,
+		log: d.Log, now: d.Now, inbound: d.Inbound, media: d.MediaBucket, pages: pages, doc: doc, web: web, touched: map[int64]time.Time{},
+		baseURL: strings.TrimRight(d.Site.BaseURL, "/"), org: d.Site.Org, optinTTL: d.Site.OptinTTL,
+		ready: d.Monitoring.Ready, writable: d.Monitoring.WriteCheck, met: d.Monitoring.Metrics, metricsToken: d.Monitoring.MetricsToken,
+		dkim: d.Checks.DKIM, resolver: d.Checks.Resolver, dnsTimeout: d.Checks.DNSTimeout, outbound: d.Checks.Outbound,
+		limiter: d.Limits.Limiter, rateIP: d.Limits.RateIP, rateAd: d.Limits.RateAddress, rateTest: d.Limits.RateTest,
+		rateSignin: d.Limits.RateSignin, rateSignIP: d.Limits.RateSigninIP, importMax: d.Limits.ImportMaxBytes,
+		tracking: d.Tracking, sessionIdle: d.Sessions.Idle, sessionMax: d.Sessions.Max,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect()
-	if len(d.TrustedProxies) > 0 {
+	if len(d.Limits.TrustedProxies) > 0 {
 		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-		for _, n := range d.TrustedProxies {
+		for _, n := range d.Limits.TrustedProxies {
 			opts = append(opts, echo.TrustIPRange(n))
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)

@@ -64,9 +64,10 @@ func newStatsAPI(t *testing.T) (*testAPI, *statsClock, *metrics.Metrics, queue.Q
 	tmpl, _ := mailtemplates.New()
 	srv, err := api.New(api.Deps{
 		Store: st, Queue: q, Templates: tmpl, Signer: a.sign,
-		BaseURL: "http://news.example.se", Org: "Förbundet", Now: func() time.Time { return a.now },
-		Inbound: inbound.New(st, a.sign, nil).HandleFunc(api.ErrNotMail), Metrics: met, MetricsToken: "scrape-secret",
-		Tracking: store.TrackingPolicy{MachineWindow: 2 * time.Second, BurstWindow: time.Second},
+		Site: api.Site{BaseURL: "http://news.example.se", Org: "Förbundet"}, Now: func() time.Time { return a.now },
+		Inbound:    inbound.New(st, a.sign, nil).HandleFunc(api.ErrNotMail),
+		Monitoring: api.Monitoring{Metrics: met, MetricsToken: "scrape-secret"},
+		Tracking:   store.TrackingPolicy{MachineWindow: 2 * time.Second, BurstWindow: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

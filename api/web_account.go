@@ -45,16 +45,38 @@ type accountData struct {
 	MinLength      int
 	// PasswordErrors are the password form's, apart from the profile's.
 	PasswordErrors map[string]string
+	// TwoFactor is whether the user signs in with a second factor,
+	// CodesLeft their unused recovery codes, Required the instance's rule;
+	// TwoFactorErrors are the errors of the forms that turn it off or
+	// make new recovery codes ("off-password", "off-code", "codes-code").
+	TwoFactor       bool
+	CodesLeft       int
+	Required        bool
+	TwoFactorErrors map[string]string
 }
 
 func (s *Server) accountData(c echo.Context) (accountData, error) {
 	ws := webSessionOf(c)
 	p := accountData{webPage: s.page(c, "account.title", "account"), Name: ws.User.Name, FormLang: ws.User.Lang,
 		MinLength: store.PasswordMinLen}
-	ss, err := s.st.Sessions(c.Request().Context(), ws.User.ID)
+	ctx := c.Request().Context()
+	ss, err := s.st.Sessions(ctx, ws.User.ID)
 	if err != nil {
 		return p, err
 	}
+	if p.TwoFactor, err = s.st.TOTPEnabled(ctx, ws.User.ID); err != nil {
+		return p, err
+	}
+	if p.TwoFactor {
+		if p.CodesLeft, err = s.st.RecoveryCodesLeft(ctx, ws.User.ID); err != nil {
+			return p, err
+		}
+	}
+	sec, err := s.st.SecuritySettings(ctx)
+	if err != nil {
+		return p, err
+	}
+	p.Required = sec.RequireTwoFactor
 	for _, x := range ss {
 		p.Sessions = append(p.Sessions, sessionRow{Session: x, Device: deviceName(x.UserAgent), Current: x.ID == ws.Session.ID})
 	}

@@ -36,7 +36,7 @@ type audienceResult struct {
 func TestAudienceInChromium(t *testing.T) {
 	b := needBrowser(t)
 	ctx := context.Background()
-	lv := startLiveServer(t, liveOptions{Worker: true, Deps: func(d *api.Deps) { d.ImportMaxBytes = 16 << 20 }})
+	lv := startLiveServer(t, liveOptions{Worker: true, Deps: func(d *api.Deps) { d.Limits.ImportMaxBytes = 16 << 20 }})
 	st := lv.Store
 	for email, role := range map[string]string{"redaktor@example.se": store.RoleEditor, "lasare@example.se": store.RoleViewer} {
 		addStaff(t, st, &store.User{Email: email, Name: strings.Split(email, "@")[0], Role: role}, "ett långt lösenord")

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -247,7 +248,7 @@ func (s *Server) fillPreview(c echo.Context, p *editorData, camp *store.Campaign
 		return
 	}
 	p.TextPreview = comp.Compiled.Text(rcpt)
-	p.Findings = s.findings(ctx, camp)
+	p.Findings = s.findings(c, camp)
 }
 
 // contentFindings turns an error of the content into a finding with its
@@ -262,11 +263,12 @@ func contentFindings(err error) []finding {
 
 var quotedRE = regexp.MustCompile(`"([^"]{4,})"|(https?://[^\s"')]+)`)
 
-// findings runs the lint on the message a sample reader would get and
-// points each finding at the first line of the body that holds what it
-// quotes (a link, an image, a text), when there is one.
-func (s *Server) findings(ctx context.Context, camp *store.Campaign) []finding {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+// findings runs the lint on the message a sample reader would get, in
+// the words of the page's language, and points each finding at the first
+// line of the body that holds what it names (a link, an image, a text),
+// when there is one.
+func (s *Server) findings(c echo.Context, camp *store.Campaign) []finding {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	rep, err := s.lintCampaign(ctx, camp, 0, false)
 	if err != nil {
@@ -275,17 +277,49 @@ func (s *Server) findings(ctx context.Context, camp *store.Campaign) []finding {
 	lines := strings.Split(camp.Body, "\n")
 	out := make([]finding, 0, len(rep.Findings))
 	for _, f := range rep.Findings {
-		out = append(out, finding{Code: f.Code, Severity: f.Severity, Message: f.Message, Blocking: f.Blocking, Line: lineOf(lines, f)})
+		out = append(out, finding{Code: f.Code, Severity: f.Severity, Message: s.lintText(c, f), Blocking: f.Blocking, Line: lineOf(lines, f)})
 	}
 	return out
 }
 
+// lintText is finding f in the page's language: the wording of its Key
+// from the i18n files ("lint."+Key) filled with its Params. The reasons
+// utskick itself gives for a check it skipped are translated too.
+func (s *Server) lintText(c echo.Context, f lint.Finding) string {
+	wording, ok := s.web.cats[s.webLang(c)]["lint."+f.Key]
+	if !ok {
+		return f.Message // a finding without words of its own: the English
+	}
+	params := f.Params
+	if why, ok := params["why"]; ok {
+		params = maps.Clone(params)
+		switch why {
+		case noDNSEmbedded:
+			params["why"] = s.t(c, "lint.why_embedded")
+		case lint.NoResolverReason:
+			params["why"] = s.t(c, "lint.why_no_resolver")
+		}
+	}
+	return lint.Fill(wording, params)
+}
+
+// lineOf is the first line of the body that holds a link, image source
+// or text the finding names, 0 when none does.
 func lineOf(lines []string, f lint.Finding) int {
+	var needles []string
+	for _, k := range []string{"url", "src", "text", "address"} {
+		if v := f.Params[k]; len(v) >= 4 {
+			needles = append(needles, v)
+		}
+	}
 	for _, m := range quotedRE.FindAllStringSubmatch(f.Message, -1) {
 		needle := m[1]
 		if needle == "" {
 			needle = m[2]
 		}
+		needles = append(needles, needle)
+	}
+	for _, needle := range needles {
 		for i, l := range lines {
 			if strings.Contains(l, needle) {
 				return i + 1
@@ -369,7 +403,7 @@ func (s *Server) editorAutosave(c echo.Context) error {
 	saved, err := s.editCampaign(ctx, camp.ID, f.request(true))
 	if err == nil {
 		return c.JSON(http.StatusOK, autosaveAnswer{Saved: true, Revision: saved.Revision,
-			SavedAt: saved.UpdatedAt.In(mailtemplates.Stockholm()).Format("15:04:05"), Findings: s.findings(ctx, saved)})
+			SavedAt: saved.UpdatedAt.In(mailtemplates.Stockholm()).Format("15:04:05"), Findings: s.findings(c, saved)})
 	}
 	errs := s.campaignFormErrors(c, err)
 	if errs == nil {
@@ -446,6 +480,76 @@ func (s *Server) editorPreview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.writePreview(c, camp)
+}
+
+// previewTimeout bounds the compile of one live preview: the writer's
+// typing triggers it, so it must not hold a worker for long.
+const previewTimeout = 2 * time.Second
+
+// previewBodyLimit bounds a posted preview: the editor's fields at their
+// longest (a body of MaxBodyChars characters of up to four bytes each,
+// percent-encoded) and the rest of the form.
+const previewBodyLimit = "3M"
+
+// editorPreviewDraft is POST /admin/campaigns/:id/preview with the same
+// query as the GET: the editor's fields as they are now, unsaved, as a
+// reader would see them. editor.js posts them after a pause in typing;
+// without scripts the editor form's "Förhandsgranska" button posts them
+// into the frame. The fields pass the save's own checks
+// (campaignRequest.validate) and are composed as the saved draft is;
+// nothing is written.
+func (s *Server) editorPreviewDraft(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var f editorForm
+	if err := bindForm(c, &f); err != nil {
+		return err
+	}
+	req := f.request(false)
+	if err := req.validate(false); err != nil {
+		return s.previewRefused(c, err)
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), previewTimeout)
+	defer cancel()
+	camp, err := s.st.PatchedDraft(ctx, id, store.CampaignPatch{Name: req.Name, Subject: req.Subject, From: req.From,
+		ReplyTo: req.ReplyTo, Preheader: req.Preheader, Body: req.Body, ListIDs: req.ListIDs})
+	if err != nil {
+		return s.previewRefused(c, listFieldError(err, listIDRefs(req.ListIDs), "list_ids"))
+	}
+	c.SetRequest(c.Request().WithContext(ctx))
+	return s.writePreview(c, camp)
+}
+
+// previewRefused answers a posted preview whose fields the save would
+// refuse: the reason, in the frame, at the field it names.
+func (s *Server) previewRefused(c echo.Context, err error) error {
+	errs := s.campaignFormErrors(c, err)
+	if errs == nil {
+		return err
+	}
+	var b strings.Builder
+	for field, msg := range errs {
+		fmt.Fprintf(&b, "%s: %s\n", field, msg)
+	}
+	s.previewHeaders(c)
+	return c.Blob(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte(b.String()))
+}
+
+// previewHeaders are the headers of every answer shown in the editor's
+// frame.
+func (s *Server) previewHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set(previewHeader, previewDiffers)
+	h.Set("Content-Security-Policy", s.editorPreviewPolicy())
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+}
+
+// writePreview renders camp for the editor's frame, as the query asks.
+func (s *Server) writePreview(c echo.Context, camp *store.Campaign) error {
 	format := c.QueryParam("format")
 	if err := oneOf("format", &format, "html", "html", "text"); err != nil {
 		return err
@@ -462,11 +566,7 @@ func (s *Server) editorPreview(c echo.Context) error {
 	}
 	o := previewOptions{Lang: lang}
 	ctx := c.Request().Context()
-	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set(previewHeader, previewDiffers)
-	h.Set("Content-Security-Policy", s.editorPreviewPolicy())
-	h.Set("X-Frame-Options", "SAMEORIGIN")
+	s.previewHeaders(c)
 	if as := strings.TrimSpace(c.QueryParam("as")); as != "" {
 		sub, err := s.st.SubscriberByEmail(ctx, as)
 		if err != nil {

@@ -6,16 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"net/http"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/worker"
 )
 
 type editorWalkResult struct {
@@ -34,6 +36,47 @@ type editorWalkResult struct {
 	CampaignID     int64    `json:"campaignId"`
 	PreviewDarkBg  string   `json:"previewDarkBg"`
 	PreviewLightBg string   `json:"previewLightBg"`
+	PreviewFollows bool     `json:"previewFollows"`
+	// The morning of the send.
+	StatusBefore string         `json:"statusBefore"`
+	StatusAfter  string         `json:"statusAfter"`
+	CampaignPage string         `json:"campaignPage"`
+	SentSeen     []int64        `json:"sentSeen"`
+	Reloads      int            `json:"reloads"`
+	Figures      map[string]int `json:"figures"`
+	Charts       int            `json:"charts"`
+	ChartTables  int            `json:"chartTables"`
+}
+
+// testClock is the clock of the store, the API and the worker in a walk:
+// real time shifted by an offset the test sets, so it runs on by itself
+// and can be moved to a later day.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// set makes it t now.
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
+// tuesdayAfterDST is the first Tuesday after the next change of Swedish
+// time after now: the issue goes out on Tuesdays.
+func tuesdayAfterDST(now time.Time) time.Time {
+	d := nextDSTDay(now)
+	for d.Weekday() != time.Tuesday {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d
 }
 
 // seedIssue is what the walk writes, taken from seed 003 at test time:
@@ -85,6 +128,23 @@ func readSeedIssue(t *testing.T) seedIssue {
 	return s
 }
 
+// demoIssue has the shape of seed 003 in words of our own, for the
+// screenshots in docs/.
+func demoIssue() seedIssue {
+	return seedIssue{
+		Kicker:    "Direktören har ordet",
+		Headline:  "Ett nytt år med gemensamma frågor",
+		Signature: "Förbundsdirektören",
+		Paras: []string{
+			"Under hösten har medlemskommunerna arbetat tillsammans med flera frågor som ingen av dem kan lösa ensam, från kompetensförsörjning till digitala tjänster för invånarna.",
+			"I det här numret berättar vi om vad nätverken har åstadkommit, vilka beslut styrelsen har fattat och vad som händer i vår. Hör gärna av dig med tips till nästa nummer.",
+		},
+		ArticleKicker: "Äldreomsorg",
+		ArticleHead:   "Nätverket för hemtjänst samlas i mars",
+		ArticlePara:   "Chefer och samordnare från kommunernas hemtjänst träffas för att dela erfarenheter av planering, bemanning och nya arbetssätt. Anmälan är öppen till slutet av februari.",
+	}
+}
+
 // nextDSTDay is the day after the next change of Swedish time after now.
 func nextDSTDay(now time.Time) time.Time {
 	loc := mailtemplates.Stockholm()
@@ -106,18 +166,43 @@ func nextDSTDay(now time.Time) time.Time {
 // watch autosave survive a reload, preview it for a Swedish and an
 // English reader in light and dark, meet a colleague's conflicting
 // edit, then by keyboard only send a test and schedule it for 08:00
-// Swedish time on the day after the next DST change. Every screen is
+// Swedish time on the Tuesday after the next DST change. The server's
+// clock (store, API and worker) starts on the Friday before; the walk
+// has it moved to three seconds before the instant and watches the
+// issue go out then, its progress and its report. Every screen is
 // checked with axe-core in light and dark under its real CSP.
 func TestEditorInChromium(t *testing.T) {
 	b := needBrowser(t)
 	seed := readSeedIssue(t)
+	if os.Getenv("UTSKICK_TEST_SCREENSHOTS") != "" {
+		// The documentation's pictures must not carry the seed's
+		// sentences into the repository.
+		seed = demoIssue()
+	}
 	ctx := context.Background()
-	lv := startLiveServer(t, liveOptions{Worker: true, Deps: func(d *api.Deps) { d.Now = time.Now }})
+	loc := mailtemplates.Stockholm()
+	clock := &testClock{}
+	// The Friday before the spring change of 2027 (28 March), 10:00.
+	clock.set(time.Date(2027, 3, 26, 10, 0, 0, 0, loc))
+	day := tuesdayAfterDST(clock.Now())
+	wantAt := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, loc).UTC()
+	var movedAt time.Time
+	lv := startLiveServer(t, liveOptions{Worker: true, Now: clock.Now, SMTPDelay: 200 * time.Millisecond,
+		WorkerConfig: func(c *worker.Config) { c.SMTP.Connections, c.Senders.Slots, c.Senders.BatchSize = 1, 1, 2 },
+		Routes: func(lv *liveServer, mux *http.ServeMux) {
+			// The morning of the send, three seconds before it.
+			mux.HandleFunc("/__test/clock", func(w http.ResponseWriter, r *http.Request) {
+				clock.set(wantAt.Add(-3 * time.Second))
+				movedAt = time.Now()
+				fmt.Fprint(w, clock.Now().In(loc).Format(time.RFC3339))
+			})
+		}})
 	st, baseURL := lv.Store, lv.BaseURL
 
 	// Two lists with confirmed readers (one on both, one suppressed), and
 	// two editors.
-	nytt := &store.List{Slug: "senaste-nytt", Name: "Senaste nytt", Language: "sv", Optin: store.OptinDouble, ReplyTo: "kommunikation@example.se"}
+	nytt := &store.List{Slug: "senaste-nytt", Name: "Senaste nytt", Language: "sv", Optin: store.OptinDouble, ReplyTo: "kommunikation@example.se",
+		TrackOpens: true, TrackClicks: true}
 	bus := &store.List{Slug: "bus", Name: "BUS", Language: "sv", Optin: store.OptinDouble}
 	for _, l := range []*store.List{nytt, bus} {
 		if err := st.CreateList(ctx, l); err != nil {
@@ -159,14 +244,13 @@ func TestEditorInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	day := nextDSTDay(time.Now())
-	wantAt := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, mailtemplates.Stockholm()).UTC()
 	seedJSON, _ := json.Marshal(seed)
 
 	var res editorWalkResult
 	b.walk(t, "editor.mjs", baseURL, 4*time.Minute, &res,
 		"FILES="+dir, "SEED="+string(seedJSON), "SCHEDULE_DATE="+day.Format("2006-01-02"), "SCHEDULE_MONTH="+day.Format("2006-01"))
-	checkedLightAndDark(t, &res, "media-errors", "media", "campaigns", "editor-new", "editor-new-errors", "editor", "editor-conflict", "send", "calendar")
+	checkedLightAndDark(t, &res, "media-errors", "media", "campaigns", "editor-new", "editor-new-errors", "editor", "editor-conflict", "send", "calendar",
+		"campaign-sent", "report")
 
 	// Refused uploads said why.
 	if len(res.UploadErrors) != 2 || !strings.Contains(res.UploadErrors[0], "ingen bild") || !strings.Contains(res.UploadErrors[1], "större än 8 MB") {
@@ -200,6 +284,9 @@ func TestEditorInChromium(t *testing.T) {
 	if res.PreviewImages < 2 {
 		t.Errorf("preview shows %d images, want 2", res.PreviewImages)
 	}
+	if !res.PreviewFollows {
+		t.Error("the preview did not show text typed but not yet saved")
+	}
 	if res.PreviewDarkBg == res.PreviewLightBg {
 		t.Errorf("dark and light previews have the same background %q", res.PreviewDarkBg)
 	}
@@ -209,8 +296,55 @@ func TestEditorInChromium(t *testing.T) {
 	if !strings.Contains(res.Confirmation, "Senaste nytt, BUS") || !strings.Contains(res.Confirmation, "11") {
 		t.Errorf("confirmation does not name the lists and 11 recipients: %q", res.Confirmation)
 	}
-	if camp.Status != store.CampaignScheduled || camp.SendAt == nil || !camp.SendAt.Equal(wantAt) {
-		t.Errorf("campaign %s at %v, want scheduled at %v (08:00 Swedish time on %s)", camp.Status, camp.SendAt, wantAt, day.Format("2006-01-02"))
+	// 08:00 on the Tuesday after the change is 06:00 UTC (summer time),
+	// stored as that instant; the campaign went out at it, not before.
+	if want := time.Date(2027, 3, 30, 6, 0, 0, 0, time.UTC); !wantAt.Equal(want) {
+		t.Fatalf("the walk's instant is %v, want %v", wantAt, want)
+	}
+	if camp.SendAt == nil || !camp.SendAt.Equal(wantAt) {
+		t.Errorf("campaign stored send_at %v, want %v (08:00 Swedish time on %s)", camp.SendAt, wantAt, day.Format("2006-01-02"))
+	}
+	if res.StatusBefore != "Schemalagd" || !strings.Contains(res.CampaignPage, "08:00") {
+		t.Errorf("three seconds before the instant the campaign page says %q: %.300s", res.StatusBefore, res.CampaignPage)
+	}
+	if camp.Status != store.CampaignSent || res.StatusAfter != "Skickad" {
+		t.Errorf("campaign %s, page says %q; want sent", camp.Status, res.StatusAfter)
+	}
+	if camp.StartedAt == nil || camp.StartedAt.Before(wantAt) || camp.StartedAt.After(wantAt.Add(10*time.Second)) {
+		t.Errorf("campaign started at %v, want at %v (within the worker's reconcile period)", camp.StartedAt, wantAt)
+	} else {
+		t.Logf("went out %v after the instant (clock moved %v before it, by the wall clock at %s)", camp.StartedAt.Sub(wantAt), 3*time.Second, movedAt.Format("15:04:05"))
+	}
+	rows, _, err := st.Deliveries(ctx, store.DeliveryQuery{CampaignID: camp.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentTo := map[string]bool{}
+	for _, d := range rows {
+		if d.Status != store.DeliverySent || d.SentAt == nil || d.SentAt.Before(wantAt) {
+			t.Errorf("delivery %d to %s: %s at %v", d.ID, d.Email, d.Status, d.SentAt)
+		}
+		sentTo[d.Email] = true
+	}
+	if len(rows) != 11 || sentTo["person11@kommun.example.se"] {
+		t.Errorf("%d deliveries (%v), want the 11 unsuppressed readers once each", len(rows), sentTo)
+	}
+	// The progress was watched moving: some figure between none and
+	// all, then all.
+	moving := false
+	for _, n := range res.SentSeen {
+		moving = moving || n > 0 && n < 11
+	}
+	if len(res.SentSeen) == 0 || res.SentSeen[len(res.SentSeen)-1] != 11 || !moving {
+		t.Errorf("progress seen %v (%d reloads); want it watched up to 11", res.SentSeen, res.Reloads)
+	}
+	if res.Figures["recipients"] != 11 || res.Figures["delivered"] != 11 || res.Figures["failed"] != 0 {
+		t.Errorf("report figures %v, want 11 recipients, 11 delivered", res.Figures)
+	}
+	// Sends over time, and opens and clicks (the list tracks them); the
+	// clicks per link need links, which this issue has none of.
+	if res.Charts < 2 || res.ChartTables != res.Charts {
+		t.Errorf("report has %d charts and %d chart tables, want sends and opens/clicks, each with its table", res.Charts, res.ChartTables)
 	}
 	if !res.CalendarHasIt {
 		t.Error("the calendar does not show the scheduled issue")
@@ -234,6 +368,28 @@ func TestEditorInChromium(t *testing.T) {
 	}
 	if !found {
 		t.Error("no [TEST] mail to redaktor@example.se in the outbox")
+	}
+	// The capture holds the campaign's mail for each reader (the test
+	// send besides): the deliveries went through SMTP.
+	emls, _ := filepath.Glob(filepath.Join(lv.OutboxDir, "*.eml"))
+	got := map[string]bool{}
+	for _, f := range emls {
+		raw, _ := os.ReadFile(f)
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			continue
+		}
+		subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if !strings.HasPrefix(subj, "[TEST] ") {
+			if a, err := mail.ParseAddress(msg.Header.Get("To")); err == nil {
+				got[a.Address] = true
+			}
+		}
+	}
+	for email := range sentTo {
+		if !got[email] {
+			t.Errorf("no campaign mail to %s in the SMTP capture", email)
+		}
 	}
 	t.Logf("keyboard path: %s", strings.Join(res.KeyboardFocus, " → "))
 }

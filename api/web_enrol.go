@@ -19,6 +19,9 @@ import (
 type enrolData struct {
 	webPage
 	Enabled bool
+	// Required: the instance requires two-factor sign-in, and the user
+	// reaches nothing else until it is on (enrolGate).
+	Required bool
 	// Secret is the new secret, carried by the form to the confirmation
 	// (BeginTOTP keeps nothing); QR is its otpauth URL as a PNG data: URI
 	// (the pages' img-src allows data:, so nothing leaves the host).
@@ -46,6 +49,11 @@ func (s *Server) newEnrolment(c echo.Context) (enrolData, error) {
 		return p, err
 	}
 	p.Enabled = on
+	if !on {
+		if p.Required, err = s.mustEnrol(c, ws); err != nil {
+			return p, err
+		}
+	}
 	enr, err := s.st.BeginTOTP(ctx, ws.User.ID, s.twoFactorIssuer())
 	if err != nil {
 		return p, err

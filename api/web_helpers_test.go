@@ -65,8 +65,8 @@ func newWebTest(t testing.TB, mod func(*api.Deps)) *webTest {
 	deps := api.Deps{
 		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc)},
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
-		BaseURL: webBase, Org: "Förbundet", Now: clk.Now,
-		Limiter: queue.NewLimiter(rc, "t:"),
+		Site: api.Site{BaseURL: webBase, Org: "Förbundet"}, Now: clk.Now,
+		Limits: api.Limits{Limiter: queue.NewLimiter(rc, "t:")},
 	}
 	if mod != nil {
 		mod(&deps)

@@ -195,6 +195,9 @@ type approvalBox struct {
 	Revision   int
 	Recipients int64
 	PreviewURL string
+	// SendAt is the time asked for, nil for "at once" (a time passed
+	// is at once too: approval then starts it).
+	SendAt *time.Time
 	// CanApprove: the viewer is a publisher of all the campaign's lists
 	// and not the one who asked (the store checks the same again).
 	CanApprove bool
@@ -210,7 +213,11 @@ func (s *Server) approvalFor(ctx context.Context, u *store.User, c *store.Campai
 		return nil, err
 	}
 	asked := c.RequestedByUser != nil && u != nil && *c.RequestedByUser == u.ID
-	return &approvalBox{Revision: c.Revision, Recipients: n,
+	var at *time.Time
+	if c.SendAt != nil && c.SendAt.After(s.now()) {
+		at = c.SendAt
+	}
+	return &approvalBox{Revision: c.Revision, Recipients: n, SendAt: at,
 		PreviewURL: "/admin/campaigns/" + strconv.FormatInt(c.ID, 10) + "/preview",
 		CanApprove: !asked && store.AccessFrom(ctx).CanAll(c.ListIDs, store.GrantPublisher)}, nil
 }

@@ -44,7 +44,7 @@ func BenchmarkCampaignReportPage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := api.New(api.Deps{Store: st, Templates: tmpl, BaseURL: webBase, Org: "Förbundet"})
+	srv, err := api.New(api.Deps{Store: st, Templates: tmpl, Site: api.Site{BaseURL: webBase, Org: "Förbundet"}})
 	if err != nil {
 		b.Fatal(err)
 	}

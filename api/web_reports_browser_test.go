@@ -41,7 +41,7 @@ func TestReportsInChromium(t *testing.T) {
 	// the editor's send button (another screen) does; /__test/engage
 	// records opens and clicks on the sent mail, as readers would.
 	lv := startLiveServer(t, liveOptions{Worker: true, SMTPDelay: 100 * time.Millisecond,
-		WorkerConfig: func(c *worker.Config) { c.SMTPConnections, c.Slots, c.BatchSize = 1, 1, 3 },
+		WorkerConfig: func(c *worker.Config) { c.SMTP.Connections, c.Senders.Slots, c.Senders.BatchSize = 1, 1, 3 },
 		Routes: func(lv *liveServer, mux *http.ServeMux) {
 			st := lv.Store
 			mux.HandleFunc("/__test/send", func(w http.ResponseWriter, r *http.Request) {

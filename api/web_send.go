@@ -86,7 +86,7 @@ func (s *Server) sendPlan(c echo.Context, camp *store.Campaign) (sendData, error
 	if p.Recipients, err = s.st.CountRecipients(ctx, camp.ListIDs); err != nil {
 		return p, err
 	}
-	p.Findings = s.findings(ctx, camp)
+	p.Findings = s.findings(c, camp)
 	for _, f := range p.Findings {
 		if f.Blocking || f.Severity == "error" && f.Code == "body" {
 			p.Blocking = true
@@ -171,7 +171,7 @@ func (s *Server) sendSubmit(c echo.Context) error {
 		var lb *lintBlocked
 		if errors.As(err, &lb) {
 			p.Blocking = true
-			p.Errors = map[string]string{"lint": lb.Findings[0].Message}
+			p.Errors = map[string]string{"lint": s.lintText(c, lb.Findings[0])}
 		} else if p.Errors = s.campaignFormErrors(c, err); p.Errors == nil {
 			return err
 		}
@@ -225,8 +225,12 @@ func (s *Server) mediaUpload(c echo.Context) error {
 	if derr != nil {
 		return derr
 	}
-	if p.Errors = s.formErrors(c, err); p.Errors == nil {
+	code := http.StatusUnprocessableEntity
+	if errors.Is(err, errMediaUnavailable) {
+		// The bucket does not answer: said by the field, nothing stored.
+		code, p.Errors = http.StatusServiceUnavailable, map[string]string{"file": s.t(c, "i13media.unavailable")}
+	} else if p.Errors = s.formErrors(c, err); p.Errors == nil {
 		return err
 	}
-	return s.renderWeb(c, http.StatusUnprocessableEntity, "media", p.Lang, p)
+	return s.renderWeb(c, code, "media", p.Lang, p)
 }

@@ -125,7 +125,10 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 // the page it wanted as next (GET) or the overview (anything else).
 func (s *Server) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if webSessionOf(c) != nil {
+		if ws := webSessionOf(c); ws != nil {
+			if held, err := s.enrolGate(c, ws); held || err != nil {
+				return err
+			}
 			return next(c)
 		}
 		if c.Get("session_expired") == true {

@@ -61,9 +61,9 @@ func TestSettingsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	lv := startLiveServer(t, liveOptions{Deps: func(d *api.Deps) {
-		d.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
-		d.Resolver = settingsDNS{dkim: dk.TXTRecord()}
-		d.DNSTimeout = 300 * time.Millisecond
+		d.Checks.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
+		d.Checks.Resolver = settingsDNS{dkim: dk.TXTRecord()}
+		d.Checks.DNSTimeout = 300 * time.Millisecond
 	}})
 	st := lv.Store
 	seedWorkspace(t, st)

@@ -289,7 +289,7 @@ func TestDomainPageShowsTheDKIMRecordAndWhatDNSSays(t *testing.T) {
 	record := dk.TXTRecord()
 	page := func(mod func(*api.Deps)) string {
 		w := newWebTest(t, func(d *api.Deps) {
-			d.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
+			d.Checks.DKIM = &lint.DKIMKey{Domain: dk.Domain(), Selector: dk.Selector(), Record: dk.TXTRecord()}
 			mod(d)
 		})
 		b, _ := adminBrowser(t, w)
@@ -310,7 +310,7 @@ func TestDomainPageShowsTheDKIMRecordAndWhatDNSSays(t *testing.T) {
 	}
 
 	start := time.Now()
-	slow := page(func(d *api.Deps) { d.Resolver, d.DNSTimeout = slowDNS{}, 100*time.Millisecond })
+	slow := page(func(d *api.Deps) { d.Checks.Resolver, d.Checks.DNSTimeout = slowDNS{}, 100*time.Millisecond })
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("a resolver that never answers held the page for %v", took)
 	}
@@ -319,14 +319,14 @@ func TestDomainPageShowsTheDKIMRecordAndWhatDNSSays(t *testing.T) {
 	}
 
 	good := page(func(d *api.Deps) {
-		d.Resolver = mapDNS{"nyhet._domainkey.example.se": {record}, "example.se": {"v=spf1 mx -all"},
+		d.Checks.Resolver = mapDNS{"nyhet._domainkey.example.se": {record}, "example.se": {"v=spf1 mx -all"},
 			"_dmarc.example.se": {"v=DMARC1; p=quarantine"}}
 	})
 	if v := verdicts(good); strings.Count(strings.Join(v, ""), "ok") != 3 || !strings.Contains(good, "p=quarantine") {
 		t.Fatalf("good DNS: verdicts %v:\n%s", v, good)
 	}
 	bad := page(func(d *api.Deps) {
-		d.Resolver = mapDNS{"nyhet._domainkey.example.se": {"v=DKIM1; k=ed25519; p=AAAA"}}
+		d.Checks.Resolver = mapDNS{"nyhet._domainkey.example.se": {"v=DKIM1; k=ed25519; p=AAAA"}}
 	})
 	if v := verdicts(bad); strings.Count(strings.Join(v, ""), "warn") != 3 || !strings.Contains(bad, "en annan än den utskick signerar med") {
 		t.Fatalf("wrong key, no SPF, no DMARC: verdicts %v:\n%s", v, bad)

@@ -90,8 +90,8 @@ func TestWrongPasswordAndUnknownAccountGetTheSameAnswer(t *testing.T) {
 
 func TestSignInIsThrottledPerAccountAndPerIP(t *testing.T) {
 	w := newWebTest(t, func(d *api.Deps) {
-		d.RateSignin = queue.Rate{N: 3, Per: 15 * time.Minute}
-		d.RateSigninIP = queue.Rate{N: 6, Per: 15 * time.Minute}
+		d.Limits.RateSignin = queue.Rate{N: 3, Per: 15 * time.Minute}
+		d.Limits.RateSigninIP = queue.Rate{N: 6, Per: 15 * time.Minute}
 	})
 	w.user("anna@example.se", store.RoleEditor, pw)
 	w.user("bo@example.se", store.RoleEditor, pw)
@@ -258,7 +258,7 @@ func TestOldSessionCookieAfterSignOutIsRefused(t *testing.T) {
 }
 
 func TestSessionEndsWhenIdleAndAtItsAbsoluteEnd(t *testing.T) {
-	w := newWebTest(t, func(d *api.Deps) { d.SessionIdle, d.SessionMax = 8*time.Hour, 24*time.Hour })
+	w := newWebTest(t, func(d *api.Deps) { d.Sessions.Idle, d.Sessions.Max = 8*time.Hour, 24*time.Hour })
 	w.user("anna@example.se", store.RoleEditor, pw)
 
 	// Idle: 7h59m between requests keeps it, 8h ends it.

@@ -122,7 +122,7 @@ func (s *Server) webReject(c echo.Context) error {
 	if len(comment) > 1000 {
 		comment = comment[:1000]
 	}
-	_, err = s.st.RejectCampaign(c.Request().Context(), id, comment)
+	_, err = s.reject(c.Request().Context(), id, comment)
 	if errors.Is(err, store.ErrForbidden) || errors.Is(err, store.ErrConflict) {
 		store.AuditOf(c.Request().Context()).SetAction("campaign.reject_refused")
 	}

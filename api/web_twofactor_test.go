@@ -21,7 +21,7 @@ import (
 // recovery code works once.
 func TestSignInWithTOTP(t *testing.T) {
 	w := newWebTest(t, func(d *api.Deps) {
-		d.RateSignin = queue.Rate{N: 10, Per: 15 * time.Minute}
+		d.Limits.RateSignin = queue.Rate{N: 10, Per: 15 * time.Minute}
 	})
 	u := w.user("anna@example.se", store.RoleAdmin, pw)
 	ctx := context.Background()

@@ -229,9 +229,14 @@ func (s *Server) userChange(c echo.Context, done string, change func(context.Con
 
 type settingsData struct {
 	webPage
+	Security store.SecuritySettings
 }
 
 func (s *Server) settingsPage(c echo.Context) error {
 	p := settingsData{webPage: s.page(c, "settings.title", "settings")}
+	var err error
+	if p.Security, err = s.st.SecuritySettings(c.Request().Context()); err != nil {
+		return err
+	}
 	return s.renderWeb(c, http.StatusOK, "settings", p.Lang, p)
 }

@@ -137,3 +137,64 @@ func (t *Templates) WriteAccountLink(buf *bytes.Buffer, in AccountLinkInput) err
 	}
 	return t.writeSystem(buf, m, in.From, in.To, in.MessageID, in.Date)
 }
+
+// Kinds of approval mail (four eyes), sent to staff.
+const (
+	ApprovalRequested = "approval_request"  // to the publishers who may approve
+	ApprovalApproved  = "approval_approved" // to the one who asked
+	ApprovalRejected  = "approval_rejected" // to the one who asked, with the comment
+)
+
+// ApprovalInput is a mail about a campaign waiting for, or given, a
+// second publisher's approval.
+type ApprovalInput struct {
+	Kind      string // ApprovalRequested, ApprovalApproved or ApprovalRejected
+	Language  string
+	From, To  mail.Address
+	Org       string
+	Campaign  string // the campaign's name
+	Subject   string // its subject line
+	Lists     []string
+	Actor     string    // who asked (a request) or decided (approved, rejected); "" unnamed
+	SendAt    time.Time // the time asked for, or the time it goes; zero: at once
+	Comment   string    // the reviewer's comment of a rejection
+	URL       string    // the campaign's page in the workspace
+	MessageID string
+	Date      time.Time
+}
+
+// WriteApproval appends an approval mail to buf.
+func (t *Templates) WriteApproval(buf *bytes.Buffer, in ApprovalInput) error {
+	switch in.Kind {
+	case ApprovalRequested, ApprovalApproved, ApprovalRejected:
+	default:
+		return fmt.Errorf("approval mail: unknown kind %q", in.Kind)
+	}
+	lang := NormalizeLanguage(in.Language)
+	cat := t.cats[lang]
+	k := in.Kind + "."
+	actor := in.Actor
+	if actor == "" {
+		actor = cat.T("approval.someone")
+	}
+	when := cat.T("approval.at_once")
+	if in.Kind == ApprovalApproved {
+		when = cat.T("approval.now")
+	}
+	if !in.SendAt.IsZero() {
+		when = LocalTime(in.SendAt, lang)
+	}
+	lists := joinNames(in.Lists, cat)
+	args := []string{"actor", actor, "campaign", in.Campaign, "subject", in.Subject, "lists", lists, "when", when, "org", in.Org}
+	m := systemMail{
+		Lang: lang, Org: in.Org, Theme: DefaultTheme,
+		Subject: cat.T(k+"subject", args...), Preheader: cat.T(k+"preheader", args...), Heading: cat.T(k+"heading", args...),
+		Paragraphs: []string{cat.T(k+"body", args...)},
+		ButtonText: cat.T(k+"button", args...), ButtonURL: in.URL,
+		SmallPrint: []string{cat.T(k+"why", args...)},
+	}
+	if in.Kind == ApprovalRejected && strings.TrimSpace(in.Comment) != "" {
+		m.Paragraphs = append(m.Paragraphs, "”"+strings.TrimSpace(in.Comment)+"”")
+	}
+	return t.writeSystem(buf, m, in.From, in.To, in.MessageID, in.Date)
+}

@@ -27,18 +27,34 @@ type Queue interface {
 // Client enqueues through an asynq client, each task on the queue that
 // Queues.For names for its type.
 type Client struct {
-	C      *asynq.Client
-	Queues Queues // zero: DefaultQueues
+	C *asynq.Client
+	// Queues are the deployment's queue names (zero: DefaultQueues). A
+	// worker given this Client serves the same ones: this field is the
+	// one place they are set.
+	Queues Queues
+}
+
+// Names are the queue names q enqueues on.
+func (q Client) Names() Queues {
+	if q.Queues == (Queues{}) {
+		return DefaultQueues
+	}
+	return q.Queues
+}
+
+// NamesOf are the queue names q enqueues on: a Client's Names, and
+// DefaultQueues for any other Queue (a test's stand-in).
+func NamesOf(q Queue) Queues {
+	if c, ok := q.(Client); ok {
+		return c.Names()
+	}
+	return DefaultQueues
 }
 
 // Enqueue adds t. A task whose TaskID is already queued counts as
 // enqueued: that is what the ids are for.
 func (q Client) Enqueue(ctx context.Context, t *asynq.Task) error {
-	qs := q.Queues
-	if qs == (Queues{}) {
-		qs = DefaultQueues
-	}
-	_, err := q.C.EnqueueContext(ctx, t, asynq.Queue(qs.For(t.Type())))
+	_, err := q.C.EnqueueContext(ctx, t, asynq.Queue(q.Names().For(t.Type())))
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}

@@ -166,8 +166,13 @@ func NewWebhookTask(id int64, maxRetry int) *asynq.Task {
 type UserMailPayload struct {
 	UserID   int64  `json:"user_id,omitempty"`
 	Email    string `json:"email,omitempty"`
-	Purpose  string `json:"purpose"`              // store.PurposeInvite or store.PurposeReset
-	ByUserID int64  `json:"by_user_id,omitempty"` // who invited, for the mail's words
+	Purpose  string `json:"purpose"`              // store.PurposeInvite or store.PurposeReset, or an approval mail's kind
+	ByUserID int64  `json:"by_user_id,omitempty"` // who invited (asked, decided), for the mail's words
+	// CampaignID is the campaign of an approval mail (Purpose one of
+	// mailtemplates.ApprovalRequested, ApprovalApproved, ApprovalRejected):
+	// four eyes tells the publishers a send waits, and the one who asked
+	// what was decided, through this same staff-mail path.
+	CampaignID int64 `json:"campaign_id,omitempty"`
 }
 
 // NewUserMailTask returns the task that mails a staff user a one-time

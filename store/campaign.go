@@ -58,6 +58,9 @@ type Campaign struct {
 	ApprovedAt       *time.Time `json:"approved_at,omitempty"`
 	ApprovedRevision int        `gorm:"not null;default:0" json:"approved_revision,omitempty"`
 	ReviewComment    string     `gorm:"size:1000;not null;default:''" json:"review_comment,omitempty"`
+	// SearchFold is what the campaign search matches: campaignFold of
+	// the name and subject (migration 0019).
+	SearchFold string `gorm:"type:text;not null;default:''" json:"-"`
 
 	ListIDs []int64 `gorm:"-" json:"list_ids"`
 }
@@ -161,8 +164,11 @@ func (s *Store) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, int
 		tx = tx.Where("status = ?", q.Status)
 	}
 	if q.Search != "" {
-		like := "%" + escapeLike(strings.ToLower(q.Search)) + "%"
-		tx = tx.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')", like, like)
+		// search_fold is already lower case, by Unicode's rules (Fold);
+		// the term is folded the same way. LIKE then compares as is:
+		// the ASCII-only case folding SQLite's LIKE adds changes nothing.
+		like := "%" + escapeLike(Fold(q.Search)) + "%"
+		tx = tx.Where("search_fold LIKE ? ESCAPE '\\'", like)
 	}
 	if acc := AccessFrom(ctx); acc != nil {
 		if ids, all := acc.listIDs(GrantViewer); !all {
@@ -221,6 +227,55 @@ type CampaignPatch struct {
 	IfRevision *int
 }
 
+// patchText is one text column of a patch: its column, the new value
+// (nil: unchanged) and the field of c it sets.
+type patchText struct {
+	col string
+	val *string
+	dst *string
+}
+
+// texts pairs the patch's texts with their columns and c's fields: the
+// one mapping that an update writes and a preview applies.
+func (p CampaignPatch) texts(c *Campaign) []patchText {
+	return []patchText{{"name", p.Name, &c.Name}, {"subject", p.Subject, &c.Subject}, {"from_addr", p.From, &c.FromAddr},
+		{"reply_to", p.ReplyTo, &c.ReplyTo}, {"preheader", p.Preheader, &c.Preheader}, {"body", p.Body, &c.Body}}
+}
+
+// PatchedDraft is draft id as UpdateCampaign would leave it after p,
+// written nowhere: what the editor's live preview shows while the writer
+// types. It checks what the update checks (the actor may edit the draft
+// and use the lists, the lists exist, the campaign is still editable),
+// except the revision: a preview of text made from an older revision is
+// still the writer's text.
+func (s *Store) PatchedDraft(ctx context.Context, id int64, p CampaignPatch) (*Campaign, error) {
+	if p.ListIDs != nil {
+		if err := checkListsFor(ctx, *p.ListIDs, GrantAuthor); err != nil {
+			return nil, err
+		}
+	}
+	db := s.reader(ctx)
+	c, err := s.campaignFor(ctx, db, id, GrantAuthor)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status != editable(c) {
+		return nil, s.transitionError(db, id, "edit")
+	}
+	for _, f := range p.texts(c) {
+		if f.val != nil {
+			*f.dst = *f.val
+		}
+	}
+	if p.ListIDs != nil {
+		if err := checkListsExist(db, *p.ListIDs); err != nil {
+			return nil, err
+		}
+		c.ListIDs = append([]int64{}, *p.ListIDs...)
+	}
+	return c, nil
+}
+
 // ErrRevision is the conflict of an edit made from an older revision.
 func revisionConflict(id int64, have, want int) error {
 	return fieldConflictf("revision", "campaign %d was changed by someone else (revision %d, yours %d): reload it and apply your edits again", id, have, want)
@@ -249,17 +304,15 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignPatch) (
 			upd["requested_by_user"], upd["requested_by_token"] = nil, nil
 			AuditOf(ctx).Note("approval_voided", true)
 		}
-		set := func(col string, v *string) {
-			if v != nil {
-				upd[col] = *v
+		after := *before
+		for _, f := range p.texts(&after) {
+			if f.val != nil {
+				upd[f.col], *f.dst = *f.val, *f.val
 			}
 		}
-		set("name", p.Name)
-		set("subject", p.Subject)
-		set("from_addr", p.From)
-		set("reply_to", p.ReplyTo)
-		set("preheader", p.Preheader)
-		set("body", p.Body)
+		if p.Name != nil || p.Subject != nil {
+			upd["search_fold"] = campaignFold(after.Name, after.Subject)
+		}
 		q := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, editable(before), before.Revision)
 		if p.IfRevision != nil {
 			q = q.Where("revision = ?", *p.IfRevision)

@@ -835,7 +835,7 @@ func (b *importBatch) overwrite(sub *Subscriber, r importLive) (bool, error) {
 	upd := map[string]any{}
 	var fields []string
 	if r.Name != "" && r.Name != sub.Name {
-		upd["name"] = r.Name
+		upd["name"], upd["name_fold"] = r.Name, Fold(r.Name)
 		fields = append(fields, "name")
 	}
 	if r.Language != "" && r.Language != sub.Language {

@@ -34,6 +34,9 @@ var migrations = []migration{
 	{ID: "0013_grants_audit", Up: migrate0013},
 	{ID: "0014_totp", Up: sqlStep(schema0014)},
 	{ID: "0015_counter_shards", Up: migrate0015},
+	{ID: "0016_require_two_factor", Up: sqlStep(schema0016)},
+	{ID: "0017_media_edit_s3", Up: sqlStep(schema0017)},
+	{ID: "0019_search_fold", Up: migrate0019},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},

@@ -17,8 +17,21 @@ func migrate0012(tx *gorm.DB, dialect string) error {
 	if dialect == DialectPostgres {
 		ops = " text_pattern_ops"
 	}
+	pos := "instr"
+	if dialect == DialectPostgres {
+		pos = "strpos"
+	}
+	after := func(col, sep string) string {
+		return "lower(substr(" + col + ", " + pos + "(" + col + ", '" + sep + "') + 1))"
+	}
+	// The expressions as released; searchExprs has moved on (0019).
 	stmts := []string{}
-	for _, e := range searchExprs(dialect) {
+	for _, e := range []searchExpr{
+		{"idx_subscribers_search_email", "lower(email)"},
+		{"idx_subscribers_search_domain", after("email", "@")},
+		{"idx_subscribers_search_name", "lower(name)"},
+		{"idx_subscribers_search_surname", after("name", " ")},
+	} {
 		stmts = append(stmts, fmt.Sprintf("CREATE INDEX %s ON subscribers ((%s)%s)", e.index, e.expr, ops))
 	}
 	stmts = append(stmts, "ALTER TABLE imports ADD COLUMN user_id BIGINT")

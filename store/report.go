@@ -60,4 +60,4 @@ func (s *Store) CampaignsStartedBetween(ctx context.Context, from, to time.Time)
 
 // normalizeSearch lower-cases an address search; addresses are stored
 // lower-cased.
-func normalizeSearch(q string) string { return strings.ToLower(strings.TrimSpace(q)) }
+func normalizeSearch(q string) string { return Fold(strings.TrimSpace(q)) }

@@ -2,8 +2,6 @@ package store
 
 import (
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -31,8 +29,10 @@ func searchExprs(dialect string) []searchExpr {
 	return []searchExpr{
 		{"idx_subscribers_search_email", "lower(email)"},
 		{"idx_subscribers_search_domain", after("email", "@")},
-		{"idx_subscribers_search_name", "lower(name)"},
-		{"idx_subscribers_search_surname", after("name", " ")},
+		// name_fold is the name in lower case by Unicode's rules (Fold,
+		// migration 0019); SQLite's lower() would leave "Å" as it is.
+		{"idx_subscribers_search_name", "name_fold"},
+		{"idx_subscribers_search_surname", "substr(name_fold, " + pos + "(name_fold, ' ') + 1)"},
 	}
 }
 
@@ -41,19 +41,12 @@ func searchExprs(dialect string) []searchExpr {
 // which stops after a page of matches, instead of sorting every match.
 const searchDense = 5000
 
-// searchVariants are the forms of the term to look up. SQLite's lower()
-// folds only ASCII, so "Åsa" is indexed as "Åsa": the term is tried in
-// lower case and with its first letter in upper case.
+// searchVariants are the forms of the term to look up: the term folded
+// as the names are (Fold). Addresses are stored in lower case, with only
+// ASCII before the @, so lower(email) is their folded form on both
+// databases.
 func searchVariants(term string) []string {
-	low := strings.ToLower(strings.TrimSpace(term))
-	out := []string{low}
-	r, n := utf8.DecodeRuneInString(low)
-	if r >= utf8.RuneSelf {
-		if up := string(unicode.ToUpper(r)) + low[n:]; up != low {
-			out = append(out, up)
-		}
-	}
-	return out
+	return []string{Fold(strings.TrimSpace(term))}
 }
 
 // searchCond is the SQL condition "some search word of subscribers

@@ -19,9 +19,11 @@ const (
 
 // Subscriber is one person (one address) who is, was or may be on lists.
 type Subscriber struct {
-	ID         int64      `gorm:"primaryKey" json:"id"`
-	Email      string     `gorm:"size:320;not null;uniqueIndex" json:"email"`
-	Name       string     `gorm:"size:200;not null;default:''" json:"name"`
+	ID    int64  `gorm:"primaryKey" json:"id"`
+	Email string `gorm:"size:320;not null;uniqueIndex" json:"email"`
+	Name  string `gorm:"size:200;not null;default:''" json:"name"`
+	// NameFold is Fold(Name), what the search matches (migration 0019).
+	NameFold   string     `gorm:"type:text;not null;default:''" json:"-"`
 	Language   string     `gorm:"size:8;not null;default:'sv'" json:"language"`
 	Attributes Attributes `gorm:"type:text;not null" json:"attributes"`
 	// EmailHash is the keyed hash of Email, matched against suppressions
@@ -370,7 +372,7 @@ func (s *Store) updateSubscriber(tx *gorm.DB, id int64, p SubscriberPatch, by Ac
 		changed = append(changed, "email")
 	}
 	if p.Name != nil && *p.Name != sub.Name {
-		upd["name"] = *p.Name
+		upd["name"], upd["name_fold"] = *p.Name, Fold(*p.Name)
 		changed = append(changed, "name")
 	}
 	if p.Language != nil && *p.Language != sub.Language {

@@ -191,8 +191,19 @@ func (s *Store) TOTPEnabled(ctx context.Context, id int64) (bool, error) {
 // once) or, failing that, an unused recovery code, which is then used up.
 // A wrong code is ErrBadCode; the caller throttles attempts.
 func (s *Store) VerifySecondFactor(ctx context.Context, id int64, code string) (recovery bool, err error) {
-	code = strings.TrimSpace(code)
 	err = s.inTx(ctx, func(tx *gorm.DB) error {
+		var err error
+		recovery, err = s.verifySecondFactor(ctx, tx, id, code, true)
+		return err
+	})
+	return recovery, err
+}
+
+// verifySecondFactor is VerifySecondFactor inside tx; withRecovery false
+// accepts only a code of the app.
+func (s *Store) verifySecondFactor(ctx context.Context, tx *gorm.DB, id int64, code string, withRecovery bool) (recovery bool, err error) {
+	code = strings.TrimSpace(code)
+	err = func() error {
 		var u userTOTP
 		if err := tx.Table("users").Where("id = ?", id).Take(&u).Error; err != nil {
 			if isMissing(err) {
@@ -211,6 +222,9 @@ func (s *Store) VerifySecondFactor(ctx context.Context, id int64, code string) (
 			return tx.Table("users").Where("id = ? AND totp_last_step < ?", id, step).
 				Update("totp_last_step", step).Error
 		}
+		if !withRecovery {
+			return ErrBadCode
+		}
 		res := tx.Model(&RecoveryCode{}).Where("user_id = ? AND hash = ? AND used_at IS NULL", id, hashToken(normRecovery(code))).
 			Update("used_at", s.now())
 		if res.Error != nil {
@@ -222,7 +236,7 @@ func (s *Store) VerifySecondFactor(ctx context.Context, id int64, code string) (
 		recovery = true
 		AuditOf(ctx).Note("recovery_code", "used")
 		return nil
-	})
+	}()
 	return recovery, err
 }
 

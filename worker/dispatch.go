@@ -63,7 +63,7 @@ func (h *Handlers) dispatch(ctx context.Context, p queue.WakePayload) error {
 // startSlots enqueues the campaign's sender slots. Slots already queued or
 // running keep their place (same TaskID).
 func (h *Handlers) startSlots(ctx context.Context, id int64) error {
-	for slot := 0; slot < h.cfg.Slots; slot++ {
+	for slot := 0; slot < h.cfg.Senders.Slots; slot++ {
 		if err := h.q.Enqueue(ctx, queue.NewSendTask(id, slot)); err != nil {
 			return fmt.Errorf("start campaign %d slot %d: %w", id, slot, err)
 		}

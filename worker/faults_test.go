@@ -111,7 +111,7 @@ func TestPermanentRejectionsFailAndSuppress(t *testing.T) {
 func TestTemporaryFailuresBecomeFinalThenRetryFailed(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		s := newSink(t, "", 1) // every DATA fails
-		e := newSinkEnv(t, st, s, func(c *worker.Config) { c.MaxAttempts = 3; c.RetryBase = 50 * time.Millisecond })
+		e := newSinkEnv(t, st, s, func(c *worker.Config) { c.Retry.MaxAttempts = 3; c.Retry.Base = 50 * time.Millisecond })
 		f := seed(t, st, 20)
 		e.start(t)
 		e.schedule(t, f.camp.ID)
@@ -202,7 +202,7 @@ func TestQueueLostMidCampaign(t *testing.T) {
 		s.delay.Store(int64(2 * time.Millisecond))
 		e := &env{st: st}
 		e.rcOnlyFlushable(t)
-		e.wire(t, s.port(), func(c *worker.Config) { c.ClaimLease = 2 * time.Second })
+		e.wire(t, s.port(), func(c *worker.Config) { c.Senders.ClaimLease = 2 * time.Second })
 		other := otherRedisDB(t, e)
 		witness := fmt.Sprintf("utskick-test-witness-%d", time.Now().UnixNano())
 		if err := other.Set(ctx, witness, "kept", time.Minute).Err(); err != nil {
@@ -266,7 +266,7 @@ func otherRedisDB(t *testing.T, e *env) *redis.Client {
 func TestServerGoingAwayReconnects(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		s := newSink(t, "", 0)
-		e := newSinkEnv(t, st, s, func(c *worker.Config) { c.RetryBase = 100 * time.Millisecond })
+		e := newSinkEnv(t, st, s, func(c *worker.Config) { c.Retry.Base = 100 * time.Millisecond })
 		f := seed(t, st, 150)
 		e.start(t)
 		s.delay.Store(int64(3 * time.Millisecond))

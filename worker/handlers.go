@@ -24,33 +24,56 @@ import (
 	"github.com/storsthlm/utskick/worker/mailer"
 )
 
-// Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables.
+// Config tunes the worker. cmd/utskick fills it from UTSKICK_* variables;
+// a zero field takes the default its comment names. The queues the worker
+// serves are the ones its Deps.Queue enqueues on (queue.Client.Queues).
 type Config struct {
-	Queues queue.Queues
-
-	SMTPConnections int           // SMTP sessions (and campaign senders) per process
-	MessagesPerConn int           // open a new session after this many messages; 0: never
-	Slots           int           // sender slots per campaign, across all processes
-	BatchSize       int           // deliveries claimed at a time by one sender
-	ClaimLease      time.Duration // how long a claim holds without renewal
-	MaxAttempts     int           // tries before a temporary failure becomes final
-	MaxAge          time.Duration // after this, a temporary failure becomes final
-	RetryBase       time.Duration // first retry delay; doubles per attempt, with jitter
-	RetryMax        time.Duration // longest retry delay
-	ReconcileEvery  time.Duration
-	ShutdownTimeout time.Duration
-	OptinTTL        time.Duration // how long a confirmation link works
-
+	SMTP     SMTP     // sessions to the mail server
+	Senders  Senders  // how a campaign's senders share out its deliveries
+	Retry    Retry    // when a temporary delivery failure is tried again, and until when
+	Webhooks Webhooks // deliveries of events to webhooks
 	// Guardrail pauses a campaign whose failure or complaint rate passes
-	// its thresholds.
+	// its thresholds; zero thresholds never pause.
 	Guardrail store.Guardrail
-	// WebhookTimeout bounds one webhook request (default 10s);
-	// WebhookMaxRetry is how often a failed one is retried (default 15).
-	WebhookTimeout  time.Duration
-	WebhookMaxRetry int
-	// WebhookRetryBase is the first retry delay of a failed webhook;
-	// it doubles per retry up to an hour. Default 30s.
-	WebhookRetryBase time.Duration
+
+	OptinTTL        time.Duration // how long a confirmation link works (7 days)
+	ReconcileEvery  time.Duration // how often the rows are checked against the queue (10s)
+	ShutdownTimeout time.Duration // how long a graceful stop may take (30s)
+}
+
+// SMTP bounds this process's sessions to the mail server.
+type SMTP struct {
+	Connections     int // SMTP sessions (and campaign senders) per process (8)
+	MessagesPerConn int // open a new session after this many messages; 0: never
+}
+
+// Senders are how a campaign's deliveries are shared out: Slots senders
+// per campaign across all processes, each claiming BatchSize deliveries
+// at a time and holding them ClaimLease without renewal.
+type Senders struct {
+	Slots      int           // (32)
+	BatchSize  int           // (100)
+	ClaimLease time.Duration // (15s)
+}
+
+// Retry is when a temporary failure (a 4xx, a dropped connection) is
+// tried again: after Base, doubling per attempt with jitter up to Max;
+// after MaxAttempts tries or MaxAge since the delivery was made it is
+// final.
+type Retry struct {
+	MaxAttempts int           // (8)
+	MaxAge      time.Duration // (24h)
+	Base        time.Duration // (1m)
+	Max         time.Duration // (2h)
+}
+
+// Webhooks bound the delivery of events to webhooks: Timeout per request
+// (10s), MaxRetry retries of a failed one (15), the first after
+// RetryBase (30s), doubling per retry up to an hour.
+type Webhooks struct {
+	Timeout   time.Duration
+	MaxRetry  int
+	RetryBase time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -64,23 +87,20 @@ func (c *Config) setDefaults() {
 			*v = d
 		}
 	}
-	def(&c.SMTPConnections, 8)
-	def(&c.Slots, 32)
-	def(&c.BatchSize, 100)
-	def(&c.MaxAttempts, 8)
-	defd(&c.ClaimLease, 15*time.Second)
-	defd(&c.MaxAge, 24*time.Hour)
-	defd(&c.RetryBase, time.Minute)
-	defd(&c.RetryMax, 2*time.Hour)
+	def(&c.SMTP.Connections, 8)
+	def(&c.Senders.Slots, 32)
+	def(&c.Senders.BatchSize, 100)
+	defd(&c.Senders.ClaimLease, 15*time.Second)
+	def(&c.Retry.MaxAttempts, 8)
+	defd(&c.Retry.MaxAge, 24*time.Hour)
+	defd(&c.Retry.Base, time.Minute)
+	defd(&c.Retry.Max, 2*time.Hour)
 	defd(&c.ReconcileEvery, 10*time.Second)
 	defd(&c.ShutdownTimeout, 30*time.Second)
 	defd(&c.OptinTTL, 7*24*time.Hour)
-	if c.Queues == (queue.Queues{}) {
-		c.Queues = queue.DefaultQueues
-	}
-	defd(&c.WebhookTimeout, 10*time.Second)
-	def(&c.WebhookMaxRetry, 15)
-	defd(&c.WebhookRetryBase, 30*time.Second)
+	defd(&c.Webhooks.Timeout, 10*time.Second)
+	def(&c.Webhooks.MaxRetry, 15)
+	defd(&c.Webhooks.RetryBase, 30*time.Second)
 }
 
 func domainOf(addr string) string {
@@ -111,11 +131,11 @@ type Deps struct {
 	// Metrics counts sends; nil counts nothing.
 	Metrics *metrics.Metrics
 	// HTTPClient sends webhooks; nil uses an outbound (guarded) client
-	// with WebhookTimeout, which refuses private addresses. Pass the one
+	// with Webhooks.Timeout, which refuses private addresses. Pass the one
 	// the API's lint uses, so one allow list governs both.
 	HTTPClient *http.Client
 	// Heartbeat tells whether the database takes writes; it must beat at
-	// least every ClaimLease/3 (HeartbeatEvery). Nil: Run starts one.
+	// least every Senders.ClaimLease/3 (HeartbeatEvery). Nil: Run starts one.
 	Heartbeat *store.Heartbeat
 }
 
@@ -136,38 +156,42 @@ type Limiter interface {
 
 // Handlers are the task handlers and their shared state.
 type Handlers struct {
-	cfg  Config
-	st   *store.Store
-	q    queue.Queue
-	tmpl *mailtemplates.Templates
-	sign *links.Signer
-	log  *slog.Logger
-	now  func() time.Time
-	lim  Limiter
-	doms *DomainLimits
-	dkim *mailer.DKIM
-	met  *metrics.Metrics
-	web  *http.Client
-	hb   *store.Heartbeat
+	cfg Config
 
+	// The collaborators, from Deps.
+	st      *store.Store
+	q       queue.Queue
+	tmpl    *mailtemplates.Templates
+	compose *compose.Composer
+	sign    *links.Signer
+	log     *slog.Logger
+	now     func() time.Time
+	lim     Limiter
+	doms    *DomainLimits
+	dkim    *mailer.DKIM
+	met     *metrics.Metrics
+	web     *http.Client
+	hb      *store.Heartbeat
+
+	// What this process's handlers share.
 	pool      *connPool
 	commits   *committer
 	campaigns campaignCache
-	compose   *compose.Composer
+	sent      atomic.Int64 // messages this process had accepted by SMTP
+	latest    struct {     // the newest event's id, as of at (latestEvent)
+		sync.Mutex
+		id int64
+		at time.Time
+	}
+	guarded struct { // when each campaign's guardrail was last checked (guardDue)
+		sync.Mutex
+		at map[int64]time.Time
+	}
 
 	// draining is closed when a graceful shutdown begins: senders stop
 	// claiming and finish what they hold.
-	sent atomic.Int64 // messages this process had accepted by SMTP
-
-	eventMu sync.Mutex // guards eventID and eventAt (latestEvent)
-	eventID int64
-	eventAt time.Time
-	guardMu sync.Mutex // guards guardAt (guardDue)
-	guardAt map[int64]time.Time
-
-	draining     chan struct{}
-	drainOnce    sync.Once
-	sendersAlive sync.WaitGroup
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // NewHandlers wires the handlers. Call Start before serving tasks and
@@ -189,15 +213,15 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 		hb: d.Heartbeat, draining: make(chan struct{}),
 	}
 	if h.web == nil {
-		h.web = outbound.New(outbound.Config{Timeout: cfg.WebhookTimeout}).Client()
+		h.web = outbound.New(outbound.Config{Timeout: cfg.Webhooks.Timeout}).Client()
 	}
-	h.pool = newConnPool(d.Mailer, cfg.SMTPConnections, cfg.MessagesPerConn)
+	h.pool = newConnPool(d.Mailer, cfg.SMTP.Connections, cfg.SMTP.MessagesPerConn)
 	// Outcomes a failed write holds back are retried often enough to land
 	// well inside a claim lease once the database is back.
-	h.commits = newCommitter(d.Store, d.Log, cfg.SMTPConnections*UnrecordedPerConn, min(5*time.Second, cfg.ClaimLease/4))
+	h.commits = newCommitter(d.Store, d.Log, cfg.SMTP.Connections*UnrecordedPerConn, min(5*time.Second, cfg.Senders.ClaimLease/4))
 	h.commits.written = h.guard
 	h.campaigns.m = map[int64]*campaignEntry{}
-	h.guardAt = map[int64]time.Time{}
+	h.guarded.at = map[int64]time.Time{}
 	return h, nil
 }
 
@@ -282,7 +306,7 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // for a while); everything else as RetryDelay.
 func (h *Handlers) retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if t.Type() == queue.TypeWebhookDeliver && IsFailure(err) {
-		return min(h.cfg.WebhookRetryBase<<min(n, 16), time.Hour)
+		return min(h.cfg.Webhooks.RetryBase<<min(n, 16), time.Hour)
 	}
 	return RetryDelay(n, err, t)
 }

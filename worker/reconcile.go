@@ -37,11 +37,20 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 	for _, c := range cs {
 		switch c.Status {
 		case store.CampaignScheduled:
-			at := h.now()
-			if c.SendAt != nil {
-				at = *c.SendAt
+			if c.SendAt == nil || !c.SendAt.After(h.now()) {
+				// Due by this worker's clock: dispatch it here rather than
+				// ring a wake task, which may already wait under the same
+				// TaskID for the queue's own clock to reach send_at. The
+				// two agree in production; a clock injected in tests, or
+				// a queue that lost its schedule, is served all the same.
+				// dispatch is conditional on status and revision, so a
+				// wake task doing the same at once does no harm.
+				if err := h.dispatch(ctx, queue.WakePayload{CampaignID: c.ID, Revision: c.Revision}); err != nil {
+					errs = append(errs, err)
+				}
+				continue
 			}
-			if err := h.q.Enqueue(ctx, queue.NewWakeTask(c.ID, c.Revision, at)); err != nil {
+			if err := h.q.Enqueue(ctx, queue.NewWakeTask(c.ID, c.Revision, *c.SendAt)); err != nil {
 				errs = append(errs, err)
 			}
 		case store.CampaignSending:
@@ -94,7 +103,7 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 // one lease before it takes over its predecessor's rows.
 func (h *Handlers) requeueExpired(ctx context.Context) error {
 	if h.hb != nil {
-		if up := h.hb.WritableFor(); up < h.cfg.ClaimLease {
+		if up := h.hb.WritableFor(); up < h.cfg.Senders.ClaimLease {
 			h.log.Debug("lapsed claims wait: the database has not taken writes for a whole lease yet", "writable_for", up)
 			return nil
 		}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/storsthlm/utskick/queue"
 )
 
 // Run serves tasks until ctx ends, then shuts down gracefully: senders stop
@@ -47,8 +49,10 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 	// Campaign senders hold their task for as long as the campaign
 	// sends, so they get their own server; opt-in and test mail never
 	// wait behind them.
-	bulk := asynq.NewServerFromRedisClient(rc, common(h.cfg.SMTPConnections, map[string]int{h.cfg.Queues.Bulk: 1}))
-	other := asynq.NewServerFromRedisClient(rc, common(4, map[string]int{h.cfg.Queues.Critical: 6, h.cfg.Queues.Default: 3}))
+	// The worker serves the queues its Queue enqueues on.
+	qs := queue.NamesOf(h.q)
+	bulk := asynq.NewServerFromRedisClient(rc, common(h.cfg.SMTP.Connections, map[string]int{qs.Bulk: 1}))
+	other := asynq.NewServerFromRedisClient(rc, common(4, map[string]int{qs.Critical: 6, qs.Default: 3}))
 	mux := NewMux(h)
 	if err := bulk.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -60,7 +64,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 	rctx, stopReconcile := context.WithCancel(context.WithoutCancel(ctx))
 	beating := make(chan struct{})
 	if h.hb == nil {
-		h.hb = h.st.NewHeartbeat(HeartbeatEvery(h.cfg.ClaimLease))
+		h.hb = h.st.NewHeartbeat(HeartbeatEvery(h.cfg.Senders.ClaimLease))
 		go func() {
 			h.hb.Run(rctx)
 			close(beating)
@@ -78,7 +82,7 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 		h.webhookLoop(rctx)
 		close(pumped)
 	}()
-	h.log.Info("worker started", "smtp_connections", h.cfg.SMTPConnections, "slots", h.cfg.Slots)
+	h.log.Info("worker started", "smtp_connections", h.cfg.SMTP.Connections, "slots", h.cfg.Senders.Slots)
 
 	<-ctx.Done()
 	start := time.Now()

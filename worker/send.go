@@ -48,8 +48,6 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err := h.st.SaveCampaignLinks(ctx, p.CampaignID, e.Compiled.Links()); err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
-	h.sendersAlive.Add(1)
-	defer h.sendersAlive.Done()
 	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, cur: newDraft(), next: newDraft()}
 	defer s.smtp.release()
 	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))
@@ -158,8 +156,8 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	token := newClaimToken()
 	claimedAt := time.Now()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
-		CampaignID: id, Limit: h.cfg.BatchSize, Spread: h.spread(), Token: token,
-		Lease: h.cfg.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
+		CampaignID: id, Limit: h.cfg.Senders.BatchSize, Spread: h.spread(), Token: token,
+		Lease: h.cfg.Senders.ClaimLease, MessageIDSuffix: h.compose.MessageIDSuffix(s.e.From),
 	})
 	if err != nil {
 		return false, fmt.Errorf("campaign %d: %w", id, err)
@@ -171,12 +169,12 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 	// when it surely holds: rows whose lease ran out may be handed to
 	// another sender, so none of them is sent after that.
 	var heldUntil atomic.Int64
-	heldUntil.Store(claimedAt.Add(h.cfg.ClaimLease).UnixNano())
+	heldUntil.Store(claimedAt.Add(h.cfg.Senders.ClaimLease).UnixNano())
 	stopRenew := make(chan struct{})
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
-		tick := time.NewTicker(h.cfg.ClaimLease / 3)
+		tick := time.NewTicker(h.cfg.Senders.ClaimLease / 3)
 		defer tick.Stop()
 		for {
 			select {
@@ -185,14 +183,14 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			case <-tick.C:
 				at := time.Now()
 				// A renewal that takes a whole lease is no renewal.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ClaimLease)
-				err := h.st.ExtendClaims(rctx, token, h.cfg.ClaimLease)
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Senders.ClaimLease)
+				err := h.st.ExtendClaims(rctx, token, h.cfg.Senders.ClaimLease)
 				cancel()
 				if err != nil {
 					h.log.Warn("extend claim", "campaign_id", id, "err", err)
 					continue
 				}
-				heldUntil.Store(at.Add(h.cfg.ClaimLease).UnixNano())
+				heldUntil.Store(at.Add(h.cfg.Senders.ClaimLease).UnixNano())
 			}
 		}
 	}()
@@ -248,12 +246,12 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 				return false, err
 			}
 		}
-		if time.Until(time.Unix(0, heldUntil.Load())) < h.cfg.ClaimLease/4 {
+		if time.Until(time.Unix(0, heldUntil.Load())) < h.cfg.Senders.ClaimLease/4 {
 			// The database has not taken a renewal for a while: stop
 			// before the lease can run out under a message.
 			s.release(ctx, token, rs[i:])
 			h.log.Warn("claim lease not renewed; sender stops", "campaign_id", id)
-			return false, &retryAfter{d: h.cfg.ClaimLease, reason: "claim lease not renewed"}
+			return false, &retryAfter{d: h.cfg.Senders.ClaimLease, reason: "claim lease not renewed"}
 		}
 		release, err := h.doms.Acquire(ctx, r.Email)
 		if err != nil {
@@ -330,7 +328,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			h.commits.unreserve()
 			s.release(ctx, token, rs[i:])
 			s.dialFailures++
-			d := min(h.cfg.RetryBase*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.RetryMax)
+			d := min(h.cfg.Retry.Base*time.Duration(1<<min(s.dialFailures, 10)), h.cfg.Retry.Max)
 			h.log.Warn("smtp unavailable", "campaign_id", id, "err", ns.err, "retry_in", d)
 			return false, &retryAfter{d: d, reason: "smtp unavailable: " + ns.err.Error()}
 		}
@@ -348,7 +346,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 // spread is how many senders a campaign's claims are shared among: the
 // senders that can run at once in this process. Other processes' senders
 // still find work, because each claim takes only a share of what is left.
-func (h *Handlers) spread() int { return min(h.cfg.Slots, h.cfg.SMTPConnections) }
+func (h *Handlers) spread() int { return min(h.cfg.Senders.Slots, h.cfg.SMTP.Connections) }
 
 // recheck looks for withdrawals among the rest of the batch if the event
 // log moved since the last look, and returns the updated set.
@@ -404,7 +402,7 @@ func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, n
 		}
 	default:
 		o.SMTPMessage = res.Text
-		if r.Attempts >= h.cfg.MaxAttempts || now.Sub(r.CreatedAt) >= h.cfg.MaxAge {
+		if r.Attempts >= h.cfg.Retry.MaxAttempts || now.Sub(r.CreatedAt) >= h.cfg.Retry.MaxAge {
 			o.Status, o.FailureClass = store.DeliveryFailed, store.FailTemporary
 			break
 		}
@@ -417,9 +415,9 @@ func (h *Handlers) outcome(r *store.Recipient, res mailer.Result, resp string, n
 // backoff is RetryBase·2^(attempt-1), capped at RetryMax, ±20% jitter so
 // that deliveries refused together do not come back together.
 func (h *Handlers) backoff(attempt int) time.Duration {
-	d := h.cfg.RetryBase << min(max(attempt-1, 0), 20)
-	if d > h.cfg.RetryMax || d <= 0 {
-		d = h.cfg.RetryMax
+	d := h.cfg.Retry.Base << min(max(attempt-1, 0), 20)
+	if d > h.cfg.Retry.Max || d <= 0 {
+		d = h.cfg.Retry.Max
 	}
 	jitter := 0.8 + 0.4*mrand.Float64()
 	return time.Duration(float64(d) * jitter)
@@ -465,13 +463,13 @@ const guardEvery = 250 * time.Millisecond
 
 // guardDue reports whether campaign id is due a guardrail check.
 func (h *Handlers) guardDue(id int64) bool {
-	h.guardMu.Lock()
-	defer h.guardMu.Unlock()
+	h.guarded.Lock()
+	defer h.guarded.Unlock()
 	now := h.now()
-	if now.Sub(h.guardAt[id]) < guardEvery {
+	if now.Sub(h.guarded.at[id]) < guardEvery {
 		return false
 	}
-	h.guardAt[id] = now
+	h.guarded.at[id] = now
 	return true
 }
 
@@ -479,16 +477,16 @@ func (h *Handlers) guardDue(id int64) bool {
 // for half the recheck interval, so that eight senders do not each ask
 // twenty times a second.
 func (h *Handlers) latestEvent(ctx context.Context) (int64, error) {
-	h.eventMu.Lock()
-	defer h.eventMu.Unlock()
+	h.latest.Lock()
+	defer h.latest.Unlock()
 	now := h.now()
-	if now.Sub(h.eventAt) < recheckEvery/2 {
-		return h.eventID, nil
+	if now.Sub(h.latest.at) < recheckEvery/2 {
+		return h.latest.id, nil
 	}
 	id, err := h.st.LatestEventID(ctx)
 	if err != nil {
 		return 0, err
 	}
-	h.eventID, h.eventAt = id, now
+	h.latest.id, h.latest.at = id, now
 	return id, nil
 }

@@ -26,7 +26,7 @@ func TestStaleSessionsAfterAPauseCostNoAttempt(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		s := newSinkIdle(t, "", 0, 400*time.Millisecond)
 		e := newSinkEnv(t, st, s, func(c *worker.Config) {
-			c.RetryBase, c.RetryMax = 30*time.Second, time.Minute
+			c.Retry.Base, c.Retry.Max = 30*time.Second, time.Minute
 		})
 		f := seed(t, st, 120)
 		e.start(t)
@@ -75,7 +75,7 @@ func TestSmallCampaignIsSpreadOverTheSenders(t *testing.T) {
 		s := newSink(t, "", 0)
 		s.delay.Store(int64(20 * time.Millisecond))
 		e := newSinkEnv(t, st, s, func(c *worker.Config) {
-			c.SMTPConnections, c.Slots, c.BatchSize = 8, 8, 100
+			c.SMTP.Connections, c.Senders.Slots, c.Senders.BatchSize = 8, 8, 100
 		})
 		f := seed(t, st, 200)
 		e.start(t)
@@ -110,7 +110,7 @@ func TestUnrecordedOutcomesStayBoundedWhileWritesStall(t *testing.T) {
 			s := newSink(t, "", 0)
 			const conns = 4
 			e := newSinkEnv(t, st, s, func(c *worker.Config) {
-				c.SMTPConnections, c.Slots, c.BatchSize = conns, conns, 100
+				c.SMTP.Connections, c.Senders.Slots, c.Senders.BatchSize = conns, conns, 100
 			})
 			f := seed(t, st, 900)
 			e.start(t)

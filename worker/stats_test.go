@@ -70,8 +70,9 @@ func newStatsEnv(t *testing.T, st *store.Store, met *metrics.Metrics, smtpPort i
 	e.queues = queue.DefaultQueues.WithPrefix(fmt.Sprintf("t%d-", time.Now().UnixNano()))
 	e.q = queue.Client{C: asynq.NewClientFromRedisClient(rc.Client), Queues: e.queues}
 	cfg := worker.Config{
-		Queues: e.queues, SMTPConnections: 2, Slots: 2, BatchSize: 20, ReconcileEvery: 500 * time.Millisecond,
-		RetryBase: 100 * time.Millisecond, RetryMax: time.Second, ShutdownTimeout: 5 * time.Second,
+		SMTP: worker.SMTP{Connections: 2}, Senders: worker.Senders{Slots: 2, BatchSize: 20},
+		Retry:          worker.Retry{Base: 100 * time.Millisecond, Max: time.Second},
+		ReconcileEvery: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -265,7 +266,7 @@ func TestGuardrailPausesACampaignThatFailsTooOften(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 
 		e := newStatsEnv(t, st, nil, ln.Addr().(*net.TCPAddr).Port, func(c *worker.Config) {
-			c.Slots, c.SMTPConnections, c.BatchSize = 1, 1, 5
+			c.Senders.Slots, c.SMTP.Connections, c.Senders.BatchSize = 1, 1, 5
 			c.Guardrail = store.Guardrail{MinSample: 10, MaxFailureRate: 0.1}
 		})
 		// Every third address does not exist: 33% permanent failures.
@@ -330,7 +331,7 @@ func TestSMTPPolicyRejectionsAreNotSuppressedAndPauseWithTheReason(t *testing.T)
 		t.Cleanup(func() { srv.Close() })
 
 		e := newStatsEnv(t, st, nil, ln.Addr().(*net.TCPAddr).Port, func(c *worker.Config) {
-			c.Slots, c.SMTPConnections, c.BatchSize = 1, 1, 5
+			c.Senders.Slots, c.SMTP.Connections, c.Senders.BatchSize = 1, 1, 5
 			c.Guardrail = store.Guardrail{MinSample: 10, MaxFailureRate: 0.1, MaxPolicyRate: 0.1}
 		})
 		// Every third address is refused by the receiver's policy.
@@ -415,7 +416,7 @@ func TestWebhooksAreSignedRetriedAndLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		e := newStatsEnv(t, st, nil, 0, func(c *worker.Config) { c.WebhookRetryBase = 100 * time.Millisecond })
+		e := newStatsEnv(t, st, nil, 0, func(c *worker.Config) { c.Webhooks.RetryBase = 100 * time.Millisecond })
 		e.start(t)
 		var log []store.WebhookDelivery
 		waitFor(t, "webhook delivered", 20*time.Second, func() bool {

@@ -84,7 +84,7 @@ func TestUnsubscribeWhileCampaignSends(t *testing.T) {
 		// One connection, one slot, one batch for all: the victim's row
 		// is claimed long before its turn, so only the recheck can stop it.
 		e := newEnvSMTP(t, st, port, func(c *worker.Config) {
-			c.SMTPConnections, c.Slots, c.BatchSize = 1, 1, 100
+			c.SMTP.Connections, c.Senders.Slots, c.Senders.BatchSize = 1, 1, 100
 		})
 		f := seed(t, st, 30)
 		victim := f.subs[9] // i%3 == 0: on both lists of the campaign

@@ -23,7 +23,11 @@ func (h *Handlers) userMail(ctx context.Context, t *asynq.Task) error {
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}
-	if p.Purpose != store.PurposeInvite && p.Purpose != store.PurposeReset {
+	switch p.Purpose {
+	case store.PurposeInvite, store.PurposeReset:
+	case mailtemplates.ApprovalRequested, mailtemplates.ApprovalApproved, mailtemplates.ApprovalRejected:
+		return h.approvalMail(ctx, p)
+	default:
 		return fmt.Errorf("user mail purpose %q: %w", p.Purpose, asynq.SkipRetry)
 	}
 	var u *store.User
@@ -73,6 +77,65 @@ func (h *Handlers) userMail(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	h.log.Info("user mail sent", "user_id", u.ID, "purpose", p.Purpose)
+	return nil
+}
+
+// approvalMail tells a staff user about a four-eyes step of campaign
+// p.CampaignID: a publisher that a send waits for them, the one who asked
+// that it was approved or sent back. A user gone (or deactivated), or a
+// campaign deleted, sends nothing.
+func (h *Handlers) approvalMail(ctx context.Context, p queue.UserMailPayload) error {
+	u, err := h.st.User(ctx, p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("approval mail to %d: %w", p.UserID, err)
+	}
+	if u.Status != store.UserActive {
+		return nil
+	}
+	c, err := h.st.Campaign(ctx, p.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("approval mail of campaign %d: %w", p.CampaignID, err)
+	}
+	var lists []string
+	for _, id := range c.ListIDs {
+		if l, err := h.st.List(ctx, id); err == nil {
+			lists = append(lists, l.Name)
+		}
+	}
+	var by string
+	if p.ByUserID != 0 {
+		if x, err := h.st.User(ctx, p.ByUserID); err == nil {
+			by = x.DisplayName()
+		}
+	}
+	in := mailtemplates.ApprovalInput{Kind: p.Purpose, Language: u.Lang, From: h.compose.From(),
+		To: mail.Address{Name: u.Name, Address: u.Email}, Org: h.compose.Org(), Campaign: c.Name, Subject: c.Subject,
+		Lists: lists, Actor: by, Comment: c.ReviewComment,
+		URL:  fmt.Sprintf("%s/admin/campaigns/%d", h.compose.BaseURL(), c.ID),
+		Date: h.now(),
+	}
+	if c.SendAt != nil && c.SendAt.After(h.now()) {
+		in.SendAt = *c.SendAt
+	}
+	in.MessageID = fmt.Sprintf("%s.c%d.u%d.%d", p.Purpose, c.ID, u.ID, in.Date.UnixNano()) + h.compose.MessageIDSuffix(h.compose.From())
+	var buf, sig bytes.Buffer
+	if err := h.tmpl.WriteApproval(&buf, in); err != nil {
+		return fmt.Errorf("approval mail %d: %v: %w", u.ID, err, asynq.SkipRetry)
+	}
+	msg, err := h.signed(&sig, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("approval mail %d: %v: %w", u.ID, err, asynq.SkipRetry)
+	}
+	if err := h.sendOne(ctx, h.compose.PlainReturnPath(), u.Email, msg); err != nil {
+		return err
+	}
+	h.log.Info("approval mail sent", "user_id", u.ID, "campaign_id", c.ID, "kind", p.Purpose)
 	return nil
 }
 

@@ -83,7 +83,7 @@ func (h *Handlers) pumpWebhooks(ctx context.Context) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := h.q.Enqueue(ctx, queue.NewWebhookTask(id, h.cfg.WebhookMaxRetry)); err != nil {
+			if err := h.q.Enqueue(ctx, queue.NewWebhookTask(id, h.cfg.Webhooks.MaxRetry)); err != nil {
 				return fmt.Errorf("enqueue webhook delivery %d: %w", id, err)
 			}
 		}
@@ -128,7 +128,7 @@ func (h *Handlers) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, ok := asynq.GetMaxRetry(ctx)
 	if !ok {
-		maxRetry = h.cfg.WebhookMaxRetry
+		maxRetry = h.cfg.Webhooks.MaxRetry
 	}
 	body := []byte(hs.Delivery.Payload)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hs.URL, bytes.NewReader(body))

@@ -105,8 +105,9 @@ func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
 	}
 	sg, _ := links.NewSigner([]byte("test secret key, 32 bytes long!!"))
 	cfg := worker.Config{
-		Queues: e.queues, SMTPConnections: 4, Slots: 4, BatchSize: 50, ReconcileEvery: 500 * time.Millisecond,
-		RetryBase: 100 * time.Millisecond, RetryMax: time.Second, ShutdownTimeout: 5 * time.Second,
+		SMTP: worker.SMTP{Connections: 4}, Senders: worker.Senders{Slots: 4, BatchSize: 50},
+		Retry:          worker.Retry{Base: 100 * time.Millisecond, Max: time.Second},
+		ReconcileEvery: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/storsthlm/utskick/inbound"
+	"github.com/storsthlm/utskick/internal/s3media"
 	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/worker"
 	"github.com/storsthlm/utskick/worker/mailer"
@@ -68,6 +69,9 @@ type config struct {
 	RateAddress        queue.Rate
 	RateTest           queue.Rate
 	ImportMaxBytes     int64
+	// MediaS3 is the bucket of the media library; Bucket "" keeps the
+	// images in the database.
+	MediaS3 s3media.Config
 
 	SessionIdle  time.Duration
 	SessionMax   time.Duration
@@ -418,6 +422,34 @@ var settings = []setting{
 			c.MetricsAddr = v
 			return nil
 		}},
+	{name: "UTSKICK_MEDIA_S3_BUCKET", computed: true, def: "none: images in the database", help: "S3-compatible bucket for new images of the media library; they are still served at UTSKICK_BASE_URL/media/…",
+		apply: func(c *config, v string) error { c.MediaS3.Bucket = v; return nil }},
+	{name: "UTSKICK_MEDIA_S3_ENDPOINT", def: "s3.amazonaws.com", help: "host[:port] of the S3 API, without scheme",
+		apply: func(c *config, v string) error {
+			if strings.Contains(v, "://") || strings.Contains(v, "/") {
+				return errors.New("want host or host:port, without scheme (UTSKICK_MEDIA_S3_TLS says https or http)")
+			}
+			c.MediaS3.Endpoint = v
+			return nil
+		}},
+	{name: "UTSKICK_MEDIA_S3_REGION", computed: true, def: "asked of the server", help: "region of the bucket (e.g. eu-north-1)",
+		apply: func(c *config, v string) error { c.MediaS3.Region = v; return nil }},
+	{name: "UTSKICK_MEDIA_S3_ACCESS_KEY", computed: true, def: "none", secret: true, help: "access key id for the bucket",
+		apply: func(c *config, v string) error { c.MediaS3.AccessKey = v; return nil }},
+	{name: "UTSKICK_MEDIA_S3_SECRET_KEY", computed: true, def: "none", secret: true, help: "secret access key for the bucket",
+		apply: func(c *config, v string) error { c.MediaS3.SecretKey = v; return nil }},
+	{name: "UTSKICK_MEDIA_S3_PREFIX", computed: true, def: "none", help: "put before every object name, e.g. utskick/media/",
+		apply: func(c *config, v string) error {
+			if strings.HasPrefix(v, "/") {
+				return errors.New("want a key prefix without a leading /")
+			}
+			c.MediaS3.Prefix = v
+			return nil
+		}},
+	{name: "UTSKICK_MEDIA_S3_PATH_STYLE", def: "false", help: "address the bucket as host/bucket (MinIO, Garage, most self-hosted servers) instead of bucket.host",
+		apply: func(c *config, v string) error { return boolean(v, &c.MediaS3.PathStyle) }},
+	{name: "UTSKICK_MEDIA_S3_TLS", def: "true", help: "talk https to the endpoint; false only for a server on loopback",
+		apply: func(c *config, v string) error { return boolean(v, &c.MediaS3.TLS) }},
 	{name: "UTSKICK_WEBHOOK_TIMEOUT", def: "10s", help: "timeout of one webhook request",
 		apply: func(c *config, v string) error { return duration(v, &c.WebhookTimeout) }},
 	{name: "UTSKICK_DNS_TIMEOUT", def: "5s", help: "bound of one DNS lookup of the SPF, DKIM and DMARC checks (lint, Settings → Sending domain)",
@@ -607,10 +639,38 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.Org == "" {
 		c.Org = "utskick"
 	}
+	if err := c.checkMediaS3(); err != nil {
+		return nil, err
+	}
 	if c.SessionIdle > c.SessionMax {
 		return nil, fmt.Errorf("UTSKICK_SESSION_IDLE (%s) is longer than UTSKICK_SESSION_MAX (%s)", c.SessionIdle, c.SessionMax)
 	}
 	return c, nil
+}
+
+// checkMediaS3 checks the bucket's settings as a whole: keys go with a
+// bucket, and secrets go over TLS unless the server is on loopback.
+func (c *config) checkMediaS3() error {
+	m := c.MediaS3
+	if m.Bucket == "" {
+		if m.AccessKey != "" || m.SecretKey != "" || m.Prefix != "" || m.Region != "" {
+			return errors.New("UTSKICK_MEDIA_S3_* is set but UTSKICK_MEDIA_S3_BUCKET is not: name the bucket, or unset the others to keep images in the database")
+		}
+		return nil
+	}
+	if m.AccessKey == "" || m.SecretKey == "" {
+		return errors.New("UTSKICK_MEDIA_S3_BUCKET needs UTSKICK_MEDIA_S3_ACCESS_KEY and UTSKICK_MEDIA_S3_SECRET_KEY (or their _FILE variants)")
+	}
+	if !m.TLS {
+		host, _, err := net.SplitHostPort(m.Endpoint)
+		if err != nil {
+			host = m.Endpoint
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return errors.New("UTSKICK_MEDIA_S3_TLS=false: refusing to send the bucket's keys without TLS to a server not on loopback")
+		}
+	}
+	return nil
 }
 
 // validateFor checks what the subcommand cmd needs beyond valid settings.

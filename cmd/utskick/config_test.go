@@ -106,3 +106,39 @@ func TestSessionSettings(t *testing.T) {
 		t.Fatalf("idle longer than max: %v", err)
 	}
 }
+
+// TestMediaBucketSettings: the bucket's keys may come from files; a
+// bucket without keys, keys without a bucket, an endpoint with a scheme
+// and keys over plain HTTP to a remote server are refused by name.
+func TestMediaBucketSettings(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "s3-secret")
+	os.WriteFile(key, []byte("hemlig-nyckel\n"), 0o600)
+	c, err := loadConfig(env(map[string]string{"UTSKICK_MEDIA_S3_BUCKET": "bilder", "UTSKICK_MEDIA_S3_ENDPOINT": "127.0.0.1:9000",
+		"UTSKICK_MEDIA_S3_ACCESS_KEY": "utskick", "UTSKICK_MEDIA_S3_SECRET_KEY_FILE": key, "UTSKICK_MEDIA_S3_PATH_STYLE": "true",
+		"UTSKICK_MEDIA_S3_TLS": "false", "UTSKICK_MEDIA_S3_PREFIX": "utskick/media/", "UTSKICK_MEDIA_S3_REGION": "eu-north-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.MediaS3; m.Bucket != "bilder" || m.SecretKey != "hemlig-nyckel" || m.AccessKey != "utskick" || !m.PathStyle || m.TLS ||
+		m.Prefix != "utskick/media/" || m.Region != "eu-north-1" || m.Endpoint != "127.0.0.1:9000" {
+		t.Fatalf("%+v", m)
+	}
+	if c, err := loadConfig(env(map[string]string{})); err != nil || c.MediaS3.Bucket != "" || !c.MediaS3.TLS || c.MediaS3.Endpoint != "s3.amazonaws.com" {
+		t.Fatalf("defaults: %+v %v", c.MediaS3, err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"UTSKICK_MEDIA_S3_BUCKET": "bilder"}, "UTSKICK_MEDIA_S3_ACCESS_KEY"},
+		{map[string]string{"UTSKICK_MEDIA_S3_ACCESS_KEY": "k", "UTSKICK_MEDIA_S3_SECRET_KEY": "s"}, "UTSKICK_MEDIA_S3_BUCKET is not"},
+		{map[string]string{"UTSKICK_MEDIA_S3_ENDPOINT": "https://s3.example.se"}, "UTSKICK_MEDIA_S3_ENDPOINT:"},
+		{map[string]string{"UTSKICK_MEDIA_S3_BUCKET": "b", "UTSKICK_MEDIA_S3_ACCESS_KEY": "k", "UTSKICK_MEDIA_S3_SECRET_KEY": "s",
+			"UTSKICK_MEDIA_S3_ENDPOINT": "s3.example.se", "UTSKICK_MEDIA_S3_TLS": "false"}, "UTSKICK_MEDIA_S3_TLS=false"},
+	} {
+		if _, err := loadConfig(env(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want one with %q", tc.env, err, tc.want)
+		}
+	}
+}

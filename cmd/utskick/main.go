@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.SetOutput(stderr)
 	dump := fs.Bool("dump-config", false, "print the effective settings (secrets redacted) and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|dkim|users|version]")
+		fmt.Fprintln(stderr, "usage: utskick [-dump-config] [all|serve|work|migrate|dkim|users|media|version]")
 	}
 	cmd := "all"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "version":
 		fmt.Fprintln(stdout, "utskick", version)
 		return 0
-	case "all", "serve", "work", "migrate", "dkim", "users":
+	case "all", "serve", "work", "migrate", "dkim", "users", "media":
 	default:
 		fs.Usage()
 		return 2
@@ -107,6 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if cmd == "users" {
 		return runUsers(ctx, cfg, fs.Args(), stdout, stderr)
+	}
+	if cmd == "media" {
+		return runMedia(ctx, cfg, fs.Args(), stdout, stderr)
 	}
 	if cmd == "dkim" {
 		if err := runDKIM(cfg, stdout); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/storsthlm/utskick/internal/metrics"
 	"github.com/storsthlm/utskick/internal/outbound"
 	"github.com/storsthlm/utskick/internal/outbox"
+	"github.com/storsthlm/utskick/internal/s3media"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/compose"
 	"github.com/storsthlm/utskick/mailtemplates/links"
@@ -35,11 +36,10 @@ type app struct {
 	cfg *config
 	log *slog.Logger
 
-	st     *store.Store
-	inst   string // the database's identity
-	rd     *queue.Redis
-	tasks  queue.Client
-	queues queue.Queues
+	st    *store.Store
+	inst  string // the database's identity
+	rd    *queue.Redis
+	tasks queue.Client // also names the queues the worker serves
 
 	tmpl *mailtemplates.Templates
 	sign *links.Signer
@@ -185,14 +185,14 @@ func (a *app) openStore(ctx context.Context, secret []byte) error {
 func (a *app) openQueue(ctx context.Context) error {
 	// Queue names carry the database's identity: tasks another database
 	// left in this Redis are never taken for this one's.
-	a.queues = queue.DefaultQueues.WithPrefix("utskick-" + a.inst[:8] + "-")
+	queues := queue.DefaultQueues.WithPrefix("utskick-" + a.inst[:8] + "-")
 	rd, err := queue.Open(ctx, a.cfg.RedisURL, a.log)
 	if err != nil {
 		return err
 	}
 	a.rd = rd
 	a.onClose(func() { rd.Close() })
-	a.tasks = queue.Client{C: asynq.NewClientFromRedisClient(rd.Client), Queues: a.queues}
+	a.tasks = queue.Client{C: asynq.NewClientFromRedisClient(rd.Client), Queues: queues}
 	return nil
 }
 
@@ -274,24 +274,34 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 	}
 	deps := api.Deps{
 		Store: a.st, Queue: a.tasks, Composer: a.comp, Templates: a.tmpl, Signer: a.sign,
-		Log: a.log, BaseURL: cfg.BaseURL, Ready: a.rd.Ping, WriteCheck: a.hb.Err, OptinTTL: cfg.OptinTTL, Org: cfg.Org,
-		TrustedProxies: cfg.TrustedProxies, Inbound: a.in.HandleFunc(api.ErrNotMail), DKIM: lintDKIM(a.dk),
-		Limiter: queue.NewLimiter(a.rd.Client, ""), RateIP: cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
-		ImportMaxBytes: cfg.ImportMaxBytes,
-		Tracking:       store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
-		MetricsToken:   cfg.MetricsToken, Outbound: a.web,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
-		RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
+		Log: a.log, Inbound: a.in.HandleFunc(api.ErrNotMail),
+		Site:     api.Site{BaseURL: cfg.BaseURL, Org: cfg.Org, OptinTTL: cfg.OptinTTL},
+		Sessions: api.Sessions{Idle: cfg.SessionIdle, Max: cfg.SessionMax},
+		Limits: api.Limits{
+			Limiter: queue.NewLimiter(a.rd.Client, ""),
+			RateIP:  cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
+			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
+			ImportMaxBytes: cfg.ImportMaxBytes, TrustedProxies: cfg.TrustedProxies,
+		},
+		Checks:     api.Checks{DKIM: lintDKIM(a.dk), DNSTimeout: cfg.DNSTimeout, Outbound: a.web},
+		Monitoring: api.Monitoring{Ready: a.rd.Ping, WriteCheck: a.hb.Err, MetricsToken: cfg.MetricsToken},
+		Tracking:   store.TrackingPolicy{MachineWindow: cfg.MachineWindow, BurstWindow: cfg.BurstWindow},
 	}
 	if a.met != nil { // a nil *metrics.Metrics in the interface would not read as nil
-		deps.Metrics = a.met
+		deps.Monitoring.Metrics = a.met
 	}
 	if cfg.SMTPURL != "" {
 		// Mail really goes out: check the From domain's SPF, DKIM and
 		// DMARC before sending. The embedded capture needs none.
-		deps.Resolver = net.DefaultResolver
+		deps.Checks.Resolver = net.DefaultResolver
 	}
-	deps.DNSTimeout = cfg.DNSTimeout
+	if cfg.MediaS3.Bucket != "" {
+		b, err := openMediaBucket(ctx, cfg.MediaS3, a.log)
+		if err != nil {
+			return err
+		}
+		deps.MediaBucket = b
+	}
 	srv, err := api.New(deps)
 	if err != nil {
 		return err
@@ -354,13 +364,12 @@ func (a *app) runWorker() error {
 		return err
 	}
 	wcfg := worker.Config{
-		Queues:          a.queues,
-		SMTPConnections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn, Slots: cfg.Slots,
-		BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease, MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge,
-		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, ReconcileEvery: cfg.ReconcileEvery,
-		ShutdownTimeout: cfg.ShutdownTimeout, OptinTTL: cfg.OptinTTL,
-		Guardrail:      a.guardrail(),
-		WebhookTimeout: cfg.WebhookTimeout, WebhookMaxRetry: cfg.WebhookMaxRetry,
+		SMTP:      worker.SMTP{Connections: cfg.SMTPConnections, MessagesPerConn: cfg.MessagesPerConn},
+		Senders:   worker.Senders{Slots: cfg.Slots, BatchSize: cfg.BatchSize, ClaimLease: cfg.ClaimLease},
+		Retry:     worker.Retry{MaxAttempts: cfg.MaxAttempts, MaxAge: cfg.MaxAge, Base: cfg.RetryBase, Max: cfg.RetryMax},
+		Webhooks:  worker.Webhooks{Timeout: cfg.WebhookTimeout, MaxRetry: cfg.WebhookMaxRetry},
+		Guardrail: a.guardrail(),
+		OptinTTL:  cfg.OptinTTL, ReconcileEvery: cfg.ReconcileEvery, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
 	deps := worker.Deps{Store: a.st, Queue: a.tasks, Mailer: m, Templates: a.tmpl, Signer: a.sign, Composer: a.comp,
 		Log: a.log, DKIM: a.dk, Metrics: a.met, HTTPClient: a.web.Client(), Heartbeat: a.hb}
@@ -435,4 +444,23 @@ func (a *app) wait(ctx context.Context) error {
 	a.run.cancel()
 	a.run.wg.Wait()
 	return runErr
+}
+
+// openMediaBucket makes the media library's bucket client and asks the
+// server once: a bucket that does not answer at start is a warning, not
+// a refusal to start (the database's images are still served, and the
+// bucket's answer 503 until it is back).
+func openMediaBucket(ctx context.Context, cfg s3media.Config, log *slog.Logger) (*s3media.Bucket, error) {
+	b, err := s3media.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("UTSKICK_MEDIA_S3_*: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := b.Check(cctx); err != nil {
+		log.Warn("the media bucket does not answer; new images and those in it answer 503 until it does", "bucket", b.String(), "err", err)
+	} else {
+		log.Info("media library in an S3 bucket", "bucket", b.String())
+	}
+	return b, nil
 }

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,9 +42,101 @@ const (
 type Finding struct {
 	Code     string `json:"code"`
 	Severity string `json:"severity"`
-	Message  string `json:"message"`
+	// Message is the finding in English, for the API and logs.
+	Message string `json:"message"`
 	// Blocking findings stop POST /campaigns/{id}/send.
 	Blocking bool `json:"blocking,omitempty"`
+	// Key names the wording in Messages: Code itself, or Code.variant for
+	// a code said in several ways. Params fill its {placeholders}. Pages
+	// translate Key (the i18n key "lint."+Key) with Params, so a finding
+	// reads in the reader's language; Message is Key's English.
+	Key    string            `json:"-"`
+	Params map[string]string `json:"-"`
+}
+
+// Messages are the English wordings of the findings by Key, with
+// {name} placeholders for their Params. Every Key has a Swedish and an
+// English string in the workspace's i18n (api's test checks it).
+var Messages = map[string]string{
+	"unreadable.message":          "the message cannot be parsed: {error}",
+	"unreadable.body":             "the message body cannot be parsed: {error}",
+	"unreadable.html":             "the HTML part cannot be parsed: {error}",
+	"gmail_clip":                  "the HTML part is {kb} KB; Gmail clips messages over 102 KB and hides the rest, footer included. Shorten the issue or link to the archive.",
+	"near_gmail_clip":             "the HTML part is {kb} KB, close to Gmail's 102 KB clipping limit",
+	"link_shortener":              "link {url} goes through a URL shortener; spam filters distrust them (they hide the target and are shared with spammers) and readers cannot see where it leads: link to the page itself",
+	"missing_alt":                 "{n} image(s) without alt text, e.g. {src}; screen readers and clients that block images show nothing",
+	"vague_link_text.aria":        "link text \"{text}\" says nothing about where it leads ({url}); its aria-label helps screen readers, but everyone else reads the text: name the target (for a block, more_text)",
+	"vague_link_text":             "link text \"{text}\" says nothing about where it leads ({url}); name the target instead",
+	"malformed_link":              "the mail shows \"{text}\" as text: a link that did not become one (a space in the address, or a missing bracket or parenthesis?)",
+	"image_heavy":                 "{images} image(s) but only {words} words of text; mostly-image mail looks like spam and says nothing when images are blocked",
+	"no_text":                     "the HTML part has no text",
+	"no_postal_address":           "no postal address is set, so the footer has none; marketing mail must say who sends it and where they can be reached (Settings → Sender identity, or the list's own)",
+	"postal_address_not_shown":    "the postal address \"{address}\" is set but the mail does not show it; the list's template should show .PostalAddress (or .T.Address) in its footer",
+	"missing_unsubscribe.header":  "no List-Unsubscribe header with an https link; Gmail and Yahoo require one-click unsubscribe for bulk mail",
+	"missing_unsubscribe.post":    "no List-Unsubscribe-Post: List-Unsubscribe=One-Click header",
+	"missing_unsubscribe.html":    "the HTML part has no link to the recipient's unsubscribe page; the list's template must contain <a href=\"{{.UnsubscribeURL}}\">",
+	"missing_unsubscribe.text":    "the text part does not show the recipient's unsubscribe link",
+	"broken_link.empty":           "a link goes nowhere (href=\"{url}\")",
+	"broken_link.invalid":         "link \"{url}\" is not a valid URL: {error}",
+	"broken_link.mailto":          "link \"{url}\" is not a valid mail address",
+	"insecure_link":               "link {url} is not https; browsers warn and spam filters count it",
+	"broken_link.scheme":          "link \"{url}\" must be an absolute https:// URL",
+	"broken_link.host":            "link \"{url}\" has no valid host",
+	"links_unchecked":             "only the first {max} of {n} links were fetched",
+	"unreachable_link":            "link {url} could not be fetched: {error}",
+	"broken_link.status":          "link {url} answers {status}",
+	"no_subject":                  "the subject is empty",
+	"long_subject":                "the subject is {n} characters; phones show about {max}",
+	"shouty_subject.capitals":     "the subject is mostly capital letters, which spam filters count against it",
+	"shouty_subject.exclamations": "several exclamation marks in the subject count against it in spam filters",
+	"bad_from":                    "the From header is not an address: {error}",
+	"dkim_off":                    "messages are not DKIM-signed; set UTSKICK_DKIM_DOMAIN (see `utskick dkim`). Gmail and Yahoo require authenticated bulk mail.",
+	"dkim_not_aligned":            "mail is signed for {dkim_domain} but sent From {from_domain}; DMARC needs the signing domain to match the From domain",
+	"dkim_unchecked.no_dns":       "not checked: whether the DKIM key is published at {name} ({why})",
+	"spf_unchecked.no_dns":        "not checked: SPF for {domain} ({why})",
+	"dmarc_unchecked.no_dns":      "not checked: DMARC for {domain} ({why})",
+	"dkim_unchecked":              "could not check the DKIM key at {name}: {error}",
+	"dkim_dns_missing":            "no DKIM key published at {name}; publish the record `utskick dkim` prints",
+	"dkim_dns_mismatch":           "the DKIM key published at {name} is not the one utskick signs with; signatures will fail",
+	"spf_unchecked":               "could not check SPF for {domain}: {error}",
+	"spf_missing":                 "{domain}, the envelope sender's domain, publishes no SPF record",
+	"spf_not_aligned":             "SPF is checked for {domain}, which is not the From domain {from_domain}; DMARC then relies on DKIM",
+	"dmarc_unchecked":             "could not check DMARC for {domain}: {error}",
+	"dmarc_missing":               "{domain} publishes no DMARC record (_dmarc.{domain}); Gmail and Yahoo require one from bulk senders",
+	"dmarc_fail":                  "neither DKIM ({dkim_domain}) nor SPF ({domain}) is aligned with the From domain {from_domain}, so DMARC (p={policy}) fails",
+}
+
+// placeholderRE is a {name} in a wording of Messages.
+var placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
+
+// Fill writes wording with params in place of its {placeholders}; one
+// without a value stays as it is.
+func Fill(wording string, params map[string]string) string {
+	return placeholderRE.ReplaceAllStringFunc(wording, func(m string) string {
+		if v, ok := params[m[1:len(m)-1]]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// newFinding is the finding of Messages[key] with params given as name,
+// value pairs.
+func newFinding(sev, key string, params ...string) Finding {
+	code, _, _ := strings.Cut(key, ".")
+	f := Finding{Code: code, Severity: sev, Key: key}
+	if len(params) > 0 {
+		f.Params = make(map[string]string, len(params)/2)
+		for i := 0; i+1 < len(params); i += 2 {
+			f.Params[params[i]] = params[i+1]
+		}
+	}
+	wording, ok := Messages[key]
+	if !ok {
+		panic("lint: no wording for " + key) // a programming error, caught by the tests
+	}
+	f.Message = Fill(wording, f.Params)
+	return f
 }
 
 // Report is the result of a check.
@@ -102,55 +195,55 @@ type Checker struct {
 // Check examines in.
 func (c *Checker) Check(ctx context.Context, in Input) Report {
 	r := Report{MessageBytes: len(in.Message)}
-	add := func(sev, code, format string, args ...any) {
-		r.Findings = append(r.Findings, Finding{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...)})
+	add := func(sev, key string, params ...string) {
+		r.Findings = append(r.Findings, newFinding(sev, key, params...))
 	}
 	m, err := mail.ReadMessage(bytes.NewReader(in.Message))
 	if err != nil {
-		add(Error, "unreadable", "the message cannot be parsed: %v", err)
+		add(Error, "unreadable.message", "error", err.Error())
 		return r
 	}
 	parts, err := readParts(m)
 	if err != nil {
-		add(Error, "unreadable", "the message body cannot be parsed: %v", err)
+		add(Error, "unreadable.body", "error", err.Error())
 		return r
 	}
 	r.HTMLBytes = parts.htmlEncoded
 	switch {
 	case r.HTMLBytes > GmailClipBytes:
-		add(Warning, "gmail_clip", "the HTML part is %d KB; Gmail clips messages over 102 KB and hides the rest, footer included. Shorten the issue or link to the archive.", r.HTMLBytes/1024)
+		add(Warning, "gmail_clip", "kb", strconv.Itoa(r.HTMLBytes/1024))
 	case r.HTMLBytes > GmailClipBytes*8/10:
-		add(Info, "near_gmail_clip", "the HTML part is %d KB, close to Gmail's 102 KB clipping limit", r.HTMLBytes/1024)
+		add(Info, "near_gmail_clip", "kb", strconv.Itoa(r.HTMLBytes/1024))
 	}
 
 	doc, err := html.Parse(strings.NewReader(parts.html))
 	if err != nil {
-		add(Error, "unreadable", "the HTML part cannot be parsed: %v", err)
+		add(Error, "unreadable.html", "error", err.Error())
 		return r
 	}
 	pg := scan(doc)
 	unsubscribe(m, parts, pg, in, &r)
 	for _, l := range pg.shortened {
-		add(Warning, "link_shortener", "link %s goes through a URL shortener; spam filters distrust them (they hide the target and are shared with spammers) and readers cannot see where it leads: link to the page itself", l)
+		add(Warning, "link_shortener", "url", l)
 	}
 	if n := len(pg.noAlt); n > 0 {
-		add(Warning, "missing_alt", "%d image(s) without alt text, e.g. %s; screen readers and clients that block images show nothing", n, pg.noAlt[0])
+		add(Warning, "missing_alt", "n", strconv.Itoa(n), "src", pg.noAlt[0])
 	}
 	for _, v := range pg.vague {
 		if v.aria {
-			add(Warning, "vague_link_text", "link text %q says nothing about where it leads (%s); its aria-label helps screen readers, but everyone else reads the text: name the target (for a block, more_text)", v.text, v.href)
+			add(Warning, "vague_link_text.aria", "text", v.text, "url", v.href)
 			continue
 		}
-		add(Warning, "vague_link_text", "link text %q says nothing about where it leads (%s); name the target instead", v.text, v.href)
+		add(Warning, "vague_link_text", "text", v.text, "url", v.href)
 	}
 	for _, m := range pg.literal {
-		add(Warning, "malformed_link", "the mail shows %q as text: a link that did not become one (a space in the address, or a missing bracket or parenthesis?)", m)
+		add(Warning, "malformed_link", "text", m)
 	}
 	if pg.images > 0 && pg.words < 60*pg.images {
-		add(Warning, "image_heavy", "%d image(s) but only %d words of text; mostly-image mail looks like spam and says nothing when images are blocked", pg.images, pg.words)
+		add(Warning, "image_heavy", "images", strconv.Itoa(pg.images), "words", strconv.Itoa(pg.words))
 	}
 	if pg.words == 0 {
-		add(Error, "no_text", "the HTML part has no text")
+		add(Error, "no_text")
 	}
 	postal(doc, parts, in, add)
 	c.links(ctx, pg.links, &r)
@@ -246,29 +339,31 @@ func readParts(m *mail.Message) (parts, error) {
 
 // postal checks that the sender's postal address is set and that the
 // footer shows it in both parts (a staff layout may leave it out).
-func postal(doc *html.Node, p parts, in Input, add func(sev, code, format string, args ...any)) {
+func postal(doc *html.Node, p parts, in Input, add func(sev, key string, params ...string)) {
 	if in.PostalAddress == "" {
-		add(Warning, "no_postal_address", "no postal address is set, so the footer has none; marketing mail must say who sends it and where they can be reached (Settings → Sender identity, or the list's own)")
+		add(Warning, "no_postal_address")
 		return
 	}
 	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	want := squash(in.PostalAddress)
 	if !strings.Contains(squash(textOf(doc)), want) || (p.text != "" && !strings.Contains(squash(p.text), want)) {
-		add(Warning, "postal_address_not_shown", "the postal address %q is set but the mail does not show it; the list's template should show .PostalAddress (or .T.Address) in its footer", in.PostalAddress)
+		add(Warning, "postal_address_not_shown", "address", in.PostalAddress)
 	}
 }
 
 // unsubscribe checks the one-click header pair and the visible links.
 func unsubscribe(m *mail.Message, p parts, pg page, in Input, r *Report) {
-	block := func(format string, args ...any) {
-		r.Findings = append(r.Findings, Finding{Code: "missing_unsubscribe", Severity: Error, Blocking: true, Message: fmt.Sprintf(format, args...)})
+	block := func(key string) {
+		f := newFinding(Error, key)
+		f.Blocking = true
+		r.Findings = append(r.Findings, f)
 	}
 	lu := m.Header.Get("List-Unsubscribe")
 	if !strings.Contains(lu, "<https://") && !strings.Contains(lu, "<http://") {
-		block("no List-Unsubscribe header with an https link; Gmail and Yahoo require one-click unsubscribe for bulk mail")
+		block("missing_unsubscribe.header")
 	}
 	if m.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
-		block("no List-Unsubscribe-Post: List-Unsubscribe=One-Click header")
+		block("missing_unsubscribe.post")
 	}
 	if in.UnsubscribeURL == "" {
 		return
@@ -278,10 +373,10 @@ func unsubscribe(m *mail.Message, p parts, pg page, in Input, r *Report) {
 		found = found || h == in.UnsubscribeURL
 	}
 	if !found {
-		block("the HTML part has no link to the recipient's unsubscribe page; the list's template must contain <a href=\"{{.UnsubscribeURL}}\">")
+		block("missing_unsubscribe.html")
 	}
 	if !strings.Contains(p.text, in.UnsubscribeURL) {
-		block("the text part does not show the recipient's unsubscribe link")
+		block("missing_unsubscribe.text")
 	}
 }
 
@@ -428,8 +523,8 @@ func textOf(n *html.Node) string {
 // links flags malformed and plain-http links, and with c.HTTP set, links
 // that answer an error.
 func (c *Checker) links(ctx context.Context, links []string, r *Report) {
-	add := func(sev, code, format string, args ...any) {
-		r.Findings = append(r.Findings, Finding{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...)})
+	add := func(sev, key string, params ...string) {
+		r.Findings = append(r.Findings, newFinding(sev, key, params...))
 	}
 	seen := map[string]bool{}
 	var fetch []string
@@ -441,20 +536,20 @@ func (c *Checker) links(ctx context.Context, links []string, r *Report) {
 		u, err := url.Parse(l)
 		switch {
 		case l == "" || strings.HasPrefix(l, "#"):
-			add(Error, "broken_link", "a link goes nowhere (href=%q)", l)
+			add(Error, "broken_link.empty", "url", l)
 		case err != nil:
-			add(Error, "broken_link", "link %q is not a valid URL: %v", l, err)
+			add(Error, "broken_link.invalid", "url", l, "error", err.Error())
 		case u.Scheme == "mailto":
 			if _, err := mail.ParseAddress(strings.SplitN(u.Opaque, "?", 2)[0]); err != nil {
-				add(Error, "broken_link", "link %q is not a valid mail address", l)
+				add(Error, "broken_link.mailto", "url", l)
 			}
 		case u.Scheme == "http":
-			add(Warning, "insecure_link", "link %s is not https; browsers warn and spam filters count it", l)
+			add(Warning, "insecure_link", "url", l)
 			fetch = append(fetch, l)
 		case u.Scheme != "https":
-			add(Error, "broken_link", "link %q must be an absolute https:// URL", l)
+			add(Error, "broken_link.scheme", "url", l)
 		case u.Host == "" || !strings.Contains(u.Hostname(), ".") && u.Hostname() != "localhost":
-			add(Error, "broken_link", "link %q has no valid host", l)
+			add(Error, "broken_link.host", "url", l)
 		default:
 			fetch = append(fetch, l)
 		}
@@ -464,7 +559,7 @@ func (c *Checker) links(ctx context.Context, links []string, r *Report) {
 	}
 	const maxFetch, parallel = 100, 4
 	if len(fetch) > maxFetch {
-		add(Info, "links_unchecked", "only the first %d of %d links were fetched", maxFetch, len(fetch))
+		add(Info, "links_unchecked", "max", strconv.Itoa(maxFetch), "n", strconv.Itoa(len(fetch)))
 		fetch = fetch[:maxFetch]
 	}
 	type result struct {
@@ -511,14 +606,14 @@ func (c *Checker) links(ctx context.Context, links []string, r *Report) {
 	for _, res := range results {
 		switch {
 		case res.err != nil:
-			add(Warning, "unreachable_link", "link %s could not be fetched: %v", res.url, res.err)
+			add(Warning, "unreachable_link", "url", res.url, "error", res.err.Error())
 		case res.code >= 400:
-			add(Error, "broken_link", "link %s answers %d %s", res.url, res.code, http.StatusText(res.code))
+			add(Error, "broken_link.status", "url", res.url, "status", strings.TrimSpace(fmt.Sprintf("%d %s", res.code, http.StatusText(res.code))))
 		}
 	}
 }
 
-func subject(m *mail.Message, add func(sev, code, format string, args ...any)) {
+func subject(m *mail.Message, add func(sev, key string, params ...string)) {
 	s, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
 	if err != nil {
 		s = m.Header.Get("Subject")
@@ -526,9 +621,9 @@ func subject(m *mail.Message, add func(sev, code, format string, args ...any)) {
 	n := utf8.RuneCountInString(s)
 	switch {
 	case strings.TrimSpace(s) == "":
-		add(Error, "no_subject", "the subject is empty")
+		add(Error, "no_subject")
 	case n > MaxSubjectRunes:
-		add(Warning, "long_subject", "the subject is %d characters; phones show about %d", n, MaxSubjectRunes)
+		add(Warning, "long_subject", "n", strconv.Itoa(n), "max", strconv.Itoa(MaxSubjectRunes))
 	}
 	letters, upper := 0, 0
 	for _, r := range s {
@@ -540,30 +635,30 @@ func subject(m *mail.Message, add func(sev, code, format string, args ...any)) {
 		}
 	}
 	if letters >= 10 && upper*10 > letters*7 {
-		add(Warning, "shouty_subject", "the subject is mostly capital letters, which spam filters count against it")
+		add(Warning, "shouty_subject.capitals")
 	}
 	if strings.Count(s, "!") > 1 {
-		add(Warning, "shouty_subject", "several exclamation marks in the subject count against it in spam filters")
+		add(Warning, "shouty_subject.exclamations")
 	}
 }
 
 // auth checks that receivers can authenticate mail from the From domain:
 // a DKIM signature aligned with it, its key published, SPF for the
 // envelope sender, and a DMARC policy.
-func (c *Checker) auth(ctx context.Context, m *mail.Message, in Input, add func(sev, code, format string, args ...any)) {
+func (c *Checker) auth(ctx context.Context, m *mail.Message, in Input, add func(sev, key string, params ...string)) {
 	from, err := mail.ParseAddress(m.Header.Get("From"))
 	if err != nil {
-		add(Error, "bad_from", "the From header is not an address: %v", err)
+		add(Error, "bad_from", "error", err.Error())
 		return
 	}
 	fromDomain := domainOf(from.Address)
 	dkimAligned := false
 	if in.DKIM == nil {
-		add(Warning, "dkim_off", "messages are not DKIM-signed; set UTSKICK_DKIM_DOMAIN (see `utskick dkim`). Gmail and Yahoo require authenticated bulk mail.")
+		add(Warning, "dkim_off")
 	} else {
 		dkimAligned = aligned(in.DKIM.Domain, fromDomain)
 		if !dkimAligned {
-			add(Warning, "dkim_not_aligned", "mail is signed for %s but sent From %s; DMARC needs the signing domain to match the From domain", in.DKIM.Domain, fromDomain)
+			add(Warning, "dkim_not_aligned", "dkim_domain", in.DKIM.Domain, "from_domain", fromDomain)
 		}
 	}
 	rpDomain := domainOf(in.ReturnPath)
@@ -573,51 +668,55 @@ func (c *Checker) auth(ctx context.Context, m *mail.Message, in Input, add func(
 		// reads as "all is well".
 		why := c.NoDNSReason
 		if why == "" {
-			why = "no DNS resolver is configured"
+			why = NoResolverReason
 		}
 		if in.DKIM != nil {
-			add(Info, "dkim_unchecked", "not checked: whether the DKIM key is published at %s._domainkey.%s (%s)", in.DKIM.Selector, in.DKIM.Domain, why)
+			add(Info, "dkim_unchecked.no_dns", "name", in.DKIM.Selector+"._domainkey."+in.DKIM.Domain, "why", why)
 		}
 		if rpDomain != "" {
-			add(Info, "spf_unchecked", "not checked: SPF for %s (%s)", rpDomain, why)
+			add(Info, "spf_unchecked.no_dns", "domain", rpDomain, "why", why)
 		}
-		add(Info, "dmarc_unchecked", "not checked: DMARC for %s (%s)", fromDomain, why)
+		add(Info, "dmarc_unchecked.no_dns", "domain", fromDomain, "why", why)
 		return
 	}
 	d := c.Domain(ctx, DomainInput{FromDomain: fromDomain, ReturnPathDomain: rpDomain, DKIM: in.DKIM})
 	if k := d.DKIM; k != nil {
 		switch {
 		case k.Err != nil:
-			add(Info, "dkim_unchecked", "could not check the DKIM key at %s: %v", k.Name, k.Err)
+			add(Info, "dkim_unchecked", "name", k.Name, "error", k.Err.Error())
 		case k.Record == "":
-			add(Warning, "dkim_dns_missing", "no DKIM key published at %s; publish the record `utskick dkim` prints", k.Name)
+			add(Warning, "dkim_dns_missing", "name", k.Name)
 		case !d.DKIMMatches:
-			add(Error, "dkim_dns_mismatch", "the DKIM key published at %s is not the one utskick signs with; signatures will fail", k.Name)
+			add(Error, "dkim_dns_mismatch", "name", k.Name)
 		}
 	}
 	if spf := d.SPF; spf != nil {
 		switch {
 		case spf.Err != nil:
-			add(Info, "spf_unchecked", "could not check SPF for %s: %v", rpDomain, spf.Err)
+			add(Info, "spf_unchecked", "domain", rpDomain, "error", spf.Err.Error())
 		case spf.Record == "":
-			add(Warning, "spf_missing", "%s, the envelope sender's domain, publishes no SPF record", rpDomain)
+			add(Warning, "spf_missing", "domain", rpDomain)
 		case !spfAligned:
-			add(Info, "spf_not_aligned", "SPF is checked for %s, which is not the From domain %s; DMARC then relies on DKIM", rpDomain, fromDomain)
+			add(Info, "spf_not_aligned", "domain", rpDomain, "from_domain", fromDomain)
 		}
 	}
 	switch dm := d.DMARC; {
 	case dm.Err != nil:
-		add(Info, "dmarc_unchecked", "could not check DMARC for %s: %v", fromDomain, dm.Err)
+		add(Info, "dmarc_unchecked", "domain", fromDomain, "error", dm.Err.Error())
 	case dm.Record == "":
-		add(Warning, "dmarc_missing", "%s publishes no DMARC record (_dmarc.%s); Gmail and Yahoo require one from bulk senders", fromDomain, fromDomain)
+		add(Warning, "dmarc_missing", "domain", fromDomain)
 	case !dkimAligned && !spfAligned:
 		sev := Warning
 		if p := tag(dm.Record, "p"); p == "reject" || p == "quarantine" {
 			sev = Error
 		}
-		add(sev, "dmarc_fail", "neither DKIM (%s) nor SPF (%s) is aligned with the From domain %s, so DMARC (p=%s) fails", orEmpty(in.DKIM), rpDomain, fromDomain, tag(dm.Record, "p"))
+		add(sev, "dmarc_fail", "dkim_domain", orEmpty(in.DKIM), "domain", rpDomain, "from_domain", fromDomain, "policy", tag(dm.Record, "p"))
 	}
 }
+
+// NoResolverReason is why DNS was not asked when the Checker has neither
+// a Resolver nor a NoDNSReason.
+const NoResolverReason = "no DNS resolver is configured"
 
 // LookupTimeout bounds one DNS lookup of the checks when
 // Checker.Timeout is zero.

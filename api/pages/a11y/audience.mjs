@@ -10,69 +10,20 @@
 //
 // Environment: BASE_URL, CHROMIUM, CSV (the file to import), SCREENSHOTS
 // (optional directory for the documentation's screenshots).
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, need, output, openPage, checker, shooter, clickAndWait, signIn as signInAs, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
+need('CSV');
 const csvPath = process.env.CSV;
-const shots = process.env.SCREENSHOTS || '';
-if (!base || !csvPath) {
-  console.error('BASE_URL and CSV must be set');
-  process.exit(2);
-}
-
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [], progress: [], viewerForms: [] };
+const out = output({ progress: [], viewerForms: [] });
 const step = (s) => out.steps.push(s);
-const password = 'ett långt lösenord';
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'sv-SE', acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
-
-  async function check(name) {
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang: await page.getAttribute('html', 'lang'), url: page.url().replace(base, ''),
-        passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function shot(file) {
-    if (!shots) return;
-    await page.screenshot({ path: path.join(shots, file), fullPage: true });
-  }
-  async function submit(selector) {
-    await Promise.all([page.waitForNavigation(), page.click(selector)]);
-  }
-  async function signIn(email) {
-    await page.goto(`${base}/admin/signin`);
-    await page.fill('#email', email);
-    await page.fill('#password', password);
-    await Promise.all([page.waitForNavigation(), page.press('#password', 'Enter')]);
-  }
+await run(out, async (browser) => {
+  const { page } = await openPage(browser, out, { timeout: 20000, acceptDownloads: true });
+  const check = checker(page, out);
+  const shot = shooter(page);
+  const submit = (selector) => clickAndWait(page, selector);
+  const signIn = (email) => signInAs(page, email);
 
   // 1. Sign in as an editor; lists are empty and say what to do.
   await signIn('redaktor@example.se');
@@ -227,9 +178,4 @@ try {
     return r.status;
   });
   step('viewer forged POST: ' + out.viewerForged);
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});

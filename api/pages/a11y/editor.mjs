@@ -5,69 +5,34 @@
 // survive a reload, preview for a Swedish and an English reader in light
 // and dark, meet a colleague's conflicting edit in a second session,
 // then by keyboard only send a test and schedule the issue, and find it
-// in the calendar. Every screen is checked with axe-core (WCAG 2.1 A/AA)
+// in the calendar; then, the server's clock moved to the morning of the
+// send, watch it go out at the scheduled instant and open its report. Every screen is checked with axe-core (WCAG 2.1 A/AA)
 // in light and dark, under the pages' own Content-Security-Policy.
 // Prints one JSON object on stdout for TestEditorInChromium.
 //
 // Environment: BASE_URL, CHROMIUM, FILES (directory of files to upload),
 // SEED (the issue's texts as JSON), SCHEDULE_DATE (yyyy-mm-dd),
 // SCHEDULE_MONTH (yyyy-mm), SCREENSHOTS (optional directory).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, shots, need, output, openPage, checker as axeChecker, signIn, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
+need('FILES', 'SEED', 'SCHEDULE_DATE');
 const files = process.env.FILES;
-const seed = JSON.parse(process.env.SEED || '{}');
+const seed = JSON.parse(process.env.SEED);
 const schedDate = process.env.SCHEDULE_DATE;
-const shots = process.env.SCREENSHOTS || '';
-
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [], uploadErrors: [], keyboardFocus: [] };
+const out = output({ uploadErrors: [], keyboardFocus: [], sentSeen: [] });
 const step = (s) => out.steps.push(s);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-
-async function session(email, password) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'sv-SE' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
-  await page.goto(base + '/admin/signin');
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await Promise.all([page.waitForNavigation(), page.press('#password', 'Enter')]);
+// session signs in in a context of its own, so two people can edit at once.
+async function session(browser, email, password) {
+  const { context, page } = await openPage(browser, out, { viewport: { width: 1440, height: 900 } });
+  await signIn(page, email, password);
   return { context, page };
 }
 
-function checker(page) {
-  return async function check(name) {
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang: 'sv', url: page.url().replace(base, ''), passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
-}
+const checker = (page) => axeChecker(page, out);
 
+// shot scrolls to the top and lets the preview settle before the picture.
 async function shot(page, file, scheme = 'light', fullPage = true) {
   if (!shots) return;
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -91,14 +56,21 @@ async function tabTo(page, id, max = 400) {
   throw new Error(`Tab never reached #${id}`);
 }
 
-async function previewText(page) {
-  const frame = page.frame({ name: 'preview-frame' });
+// previewFrame is the preview shown, once a refresh under way (a fresh
+// frame that replaces the shown one when it has loaded) is done.
+async function previewFrame(page) {
+  await page.waitForFunction(() => document.querySelectorAll('.frame-wrap iframe').length === 1);
+  const frame = await (await page.$('#preview-frame')).contentFrame();
   await frame.waitForLoadState('load');
-  return frame.evaluate(() => document.body.innerText);
+  return frame;
 }
 
-try {
-  const { context, page } = await session('redaktor@example.se', 'ett långt lösenord');
+async function previewText(page) {
+  return (await previewFrame(page)).evaluate(() => document.body.innerText);
+}
+
+await run(out, async (browser) => {
+  const { context, page } = await session(browser, 'redaktor@example.se', 'ett långt lösenord');
   const check = checker(page);
   step('signed in: ' + (await page.textContent('h1')));
 
@@ -175,11 +147,19 @@ try {
   await page.reload();
   out.afterReload = (await page.inputValue('#body')).slice(-200);
 
+  // 3b. The preview follows typing: after a short pause it shows the
+  // text as typed, the text part too, before any save.
+  await page.focus('#body');
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\nEn rad som ännu inte är sparad.\n');
+  await page.waitForFunction(() => document.getElementById('text-preview').textContent.includes('ännu inte är sparad'), null, { timeout: 10000 });
+  out.previewFollows = (await previewText(page)).includes('ännu inte är sparad');
+  await page.waitForFunction(() => /Sparat \d\d:\d\d/.test(document.getElementById('autosave-status').textContent));
+
   // 4. The preview: Swedish and English reader, light and dark.
   out.previewSV = await previewText(page);
-  const frame = page.frame({ name: 'preview-frame' });
-  out.previewImages = await frame.$$eval('img[src*="/media/"]', (l) => l.length);
-  const bg = () => page.frame({ name: 'preview-frame' }).evaluate(() => {
+  out.previewImages = await (await previewFrame(page)).$$eval('img[src*="/media/"]', (l) => l.length);
+  const bg = async () => (await previewFrame(page)).evaluate(() => {
     const el = document.querySelector('.u-bg') || document.body;
     return getComputedStyle(el).backgroundColor;
   });
@@ -198,7 +178,7 @@ try {
   await Promise.all([page.waitForEvent('framenavigated'), page.check('#pv-lang-sv')]);
 
   // 5. A colleague opens the same draft; both write.
-  const other = await session('kollega@example.se', 'ett annat långt lösenord');
+  const other = await session(browser, 'kollega@example.se', 'ett annat långt lösenord');
   await other.page.goto(base + `/admin/campaigns/${out.campaignId}/edit`);
   await page.focus('#body');
   await page.keyboard.press('Control+End');
@@ -252,9 +232,47 @@ try {
   await shot(page, 'calendar.png');
   await shot(page, 'calendar-dark.png', 'dark');
   await context.close();
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify(out));
+
+  // 8. The morning of the send: the server's clock (injected by the
+  // test) is moved to a few seconds before the scheduled instant. She
+  // signs in again (days have passed), opens the campaign, sees it
+  // still scheduled, watches it go out and its progress move, and opens
+  // the report.
+  const hook = await fetch(base + '/__test/clock');
+  if (!hook.ok) throw new Error('clock hook: ' + hook.status);
+  step('clock: ' + (await hook.text()));
+  const morning = await session(browser, 'redaktor@example.se', 'ett långt lösenord');
+  const mp = morning.page;
+  await mp.goto(base + `/admin/campaigns/${out.campaignId}`);
+  out.statusBefore = (await mp.textContent('.badge')).trim();
+  out.campaignPage = (await mp.textContent('main')).replace(/\s+/g, ' ');
+  let loads = 0;
+  mp.on('load', () => { loads += 1; });
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
+    try {
+      const status = (await mp.textContent('.badge')).trim();
+      const el = await mp.$('[data-field="sent"]');
+      if (el) out.sentSeen.push(Number((await el.textContent()).replace(/[^0-9]/g, '')));
+      if (status === 'Skickad') break;
+    } catch { /* the page reloads itself when the status changes */ }
+    await mp.waitForTimeout(150);
+  }
+  await mp.waitForLoadState('load');
+  out.reloads = loads;
+  step('progress seen: ' + out.sentSeen.join(' → '));
+  out.statusAfter = (await mp.textContent('.badge')).trim();
+  await checker(mp)('campaign-sent');
+  await shot(mp, 'editor-campaign-sent.png');
+  await Promise.all([mp.waitForNavigation(), mp.click(`a[href="/admin/campaigns/${out.campaignId}/report"]`)]);
+  await mp.waitForSelector('#figures');
+  out.figures = {};
+  for (const dd of await mp.$$('#figures dd[data-figure]')) {
+    out.figures[await dd.getAttribute('data-figure')] = Number((await dd.textContent()).replace(/[^0-9]/g, ''));
+  }
+  out.charts = await mp.locator('svg.chart').count();
+  out.chartTables = await mp.locator('figure.chart-fig table').count();
+  await checker(mp)('report');
+  await shot(mp, 'editor-report.png');
+  await morning.context.close();
+});

@@ -8,60 +8,17 @@
 //
 // Environment: BASE_URL (the running server), CHROMIUM (default
 // /usr/bin/chromium), SCREENSHOTS (optional directory for PNGs).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, need, output, openPage, checker, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
-const shots = process.env.SCREENSHOTS || '';
-if (!base) {
-  console.error('BASE_URL is not set');
-  process.exit(2);
-}
-
-const out = { pages: [], violations: [], steps: [], errors: [] };
+need();
+const out = output();
 const step = (s) => out.steps.push(s);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  // The pages keep their real Content-Security-Policy: axe is evaluated
-  // through the debugging protocol, which the policy does not govern, and
-  // anything the policy refuses (an inline style, say) is reported.
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  out.csp = [];
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-
-  async function check(name) {
-    const lang = await page.getAttribute('html', 'lang');
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang, url: page.url().replace(base, ''), passes: r.passes.length,
-        violations: r.violations.length, incomplete: r.incomplete.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-      if (shots) {
-        await page.screenshot({ path: path.join(shots, `${name}-${scheme}.png`), fullPage: true });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
+await run(out, async (browser) => {
+  // Playwright's default window and no locale: the pages choose Swedish
+  // themselves, as for a subscriber whose browser asks for nothing.
+  const { page } = await openPage(browser, out, { viewport: { width: 1280, height: 720 }, locale: undefined });
+  const check = checker(page, out, { everyShot: true });
 
   const email = 'testa.person@example.se';
 
@@ -142,9 +99,4 @@ try {
   await check('subscribe-en');
   await page.goto(`${base}/confirm/aaaaaaaaaaaaaaaaaaaaaaaaaaaa`);
   await check('invalid-link');
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify(out) + '\n');
+});

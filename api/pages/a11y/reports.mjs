@@ -9,58 +9,19 @@
 //
 // Environment: BASE_URL, CHROMIUM, EMAIL, PASSWORD, CAMPAIGN, LIST, MONTH,
 // SCREENSHOTS (optional directory for the documentation's screenshots).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, shots, need, output, openPage, checker, shooter, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
-const shots = process.env.SCREENSHOTS || '';
+need('CAMPAIGN', 'LIST', 'EMAIL', 'PASSWORD');
 const campaign = process.env.CAMPAIGN;
 const list = process.env.LIST;
-
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [], sentSeen: [], reloads: 0 };
+const out = output({ sentSeen: [], reloads: 0 });
 const step = (s) => out.steps.push(s);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'sv-SE' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
-
-  async function check(name) {
-    const lang = await page.getAttribute('html', 'lang');
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang, url: page.url().replace(base, ''), passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function shot(file, scheme = 'light') {
-    if (!shots) return;
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.screenshot({ path: path.join(shots, file), fullPage: true });
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
+await run(out, async (browser) => {
+  const { page } = await openPage(browser, out, { timeout: 20000, viewport: { width: 1280, height: 900 } });
+  const check = checker(page, out);
+  const shot = shooter(page);
   const num = (s) => Number(String(s).replace(/[^0-9]/g, ''));
 
   // 1. Sign in; the draft's page has no progress to follow yet.
@@ -145,9 +106,4 @@ try {
   });
   if (shots) await page.screenshot({ path: path.join(shots, 'reports-monthly-print.png'), fullPage: true });
   await page.emulateMedia({ media: 'screen' });
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});

@@ -9,76 +9,25 @@
 // and dark. Prints one JSON object on stdout for TestSettingsInChromium.
 //
 // Environment: BASE_URL, CHROMIUM, SCREENSHOTS (optional directory).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, need, output, openPage, checker, shooter, submitForm, signIn as signInAs, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
-const shots = process.env.SCREENSHOTS || '';
-if (!base) {
-  console.error('BASE_URL must be set');
-  process.exit(2);
-}
-const password = 'ett långt lösenord';
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [] };
+need();
+const out = output();
 const step = (s) => out.steps.push(s);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'sv-SE' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
-
-  // axe runs through the debugging protocol, outside the page's CSP.
-  async function check(name) {
-    const lang = await page.getAttribute('html', 'lang');
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang, url: page.url().replace(base, ''), passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function shot(file, scheme = 'light') {
-    if (!shots) return;
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.screenshot({ path: path.join(shots, file), fullPage: true });
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function submit(formSelector) {
-    await Promise.all([page.waitForNavigation(), page.click(`${formSelector} button[type=submit]`)]);
-  }
+await run(out, async (browser) => {
+  const { page } = await openPage(browser, out);
+  const check = checker(page, out);
+  const shot = shooter(page);
+  const submit = (formSelector) => submitForm(page, formSelector);
+  const signIn = (email) => signInAs(page, email);
+  // tied: the field is marked invalid and described by its error message.
   const tied = (id) => page.evaluate((id) => {
     const e = document.getElementById(id);
     return e.getAttribute('aria-invalid') === 'true' &&
       (e.getAttribute('aria-describedby') || '').split(' ').includes(id + '-error') &&
       !!document.getElementById(id + '-error');
   }, id);
-  async function signIn(email) {
-    await page.goto(`${base}/admin/signin`);
-    await page.fill('#email', email);
-    await page.fill('#password', password);
-    await Promise.all([page.waitForNavigation(), page.press('#password', 'Enter')]);
-  }
 
   await signIn('chef@example.se');
   await page.click('nav a[href="/admin/settings"]');
@@ -167,9 +116,4 @@ try {
   await submit('main form');
   out.englishError = await page.textContent('#from_address-error');
   await check('sender-errors-en');
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify(out) + '\n');
+});

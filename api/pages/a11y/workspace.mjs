@@ -8,68 +8,19 @@
 //
 // Environment: BASE_URL, SETUP_LINK (the first-run link), CHROMIUM,
 // SCREENSHOTS (optional directory for the documentation's screenshots).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
+import { base, password, need, output, openPage, checker, shooter, submitForm, run } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const base = process.env.BASE_URL;
+need('SETUP_LINK');
 const setupLink = process.env.SETUP_LINK;
-const shots = process.env.SCREENSHOTS || '';
-if (!base || !setupLink) {
-  console.error('BASE_URL and SETUP_LINK must be set');
-  process.exit(2);
-}
-
-const out = { pages: [], violations: [], csp: [], steps: [], errors: [], focus: {} };
+const out = output({ focus: {} });
 const step = (s) => out.steps.push(s);
 const email = 'chef@example.se';
-const password = 'ett långt lösenord';
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'sv-SE' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) out.csp.push(`${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => out.errors.push(`${page.url()}: ${e}`));
-
-  // axe is evaluated through the debugging protocol, which the page's CSP
-  // does not govern, so the pages keep their real policy.
-  async function check(name) {
-    const lang = await page.getAttribute('html', 'lang');
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-      if (!has) await page.evaluate(axeSource);
-      const r = await page.evaluate(() => window.axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      }));
-      out.pages.push({ name, scheme, lang, url: page.url().replace(base, ''), passes: r.passes.length, violations: r.violations.length });
-      for (const v of r.violations) {
-        out.violations.push({ page: name, scheme, id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary) });
-      }
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function shot(file, scheme = 'light') {
-    if (!shots) return;
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.screenshot({ path: path.join(shots, file), fullPage: true });
-    await page.emulateMedia({ colorScheme: 'light' });
-  }
-  async function submit(formSelector) {
-    await Promise.all([page.waitForNavigation(), page.click(`${formSelector} button[type=submit]`)]);
-  }
+await run(out, async (browser) => {
+  const { page } = await openPage(browser, out);
+  const check = checker(page, out);
+  const shot = shooter(page);
+  const submit = (formSelector) => submitForm(page, formSelector);
 
   // 1. The first-run link: create the first admin.
   await page.goto(setupLink);
@@ -155,9 +106,4 @@ try {
   await page.fill('#password', 'fel lösenord');
   await submit('form.card');
   await check('signin-wrong-en');
-} catch (e) {
-  out.errors.push(String(e && e.stack || e));
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify(out) + '\n');
+});

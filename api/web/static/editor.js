@@ -1,9 +1,9 @@
 // editor.js enhances the campaign editor where scripts run: block
 // snippets and placeholders inserted at the cursor, autosave after a
 // pause in typing (with a copy in localStorage, so a closed tab or a lost
-// connection loses nothing), a live preview that follows the saved
-// draft, lint findings that jump to their line, and an image picker that
-// wants an alt text. Without it the form saves and previews on its own.
+// connection loses nothing), a live preview that follows typing, lint
+// findings that jump to their line, and an image picker that wants an alt
+// text. Without it the form saves and previews on its own.
 'use strict';
 (() => {
   document.documentElement.classList.add('js');
@@ -61,6 +61,17 @@
     insertImage.hidden = false;
     const alt = document.getElementById('pick-alt');
     const altError = document.getElementById('pick-alt-error');
+    // The library's alt text of the picked image is offered, and
+    // replaced when another image is picked unless it was edited.
+    let offered = '';
+    const offer = () => {
+      const o = pick.selectedOptions[0];
+      const next = (o && o.dataset.alt) || '';
+      if (alt.value.trim() === '' || alt.value === offered) alt.value = next;
+      offered = next;
+    };
+    pick.addEventListener('change', offer);
+    offer();
     insertImage.addEventListener('click', () => {
       const a = alt.value.trim().replace(/[\]\n]/g, ' ');
       if (!a) {
@@ -74,6 +85,7 @@
       const cap = document.getElementById('pick-caption').value.trim().replace(/"/g, '”');
       insert('![' + a + '](' + pick.value + (cap ? ' "' + cap + '"' : '') + ')\n', body);
       alt.value = '';
+      offer();
     });
   }
 
@@ -130,31 +142,76 @@
     }
   }
 
-  // The live preview: the frame and the text part follow the controls
-  // and every save.
-  const frame = document.getElementById('preview-frame');
+  // The live preview follows typing: after a short pause the form's
+  // fields as they are, unsaved, are posted to the preview (which
+  // compiles them as a save would, and writes nothing). The HTML goes
+  // into a fresh frame that replaces the shown one once it has loaded,
+  // so the page does not flicker and the back button does not step
+  // through previews; the text part is fetched beside it.
+  let frame = document.getElementById('preview-frame');
   const controls = document.getElementById('preview-controls');
   const textPart = document.getElementById('text-preview');
+  const previewURL = form.dataset.preview;
   function previewQuery() {
     const q = new URLSearchParams(new FormData(controls));
     q.delete('width');
     return q;
   }
+  let previewSeq = 0;
+  let pending = null;
   async function refreshPreview() {
-    if (!frame) return;
+    if (!frame || !previewURL) return;
+    const seq = ++previewSeq;
+    const d = fields();
     const q = previewQuery();
-    q.set('t', Date.now());
-    frame.src = form.dataset.preview + '?' + q;
+    if (pending) pending.remove();
+    const next = frame.cloneNode(false);
+    next.removeAttribute('src');
+    next.removeAttribute('id');
+    next.name = 'preview-frame-' + seq;
+    next.hidden = true;
+    pending = next;
+    frame.after(next);
+    next.addEventListener('load', () => {
+      if (next !== pending) return;
+      pending = null;
+      frame.remove();
+      next.hidden = false;
+      next.id = 'preview-frame';
+      frame = next;
+    }, { once: true });
+    const post = document.createElement('form');
+    post.method = 'post';
+    post.action = previewURL + '?' + q;
+    post.target = next.name;
+    post.hidden = true;
+    for (const [k, v] of d) {
+      const i = document.createElement('textarea');
+      i.name = k;
+      i.value = v;
+      post.append(i);
+    }
+    document.body.append(post);
+    post.submit();
+    post.remove();
     q.set('format', 'text');
     try {
-      const r = await fetch(form.dataset.preview + '?' + q, { credentials: 'same-origin' });
-      textPart.textContent = await r.text();
+      const r = await fetch(previewURL + '?' + q, { method: 'POST', body: new URLSearchParams(d), credentials: 'same-origin' });
+      const text = await r.text();
+      if (seq === previewSeq) textPart.textContent = text;
     } catch { /* the frame shows the state */ }
+  }
+  let previewTimer = 0;
+  function schedulePreview() {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(refreshPreview, 400);
   }
   if (controls) {
     controls.addEventListener('change', (e) => {
-      if (e.target.name === 'width') frame.classList.toggle('phone', e.target.value === 'phone');
-      else if (e.target.name !== 'as') refreshPreview();
+      if (e.target.name === 'width') {
+        frame.classList.toggle('phone', e.target.value === 'phone');
+        if (pending) pending.classList.toggle('phone', e.target.value === 'phone');
+      } else if (e.target.name !== 'as') refreshPreview();
     });
     controls.addEventListener('submit', (e) => { e.preventDefault(); refreshPreview(); });
   }
@@ -205,7 +262,6 @@
         if (body.value === sent) { dirty = false; dropBackup(); } else backup();
         clearConflict();
         renderFindings(ans.findings);
-        refreshPreview();
       } else if (ans.conflict) {
         showConflict(ans);
       } else {
@@ -228,12 +284,21 @@
     if (e.target.closest('#preview-controls')) return;
     dirty = true;
     backup();
-    if (saveURL) schedule();
+    if (saveURL) { schedule(); schedulePreview(); }
   });
   form.addEventListener('change', (e) => {
-    if (e.target.name === 'list_ids') { dirty = true; backup(); if (saveURL) schedule(); }
+    if (e.target.name === 'list_ids') { dirty = true; backup(); if (saveURL) { schedule(); schedulePreview(); } }
   });
-  form.addEventListener('submit', () => { dropBackup(); dirty = false; });
+  form.addEventListener('submit', (e) => {
+    if (e.submitter && e.submitter.id === 'preview-unsaved') {
+      // Scripts show the same preview in place, with the chosen reader.
+      e.preventDefault();
+      refreshPreview();
+      return;
+    }
+    dropBackup();
+    dirty = false;
+  });
   window.addEventListener('beforeunload', (e) => {
     if (dirty) { backup(); e.preventDefault(); }
   });
@@ -289,7 +354,7 @@
       if (saveURL && saved.rev) revision.value = saved.rev;
       dirty = true;
       say(i18n.restored);
-      if (saveURL) schedule();
+      if (saveURL) { schedule(); schedulePreview(); }
     }
   } catch { /* nothing to restore */ }
 })();
