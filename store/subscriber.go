@@ -557,8 +557,13 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 // effect for campaigns already sending: the send path checks the
 // subscription again shortly before each message.
 func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
+	done, err := s.publicWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var changed []int64
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
 		changed, err = s.unsubscribe(tx, subscriberID, listIDs, campaignID, by)
 		return err

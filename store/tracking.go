@@ -93,8 +93,13 @@ func (s *Store) RecordHit(ctx context.Context, h Hit, p TrackingPolicy) (*HitRes
 	if click {
 		kind, column = EventClicked, "track_clicks"
 	}
+	done, err := s.publicWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	res := &HitResult{}
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		var d struct {
 			CampaignID   int64
 			SubscriberID *int64
