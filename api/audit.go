@@ -99,6 +99,11 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 				return aerr
 			}
 		}
+		if late := a.Late(); len(late) > 0 {
+			// A handler recorded part of its action after the row was
+			// written by an earlier transaction: the row misses it.
+			s.log.Error("audit row misses what came after its transaction", "route", p, "late", late)
+		}
 		return err
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/storsthlm/utskick/inbound"
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
 )
 
 type flowResult struct {
@@ -145,7 +146,7 @@ func TestPagesInChromium(t *testing.T) {
 	if sub.Name != "Testa Person" || sub.Language != "en" || got[bus.ID] != store.SubUnsubscribed || got[nytt.ID] != store.SubConfirmed {
 		t.Errorf("after the flow: name %q language %q lists %v", sub.Name, sub.Language, got)
 	}
-	if ok, _ := st.IsSuppressed(ctx, sub.Email); ok {
+	if ok := storetest.Suppressed(t, st, sub.Email); ok {
 		t.Error("undo left the address suppressed")
 	}
 	evs, _, _ := st.Events(ctx, store.EventQuery{SubscriberID: sub.ID})

@@ -13,6 +13,7 @@ import (
 	"github.com/storsthlm/utskick/mailtemplates/links"
 	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
 )
 
 func TestGDPRExportAndErase(t *testing.T) {
@@ -118,7 +119,7 @@ func TestGDPRExportAndErase(t *testing.T) {
 	if rec := a.form("/confirm/"+ctok, "action=confirm"); rec.Code != 200 {
 		t.Fatalf("confirm: %d", rec.Code)
 	}
-	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); ok || a.subscription(again.ID, list) != store.SubConfirmed {
+	if ok := storetest.Suppressed(t, a.st, "anna@example.se"); ok || a.subscription(again.ID, list) != store.SubConfirmed {
 		t.Fatal("her own confirmation did not bring her back")
 	}
 }
@@ -165,7 +166,7 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 	if rec.Code != 200 || a.subscription(sub.ID, nytt) != store.SubConfirmed {
 		t.Fatalf("undo: %d", rec.Code)
 	}
-	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); ok {
+	if ok := storetest.Suppressed(t, a.st, "anna@example.se"); ok {
 		t.Fatal("undo did not lift the suppression")
 	}
 
@@ -176,17 +177,17 @@ func TestUnsubscribeFromAllSuppressesAndUndoLifts(t *testing.T) {
 		t.Fatalf("preferences: unsubscribe all: %d", rec.Code)
 	}
 	undo = undoToken(t, rec.Body.String())
-	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); !ok {
+	if ok := storetest.Suppressed(t, a.st, "anna@example.se"); !ok {
 		t.Fatal("preferences: no suppression")
 	}
 	rec = a.form("/preferences/"+ptok, "action=undo&undo="+undo)
-	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); rec.Code != 200 || ok || a.subscription(sub.ID, nytt) != store.SubConfirmed {
+	if ok := storetest.Suppressed(t, a.st, "anna@example.se"); rec.Code != 200 || ok || a.subscription(sub.ID, nytt) != store.SubConfirmed {
 		t.Fatalf("preferences: undo: %d suppressed=%v", rec.Code, ok)
 	}
 	// Ticking a list again on the page also counts as her own choice.
 	a.form("/preferences/"+ptok, "action=unsubscribe_all")
 	a.form("/preferences/"+ptok, url.Values{"action": {"save"}, "lists": {fmt.Sprint(bus)}}.Encode())
-	if ok, _ := a.st.IsSuppressed(ctx, "anna@example.se"); ok || a.subscription(sub.ID, bus) != store.SubConfirmed {
+	if ok := storetest.Suppressed(t, a.st, "anna@example.se"); ok || a.subscription(sub.ID, bus) != store.SubConfirmed {
 		t.Fatal("ticking a list did not bring her back")
 	}
 	// A staff suppression is not hers to lift.

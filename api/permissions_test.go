@@ -303,3 +303,35 @@ func TestApprovalMailsGoToPublishersAndBackToTheAuthor(t *testing.T) {
 		t.Errorf("rejection mails to the author: %d in %v", n, got)
 	}
 }
+
+// TestTemplatesAndInboundFollowTheGrants: templates are shared by the
+// lists, so any grant reads them; writing needs a publisher — of every
+// list that uses the template for a change or deletion. Inbound mail,
+// which may suppress anyone, needs a token over every list.
+func TestTemplatesAndInboundFollowTheGrants(t *testing.T) {
+	u := newTwoUnits(t, storetest.Open(t))
+	src, _ := busTemplate(t)
+	body := func(name string) string {
+		b, _ := json.Marshal(map[string]string{"name": name, "html": src})
+		return string(b)
+	}
+	// The communications team's template, used by the monthly list.
+	var monthlyTmpl, busTmpl store.Template
+	u.ok(201, "POST", "/api/v1/templates", body("manadsbrevet"), &monthlyTmpl)
+	u.ok(200, "PATCH", fmt.Sprintf("/api/v1/lists/%d", u.monthly), fmt.Sprintf(`{"template_id":%d}`, monthlyTmpl.ID), nil)
+
+	want(t, u.do("GET", "/api/v1/templates", u.author, ""), 200, nil)
+	want(t, u.do("GET", fmt.Sprintf("/api/v1/templates/%d", monthlyTmpl.ID), u.authorRO, ""), 200, nil)
+	want(t, u.do("POST", "/api/v1/templates", u.author, body("forfattarens")), 403, nil)
+	want(t, u.do("POST", "/api/v1/templates", u.pub1, body("bus")), 201, &busTmpl)
+	want(t, u.do("PATCH", fmt.Sprintf("/api/v1/templates/%d", busTmpl.ID), u.pub1, `{"description":"BUS-mallen"}`), 200, nil)
+	want(t, u.do("PATCH", fmt.Sprintf("/api/v1/templates/%d", monthlyTmpl.ID), u.pub1, `{"description":"kapad"}`), 403, nil)
+	want(t, u.do("DELETE", fmt.Sprintf("/api/v1/templates/%d", monthlyTmpl.ID), u.pub1, ""), 403, nil)
+	rows, _, _ := u.st.AuditLog(context.Background(), store.AuditQuery{Action: "template.update", ObjectID: fmt.Sprint(busTmpl.ID)})
+	if len(rows) != 1 || rows[0].Changes["description"] == nil {
+		t.Errorf("audit of the template change: %+v", rows)
+	}
+
+	// Inbound: a list-limited token is refused before anything is read.
+	want(t, u.do("POST", "/api/v1/inbound", u.pub1, "From: a@b\r\n\r\nx"), 403, nil)
+}

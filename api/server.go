@@ -282,6 +282,3 @@ func New(d Deps) (*Server, error) {
 
 // ServeHTTP makes the server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
-
-// Echo exposes the router, for tests that list routes.
-func (s *Server) Echo() *echo.Echo { return s.e }

@@ -123,7 +123,6 @@ func TestInboundAPIActsOnBouncesAndComplaints(t *testing.T) {
 		json.Unmarshal(rec.Body.Bytes(), &res)
 		return res, rec.Code
 	}
-	ctx := context.Background()
 
 	// Tampered token: 200 (the message was taken) but ignored; nothing written.
 	bad := tamper(a.sign.BounceToken(sd.Deliveries[2]))
@@ -143,7 +142,7 @@ func TestInboundAPIActsOnBouncesAndComplaints(t *testing.T) {
 	if code != 200 || res.Action != "unsubscribed" || !res.Suppressed || len(res.Lists) != 1 {
 		t.Fatalf("complaint: %d %+v", code, res)
 	}
-	if sup, _ := a.st.IsSuppressed(ctx, sd.Emails[1]); !sup {
+	if sup := storetest.Suppressed(t, a.st, sd.Emails[1]); !sup {
 		t.Fatal("complainer not suppressed")
 	}
 	// An Amazon SES complaint as SNS posts it: JSON, not mail.

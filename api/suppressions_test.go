@@ -1,13 +1,13 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"slices"
 	"testing"
 
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
 )
 
 func TestSuppressionsAPI(t *testing.T) {
@@ -66,7 +66,7 @@ func TestSuppressionsAPI(t *testing.T) {
 		t.Fatalf("viewer adds a suppression: %d", rec.Code)
 	}
 	a.ok(204, "DELETE", "/api/v1/suppressions?email=anna@example.se", "", nil)
-	if ok, _ := a.st.IsSuppressed(context.Background(), "anna@example.se"); ok {
+	if ok := storetest.Suppressed(t, a.st, "anna@example.se"); ok {
 		t.Fatal("still suppressed")
 	}
 }

@@ -208,7 +208,7 @@ func (s *Server) previewTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	comp, err := s.tmpl.CompileCampaignContext(ctx, mailtemplates.CampaignInput{
+	comp, err := s.tmpl.CompileCampaign(ctx, mailtemplates.CampaignInput{
 		Subject: subject, Preheader: deref(req.Preheader), Body: body, Language: deref(req.Language), Layout: l,
 		ListName: t.Name, Org: s.org,
 	})

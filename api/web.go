@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -327,6 +328,11 @@ func (s *Server) setFlash(c echo.Context, key string, isErr bool) {
 		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies()})
 }
 
+// flashPrefixes are the i18n keys a flash cookie may name: the
+// workspace's own, and the four-eyes and two-factor screens' (whose
+// flashes were dropped before they were listed here).
+var flashPrefixes = []string{"flash.", "perm.", "team."}
+
 func (s *Server) takeFlash(c echo.Context) (string, bool) {
 	ck, err := c.Cookie(flashCookie)
 	if err != nil || ck.Value == "" {
@@ -335,7 +341,7 @@ func (s *Server) takeFlash(c echo.Context) (string, bool) {
 	c.SetCookie(&http.Cookie{Name: flashCookie, Path: "/admin", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies()})
 	key, isErr := strings.CutPrefix(ck.Value, "!")
-	if !strings.HasPrefix(key, "flash.") {
+	if !slices.ContainsFunc(flashPrefixes, func(p string) bool { return strings.HasPrefix(key, p) }) {
 		return "", false
 	}
 	if _, ok := s.web.cats["sv"][key]; !ok {

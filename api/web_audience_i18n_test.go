@@ -27,7 +27,7 @@ func TestAudienceLabelsExist(t *testing.T) {
 		"supp.reason.": {store.SuppressManual, store.SuppressHardBounce, store.SuppressComplaint, store.SuppressUnsubscribedAll, store.SuppressErased},
 		"subs.set_":    {store.SubConfirmed, store.SubUnconfirmed, store.SubUnsubscribed},
 		"aud.event.": {store.EventCreated, store.EventUpdated, store.EventDeleted, store.EventErased, store.EventSubscribed,
-			store.EventConfirmed, store.EventUnsubscribed, store.EventSent, store.EventFailed, store.EventCampaign, store.EventSuppressed,
+			store.EventConfirmed, store.EventUnsubscribed, store.EventCampaign, store.EventSuppressed,
 			store.EventUnsuppressed, store.EventOpened, store.EventClicked, store.EventBounced, store.EventSoftBounced,
 			store.EventPolicyBounced, store.EventComplained, store.EventTrackingConsent},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/storsthlm/utskick/queue"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
 )
 
 // audience signs in an editor on a fresh app.
@@ -320,7 +321,7 @@ func TestSuppressionsAddSearchRemove(t *testing.T) {
 	wantBody(t, b.get("/admin/suppressions?reason=complaint"), "stina@example.se")
 	wantBody(t, b.get("/admin/suppressions?reason=hard_bounce"), "Adressen är inte spärrad")
 	wantRedirect(t, b.post("/admin/suppressions/remove", url.Values{"email": {"stina@example.se"}}), "/admin/suppressions")
-	if ok, _ := w.st.IsSuppressed(context.Background(), "stina@example.se"); ok {
+	if ok := storetest.Suppressed(t, w.st, "stina@example.se"); ok {
 		t.Fatal("still suppressed")
 	}
 }

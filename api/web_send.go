@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,7 +160,13 @@ func (s *Server) sendSubmit(c echo.Context) error {
 		if !p.Now {
 			at = p.At
 		}
-		_, _, err = s.sendCampaign(c.Request().Context(), camp.ID, at)
+		var sent *store.Campaign
+		sent, _, err = s.sendCampaign(c.Request().Context(), camp.ID, at)
+		if err == nil && sent.Status == store.CampaignPending {
+			// Four eyes: nothing goes yet; the campaign's page says so.
+			s.flash(c, "team.sent_for_approval")
+			return redirect(c, "/admin/campaigns/"+strconv.FormatInt(camp.ID, 10))
+		}
 		if err == nil {
 			if p.Now {
 				s.flash(c, "flash.editor_sending")

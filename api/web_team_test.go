@@ -189,6 +189,9 @@ func TestTurningTwoFactorOffAndNewRecoveryCodes(t *testing.T) {
 	if left, _ := w.st.RecoveryCodesLeft(ctx, u.ID); left != 10 {
 		t.Errorf("%d codes left, want 10", left)
 	}
+	if rows, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Action: "account.recovery_codes"}); len(rows) != 1 || rows[0].ObjectID != itoa(u.ID) {
+		t.Errorf("audit of the new recovery codes: %+v", rows)
+	}
 
 	b.get("/admin/account")
 	rec = b.post("/admin/account/twofactor/off", url.Values{"password": {"fel lösenord"}, "code": {fresh[0][1]}})
@@ -273,5 +276,95 @@ func TestPendingCampaignPageSaysItWaits(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("the approval box lacks %s", want)
 		}
+	}
+}
+
+// TestSignInWithACodeIsOneRowOfTheWholeSignIn: the code step is two
+// transactions (the code used, the session made); its one audit row is
+// the sign-in of the user, with how the second factor was given — not
+// the first transaction's guess from the route.
+func TestSignInWithACodeIsOneRowOfTheWholeSignIn(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	u := w.user("anna@example.se", store.RoleMember, pw)
+	secret, _ := w.enrolled(u)
+	before, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Limit: 1})
+	b := w.browser()
+	b.signInWithCode("anna@example.se", pw, w.totpCode(secret))
+	rows, _, _ := w.st.AuditLog(ctx, store.AuditQuery{Limit: 10})
+	var fresh []store.AuditRow
+	for _, r := range rows {
+		if len(before) == 0 || r.ID > before[0].ID {
+			fresh = append(fresh, r)
+		}
+	}
+	// The password step is a row of its own (auth.password_checked).
+	var signin []store.AuditRow
+	for _, r := range fresh {
+		if r.Action != "auth.password_checked" {
+			signin = append(signin, r)
+		}
+	}
+	if len(signin) != 1 {
+		t.Fatalf("rows of the code step: %+v", signin)
+	}
+	r := signin[0]
+	if r.Action != "auth.signin" || r.ObjectType != "user" || r.ObjectID != itoa(u.ID) || r.Changes["second_factor"] != "totp" {
+		t.Errorf("the code step's row: %s %s %s %v", r.Action, r.ObjectType, r.ObjectID, r.Changes)
+	}
+}
+
+// TestAuthorsWebSendWaitsForApproval: an author's send from the
+// workspace leads to the campaign's page saying it waits (not to the
+// list of campaigns being sent), and the publisher's mail is queued.
+func TestAuthorsWebSendWaitsForApproval(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	author := w.user("forfattare@example.se", store.RoleMember, pw)
+	pub := w.user("pub@example.se", store.RoleMember, pw)
+	l := &store.List{Slug: "bus", Name: "BUS"}
+	if err := w.st.CreateList(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	w.st.SetGrants(ctx, author.ID, map[int64][]string{l.ID: {store.GrantAuthor}})
+	w.st.SetGrants(ctx, pub.ID, map[int64][]string{l.ID: {store.GrantPublisher}})
+	c := &store.Campaign{Name: "April", Subject: "April", Body: "Hej {{ unsubscribe_url }}", ListIDs: []int64{l.ID}}
+	if err := w.st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	b := w.browser()
+	b.signIn("forfattare@example.se", pw)
+	b.get("/admin/campaigns/" + itoa(c.ID) + "/send")
+	rec := b.post("/admin/campaigns/"+itoa(c.ID)+"/send", url.Values{"when": {"now"}})
+	wantRedirect(t, rec, "/admin/campaigns/"+itoa(c.ID))
+	if got, _ := w.st.Campaign(ctx, c.ID); got.Status != store.CampaignPending {
+		t.Fatalf("status after the author's send: %s", got.Status)
+	}
+	if body := b.get("/admin/campaigns/" + itoa(c.ID)).Body.String(); !strings.Contains(body, "väntar nu på godkännande") {
+		t.Error("the campaign page does not say the send waits for approval")
+	}
+	var to []int64
+	for _, ti := range w.queued() {
+		var p struct {
+			UserID  int64  `json:"user_id"`
+			Purpose string `json:"purpose"`
+		}
+		taskPayload(t, ti, &p)
+		if p.Purpose == "approval_request" {
+			to = append(to, p.UserID)
+		}
+	}
+	if len(to) != 1 || to[0] != pub.ID {
+		t.Errorf("approval requests queued to %v, want only the publisher %d", to, pub.ID)
+	}
+
+	// The publisher approves from the page and is told it is done.
+	pb := w.browser()
+	pb.signIn("pub@example.se", pw)
+	got, _ := w.st.Campaign(ctx, c.ID)
+	pb.get("/admin/campaigns/" + itoa(c.ID))
+	wantRedirect(t, pb.post("/admin/campaigns/"+itoa(c.ID)+"/approve", url.Values{"revision": {itoa(int64(got.Revision))}}), "/admin/campaigns/"+itoa(c.ID))
+	if body := pb.get("/admin/campaigns/" + itoa(c.ID)).Body.String(); !strings.Contains(body, "Utskicket är godkänt och schemalagt.") {
+		t.Error("the approval's message is not shown")
 	}
 }

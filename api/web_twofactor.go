@@ -60,6 +60,10 @@ func (s *Server) signinCode(c echo.Context) error {
 		return s.renderWeb(c, http.StatusTooManyRequests, "signin_code", p.Lang, p)
 	}
 	by := store.Actor{Source: "web", UserID: u.ID, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+	// The sign-in is two transactions (the code used, then the session):
+	// its row waits for the end, so that it holds both and names the
+	// sign-in rather than the code's route.
+	store.AuditOf(ctx).Defer()
 	recovery, err := s.st.VerifySecondFactor(store.WithActor(ctx, by), u.ID, c.FormValue("code"))
 	if errors.Is(err, store.ErrBadCode) {
 		if aerr := s.st.AppendAudit(ctx, by, "auth.code_failed", "user", strconv.FormatInt(u.ID, 10), nil); aerr != nil {

@@ -158,7 +158,7 @@ func TestIMAPPollingHandlesAndPutsAway(t *testing.T) {
 				if len(rows) != 1 || rows[0].ID != sd.Deliveries[0] {
 					t.Fatalf("bounced deliveries %+v", rows)
 				}
-				if ok, _ := st.IsSuppressed(ctx, sd.Emails[1]); !ok {
+				if ok := storetest.Suppressed(t, st, sd.Emails[1]); !ok {
 					t.Fatal("complaint by IMAP not suppressed")
 				}
 				if n, err := p.PollIMAP(ctx, cfg); err != nil || n != 0 {

@@ -86,11 +86,7 @@ func TestReportsThroughTheSMTPListener(t *testing.T) {
 			return n
 		}
 		suppressed := func(i int) bool {
-			ok, err := st.IsSuppressed(ctx, sd.Emails[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ok
+			return storetest.Suppressed(t, st, sd.Emails[i])
 		}
 		tests := []struct {
 			name, fixture string
@@ -189,7 +185,7 @@ func TestPolicyBounceBurstPausesTheCampaignWithTheReason(t *testing.T) {
 			}
 		}
 		for _, e := range sd.Emails[:2] {
-			if sup, _ := st.IsSuppressed(ctx, e); sup {
+			if sup := storetest.Suppressed(t, st, e); sup {
 				t.Fatalf("%s suppressed after a policy rejection", e)
 			}
 		}

@@ -142,7 +142,7 @@ func TestPOP3PollingHandlesAndDeletes(t *testing.T) {
 		if len(rows) != 1 || rows[0].ID != sd.Deliveries[0] {
 			t.Fatalf("bounced deliveries %+v", rows)
 		}
-		if ok, _ := st.IsSuppressed(ctx, sd.Emails[1]); !ok {
+		if ok := storetest.Suppressed(t, st, sd.Emails[1]); !ok {
 			t.Fatal("complaint by POP3 not suppressed")
 		}
 	})

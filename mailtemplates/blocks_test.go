@@ -1,6 +1,7 @@
 package mailtemplates
 
 import (
+	"context"
 	"errors"
 	"net/mail"
 	"strings"
@@ -50,7 +51,7 @@ func TestBlocksRenderTheSameContentInBothParts(t *testing.T) {
 		"## Rubriken\n\nKort text.\n:::\n\n" +
 		":::calendar{kicker=\"Kalendarium\"}\n- 2 april | [Styrelsemöte](https://example.se/s)\n- **3 april** | Nätverk\n- Utan datum\n:::\n\n" +
 		":::editorial{signature=\"Karin, direktör\"}\n## Ledare\nText.\n:::\n"
-	c, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body, From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
+	c, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: body, From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestBlocksRenderTheSameContentInBothParts(t *testing.T) {
 func TestPlaceholdersInBlockAttributesAreEscaped(t *testing.T) {
 	tm := testTemplates(t)
 	body := ":::article{kicker=\"För {{ attr.kommun }}\" more=\"https://example.se/k?n={{ attr.kommun }}\"}\n## Hej {{ name }}\n:::\n"
-	c, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body, From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
+	c, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: body, From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
 	if err != nil {
 		t.Fatal(err)
 	}

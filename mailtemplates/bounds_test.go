@@ -32,7 +32,7 @@ func TestTenThousandPlaceholdersAreRefusedQuickly(t *testing.T) {
 	tm := testTemplates(t)
 	body := strings.Repeat("Hej {{ name }}!\n\n", 10_000)
 	err := within(t, 5*time.Second, func() error {
-		_, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body})
+		_, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: body})
 		return err
 	})
 	var pe *PlaceholderError
@@ -48,8 +48,14 @@ func TestTenThousandPlaceholdersAreRefusedQuickly(t *testing.T) {
 // attribute, compiles in time near proportional to the text: eight times
 // the placeholders take well under the 64 times a quadratic compile
 // would. The two sizes are timed in turns and the best of each kept, so
-// that load on a shared machine (and the race detector) weigh on both.
+// that load on a shared machine weighs on both. Under the race detector
+// the ratio is not the code's (its bookkeeping grows faster than the
+// work: 8× took 45–54× there, 10× without), so .ci/run times it in a step
+// of its own without -race.
 func TestPlaceholderCompileGrowsLinearly(t *testing.T) {
+	if raceDetector {
+		t.Skip("timing ratios under the race detector are the detector's; .ci/run runs this without -race")
+	}
 	tm := testTemplates(t)
 	body := func(n int) string {
 		return strings.Repeat("Hej {{ name }}, ", n/2) + "\n\n" +
@@ -57,7 +63,7 @@ func TestPlaceholderCompileGrowsLinearly(t *testing.T) {
 	}
 	once := func(b string) time.Duration {
 		start := time.Now()
-		if _, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: b}); err != nil {
+		if _, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: b}); err != nil {
 			t.Fatal(err)
 		}
 		return time.Since(start)
@@ -95,7 +101,7 @@ func TestPathologicalMarkdownIsRefusedNamingTheLine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := within(t, 5*time.Second, func() error {
-				_, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: tc.body})
+				_, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: tc.body})
 				return err
 			})
 			var be *BodyError
@@ -130,7 +136,7 @@ func TestWorstAcceptedMarkdownCompilesQuickly(t *testing.T) {
 			body := strings.Repeat(para+"\n\n", (MaxBodyChars-10)/(len(para)+2))
 			start := time.Now()
 			err := within(t, slowdown*3*time.Second, func() error {
-				_, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body})
+				_, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: body})
 				return err
 			})
 			if err != nil {
@@ -165,7 +171,7 @@ func TestCompileStopsWhenTheContextEnds(t *testing.T) {
 	tm := testTemplates(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := tm.CompileCampaignContext(ctx, CampaignInput{Subject: "s", Body: "Hej"})
+	_, err := tm.CompileCampaign(ctx, CampaignInput{Subject: "s", Body: "Hej"})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -179,7 +185,7 @@ func BenchmarkCompilePlaceholders(b *testing.B) {
 		body := strings.Repeat("{{ name }} ", n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body}); err != nil {
+				if _, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: body}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -92,14 +92,9 @@ const (
 
 // CompileCampaign renders everything of a campaign that does not depend on
 // the recipient. Bad placeholders are a *PlaceholderError naming the field.
-func (t *Templates) CompileCampaign(in CampaignInput) (*Compiled, error) {
-	return t.CompileCampaignContext(context.Background(), in)
-}
-
-// CompileCampaignContext is CompileCampaign that gives up when ctx ends
-// (the request that asked for a preview went away): between its stages,
-// and within a staff layout's run.
-func (t *Templates) CompileCampaignContext(ctx context.Context, in CampaignInput) (*Compiled, error) {
+// It gives up when ctx ends (the request that asked for a preview went
+// away): between its stages, and within a staff layout's run.
+func (t *Templates) CompileCampaign(ctx context.Context, in CampaignInput) (*Compiled, error) {
 	// The body's size and shape first: goldmark's time depends on them.
 	if err := checkBody(in.Body); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -45,7 +46,7 @@ func compileFile(t testing.TB, tm *Templates, path string) *Compiled {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tm.CompileCampaign(CampaignInput{
+	c, err := tm.CompileCampaign(context.Background(), CampaignInput{
 		Subject: "Senaste nytt för {{ attr.kommun }} – november", Preheader: "Nyheter från förbundet",
 		Body: string(body), From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"},
 		ListName: "Senaste nytt", ListID: "senaste-nytt.nyhetsbrev.example.se", Org: "Förbundet",
@@ -151,7 +152,7 @@ func TestCampaignMessageGolden(t *testing.T) {
 
 func TestPlaceholderValuesAreEscaped(t *testing.T) {
 	tm := testTemplates(t)
-	c, err := tm.CompileCampaign(CampaignInput{Subject: "Hej {{name}}", Body: "Hej {{ name }}! [profil](https://example.se/p?n={{name}})",
+	c, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "Hej {{name}}", Body: "Hej {{ name }}! [profil](https://example.se/p?n={{name}})",
 		From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestUnknownPlaceholderIsRejected(t *testing.T) {
 		{"body", "s", "Hej {{ attr.bad key }}", "attribute"},
 	}
 	for _, tc := range tests {
-		_, err := tm.CompileCampaign(CampaignInput{Subject: tc.subject, Body: tc.body, ListName: "L"})
+		_, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: tc.subject, Body: tc.body, ListName: "L"})
 		var pe *PlaceholderError
 		if !errors.As(err, &pe) || pe.Field != tc.field || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("subject %q body %q: err %v, want PlaceholderError in %s mentioning %q", tc.subject, tc.body, err, tc.field, tc.want)
@@ -203,7 +204,7 @@ func TestUnknownPlaceholderIsRejected(t *testing.T) {
 // dot.
 func TestWrittenMessageHasCRLFLineEndsOnlyWhateverTheValues(t *testing.T) {
 	tm := testTemplates(t)
-	c, err := tm.CompileCampaign(CampaignInput{Subject: "Hej {{name}}",
+	c, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "Hej {{name}}",
 		Body: "Hej {{ name }}!\n\n{{ name }}\n\n.{{ name }}\n\n[profil](https://example.se/p?n={{name}})",
 		From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O"})
 	if err != nil {

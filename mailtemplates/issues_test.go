@@ -2,6 +2,7 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/mail"
 	"os"
@@ -92,7 +93,7 @@ func compileIssue(t testing.TB, tm *Templates, tc issueCase) *Compiled {
 	if tc.bus {
 		in.Layout = busLayout(t, tm)
 	}
-	c, err := tm.CompileCampaign(in)
+	c, err := tm.CompileCampaign(context.Background(), in)
 	if err != nil {
 		t.Fatalf("%s: %v", tc.file, err)
 	}

@@ -1,6 +1,7 @@
 package mailtemplates
 
 import (
+	"context"
 	"errors"
 	"net/mail"
 	"os"
@@ -81,12 +82,12 @@ func TestPrepareLayoutRejects(t *testing.T) {
 func TestStaffLayoutChangesTheLook(t *testing.T) {
 	tm := testTemplates(t)
 	in := CampaignInput{Subject: "s", Body: ":::article{kicker=\"K\"}\n## H\n:::\n", From: mail.Address{Address: "a@example.se"}, ListName: "BUS", Org: "O"}
-	def, err := tm.CompileCampaign(in)
+	def, err := tm.CompileCampaign(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.Layout = busLayout(t, tm)
-	bus, err := tm.CompileCampaign(in)
+	bus, err := tm.CompileCampaign(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestArchiveRenderingHasNoPersonalLinks(t *testing.T) {
 		if tc.bus {
 			in.Layout = busLayout(t, tm)
 		}
-		c, err := tm.CompileCampaign(in)
+		c, err := tm.CompileCampaign(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}

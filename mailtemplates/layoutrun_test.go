@@ -52,7 +52,7 @@ func TestOrdinaryLoopsInLayoutsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: "Hej", Layout: l, Org: "Förbundet"})
+	c, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: "Hej", Layout: l, Org: "Förbundet"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestRunawayLayoutStopsAtRenderAndWithItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = within(t, 10*time.Second, func() error {
-		_, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: "Hej", Layout: l})
+		_, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: "Hej", Layout: l})
 		return err
 	})
 	var le *LayoutError
@@ -86,7 +86,7 @@ func TestRunawayLayoutStopsAtRenderAndWithItsContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = tm.CompileCampaignContext(ctx, CampaignInput{Subject: "s", Body: "Hej", Layout: l})
+	_, err = tm.CompileCampaign(ctx, CampaignInput{Subject: "s", Body: "Hej", Layout: l})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}

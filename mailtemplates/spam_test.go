@@ -67,7 +67,7 @@ func TestSpamAssassinScore(t *testing.T) {
 		t.Fatal(err)
 	}
 	var signed bytes.Buffer
-	if err := dk.Sign(&signed, msg.Bytes()); err != nil {
+	if err := dk.Sign(&signed, msg.Bytes(), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []struct {
@@ -81,7 +81,7 @@ func TestSpamAssassinScore(t *testing.T) {
 		}
 	}
 	// The check can fail: SpamAssassin's own test pattern in the body.
-	gtube, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: "`XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X`",
+	gtube, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: "`XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X`",
 		ListName: "L", Org: "O"})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package mailtemplates
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 func compileTracked(t *testing.T, tr Tracking) *Compiled {
 	t.Helper()
-	c, err := testTemplates(t).CompileCampaign(CampaignInput{
+	c, err := testTemplates(t).CompileCampaign(context.Background(), CampaignInput{
 		Subject: "s", From: mail.Address{Address: "a@example.se"}, ListName: "L", Org: "O", Tracking: tr,
 		Body: "[Läs mer](https://example.se/nyheter/1?a=1&b=2) och [igen](https://example.se/nyheter/1?a=1&b=2)\n\n" +
 			"[Två](https://example.se/2) [profil](https://example.se/p?e={{ email }}) <info@example.se>",

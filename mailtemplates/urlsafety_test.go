@@ -1,6 +1,7 @@
 package mailtemplates
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func TestStoredRedirectingLayoutIsRefusedAtRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tm.CompileCampaign(CampaignInput{Subject: "s", Body: "Hej", Layout: l})
+	_, err = tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: "Hej", Layout: l})
 	var le *LayoutError
 	if !errors.As(err, &le) {
 		t.Fatalf("got %v, want a layout error", err)
@@ -81,7 +82,7 @@ func TestMarkdownUnsafeURLsAreRefusedAndNeutralised(t *testing.T) {
 			if err := ValidateBody(body); !errors.As(err, &be) || be.Line != 3 && !strings.HasPrefix(name, "in an") {
 				t.Fatalf("ValidateBody: %v, want a body error on line 3", err)
 			}
-			c, err := tm.CompileCampaign(CampaignInput{Subject: "s", Body: body})
+			c, err := tm.CompileCampaign(context.Background(), CampaignInput{Subject: "s", Body: body})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -231,15 +231,6 @@ func (s *Store) Grants(ctx context.Context, userID int64) ([]ListGrant, error) {
 	return gs, nil
 }
 
-// ListGrants lists the grants on list id, for notifications.
-func (s *Store) ListGrants(ctx context.Context, listID int64) ([]ListGrant, error) {
-	var gs []ListGrant
-	if err := s.reader(ctx).Where("list_id = ?", listID).Order("user_id, role").Find(&gs).Error; err != nil {
-		return nil, fmt.Errorf("grants on list %d: %w", listID, err)
-	}
-	return gs, nil
-}
-
 // SetGrants replaces user id's grants with gs (list id → roles). Only an
 // admin may; the change (before and after) goes to the audit log.
 func (s *Store) SetGrants(ctx context.Context, userID int64, gs map[int64][]string) ([]ListGrant, error) {

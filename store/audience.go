@@ -32,6 +32,14 @@ func (s *Store) ConfigureImport(ctx context.Context, id int64, set ImportSetting
 		upd["user_id"] = set.UserID
 	}
 	db := s.writer(ctx)
+	// The import must be one the actor sees, and every list it goes to
+	// one the actor may import into (audience).
+	if _, err := s.Import(ctx, id); err != nil {
+		return err
+	}
+	if err := checkListsFor(ctx, set.ListIDs, GrantAudience); err != nil {
+		return err
+	}
 	if err := checkListsExist(db, set.ListIDs); err != nil {
 		return err
 	}

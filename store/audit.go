@@ -72,6 +72,29 @@ type Audit struct {
 	written    int64 // id of the row, once appended
 	onlyWrites bool  // no row for a request that wrote nothing
 	deferred   bool  // the row waits for the request's end (FinishAudit)
+	// late names what was recorded after the row was appended (and so is
+	// not in it): a request whose first transaction is not its whole
+	// action. Such a request should Defer, or do its action in one
+	// transaction; Late lets the HTTP layer report it.
+	late []string
+}
+
+// lateLocked notes what arrives after the row was written; a.mu held.
+func (a *Audit) lateLocked(what string) {
+	if a.written != 0 {
+		a.late = append(a.late, what)
+	}
+}
+
+// Late is what the request recorded after its row was appended, for a
+// log line; nil when the row holds everything.
+func (a *Audit) Late() []string {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.late...)
 }
 
 type auditKey struct{}
@@ -158,6 +181,9 @@ func (a *Audit) SetAction(action string) {
 		return
 	}
 	a.mu.Lock()
+	if action != a.action {
+		a.lateLocked("action " + action)
+	}
 	a.action = action
 	a.mu.Unlock()
 }
@@ -168,6 +194,9 @@ func (a *Audit) SetObject(objectType string, id int64) {
 		return
 	}
 	a.mu.Lock()
+	if objectType != a.objectType || strconv.FormatInt(id, 10) != a.objectID {
+		a.lateLocked("object " + objectType)
+	}
 	a.objectType, a.objectID = objectType, strconv.FormatInt(id, 10)
 	a.mu.Unlock()
 }
@@ -178,6 +207,7 @@ func (a *Audit) Note(key string, v any) {
 		return
 	}
 	a.mu.Lock()
+	a.lateLocked(key)
 	a.changes[key] = v
 	a.mu.Unlock()
 }
@@ -207,6 +237,7 @@ func (a *Audit) ChangePersonal(subscriberID int64, field string, before, after a
 		a.personal = JSONMap{}
 	}
 	a.subscriber = subscriberID
+	a.lateLocked(field)
 	a.personal[field] = map[string]any{"before": before, "after": after}
 	a.changes[field] = "changed"
 }
@@ -472,13 +503,4 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditRow, int64, 
 		}
 	}
 	return rows, next, nil
-}
-
-// erasePersonalAudit removes the personal values of subscriber id from
-// the audit log's side table, with the person.
-func erasePersonalAudit(tx *gorm.DB, id int64) error {
-	if err := tx.Where("subscriber_id = ?", id).Delete(&AuditPersonal{}).Error; err != nil {
-		return fmt.Errorf("erase audit personal data of %d: %w", id, err)
-	}
-	return nil
 }

@@ -106,3 +106,22 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestAuditReportsWhatCameAfterItsRow: what a request records after its
+// row was appended by an earlier transaction is reported by Late, so
+// that a handler that splits its action over transactions is seen.
+func TestAuditReportsWhatCameAfterItsRow(t *testing.T) {
+	st := storetest.Open(t)
+	ctx, a := store.StartAudit(context.Background(), "list.create", "list", "")
+	l := &store.List{Slug: "a", Name: "A"}
+	if err := st.CreateList(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if late := a.Late(); len(late) != 0 {
+		t.Fatalf("late before anything came late: %v", late)
+	}
+	a.Note("after", "the row")
+	if late := a.Late(); len(late) != 1 || late[0] != "after" {
+		t.Errorf("late = %v, want [after]", late)
+	}
+}

@@ -17,8 +17,6 @@ const (
 	EventSubscribed   = "subscribed"
 	EventConfirmed    = "confirmed"
 	EventUnsubscribed = "unsubscribed"
-	EventSent         = "sent"
-	EventFailed       = "failed"
 	EventCampaign     = "campaign.status"
 	EventSuppressed   = "suppressed"
 	EventUnsuppressed = "unsuppressed"

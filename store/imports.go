@@ -220,33 +220,69 @@ func (s *Store) Import(ctx context.Context, id int64) (*Import, error) {
 		}
 		return nil, fmt.Errorf("import %d: %w", id, err)
 	}
+	if !visibleImport(AccessFrom(ctx), imp.ListIDs) {
+		return nil, notFound("import", id)
+	}
 	imp.fill()
 	return &imp, nil
 }
 
-// Imports lists imports, newest first, before the id before (0: from the
-// newest).
+// visibleImport reports whether acc may see an import into lists: it
+// needs the viewer role on each of them, as for a campaign. An import
+// not yet given its lists (uploaded, not reviewed) is seen by anyone who
+// may import at all.
+func visibleImport(acc *Access, lists []int64) bool {
+	if acc == nil {
+		return true
+	}
+	if len(lists) == 0 {
+		return acc.Global(GrantViewer) || acc.Any(GrantAudience)
+	}
+	return acc.CanAll(lists, GrantViewer)
+}
+
+// Imports lists the imports the actor of ctx may see, newest first,
+// before the id before (0: from the newest). The lists of an import are
+// a JSON column, so the grants are applied here, reading on in pages
+// until limit visible ones are found (or a bounded number of rows was
+// read: next then resumes after the last row read).
 func (s *Store) Imports(ctx context.Context, before int64, limit int) ([]Import, int64, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	q := s.reader(ctx).Order("id DESC").Limit(limit + 1)
-	if before > 0 {
-		q = q.Where("id < ?", before)
-	}
+	acc := AccessFrom(ctx)
 	var out []Import
-	if err := q.Find(&out).Error; err != nil {
-		return nil, 0, fmt.Errorf("imports: %w", err)
+	for read := 0; ; {
+		q := s.reader(ctx).Order("id DESC").Limit(limit + 1)
+		if before > 0 {
+			q = q.Where("id < ?", before)
+		}
+		var page []Import
+		if err := q.Find(&page).Error; err != nil {
+			return nil, 0, fmt.Errorf("imports: %w", err)
+		}
+		for i := range page {
+			before = page[i].ID
+			if !visibleImport(acc, page[i].ListIDs) {
+				continue
+			}
+			if len(out) == limit {
+				// One more visible row: there is a next page.
+				return out, out[limit-1].ID, nil
+			}
+			page[i].fill()
+			out = append(out, page[i])
+		}
+		read += len(page)
+		if len(page) <= limit {
+			return out, 0, nil // no rows older
+		}
+		if read >= 20*(limit+1) {
+			// Bounded work per request: the next page goes on from the
+			// last row read, whether or not this one is full.
+			return out, before, nil
+		}
 	}
-	var next int64
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[len(out)-1].ID
-	}
-	for i := range out {
-		out[i].fill()
-	}
-	return out, next, nil
 }
 
 // UnfinishedImports are the ids of imports queued or running, for

@@ -92,7 +92,7 @@ func TestBouncesComplaintsAndCounters(t *testing.T) {
 		if n := eventCount(t, s, store.EventBounced, sd.Deliveries[0]); n != 1 {
 			t.Fatalf("%d bounce events", n)
 		}
-		if sup, _ := s.IsSuppressed(ctx, sd.Emails[0]); !sup {
+		if sup := storetest.Suppressed(t, s, sd.Emails[0]); !sup {
 			t.Fatal("hard bounce not suppressed")
 		}
 		rows, _, _ := s.Deliveries(ctx, store.DeliveryQuery{CampaignID: sd.CampaignID, Status: store.DeliveryBounced})
@@ -352,7 +352,7 @@ func TestPolicyRejectionsAreCountedNotSuppressedAndPause(t *testing.T) {
 			t.Fatalf("same policy bounce again: %+v", res)
 		}
 		for _, e := range sd.Emails[:2] {
-			if sup, _ := s.IsSuppressed(ctx, e); sup {
+			if sup := storetest.Suppressed(t, s, e); sup {
 				t.Fatalf("%s suppressed after a policy rejection", e)
 			}
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -371,17 +372,27 @@ func (s *Store) updateSubscriber(tx *gorm.DB, id int64, p SubscriberPatch, by Ac
 		upd["email_hash"] = s.AddressHash(*p.Email)
 		changed = append(changed, "email")
 	}
+	// A staff request's audit row gets before and after of each field;
+	// the name and attributes are personal, kept where erasure reaches.
+	a := AuditOf(tx.Statement.Context)
 	if p.Name != nil && *p.Name != sub.Name {
 		upd["name"], upd["name_fold"] = *p.Name, Fold(*p.Name)
 		changed = append(changed, "name")
+		a.ChangePersonal(id, "name", sub.Name, *p.Name)
 	}
 	if p.Language != nil && *p.Language != sub.Language {
 		upd["language"] = *p.Language
 		changed = append(changed, "language")
+		a.Change("language", sub.Language, *p.Language)
 	}
 	if p.Attributes != nil {
 		upd["attributes"] = *p.Attributes
 		changed = append(changed, "attributes")
+		was, _ := json.Marshal(sub.Attributes)
+		now, _ := json.Marshal(*p.Attributes)
+		if string(was) != string(now) {
+			a.ChangePersonal(id, "attributes", sub.Attributes, *p.Attributes)
+		}
 	}
 	var evs []Event
 	if len(upd) > 0 {

@@ -90,15 +90,6 @@ func (s *Store) suppress(tx *gorm.DB, email, reason, note string, by Actor) (boo
 	return true, insertEvents(tx, []Event{ev})
 }
 
-// IsSuppressed reports whether email is on the suppression list.
-func (s *Store) IsSuppressed(ctx context.Context, email string) (bool, error) {
-	var n int64
-	if err := s.reader(ctx).Model(&Suppression{}).Where("email_hash = ?", s.AddressHash(email)).Count(&n).Error; err != nil {
-		return false, fmt.Errorf("check suppression: %w", err)
-	}
-	return n > 0, nil
-}
-
 // Unsuppress removes the entry for email. Unknown is ErrNotFound.
 func (s *Store) Unsuppress(ctx context.Context, email string, by Actor) error {
 	if err := requireGlobal(ctx, GrantAudience, "change the suppression list"); err != nil {

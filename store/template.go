@@ -31,8 +31,38 @@ type TemplatePatch struct {
 	Theme                                 *Attributes
 }
 
+// Templates are shared by the lists: anyone with a grant reads and
+// previews them. Changing one changes the mail of every list that uses
+// it, so writing is for publishers: a new template needs publisher on
+// some list; a change or deletion needs publisher on every list that uses
+// the template (on some list, for one no list uses). Admins and instance
+// tokens may always.
+func checkTemplateWrite(ctx context.Context, tx *gorm.DB, id int64) error {
+	acc := AccessFrom(ctx)
+	if acc == nil || acc.Global(GrantPublisher) {
+		return nil
+	}
+	if !acc.Any(GrantPublisher) {
+		return forbiddenf("only a publisher or an admin may change templates")
+	}
+	if id == 0 {
+		return nil
+	}
+	var users []int64
+	if err := tx.Model(&List{}).Where("template_id = ?", id).Pluck("id", &users).Error; err != nil {
+		return fmt.Errorf("lists of template %d: %w", id, err)
+	}
+	if !acc.CanAll(users, GrantPublisher) {
+		return forbiddenf("template %d is used by lists you are not a publisher of", id)
+	}
+	return nil
+}
+
 // CreateTemplate inserts t. A taken name is ErrConflict.
 func (s *Store) CreateTemplate(ctx context.Context, t *Template) error {
+	if err := checkTemplateWrite(ctx, s.reader(ctx), 0); err != nil {
+		return err
+	}
 	if t.Theme == nil {
 		t.Theme = Attributes{}
 	}
@@ -68,6 +98,26 @@ func (s *Store) Templates(ctx context.Context) ([]Template, error) {
 
 // UpdateTemplate applies p to template id and returns the result.
 func (s *Store) UpdateTemplate(ctx context.Context, id int64, p TemplatePatch) (*Template, error) {
+	before, err := s.Template(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTemplateWrite(ctx, s.reader(ctx), id); err != nil {
+		return nil, err
+	}
+	a := AuditOf(ctx)
+	if p.Name != nil && *p.Name != before.Name {
+		a.Change("name", before.Name, *p.Name)
+	}
+	if p.Description != nil && *p.Description != before.Description {
+		a.Change("description", before.Description, *p.Description)
+	}
+	if p.HTML != nil && *p.HTML != before.HTML {
+		a.Note("html", "changed") // the layout itself is too long for the log
+	}
+	if p.Theme != nil {
+		a.Change("theme", before.Theme, *p.Theme)
+	}
 	upd := map[string]any{}
 	set := func(col string, v *string) {
 		if v != nil {
@@ -101,6 +151,9 @@ func (s *Store) UpdateTemplate(ctx context.Context, id int64, p TemplatePatch) (
 // ErrConflict naming the lists.
 func (s *Store) DeleteTemplate(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := checkTemplateWrite(ctx, tx, id); err != nil {
+			return err
+		}
 		var slugs []string
 		if err := tx.Model(&List{}).Where("template_id = ?", id).Order("slug").Pluck("slug", &slugs).Error; err != nil {
 			return fmt.Errorf("delete template %d: %w", id, err)

@@ -163,18 +163,6 @@ func (s *Store) ConfirmTOTP(ctx context.Context, id int64, secret, code string) 
 	return codes, nil
 }
 
-// DisableTOTP turns two-factor sign-in off for user id.
-func (s *Store) DisableTOTP(ctx context.Context, id int64) error {
-	return s.inTx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Table("users").Where("id = ?", id).Updates(map[string]any{"totp_secret": "",
-			"totp_enabled_at": nil, "totp_last_step": 0, "updated_at": s.now()}).Error; err != nil {
-			return err
-		}
-		AuditOf(ctx).Note("totp", "disabled")
-		return tx.Where("user_id = ?", id).Delete(&RecoveryCode{}).Error
-	})
-}
-
 // TOTPEnabled reports whether user id signs in with a second factor.
 func (s *Store) TOTPEnabled(ctx context.Context, id int64) (bool, error) {
 	var u userTOTP

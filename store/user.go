@@ -20,9 +20,6 @@ const (
 	UserDeactivated = "deactivated" // may not sign in; kept for the record
 )
 
-// Staff languages.
-var UserLangs = []string{"sv", "en"}
-
 // Events of staff accounts. They carry the acting user (Event.UserID) and
 // the account acted on in data.target_user_id.
 const (

@@ -25,9 +25,6 @@ var tokenTTL = map[string]time.Duration{
 	PurposeSetup:  7 * 24 * time.Hour,
 }
 
-// TokenTTL is how long a link of purpose works.
-func TokenTTL(purpose string) time.Duration { return tokenTTL[purpose] }
-
 // UserToken is a one-time link to set a password. Only its SHA-256 is
 // kept; it works once, until ExpiresAt. A setup link has no user.
 type UserToken struct {

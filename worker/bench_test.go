@@ -65,7 +65,7 @@ func BenchmarkRenderVsSMTP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := tm.CompileCampaign(mailtemplates.CampaignInput{
+	c, err := tm.CompileCampaign(context.Background(), mailtemplates.CampaignInput{
 		Subject: "Senaste nytt för {{ attr.kommun | default \"länet\" }} – mars", Body: body,
 		From:     mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"},
 		ListName: "Senaste nytt", ListID: "senaste-nytt.example.se", Org: "Förbundet",
@@ -114,7 +114,7 @@ func BenchmarkRenderVsSMTP(b *testing.B) {
 				msg := buf.Bytes()
 				if dk != nil {
 					sig.Reset()
-					if err := dk.Sign(&sig, msg); err != nil {
+					if err := dk.Sign(&sig, msg, nil); err != nil {
 						b.Fatal(err)
 					}
 					msg = sig.Bytes()
@@ -162,7 +162,7 @@ func BenchmarkRenderVsSMTP(b *testing.B) {
 			bufs[k].buf.Reset()
 			c.WriteMessage(&bufs[k].buf, r, mailtemplates.WriteOptions{})
 			bufs[k].sig.Reset()
-			if err := dk.Sign(&bufs[k].sig, bufs[k].buf.Bytes()); err != nil {
+			if err := dk.Sign(&bufs[k].sig, bufs[k].buf.Bytes(), nil); err != nil {
 				panic(err)
 			}
 			return bufs[k].sig.Bytes()

@@ -89,7 +89,7 @@ func TestPermanentRejectionsFailAndSuppress(t *testing.T) {
 			if d.Status != store.DeliveryFailed || d.SMTPCode != 550 || !strings.Contains(d.SMTPMessage, "no such user here") || d.Attempts != 1 {
 				t.Fatalf("rejected delivery %+v", d)
 			}
-			if ok, _ := st.IsSuppressed(context.Background(), d.Email); !ok {
+			if ok := storetest.Suppressed(t, st, d.Email); !ok {
 				t.Fatalf("%s not suppressed", d.Email)
 			}
 		}

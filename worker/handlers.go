@@ -256,7 +256,7 @@ func (h *Handlers) signedCached(dst *bytes.Buffer, msg []byte, c *mailer.BodyCac
 		return msg, nil
 	}
 	dst.Reset()
-	sign := h.dkim.SignCached
+	sign := h.dkim.Sign
 	if c != nil {
 		// A campaign's messages come from Compiled.WriteMessage, whose
 		// bodies are quoted-printable with CRLF line ends only.

@@ -187,7 +187,6 @@ func TestErasedAddressInALaterImportIsSkippedAsSuppressed(t *testing.T) {
 
 func TestImportModesUnsubscribeAndSuppress(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
-		ctx := context.Background()
 		e := newEnv(t, st, nil)
 		f := seed(t, st, 6)
 		a := f.lists[0]
@@ -202,7 +201,7 @@ func TestImportModesUnsubscribeAndSuppress(t *testing.T) {
 			t.Fatalf("suppress import: %+v", imp)
 		}
 		for _, addr := range []string{"reader00001@example.org", "stranger@example.org"} {
-			if ok, _ := st.IsSuppressed(ctx, addr); !ok {
+			if ok := storetest.Suppressed(t, st, addr); !ok {
 				t.Errorf("%s not suppressed", addr)
 			}
 		}

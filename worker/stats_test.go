@@ -292,7 +292,7 @@ func TestGuardrailPausesACampaignThatFailsTooOften(t *testing.T) {
 			t.Fatalf("the guardrail should stop the campaign early: %+v", stats.DeliveryCounts)
 		}
 		// Hard SMTP rejections of "no such user" are suppressed.
-		if ok, _ := st.IsSuppressed(context.Background(), "bounce0@example.org"); !ok {
+		if ok := storetest.Suppressed(t, st, "bounce0@example.org"); !ok {
 			t.Error("5.1.1 address not suppressed")
 		}
 	})
@@ -360,7 +360,7 @@ func TestSMTPPolicyRejectionsAreNotSuppressedAndPauseWithTheReason(t *testing.T)
 			t.Fatalf("policy rejections should be counted as such and stop the campaign early: %+v", stats.DeliveryCounts)
 		}
 		for _, a := range []string{"dmarc0@example.org", "sender3@example.org"} {
-			if ok, _ := st.IsSuppressed(context.Background(), a); ok {
+			if ok := storetest.Suppressed(t, st, a); ok {
 				t.Errorf("%s suppressed after a policy rejection", a)
 			}
 		}

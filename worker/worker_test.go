@@ -82,14 +82,6 @@ func newSinkEnv(t *testing.T, st *store.Store, s *sink, mod func(*worker.Config)
 	return (&env{st: st}).wire(t, s.port(), mod)
 }
 
-// secondWorker is another worker on the same database, Redis and queues
-// as e, as a second process would be, sending to s.
-func (e *env) secondWorker(t *testing.T, s *sink, mod func(*worker.Config), deps func(*worker.Deps)) *env {
-	t.Helper()
-	other := &env{st: e.st, rc: e.rc, q: e.q, queues: e.queues, deps: deps}
-	return other.wire(t, s.port(), mod)
-}
-
 func (e *env) wire(t *testing.T, smtpPort int, mod func(*worker.Config)) *env {
 	t.Helper()
 	if e.rc == nil {

@@ -159,7 +159,7 @@ func TestDKIMDualSigningFromSettings(t *testing.T) {
 		t.Fatalf("keys %s", got)
 	}
 	var signed bytes.Buffer
-	if err := d.Sign(&signed, []byte("From: a@example.se\r\nSubject: Hej\r\n\r\nText.\r\n")); err != nil {
+	if err := d.Sign(&signed, []byte("From: a@example.se\r\nSubject: Hej\r\n\r\nText.\r\n"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(signed.String(), "DKIM-Signature: "); n != 2 {

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -40,10 +39,9 @@ type Config struct {
 
 // Server is a running capture server.
 type Server struct {
-	cfg      Config
-	srv      *smtp.Server
-	ln       net.Listener
-	received atomic.Int64
+	cfg Config
+	srv *smtp.Server
+	ln  net.Listener
 }
 
 // Start listens on cfg.Addr and serves until Close.
@@ -89,9 +87,6 @@ func Start(cfg Config) (*Server, error) {
 // Addr is the address the server listens on.
 func (s *Server) Addr() *net.TCPAddr { return s.ln.Addr().(*net.TCPAddr) }
 
-// Received counts messages accepted since Start.
-func (s *Server) Received() int64 { return s.received.Load() }
-
 // Close stops the server.
 func (s *Server) Close() error { return s.srv.Close() }
 
@@ -124,14 +119,12 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	data := ss.buf.Bytes()
 	if ss.s.cfg.Inbound != nil && ss.s.cfg.Inbound(context.Background(), ss.from, ss.to, append([]byte(nil), data...)) {
-		ss.s.received.Add(1)
 		return nil
 	}
 	if err := ss.s.store(ss.from, ss.to, data); err != nil {
 		ss.s.cfg.Log.Error("outbox store", "err", err)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot store message"}
 	}
-	ss.s.received.Add(1)
 	return nil
 }
 

@@ -193,13 +193,13 @@ func (cp *Composer) compose(ctx context.Context, st *store.Store, c *store.Campa
 			in.Layout = l
 		}
 	}
-	comp, err := cp.tmpl.CompileCampaignContext(ctx, in)
+	comp, err := cp.tmpl.CompileCampaign(ctx, in)
 	var le *mailtemplates.LayoutError
 	if archive != nil && in.Layout != nil && errors.As(err, &le) {
 		// A public reader gets the issue in the built-in layout rather
 		// than an error, or a stored layout's redirect or script.
 		in.Layout = nil
-		comp, err = cp.tmpl.CompileCampaignContext(ctx, in)
+		comp, err = cp.tmpl.CompileCampaign(ctx, in)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("compile campaign %d: %w", c.ID, err)

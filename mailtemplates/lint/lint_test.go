@@ -57,7 +57,7 @@ func render(t *testing.T, subject, body string, layout *mailtemplates.Layout) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tm.CompileCampaign(mailtemplates.CampaignInput{Subject: subject, Body: body, Layout: layout,
+	c, err := tm.CompileCampaign(context.Background(), mailtemplates.CampaignInput{Subject: subject, Body: body, Layout: layout,
 		From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}, ListName: "Senaste nytt", ListID: "sn.example.se", Org: "Förbundet",
 		PostalAddress: postalAddress, Contact: "Frågor: 08-123 45 67"})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -183,4 +184,17 @@ func Sent(t testing.TB, s *store.Store, seed Seed) *Seeded {
 		out.Deliveries = append(out.Deliveries, byID[id])
 	}
 	return out
+}
+
+// Suppressed reports whether email is on s's suppression list.
+func Suppressed(t testing.TB, s *store.Store, email string) bool {
+	t.Helper()
+	_, err := s.SuppressionOf(context.Background(), email)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }

@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -91,12 +90,6 @@ func (d *DKIM) Keys() []*DKIM {
 	first := *d
 	first.also = nil
 	return append([]*DKIM{&first}, d.also...)
-}
-
-// Sign writes msg to dst with a DKIM-Signature header in front of it,
-// one per key.
-func (d *DKIM) Sign(dst *bytes.Buffer, msg []byte) error {
-	return d.SignCached(dst, msg, nil)
 }
 
 // DNSName is where the public key is published.

@@ -80,11 +80,11 @@ func BenchmarkDKIMSign(b *testing.B) {
 					case "msgauth":
 						err = d.signMsgauth(&dst, m)
 					case "fast":
-						err = d.SignCached(&dst, m, nil)
+						err = d.Sign(&dst, m, nil)
 					case "composed":
 						err = d.SignComposed(&dst, m, nil)
 					default:
-						err = d.SignCached(&dst, m, &cache)
+						err = d.Sign(&dst, m, &cache)
 					}
 					if err != nil {
 						b.Fatal(err)

@@ -72,7 +72,7 @@ func TestDKIMOversignedHeadersCannotBeAdded(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			want := len(d.Keys())
 			var out bytes.Buffer
-			if err := d.Sign(&out, campaignLike(qpBody)); err != nil {
+			if err := d.Sign(&out, campaignLike(qpBody), nil); err != nil {
 				t.Fatal(err)
 			}
 			signed := out.Bytes()
@@ -102,7 +102,7 @@ func TestDKIMOversignedHeadersCannotBeAdded(t *testing.T) {
 			// Without Reply-To in the message, adding one breaks it too.
 			var plain bytes.Buffer
 			msg := bytes.Replace(campaignLike(qpBody), []byte("Reply-To: redaktionen@example.se\r\n"), nil, 1)
-			if err := d.Sign(&plain, msg); err != nil {
+			if err := d.Sign(&plain, msg, nil); err != nil {
 				t.Fatal(err)
 			}
 			mustVerify(t, py, plain.Bytes(), want, d)

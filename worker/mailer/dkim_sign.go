@@ -56,8 +56,8 @@ type bodyPrefix struct {
 // comparison costs about what it saves.
 const minPrefix = 2048
 
-// PrefixLen is the length of the shared prefix learnt so far (0: none).
-func (c *BodyCache) PrefixLen() int {
+// prefixLen is the length of the shared prefix learnt so far (0: none).
+func (c *BodyCache) prefixLen() int {
 	if p := c.prefix.Load(); p != nil {
 		return len(p.bytes)
 	}
@@ -125,15 +125,15 @@ func commonPrefix(a, b []byte) int {
 
 var crlf = []byte("\r\n")
 
-// SignCached writes msg to dst with one DKIM-Signature header per key in
-// front of it, using c (nil: none) for the body hash. A message whose line
+// Sign writes msg to dst with one DKIM-Signature header per key in front
+// of it, using c (nil: none) for the body hash of a campaign's messages. A message whose line
 // ends are not all CRLF is signed as it would be after a relay fixed them:
 // that form is what is written to dst.
-func (d *DKIM) SignCached(dst *bytes.Buffer, msg []byte, c *BodyCache) error {
+func (d *DKIM) Sign(dst *bytes.Buffer, msg []byte, c *BodyCache) error {
 	return d.sign(dst, msg, c, false)
 }
 
-// SignComposed is SignCached for a message whose body is known to have
+// SignComposed is Sign for a message whose body is known to have
 // CRLF line ends only, as mailtemplates writes every body: quoted-printable
 // ends its lines with CRLF and encodes any CR or LF of a value. Only the
 // header, where values go as they are, is checked; the scan of the whole

@@ -41,7 +41,7 @@ func TestDKIMFastPathVerifiesEveryStyle(t *testing.T) {
 				}
 				msg := personal(i, lang)
 				var fast, ref bytes.Buffer
-				if err := d.SignCached(&fast, msg, &cache); err != nil {
+				if err := d.Sign(&fast, msg, &cache); err != nil {
 					t.Fatal(err)
 				}
 				if err := d.signMsgauth(&ref, msg); err != nil {
@@ -56,12 +56,12 @@ func TestDKIMFastPathVerifiesEveryStyle(t *testing.T) {
 					t.Fatal("the message is not written unchanged after the signature")
 				}
 			}
-			if n := cache.PrefixLen(); n < 80*60 {
+			if n := cache.prefixLen(); n < 80*60 {
 				t.Fatalf("shared prefix of %d bytes learnt; the messages share more than %d", n, 80*60)
 			}
 			// A changed body after the shared part breaks the signature.
 			var out bytes.Buffer
-			if err := d.SignCached(&out, personal(9, "sv"), &cache); err != nil {
+			if err := d.Sign(&out, personal(9, "sv"), &cache); err != nil {
 				t.Fatal(err)
 			}
 			mustFail(t, py, bytes.Replace(out.Bytes(), []byte("Hej L=C3=A4sare 9"), []byte("Hej L=C3=A4sare 8"), 1), "a changed personal value", d)
@@ -87,14 +87,14 @@ func TestDKIMFastPathOddMessages(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := d.Sign(&out, []byte(msg)); err != nil {
+			if err := d.Sign(&out, []byte(msg), nil); err != nil {
 				t.Fatal(err)
 			}
 			mustVerify(t, py, out.Bytes(), 2, d)
 		})
 	}
 	var out bytes.Buffer
-	if err := d.Sign(&out, []byte("no header at all")); err == nil {
+	if err := d.Sign(&out, []byte("no header at all"), nil); err == nil {
 		t.Fatal("a message without a header was signed")
 	}
 }

@@ -63,7 +63,7 @@ func TestDKIMKeysAndRecords(t *testing.T) {
 		d, _ := NewDKIM("example.se", "s", k)
 		msg := "From: a@example.se\r\nTo: b@example.org\r\nSubject: Hej\r\nDate: Mon, 23 Nov 2026 09:30:00 +0000\r\nMessage-ID: <x@example.se>\r\n\r\nText.\r\n"
 		var out bytes.Buffer
-		if err := d.Sign(&out, []byte(msg)); err != nil {
+		if err := d.Sign(&out, []byte(msg), nil); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(out.String(), "DKIM-Signature: ") || !strings.HasSuffix(out.String(), msg) {
