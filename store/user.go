@@ -315,7 +315,9 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*User
 		return nil, ErrInactive
 	}
 	now := s.now()
-	if err := s.writer(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_signin_at", now).Error; err != nil {
+	// Bookkeeping, like a token's last use: the sign-in's own change is
+	// its session (and its row, made with it).
+	if err := s.writer(unaudited(ctx)).Model(&User{}).Where("id = ?", u.ID).Update("last_signin_at", now).Error; err != nil {
 		return nil, fmt.Errorf("record sign-in of user %d: %w", u.ID, err)
 	}
 	u.LastSigninAt = &now
