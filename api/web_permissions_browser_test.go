@@ -10,9 +10,10 @@ import (
 
 type permissionsResult struct {
 	flowResult
-	AuditErrorShown bool `json:"auditErrorShown"`
-	ApprovalButtons int  `json:"approvalButtons"`
-	QRLoaded        bool `json:"qrLoaded"`
+	AuditErrorShown    bool   `json:"auditErrorShown"`
+	ApprovalButtons    int    `json:"approvalButtons"`
+	ApprovalRecipients string `json:"approvalRecipients"`
+	QRLoaded           bool   `json:"qrLoaded"`
 }
 
 // TestPermissionsInChromium runs the real server on 127.0.0.1 and lets
@@ -52,6 +53,16 @@ func TestPermissionsInChromium(t *testing.T) {
 	if _, err := st.SetGrants(ctx, author.ID, map[int64][]string{bus.ID: {store.GrantAuthor}}); err != nil {
 		t.Fatal(err)
 	}
+	// Three on the list, one of them unsubscribed:
+	// the approver should see the two the send would reach.
+	for i, e := range []struct {
+		email, status string
+	}{{"anna@example.se", store.SubConfirmed}, {"bo@example.se", store.SubConfirmed}, {"cia@example.se", store.SubUnsubscribed}} {
+		sub := &store.Subscriber{Email: e.email, Name: "Person " + itoa(int64(i))}
+		if err := st.CreateSubscriber(ctx, sub, []store.SubscriptionInput{{ListID: bus.ID, Status: e.status, ConsentBasis: "test"}}, store.Actor{Source: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	camp := &store.Campaign{Name: "BUS april", Subject: "Nytt från BUS", Body: "Hej", ListIDs: []int64{bus.ID}}
 	if err := st.CreateCampaign(ctx, camp); err != nil {
 		t.Fatal(err)
@@ -67,6 +78,9 @@ func TestPermissionsInChromium(t *testing.T) {
 	checkedLightAndDark(t, &res, "audit", "audit-filtered", "audit-errors", "grants", "campaign-approval", "twofactor")
 	if !res.AuditErrorShown {
 		t.Error("a bad date on the audit screen is not shown next to its field")
+	}
+	if res.ApprovalRecipients != "2" {
+		t.Errorf("the approval box counts %q recipients, want 2 (two confirmed, one unsubscribed)", res.ApprovalRecipients)
 	}
 	if res.ApprovalButtons != 1 {
 		t.Errorf("the admin sees %d approve buttons on the waiting campaign, want 1", res.ApprovalButtons)

@@ -41,6 +41,7 @@ await run(out, async (browser) => {
 
   await page.goto(`${base}/admin/campaigns/${process.env.CAMPAIGN_ID}`);
   out.approvalButtons = await page.locator('form[action$="/approve"] button').count();
+  out.approvalRecipients = (await page.textContent('[data-field="approval-recipients"]')).trim();
   await check('campaign-approval');
   await shot('campaign-approval.png');
 
