@@ -160,13 +160,19 @@ func (s *Store) UpdateUserProfile(ctx context.Context, id int64, name, lang stri
 	if !ValidUserLang(lang) {
 		return nil, fmt.Errorf("user language %q: %w", lang, ErrConflict)
 	}
-	res := s.writer(ctx).Model(&User{}).Where("id = ?", id).
-		Updates(map[string]any{"name": truncate(strings.TrimSpace(name), 200), "lang": lang, "updated_at": s.now()})
-	if res.Error != nil {
-		return nil, fmt.Errorf("update user %d: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, notFound("user", id)
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&User{}).Where("id = ?", id).
+			Updates(map[string]any{"name": truncate(strings.TrimSpace(name), 200), "lang": lang, "updated_at": s.now()})
+		if res.Error != nil {
+			return fmt.Errorf("update user %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return notFound("user", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.User(ctx, id)
 }
