@@ -300,8 +300,20 @@ func (q quietTrace) Trace(ctx context.Context, begin time.Time, fc func() (strin
 
 // writer is the handle for writes (and reads that must see them); reader
 // is for reads that may run beside a writer.
-func (s *Store) writer(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
-func (s *Store) reader(ctx context.Context) *gorm.DB { return s.rdb.WithContext(ctx) }
+// Inside Store.Atomic both are its transaction.
+func (s *Store) writer(ctx context.Context) *gorm.DB {
+	if tx := txOf(ctx); tx != nil {
+		return tx.Session(&gorm.Session{NewDB: true, Context: ctx})
+	}
+	return s.db.WithContext(ctx)
+}
+
+func (s *Store) reader(ctx context.Context) *gorm.DB {
+	if tx := txOf(ctx); tx != nil {
+		return tx.Session(&gorm.Session{NewDB: true, Context: ctx})
+	}
+	return s.rdb.WithContext(ctx)
+}
 
 // tsParam is a placeholder for a timestamp in a position where Postgres
 // cannot infer the type (a SELECT list, VALUES).
