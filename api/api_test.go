@@ -37,6 +37,7 @@ type testAPI struct {
 	sign                  *links.Signer
 	insp                  *asynq.Inspector
 	queues                queue.Queues
+	q                     queue.Client // the app's queue, to enqueue as it would
 	admin, editor, viewer string
 	now                   time.Time
 }
@@ -67,9 +68,10 @@ func newTestAPIOpts(t *testing.T, st *store.Store, mod func(*api.Deps, redis.Uni
 	sign, _ := links.NewSigner(testKey)
 	a := &testAPI{t: t, st: st, sign: sign, queues: queue.DefaultQueues,
 		insp: asynq.NewInspectorFromRedisClient(rc), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	a.q = queue.Client{C: asynq.NewClientFromRedisClient(rc), Queues: a.queues}
 	ccfg := compose.Config{BaseURL: "http://news.example.se", From: mail.Address{Name: "Förbundet", Address: "nyhetsbrev@example.se"}}
 	deps := api.Deps{
-		Store: st, Queue: queue.Client{C: asynq.NewClientFromRedisClient(rc), Queues: a.queues},
+		Store: st, Queue: a.q,
 		Composer: compose.New(ccfg, tmpl, sign), Templates: tmpl, Signer: sign,
 		Site: api.Site{BaseURL: "http://news.example.se", Org: "Förbundet"},
 		Now:  func() time.Time { return a.now }, Inbound: inbound.New(st, sign, nil).HandleFunc(api.ErrNotMail),

@@ -84,7 +84,7 @@ func (s *Server) approve(c echo.Context, id int64, revision int) (*store.Campaig
 		return nil, err
 	}
 	s.kick(ctx, camp)
-	s.mailRequester(ctx, camp.RequestedByUser, camp.ID, mailtemplates.ApprovalApproved)
+	s.mailRequester(ctx, camp.RequestedByUser, camp, mailtemplates.ApprovalApproved)
 	return camp, nil
 }
 
@@ -100,7 +100,7 @@ func (s *Server) reject(ctx context.Context, id int64, comment string) (*store.C
 	if err != nil {
 		return nil, err
 	}
-	s.mailRequester(ctx, asked, camp.ID, mailtemplates.ApprovalRejected)
+	s.mailRequester(ctx, asked, camp, mailtemplates.ApprovalRejected)
 	return camp, nil
 }
 
@@ -129,18 +129,18 @@ func (s *Server) mailApprovers(ctx context.Context, camp *store.Campaign) {
 	}
 	for _, u := range us {
 		s.enqueueStaffMail(ctx, queue.UserMailPayload{UserID: u.ID, Purpose: mailtemplates.ApprovalRequested,
-			CampaignID: camp.ID, ByUserID: by})
+			CampaignID: camp.ID, Revision: camp.Revision, ByUserID: by})
 	}
 }
 
 // mailRequester tells the user who asked to send (if a user did) what a
 // publisher decided.
-func (s *Server) mailRequester(ctx context.Context, asked *int64, campaignID int64, kind string) {
+func (s *Server) mailRequester(ctx context.Context, asked *int64, camp *store.Campaign, kind string) {
 	if asked == nil {
 		return
 	}
-	s.enqueueStaffMail(ctx, queue.UserMailPayload{UserID: *asked, Purpose: kind, CampaignID: campaignID,
-		ByUserID: actorOf(ctx).UserID})
+	s.enqueueStaffMail(ctx, queue.UserMailPayload{UserID: *asked, Purpose: kind, CampaignID: camp.ID,
+		Revision: camp.Revision, ByUserID: actorOf(ctx).UserID})
 }
 
 func (s *Server) enqueueStaffMail(ctx context.Context, p queue.UserMailPayload) {

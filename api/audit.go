@@ -79,13 +79,18 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 		action, typ := routeAction(r.Method, p)
 		ctx, a := store.StartAudit(r.Context(), action, typ, c.Param("id"))
 		a.SetOrigin(c.RealIP(), r.UserAgent(), c.Response().Header().Get(echo.HeaderXRequestID))
+		chunked := false // an upload: several transactions, undone on failure
 		switch p {
 		case "/api/v1/inbound", "/admin/campaigns/:id/preview":
 			// A bounce that changed nothing, a live preview (posted at
 			// every pause in typing, never written) leave no row.
 			a.OnlyIfWritten()
-		case "/api/v1/imports":
+		case "/api/v1/imports", "/admin/imports":
+			// An upload is stored in chunks, a transaction each, and
+			// deleted again when a later one fails: its row waits for
+			// the end, so a refused upload leaves neither.
 			a.Defer()
+			chunked = true
 		}
 		c.SetRequest(r.WithContext(ctx))
 		err := next(c)
@@ -98,6 +103,12 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 			if err == nil && !c.Response().Committed {
 				return aerr
 			}
+		}
+		if n := a.Commits(); n > 1 && !chunked {
+			// A failure after the first commit would have left part of
+			// the action: such a request runs in one transaction
+			// (store.Atomic).
+			s.log.Error("request committed its action in several transactions", "route", p, "commits", n)
 		}
 		if late := a.Late(); len(late) > 0 {
 			// A handler recorded part of its action after the row was

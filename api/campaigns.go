@@ -352,7 +352,7 @@ func (s *Server) lintCampaign(ctx context.Context, camp *store.Campaign, subID i
 	in := lint.Input{Message: buf.Bytes(), UnsubscribeURL: rcpt.UnsubscribeURL, ReturnPath: s.compose.ReturnPath(0), // only its domain matters to the lint
 		PostalAddress: comp.Sender.PostalAddress}
 	in.DKIM = s.dkim
-	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout}
+	checker := &lint.Checker{Resolver: s.resolver, Timeout: s.dnsTimeout, ImageGone: s.mediaGone}
 	if s.resolver == nil {
 		// cmd/utskick sets a resolver only when mail really leaves.
 		checker.NoDNSReason = noDNSEmbedded

@@ -25,9 +25,12 @@ type FieldError struct {
 	Msg   string
 	Key   string
 	Args  []string
+	Err   error // the mistake it reports, when there is one (a *mailtemplates.BodyError…)
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func (e *FieldError) Unwrap() error { return e.Err }
 
 func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}

@@ -23,7 +23,9 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -323,6 +325,37 @@ func (s *Server) listMedia(c echo.Context) error {
 		items[i] = mediaItem{Media: &ms[i], URL: s.mediaURL(&ms[i])}
 	}
 	return c.JSON(http.StatusOK, newPage(items, next))
+}
+
+// mediaGone tells the lint whether src is an image of this server's
+// media library (under UTSKICK_BASE_URL/media/) that GET /media/:id/:name
+// would not serve: no such row (deleted), another name, or stored in a
+// bucket that is not configured. Other addresses are not its business.
+// Whether the bucket still holds the object is not asked.
+func (s *Server) mediaGone(ctx context.Context, src string) (bool, error) {
+	rest, ok := strings.CutPrefix(src, s.baseURL+"/media/")
+	if !ok || s.baseURL == "" {
+		return false, nil
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	idText, name, _ := strings.Cut(rest, "/")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		return true, nil
+	}
+	if n, err := url.PathUnescape(name); err == nil {
+		name = n
+	}
+	m, err := s.st.MediaInfo(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return m.Name != name || (m.Storage == store.MediaInS3 && s.media == nil), nil
 }
 
 // serveMedia is GET /media/:id/:name, public: mail links here. The bytes

@@ -304,6 +304,49 @@ func TestApprovalMailsGoToPublishersAndBackToTheAuthor(t *testing.T) {
 	}
 }
 
+// TestApprovalMailsAreQueuedOncePerEvent: an approval mail is named by
+// its campaign, the revision its event made, its kind and its recipient,
+// so enqueueing it again (a retried request, a second ring) adds nothing,
+// while the next event of the same campaign mails anew.
+func TestApprovalMailsAreQueuedOncePerEvent(t *testing.T) {
+	u := newTwoUnits(t, storetest.Open(t))
+	ctx := context.Background()
+	id := u.draft(u.author)
+	path := fmt.Sprintf("/api/v1/campaigns/%d", id)
+	want(t, u.do("POST", path+"/send", u.author, ""), 202, nil)
+	want(t, u.do("POST", path+"/reject", u.pub1, `{"comment":"Rubriken"}`), 200, nil)
+	first := u.staffMails()
+	if len(first) != 3 {
+		t.Fatalf("staff mails after a request and a rejection: %v", first)
+	}
+	// Every queued approval mail again, as a retry of its request would.
+	qs, _ := u.insp.Queues()
+	for _, q := range qs {
+		ps, _ := u.insp.ListPendingTasks(q)
+		for _, tk := range ps {
+			var p queue.UserMailPayload
+			if err := json.Unmarshal(tk.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Revision == 0 {
+				t.Errorf("approval mail %s→%d names no revision", p.Purpose, p.UserID)
+			}
+			if err := u.q.Enqueue(ctx, queue.NewUserMailTask(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := u.staffMails(); fmt.Sprint(got) != fmt.Sprint(first) {
+		t.Errorf("a second enqueue of the same events queued more:\n got %v\nwant %v", got, first)
+	}
+	// Asking again after the rejection is a new event: the publishers
+	// are mailed again.
+	want(t, u.do("POST", path+"/send", u.author, ""), 202, nil)
+	if got := u.staffMails(); len(got) != len(first)+2 {
+		t.Errorf("a new request mailed %d more, want 2: %v", len(got)-len(first), got)
+	}
+}
+
 // TestTemplatesAndInboundFollowTheGrants: templates are shared by the
 // lists, so any grant reads them; writing needs a publisher — of every
 // list that uses the template for a change or deletion. Inbound mail,

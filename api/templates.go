@@ -258,9 +258,13 @@ func contentError(err error) error {
 	case errors.As(err, &fe):
 		return fieldErr("from", "the saved sender %q is not an address; set from again (\"\" for the default sender)", fe.From)
 	case errors.As(err, &pe):
-		return fieldErr(pe.Field, "placeholder %s: %s", pe.Placeholder, pe.Msg)
+		fe := fieldErr(pe.Field, "placeholder %s: %s", pe.Placeholder, pe.Msg)
+		fe.Err = pe
+		return fe
 	case errors.As(err, &be):
-		return fieldErr("body", "%s", be.Error())
+		fe := fieldErr("body", "%s", be.Error())
+		fe.Err = be
+		return fe
 	case errors.As(err, &le):
 		return fieldErr("template."+strings.TrimPrefix(le.Field, "template."), "%s", le.Msg)
 	}

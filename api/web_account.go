@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -123,7 +124,12 @@ func (s *Server) accountPassword(c echo.Context) error {
 	ws := webSessionOf(c)
 	err := validateNewPassword(req.Password, req.Confirm)
 	if err == nil {
-		err = s.st.ChangePassword(c.Request().Context(), ws.User.ID, req.Current, req.Password, actor(c))
+		// The change ends every session of the user; this browser's new
+		// one commits with it, or neither does.
+		by := actor(c)
+		err = s.startSessionWith(c, ws.User, func(ctx context.Context) error {
+			return s.st.ChangePassword(ctx, ws.User.ID, req.Current, req.Password, by)
+		})
 		if errors.Is(err, store.ErrBadCredentials) {
 			err = &FieldError{Field: "current", Msg: "is not the current password", Key: "err.current_password"}
 		}
@@ -137,9 +143,6 @@ func (s *Server) accountPassword(c echo.Context) error {
 			return err
 		}
 		return s.renderWeb(c, http.StatusUnprocessableEntity, "account", p.Lang, p)
-	}
-	if err := s.startSession(c, ws.User); err != nil {
-		return err
 	}
 	s.flash(c, "flash.password_changed")
 	return redirect(c, "/admin/account")

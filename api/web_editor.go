@@ -180,6 +180,9 @@ func (s *Server) editorCreate(c echo.Context) error {
 // campaignFormErrors places a save's error at its field: a 400's field,
 // or the field a conflict names (revision, list_ids).
 func (s *Server) campaignFormErrors(c echo.Context, err error) map[string]string {
+	if field, msg, _, ok := s.contentText(c, err); ok {
+		return map[string]string{field: msg}
+	}
 	if m := s.formErrors(c, err); m != nil {
 		field := ""
 		for k := range m {
@@ -243,8 +246,8 @@ func (s *Server) fillPreview(c echo.Context, p *editorData, camp *store.Campaign
 	ctx := c.Request().Context()
 	comp, rcpt, err := s.previewParts(ctx, camp, previewOptions{})
 	if err != nil {
-		p.PreviewError = errorText(contentError(err))
-		p.Findings = contentFindings(err)
+		p.PreviewError = s.contentErrorText(c, err)
+		p.Findings = s.contentFindings(c, err)
 		return
 	}
 	p.TextPreview = comp.Compiled.Text(rcpt)
@@ -252,13 +255,52 @@ func (s *Server) fillPreview(c echo.Context, p *editorData, camp *store.Campaign
 }
 
 // contentFindings turns an error of the content into a finding with its
-// line.
-func contentFindings(err error) []finding {
+// line, in the page's language.
+func (s *Server) contentFindings(c echo.Context, err error) []finding {
 	var be *mailtemplates.BodyError
 	if errors.As(err, &be) {
-		return []finding{{Code: "body", Severity: "error", Message: be.Msg, Line: be.Line}}
+		return []finding{{Code: "body", Severity: "error", Message: s.bodyErrorText(c, be), Line: be.Line}}
 	}
-	return []finding{{Code: "content", Severity: "error", Message: errorText(contentError(err))}}
+	return []finding{{Code: "content", Severity: "error", Message: s.contentErrorText(c, err)}}
+}
+
+// bodyErrorText is a body mistake in the page's language, without its
+// line: the words of "content."+Key filled with its Params, or the
+// English when there are none.
+func (s *Server) bodyErrorText(c echo.Context, be *mailtemplates.BodyError) string {
+	if wording, ok := s.web.cats[s.webLang(c)]["content."+be.Key]; ok && be.Key != "" {
+		return lint.Fill(wording, be.Params)
+	}
+	return be.Msg
+}
+
+// contentText words a body or placeholder mistake in err for the page:
+// the field it belongs to, the message (a body mistake names its line)
+// and the line; ok is false for any other error. The JSON API keeps the
+// English of contentError.
+func (s *Server) contentText(c echo.Context, err error) (field, msg string, line int, ok bool) {
+	var be *mailtemplates.BodyError
+	var pe *mailtemplates.PlaceholderError
+	switch {
+	case errors.As(err, &pe):
+		what := pe.Msg
+		if wording, found := s.web.cats[s.webLang(c)]["content.placeholder."+pe.Key]; found && pe.Key != "" {
+			what = lint.Fill(wording, pe.Params)
+		}
+		return pe.Field, s.t(c, "content.placeholder", "placeholder", pe.Placeholder, "msg", what), 0, true
+	case errors.As(err, &be):
+		return "body", s.t(c, "content.at_line", "line", strconv.Itoa(be.Line), "msg", s.bodyErrorText(c, be)), be.Line, true
+	}
+	return "", "", 0, false
+}
+
+// contentErrorText is err as the preview shows it: a content mistake in
+// the page's language, anything else as the API words it.
+func (s *Server) contentErrorText(c echo.Context, err error) string {
+	if _, msg, _, ok := s.contentText(c, err); ok {
+		return msg
+	}
+	return errorText(contentError(err))
 }
 
 var quotedRE = regexp.MustCompile(`"([^"]{4,})"|(https?://[^\s"')]+)`)
@@ -272,7 +314,7 @@ func (s *Server) findings(c echo.Context, camp *store.Campaign) []finding {
 	defer cancel()
 	rep, err := s.lintCampaign(ctx, camp, 0, false)
 	if err != nil {
-		return contentFindings(err)
+		return s.contentFindings(c, err)
 	}
 	lines := strings.Split(camp.Body, "\n")
 	out := make([]finding, 0, len(rep.Findings))
@@ -420,7 +462,7 @@ func (s *Server) editorAutosave(c echo.Context) error {
 	}
 	var be *mailtemplates.BodyError
 	if errors.As(err, &be) {
-		ans.Findings = contentFindings(err)
+		ans.Findings = s.contentFindings(c, err)
 	} else if m, ok := errs["body"]; ok {
 		ans.Findings = []finding{{Code: "body", Severity: "error", Message: m, Line: lineInMessage(m)}}
 	}
@@ -579,7 +621,7 @@ func (s *Server) writePreview(c echo.Context, camp *store.Campaign) error {
 	}
 	comp, rcpt, err := s.previewParts(ctx, camp, o)
 	if err != nil {
-		return c.String(http.StatusUnprocessableEntity, errorText(contentError(err)))
+		return c.String(http.StatusUnprocessableEntity, s.contentErrorText(c, err))
 	}
 	if format == "text" {
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(comp.Compiled.Text(rcpt)))

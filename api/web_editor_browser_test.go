@@ -11,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/store"
+	"github.com/storsthlm/utskick/store/storetest"
 	"github.com/storsthlm/utskick/worker"
 )
 
@@ -46,27 +46,6 @@ type editorWalkResult struct {
 	Figures      map[string]int `json:"figures"`
 	Charts       int            `json:"charts"`
 	ChartTables  int            `json:"chartTables"`
-}
-
-// testClock is the clock of the store, the API and the worker in a walk:
-// real time shifted by an offset the test sets, so it runs on by itself
-// and can be moved to a later day.
-type testClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-// set makes it t now.
-func (c *testClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset = time.Until(t)
 }
 
 // tuesdayAfterDST is the first Tuesday after the next change of Swedish
@@ -181,9 +160,9 @@ func TestEditorInChromium(t *testing.T) {
 	}
 	ctx := context.Background()
 	loc := mailtemplates.Stockholm()
-	clock := &testClock{}
+	clock := &storetest.Clock{}
 	// The Friday before the spring change of 2027 (28 March), 10:00.
-	clock.set(time.Date(2027, 3, 26, 10, 0, 0, 0, loc))
+	clock.Set(time.Date(2027, 3, 26, 10, 0, 0, 0, loc))
 	day := tuesdayAfterDST(clock.Now())
 	wantAt := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, loc).UTC()
 	var movedAt time.Time
@@ -192,7 +171,7 @@ func TestEditorInChromium(t *testing.T) {
 		Routes: func(lv *liveServer, mux *http.ServeMux) {
 			// The morning of the send, three seconds before it.
 			mux.HandleFunc("/__test/clock", func(w http.ResponseWriter, r *http.Request) {
-				clock.set(wantAt.Add(-3 * time.Second))
+				clock.Set(wantAt.Add(-3 * time.Second))
 				movedAt = time.Now()
 				fmt.Fprint(w, clock.Now().In(loc).Format(time.RFC3339))
 			})

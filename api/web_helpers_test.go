@@ -42,6 +42,7 @@ type webTest struct {
 	t     testing.TB
 	srv   *api.Server
 	st    *store.Store
+	dsn   string // the SQLite file, for a test that injects a fault
 	clock *webClock
 	mr    *miniredis.Miniredis
 	insp  *asynq.Inspector
@@ -52,7 +53,8 @@ const webBase = "https://nyhetsbrev.example.se"
 func newWebTest(t testing.TB, mod func(*api.Deps)) *webTest {
 	t.Helper()
 	clk := &webClock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: clk.Now})
+	dsn := storetest.SQLiteDSN(t)
+	st := storetest.OpenDSN(t, dsn, storetest.Options{Now: clk.Now})
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
@@ -75,7 +77,7 @@ func newWebTest(t testing.TB, mod func(*api.Deps)) *webTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &webTest{t: t, srv: srv, st: st, clock: clk, mr: mr, insp: asynq.NewInspectorFromRedisClient(rc)}
+	return &webTest{t: t, srv: srv, st: st, dsn: dsn, clock: clk, mr: mr, insp: asynq.NewInspectorFromRedisClient(rc)}
 }
 
 // user makes an active user with password pw, as an invitation followed

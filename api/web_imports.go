@@ -276,14 +276,19 @@ func (s *Server) importStart(c echo.Context) error {
 	ctx := c.Request().Context()
 	opts, err := parseImportOptions(v)
 	if err == nil {
-		err = s.st.ConfigureImport(ctx, id, store.ImportSettings{Mode: opts.mode, ListIDs: opts.listIDs,
-			Overwrite: opts.overwrite, ConsentBasis: opts.consentBasis, UserID: webSessionOf(c).User.ID})
-	}
-	if err == nil {
-		var size int64
-		if size, err = s.st.ImportUploadSize(ctx, id); err == nil {
-			err = s.st.QueueImport(ctx, id, size)
-		}
+		// The review and the queueing are one change, with its audit row:
+		// a failure of the second leaves the upload as it was.
+		err = s.st.Atomic(ctx, func(ctx context.Context) error {
+			if err := s.st.ConfigureImport(ctx, id, store.ImportSettings{Mode: opts.mode, ListIDs: opts.listIDs,
+				Overwrite: opts.overwrite, ConsentBasis: opts.consentBasis, UserID: webSessionOf(c).User.ID}); err != nil {
+				return err
+			}
+			size, err := s.st.ImportUploadSize(ctx, id)
+			if err != nil {
+				return err
+			}
+			return s.st.QueueImport(ctx, id, size)
+		})
 	}
 	if err == nil {
 		if err := s.q.Enqueue(ctx, queue.NewImportTask(id)); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -25,7 +26,8 @@ import (
 
 // BenchmarkCampaignReportPage times GET /admin/campaigns/{id}/report — the
 // stats, the first page of the delivery log, the charts and the template —
-// on SQLite with UTSKICK_BENCH_DELIVERIES deliveries (100,000 by default;
+// on each of storetest.Backends (Postgres when UTSKICK_TEST_POSTGRES is
+// set) with UTSKICK_BENCH_DELIVERIES deliveries (100,000 by default;
 // docs/reports.md quotes 1,000,000, where the budget is 100 ms):
 //
 //	UTSKICK_BENCH_DELIVERIES=1000000 go test -run '^$' -bench CampaignReportPage ./api
@@ -37,9 +39,14 @@ func BenchmarkCampaignReportPage(b *testing.B) {
 			b.Fatalf("UTSKICK_BENCH_DELIVERIES=%q: want a number ≥ 1000", v)
 		}
 	}
-	dsn := storetest.SQLiteDSN(b)
+	for _, be := range storetest.Backends {
+		b.Run(be.Name, func(b *testing.B) { benchReportPage(b, be.Name, be.DSN(b), n) })
+	}
+}
+
+func benchReportPage(b *testing.B, engine, dsn string, n int) {
 	st := storetest.OpenDSN(b, dsn, storetest.Options{})
-	campaignID := seedReportBench(b, st, strings.TrimPrefix(dsn, "sqlite:"), n)
+	campaignID := seedReportBench(b, st, engine, dsn, n)
 	tmpl, err := mailtemplates.New()
 	if err != nil {
 		b.Fatal(err)
@@ -93,7 +100,11 @@ func BenchmarkCampaignReportPage(b *testing.B) {
 			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "worst-ms")
 			// The budget is judged on CPU time: wall time on a machine
 			// shared with other builds measures the queue for the cores.
-			if n >= 1_000_000 && cpu > 100*time.Millisecond {
+			// The budget is the issue's, for SQLite; on Postgres the
+			// queries run in the server's processes, which this process's
+			// CPU time does not see, so the median wall time is only
+			// reported (docs/reports.md).
+			if engine == "sqlite" && n >= 1_000_000 && cpu > 100*time.Millisecond {
 				b.Errorf("%s CPU per page at %d deliveries (median wall %s); the budget is 100 ms", cpu, n, median)
 			}
 		})
@@ -133,10 +144,10 @@ func benchSession(b *testing.B, st *store.Store) *http.Cookie {
 
 // seedReportBench fills a tracked list and a campaign with n subscribers
 // and deliveries in set-based statements on a second connection to the
-// same SQLite file (the triggers keep the counters as they go), then a
+// same database (the triggers keep the counters as they go), then a
 // month of hourly event counters over 20 links, as the tracking path
 // leaves them.
-func seedReportBench(b *testing.B, st *store.Store, path string, n int) int64 {
+func seedReportBench(b *testing.B, st *store.Store, engine, dsn string, n int) int64 {
 	ctx := context.Background()
 	l := &store.List{Slug: "big", Name: "Big", Language: "sv", Optin: store.OptinSingle, Visibility: store.VisibilityPrivate,
 		TrackOpens: true, TrackClicks: true}
@@ -147,7 +158,13 @@ func seedReportBench(b *testing.B, st *store.Store, path string, n int) int64 {
 	if err := st.CreateCampaign(ctx, c); err != nil {
 		b.Fatal(err)
 	}
-	db, err := gorm.Open(sqlite.Open(path+"?_busy_timeout=10000"), &gorm.Config{Logger: logger.Discard})
+	var db *gorm.DB
+	var err error
+	if engine == "postgres" {
+		db, err = gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	} else {
+		db, err = gorm.Open(sqlite.Open(strings.TrimPrefix(dsn, "sqlite:")+"?_busy_timeout=10000"), &gorm.Config{Logger: logger.Discard})
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,6 +176,9 @@ func seedReportBench(b *testing.B, st *store.Store, path string, n int) int64 {
 	start := time.Now()
 	now := time.Date(2026, 11, 3, 7, 0, 0, 0, time.UTC)
 	seq := fmt.Sprintf("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %d) SELECT i FROM g", n)
+	if engine == "postgres" {
+		seq = fmt.Sprintf("SELECT i FROM generate_series(1, %d) AS g(i)", n)
+	}
 	for _, s := range []struct {
 		sql  string
 		args []any
@@ -201,7 +221,7 @@ func seedReportBench(b *testing.B, st *store.Store, path string, n int) int64 {
 	}
 	err = db.Transaction(func(tx *gorm.DB) error {
 		for _, r := range rows {
-			q := "INSERT INTO stat_counts (scope, scope_id, metric, link, bucket, n) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = excluded.n"
+			q := "INSERT INTO stat_counts (scope, scope_id, metric, link, bucket, n) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, scope_id, metric, link, bucket) DO UPDATE SET n = excluded.n"
 			if r[0] == "lnk" {
 				q, r = "INSERT INTO campaign_links (campaign_id, idx, url) VALUES (?, ?, ?)", []any{r[1], r[3], r[2]}
 			}
@@ -215,9 +235,11 @@ func seedReportBench(b *testing.B, st *store.Store, path string, n int) int64 {
 		b.Fatal(err)
 	}
 	db.Exec("ANALYZE")
-	// As a server that has run a while would have it: the bulk insert
-	// folded from the WAL into the database file.
-	db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	b.Logf("seeded %d subscribers and deliveries in %s", n, time.Since(start).Round(time.Millisecond))
+	if engine == "sqlite" {
+		// As a server that has run a while would have it: the bulk insert
+		// folded from the WAL into the database file.
+		db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	b.Logf("%s: seeded %d subscribers and deliveries in %s", engine, n, time.Since(start).Round(time.Millisecond))
 	return c.ID
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -56,13 +57,34 @@ func (s *Server) setCookie(c echo.Context, name, value string, expires time.Time
 // startSession signs u in on this browser: a new session row and its
 // cookie, which lasts until the session's absolute end.
 func (s *Server) startSession(c echo.Context, u *store.User) error {
+	return s.startSessionWith(c, u, nil)
+}
+
+// startSessionWith is startSession after first, the rest of the change
+// that signs u in (a code used, a password changed): both, and the
+// request's audit row, commit in one transaction, so a failure of the
+// session leaves no code used or password changed without its row. The
+// cookie is set only once it committed.
+func (s *Server) startSessionWith(c echo.Context, u *store.User, first func(ctx context.Context) error) error {
 	now := s.now()
 	// From here the request acts as u: the audit row of the sign-in (or
 	// of the password set from a link) names the user.
-	c.SetRequest(c.Request().WithContext(store.WithActor(c.Request().Context(), store.Actor{Source: "web", UserID: u.ID,
-		IP: c.RealIP(), UserAgent: c.Request().UserAgent()})))
-	secret, sess, err := s.st.CreateSession(c.Request().Context(), store.NewSession{UserID: u.ID, IP: c.RealIP(),
-		UserAgent: c.Request().UserAgent(), Now: now, ExpiresAt: now.Add(s.sessionMax)})
+	ctx := store.WithActor(c.Request().Context(), store.Actor{Source: "web", UserID: u.ID,
+		IP: c.RealIP(), UserAgent: c.Request().UserAgent()})
+	c.SetRequest(c.Request().WithContext(ctx))
+	var secret string
+	var sess *store.Session
+	err := s.st.Atomic(ctx, func(ctx context.Context) error {
+		if first != nil {
+			if err := first(ctx); err != nil {
+				return err
+			}
+		}
+		var err error
+		secret, sess, err = s.st.CreateSession(ctx, store.NewSession{UserID: u.ID, IP: c.RealIP(),
+			UserAgent: c.Request().UserAgent(), Now: now, ExpiresAt: now.Add(s.sessionMax)})
+		return err
+	})
 	if err != nil {
 		return err
 	}

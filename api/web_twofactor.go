@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -60,11 +61,21 @@ func (s *Server) signinCode(c echo.Context) error {
 		return s.renderWeb(c, http.StatusTooManyRequests, "signin_code", p.Lang, p)
 	}
 	by := store.Actor{Source: "web", UserID: u.ID, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
-	// The sign-in is two transactions (the code used, then the session):
-	// its row waits for the end, so that it holds both and names the
-	// sign-in rather than the code's route.
-	store.AuditOf(ctx).Defer()
-	recovery, err := s.st.VerifySecondFactor(store.WithActor(ctx, by), u.ID, c.FormValue("code"))
+	// The sign-in is the code used and the session made: one
+	// transaction with its row, which names the sign-in rather than the
+	// code's route.
+	err = s.startSessionWith(c, u, func(ctx context.Context) error {
+		recovery, err := s.st.VerifySecondFactor(ctx, u.ID, c.FormValue("code"))
+		if err != nil {
+			return err
+		}
+		if a := store.AuditOf(ctx); a != nil {
+			a.SetAction("auth.signin")
+			a.SetObject("user", u.ID)
+			a.Note("second_factor", map[bool]string{true: "recovery code", false: "totp"}[recovery])
+		}
+		return nil
+	})
 	if errors.Is(err, store.ErrBadCode) {
 		if aerr := s.st.AppendAudit(ctx, by, "auth.code_failed", "user", strconv.FormatInt(u.ID, 10), nil); aerr != nil {
 			return aerr
@@ -76,14 +87,6 @@ func (s *Server) signinCode(c echo.Context) error {
 		return err
 	}
 	s.setCookie(c, pending2FACookie, "", time.Time{})
-	if a := store.AuditOf(ctx); a != nil {
-		a.SetAction("auth.signin")
-		a.SetObject("user", u.ID)
-		a.Note("second_factor", map[bool]string{true: "recovery code", false: "totp"}[recovery])
-	}
-	if err := s.startSession(c, u); err != nil {
-		return err
-	}
 	return redirect(c, p.Next)
 }
 

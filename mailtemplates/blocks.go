@@ -41,9 +41,31 @@ func BlockKinds() []string {
 
 // BodyError is a mistake in a campaign body's blocks, with the line it is
 // on (1-based).
+//
+// Msg is the English; Key and Params name the same mistake for a page that
+// words it in its reader's language (the i18n key "content."+Key, with
+// {name} placeholders filled from Params).
 type BodyError struct {
-	Line int
-	Msg  string
+	Line   int
+	Msg    string
+	Key    string
+	Params map[string]string
+}
+
+// problem is a mistake in words (Msg, the English) and as a key with
+// params, before it has a line.
+type problem struct {
+	Msg    string
+	Key    string
+	Params map[string]string
+}
+
+func newProblem(key string, params map[string]string, format string, args ...any) *problem {
+	return &problem{Msg: fmt.Sprintf(format, args...), Key: key, Params: params}
+}
+
+func (p *problem) at(line int) *BodyError {
+	return &BodyError{Line: line, Msg: p.Msg, Key: p.Key, Params: p.Params}
 }
 
 func (e *BodyError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
@@ -57,7 +79,7 @@ type Block struct {
 	Name  string // editorial, article, calendar
 	Attrs map[string]string
 	line  int
-	err   string
+	err   *problem
 }
 
 // Kind implements ast.Node.
@@ -96,27 +118,28 @@ func (blockParser) Open(parent ast.Node, reader text.Reader, pc parser.Context) 
 	m := blockOpenRE.FindSubmatch(body)
 	switch {
 	case m == nil:
-		b.err = fmt.Sprintf("cannot read the block line %q; write :::article{kicker=\"…\"}", string(body))
+		b.err = newProblem("block_line", map[string]string{"text": string(body)}, "cannot read the block line %q; write :::article{kicker=\"…\"}", string(body))
 	case len(m[1]) == 0:
-		b.err = "a closing ::: without an opening block"
+		b.err = newProblem("block_unopened", nil, "a closing ::: without an opening block")
 	default:
 		b.Name = strings.ToLower(string(m[1]))
 		b.err = parseBlockAttrs(b, string(m[2]))
 	}
-	if b.err == "" && parent.Kind() != ast.KindDocument {
-		b.err = fmt.Sprintf("a :::%s block inside another block or list; blocks do not nest (close the previous one with :::)", b.Name)
+	if b.err == nil && parent.Kind() != ast.KindDocument {
+		b.err = newProblem("block_nested", map[string]string{"block": b.Name}, "a :::%s block inside another block or list; blocks do not nest (close the previous one with :::)", b.Name)
 	}
 	reader.AdvanceToEOL()
 	return b, parser.HasChildren
 }
 
-func parseBlockAttrs(b *Block, s string) string {
+func parseBlockAttrs(b *Block, s string) *problem {
 	known, ok := blockTypes[b.Name]
 	if !ok {
-		return fmt.Sprintf("unknown block type %q (known: %s)", b.Name, strings.Join(BlockKinds(), ", "))
+		return newProblem("block_unknown", map[string]string{"block": b.Name, "known": strings.Join(BlockKinds(), ", ")},
+			"unknown block type %q (known: %s)", b.Name, strings.Join(BlockKinds(), ", "))
 	}
 	if s == "" {
-		return ""
+		return nil
 	}
 	inner := s[1 : len(s)-1]
 	rest := blockAttrRE.ReplaceAllStringFunc(inner, func(kv string) string {
@@ -125,7 +148,8 @@ func parseBlockAttrs(b *Block, s string) string {
 		return ""
 	})
 	if strings.TrimSpace(rest) != "" {
-		return fmt.Sprintf("cannot read the attributes %q; write them as name=\"value\"", strings.TrimSpace(rest))
+		return newProblem("block_attrs", map[string]string{"text": strings.TrimSpace(rest)},
+			"cannot read the attributes %q; write them as name=\"value\"", strings.TrimSpace(rest))
 	}
 	for k := range b.Attrs {
 		found := false
@@ -133,10 +157,11 @@ func parseBlockAttrs(b *Block, s string) string {
 			found = found || a == k
 		}
 		if !found {
-			return fmt.Sprintf("a :::%s block has no attribute %q (it has: %s)", b.Name, k, strings.Join(known, ", "))
+			return newProblem("block_attr_unknown", map[string]string{"block": b.Name, "attr": k, "known": strings.Join(known, ", ")},
+				"a :::%s block has no attribute %q (it has: %s)", b.Name, k, strings.Join(known, ", "))
 		}
 	}
-	return ""
+	return nil
 }
 
 func unescapeAttr(s string) string {
@@ -258,8 +283,8 @@ type blockShaper struct {
 func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser.Context) {
 	src := reader.Source()
 	var errs []*BodyError
-	fail := func(line int, format string, args ...any) {
-		errs = append(errs, &BodyError{Line: line, Msg: fmt.Sprintf(format, args...)})
+	fail := func(line int, p *problem) {
+		errs = append(errs, p.at(line))
 	}
 	// Figures first, everywhere.
 	var paras []*ast.Paragraph
@@ -280,25 +305,25 @@ func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser
 
 	// Blocks in the wrong place (nested ones) are only reported.
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
-		if b, ok := n.(*Block); ok && entering && b.err != "" {
-			fail(b.line, "%s", b.err)
+		if b, ok := n.(*Block); ok && entering && b.err != nil {
+			fail(b.line, b.err)
 		}
 		return ast.WalkContinue, nil
 	})
 	for n := doc.FirstChild(); n != nil; {
 		next := n.NextSibling()
 		b, ok := n.(*Block)
-		if !ok || b.err != "" {
+		if !ok || b.err != nil {
 			n = next
 			continue
 		}
 		for _, k := range []string{"image", "more"} {
 			if v, ok := b.Attrs[k]; ok && !absoluteURL(v) {
-				fail(b.line, "%s=%q must be an absolute https:// URL", k, v)
+				fail(b.line, newProblem("block_attr_url", map[string]string{"attr": k, "value": v}, "%s=%q must be an absolute https:// URL", k, v))
 			}
 		}
 		if _, ok := b.Attrs["more_text"]; ok && b.Attrs["more"] == "" {
-			fail(b.line, "more_text needs more=\"https://…\"")
+			fail(b.line, newProblem("block_more_text", nil, "more_text needs more=\"https://…\""))
 		}
 		var headline ast.Node
 		for c := b.FirstChild(); c != nil; c = c.NextSibling() {
@@ -310,10 +335,10 @@ func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser
 			}
 		}
 		if headline != nil && headline != b.FirstChild() {
-			fail(b.line, "the headline (## …) must be the first thing in a :::%s block", b.Name)
+			fail(b.line, newProblem("block_headline_first", map[string]string{"block": b.Name}, "the headline (## …) must be the first thing in a :::%s block", b.Name))
 		}
 		if b.Name == "article" && headline == nil {
-			fail(b.line, "an article needs a headline: a line starting with ## right after :::article")
+			fail(b.line, newProblem("block_article_headline", nil, "an article needs a headline: a line starting with ## right after :::article"))
 		}
 		var title string
 		if headline != nil {
@@ -346,7 +371,7 @@ func (s *blockShaper) Transform(doc *ast.Document, reader text.Reader, pc parser
 				c = cn
 			}
 			if lists == 0 {
-				fail(b.line, "a calendar needs a list of entries: - date | title")
+				fail(b.line, newProblem("block_calendar_list", nil, "a calendar needs a list of entries: - date | title"))
 			}
 		}
 		if more := b.Attrs["more"]; more != "" {

@@ -3,6 +3,7 @@ package mailtemplates
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/yuin/goldmark/ast"
@@ -37,12 +38,17 @@ const (
 	maxIndent = 64
 )
 
+// counts are the params of a size mistake: what was found, and the most.
+func counts(n, most int) map[string]string {
+	return map[string]string{"n": strconv.Itoa(n), "max": strconv.Itoa(most)}
+}
+
 // checkBody checks a body's placeholders, then its shape as goldmark will
 // see it: with the placeholders replaced by markers, so that the "_" of
 // {{ first_name }} is not taken for markup.
 func checkBody(body string) error {
 	if n := utf8.RuneCountInString(body); n > MaxBodyChars {
-		return &BodyError{Line: 1, Msg: fmt.Sprintf("the body is %d characters; at most %d fit in a mail (split the issue, or link to longer texts)", n, MaxBodyChars)}
+		return newProblem("body_chars", counts(n, MaxBodyChars), "the body is %d characters; at most %d fit in a mail (split the issue, or link to longer texts)", n, MaxBodyChars).at(1)
 	}
 	marked, _, err := extractPlaceholders("body", body, "", 0)
 	if err != nil {
@@ -62,12 +68,12 @@ func checkBodyShape(src []byte) error {
 		}
 		l := src[start:end]
 		if n := utf8.RuneCount(l); n > MaxParagraphChars {
-			return &BodyError{Line: line, Msg: fmt.Sprintf("the line is %d characters; at most %d (break it into paragraphs with blank lines)", n, MaxParagraphChars)}
+			return newProblem("line_chars", counts(n, MaxParagraphChars), "the line is %d characters; at most %d (break it into paragraphs with blank lines)", n, MaxParagraphChars).at(line)
 		}
 		if depth, indent := nesting(l); depth > MaxNesting {
-			return &BodyError{Line: line, Msg: fmt.Sprintf("quotes or lists nested %d deep; at most %d", depth, MaxNesting)}
+			return newProblem("nesting", counts(depth, MaxNesting), "quotes or lists nested %d deep; at most %d", depth, MaxNesting).at(line)
 		} else if indent > maxIndent {
-			return &BodyError{Line: line, Msg: fmt.Sprintf("the line is indented by %d columns; at most %d", indent, maxIndent)}
+			return newProblem("indent", counts(indent, maxIndent), "the line is indented by %d columns; at most %d", indent, maxIndent).at(line)
 		}
 		start = end + 1
 	}
@@ -102,9 +108,9 @@ func checkBodyShape(src []byte) error {
 		line := lineOf(src, lines.At(0).Start)
 		switch {
 		case size > MaxParagraphChars:
-			err = &BodyError{Line: line, Msg: fmt.Sprintf("a paragraph of %d characters; at most %d (split it with a blank line)", size, MaxParagraphChars)}
+			err = newProblem("paragraph_chars", counts(size, MaxParagraphChars), "a paragraph of %d characters; at most %d (split it with a blank line)", size, MaxParagraphChars).at(line)
 		case markup > MaxParagraphMarkup:
-			err = &BodyError{Line: line, Msg: fmt.Sprintf("a paragraph with %d markup characters ([ ] ( * _ ~ ` <); at most %d (split it with a blank line)", markup, MaxParagraphMarkup)}
+			err = newProblem("paragraph_markup", counts(markup, MaxParagraphMarkup), "a paragraph with %d markup characters ([ ] ( * _ ~ ` <); at most %d (split it with a blank line)", markup, MaxParagraphMarkup).at(line)
 		default:
 			return ast.WalkContinue, nil
 		}

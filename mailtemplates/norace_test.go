@@ -3,3 +3,5 @@
 package mailtemplates
 
 const slowdown = 1
+
+const raceDetector = false

@@ -1,6 +1,7 @@
 package mailtemplates
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -25,11 +26,26 @@ type Placeholder struct {
 }
 
 // PlaceholderError names a placeholder that cannot be filled in.
+//
+// Msg is the English; Key and Params word the same for a page in its
+// reader's language (i18n key "content.placeholder."+Key), as BodyError's.
 type PlaceholderError struct {
 	Field       string // "subject", "preheader" or "body"
 	Placeholder string // as written
 	Msg         string
+	Key         string
+	Params      map[string]string
 }
+
+// placeholderProblem is what parsePlaceholder found wrong: the English,
+// and its key and params for PlaceholderError.
+type placeholderProblem struct {
+	msg    string
+	key    string
+	params map[string]string
+}
+
+func (p *placeholderProblem) Error() string { return p.msg }
 
 func (e *PlaceholderError) Error() string {
 	return fmt.Sprintf("%s: placeholder %s: %s", e.Field, e.Placeholder, e.Msg)
@@ -61,22 +77,23 @@ func parsePlaceholder(inner string) (Placeholder, error) {
 	case strings.HasPrefix(name, "attr."):
 		key := strings.TrimPrefix(name, "attr.")
 		if !attrKeyRE.MatchString(key) {
-			return p, fmt.Errorf("attribute names are letters, digits, _ and -")
+			return p, &placeholderProblem{"attribute names are letters, digits, _ and -", "attr_name", nil}
 		}
 		p.Name, p.Attr = "attr", key
 	case name == "":
-		return p, fmt.Errorf("empty placeholder")
+		return p, &placeholderProblem{"empty placeholder", "empty", nil}
 	default:
-		return p, fmt.Errorf("unknown placeholder %q (known: name, first_name, email, attr.<key>, unsubscribe_url, preferences_url)", name)
+		return p, &placeholderProblem{fmt.Sprintf("unknown placeholder %q (known: name, first_name, email, attr.<key>, unsubscribe_url, preferences_url)", name),
+			"unknown", map[string]string{"name": name}}
 	}
 	if len(parts) == 2 {
 		m := defaultRE.FindStringSubmatch(strings.TrimSpace(parts[1]))
 		if m == nil {
-			return p, fmt.Errorf(`after | only default "text" is allowed`)
+			return p, &placeholderProblem{`after | only default "text" is allowed`, "after_bar", nil}
 		}
 		d, err := strconv.Unquote(m[1])
 		if err != nil {
-			return p, fmt.Errorf("bad default text: %v", err)
+			return p, &placeholderProblem{fmt.Sprintf("bad default text: %v", err), "bad_default", nil}
 		}
 		p.Default = d
 	}
@@ -101,15 +118,21 @@ func extractPlaceholders(field, s, nonce string, offset int) (string, []Placehol
 	last := 0
 	for _, m := range placeholderRE.FindAllStringSubmatchIndex(s, -1) {
 		if i := strings.Index(s[last:m[0]], "{{"); i >= 0 {
-			return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}"}
+			return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}", Key: "unclosed"}
 		}
 		if len(ps) == MaxPlaceholders {
 			return "", nil, &PlaceholderError{Field: field, Placeholder: s[m[0]:m[1]],
-				Msg: fmt.Sprintf("more than %d placeholders; a mail needs a few", MaxPlaceholders)}
+				Msg: fmt.Sprintf("more than %d placeholders; a mail needs a few", MaxPlaceholders),
+				Key: "too_many", Params: map[string]string{"max": strconv.Itoa(MaxPlaceholders)}}
 		}
 		p, err := parsePlaceholder(s[m[2]:m[3]])
 		if err != nil {
-			return "", nil, &PlaceholderError{Field: field, Placeholder: s[m[0]:m[1]], Msg: err.Error()}
+			pe := &PlaceholderError{Field: field, Placeholder: s[m[0]:m[1]], Msg: err.Error()}
+			var pb *placeholderProblem
+			if errors.As(err, &pb) {
+				pe.Key, pe.Params = pb.key, pb.params
+			}
+			return "", nil, pe
 		}
 		out.WriteString(s[last:m[0]])
 		out.WriteString(marker(nonce, offset+len(ps)))
@@ -117,7 +140,7 @@ func extractPlaceholders(field, s, nonce string, offset int) (string, []Placehol
 		last = m[1]
 	}
 	if strings.Contains(s[last:], "{{") {
-		return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}"}
+		return "", nil, &PlaceholderError{Field: field, Placeholder: "{{", Msg: "not closed with }}", Key: "unclosed"}
 	}
 	out.WriteString(s[last:])
 	return out.String(), ps, nil

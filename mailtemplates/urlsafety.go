@@ -125,8 +125,8 @@ func (urlGuard) Transform(doc *ast.Document, reader text.Reader, pc parser.Conte
 		}
 		// Entities are decoded when goldmark writes the URL.
 		if u := html.UnescapeString(string(*dest)); !SafeURL(u) {
-			errs = append(errs, &BodyError{Line: blockLine(n, src),
-				Msg: fmt.Sprintf("the %s %q must be an https://, http://, mailto: or tel: address, not %s:", kind, shorten(u, 60), URLScheme(u))})
+			errs = append(errs, newProblem("unsafe_url."+kind, map[string]string{"url": shorten(u, 60), "scheme": URLScheme(u)},
+				"the %s %q must be an https://, http://, mailto: or tel: address, not %s:", kind, shorten(u, 60), URLScheme(u)).at(blockLine(n, src)))
 			*dest = nil
 		}
 		return ast.WalkContinue, nil

@@ -173,13 +173,27 @@ type UserMailPayload struct {
 	// four eyes tells the publishers a send waits, and the one who asked
 	// what was decided, through this same staff-mail path.
 	CampaignID int64 `json:"campaign_id,omitempty"`
+	// Revision is the campaign's revision the approval mail is about (the
+	// one its event made): with CampaignID, Purpose and UserID it names
+	// the task, so one event mails each person once.
+	Revision int `json:"revision,omitempty"`
 }
 
 // NewUserMailTask returns the task that mails a staff user a one-time
 // link. It goes on the critical queue: someone is waiting at a screen.
+//
+// An approval mail (CampaignID set) is about one event: the campaign's
+// revision after the request, approval or rejection. Its TaskID names the
+// campaign, that revision, the kind and the recipient, so a second
+// enqueue of the same event (a retried request, a second ring) adds
+// nothing while the first is queued or kept (a day after it ran).
 func NewUserMailTask(p UserMailPayload) *asynq.Task {
-	return asynq.NewTask(TypeUserMail, mustJSON(p),
-		asynq.MaxRetry(5), asynq.Timeout(2*time.Minute))
+	opts := []asynq.Option{asynq.MaxRetry(5), asynq.Timeout(2 * time.Minute)}
+	if p.CampaignID != 0 {
+		opts = append(opts, asynq.TaskID(fmt.Sprintf("usermail:%s:c%d:r%d:u%d", p.Purpose, p.CampaignID, p.Revision, p.UserID)),
+			asynq.Retention(24*time.Hour))
+	}
+	return asynq.NewTask(TypeUserMail, mustJSON(p), opts...)
 }
 
 // NewImportOptinTask is the confirmation mail of a subscriber that import

@@ -77,6 +77,14 @@ type Audit struct {
 	// action. Such a request should Defer, or do its action in one
 	// transaction; Late lets the HTTP layer report it.
 	late []string
+	// txWrites counts the request's writes made inside a transaction,
+	// commits the write transactions it committed (a write outside any
+	// transaction is one of its own). More than one commit means a
+	// failure after the first leaves part of the action behind; such a
+	// request should run in one transaction (Store.Atomic).
+	txWrites int
+	commits  int
+	atomic   bool // inside Store.Atomic: the row waits for its end
 }
 
 // lateLocked notes what arrives after the row was written; a.mu held.
@@ -84,6 +92,16 @@ func (a *Audit) lateLocked(what string) {
 	if a.written != 0 {
 		a.late = append(a.late, what)
 	}
+}
+
+// Commits is how many write transactions the request committed.
+func (a *Audit) Commits() int {
+	if a == nil {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.commits
 }
 
 // Late is what the request recorded after its row was appended, for a
@@ -275,6 +293,11 @@ func registerAuditCallbacks(db *gorm.DB) error {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			a.dirty = true
+			if _, inTx := tx.Statement.ConnPool.(gorm.TxCommitter); inTx {
+				a.txWrites++
+			} else {
+				a.commits++ // a write that commits by itself
+			}
 			if created && a.objectID == "" && tx.Statement.Schema != nil && tx.Statement.Schema.PrioritizedPrimaryField != nil &&
 				tx.Statement.Table == a.objectType+"s" && tx.Statement.ReflectValue.IsValid() {
 				if v, zero := tx.Statement.Schema.PrioritizedPrimaryField.ValueOf(tx.Statement.Context, tx.Statement.ReflectValue); !zero {
@@ -298,9 +321,10 @@ func registerAuditCallbacks(db *gorm.DB) error {
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	a := AuditOf(ctx)
 	var wasDirty bool
+	var txWrites int
 	if a != nil {
 		a.mu.Lock()
-		wasDirty = a.dirty
+		wasDirty, txWrites = a.dirty, a.txWrites
 		a.mu.Unlock()
 	}
 	wrote := false
@@ -312,7 +336,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			return nil
 		}
 		a.mu.Lock()
-		due := a.dirty && a.written == 0 && !a.deferred
+		due := a.dirty && a.written == 0 && !a.deferred && !a.atomic
 		a.mu.Unlock()
 		if !due {
 			return nil
@@ -327,6 +351,78 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		a.dirty = wasDirty
 		if wrote {
 			a.written = 0
+		}
+		a.mu.Unlock()
+	}
+	if err == nil && a != nil && txOf(ctx) == nil {
+		a.mu.Lock()
+		if a.txWrites > txWrites {
+			a.commits++
+		}
+		a.mu.Unlock()
+	}
+	return err
+}
+
+type txKey struct{}
+
+// txOf is the transaction of an Atomic block running in ctx, or nil.
+func txOf(ctx context.Context) *gorm.DB {
+	tx, _ := ctx.Value(txKey{}).(*gorm.DB)
+	return tx
+}
+
+// Atomic runs fn in one transaction: every store write fn makes with the
+// ctx it is given joins it (a transaction of a store method becomes a
+// savepoint), and so does the request's audit row, appended at the end
+// when fn wrote anything. fn returning an error undoes all of it. For a
+// request whose action takes several store calls (create a user, then
+// give them grants): a failure of a later call leaves nothing of the
+// earlier ones. fn must not hand ctx to anything that outlives it (a
+// goroutine, a queue) and must not enqueue work: ring bells after
+// Atomic returns.
+func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) error {
+	if txOf(ctx) != nil {
+		return fn(ctx)
+	}
+	a := AuditOf(ctx)
+	var wasAtomic, wasDirty bool
+	var txWrites int
+	if a != nil {
+		a.mu.Lock()
+		wasAtomic, wasDirty, txWrites = a.atomic, a.dirty, a.txWrites
+		a.atomic = true
+		a.mu.Unlock()
+	}
+	wrote := false
+	err := s.writer(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
+			return err
+		}
+		if a == nil {
+			return nil
+		}
+		a.mu.Lock()
+		a.atomic = wasAtomic
+		due := a.dirty && a.written == 0 && !a.deferred
+		a.mu.Unlock()
+		if !due {
+			return nil
+		}
+		wrote = true
+		return s.appendAudit(tx.Session(&gorm.Session{NewDB: true}).WithContext(ctx), a)
+	})
+	if a != nil {
+		a.mu.Lock()
+		a.atomic = wasAtomic
+		if err != nil {
+			a.dirty = wasDirty
+			a.txWrites = txWrites
+			if wrote {
+				a.written = 0
+			}
+		} else if a.txWrites > txWrites {
+			a.commits++
 		}
 		a.mu.Unlock()
 	}

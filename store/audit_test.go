@@ -125,3 +125,62 @@ func TestAuditReportsWhatCameAfterItsRow(t *testing.T) {
 		t.Errorf("late = %v, want [after]", late)
 	}
 }
+
+// TestAtomicIsOneChangeWithItsRow: store calls run in Atomic commit
+// together with the request's one audit row, appended at the end (so
+// what they record after their own transaction is in it); an error of a
+// later call undoes the earlier ones and leaves no row. Two calls
+// outside Atomic are two commits, which the entry counts.
+func TestAtomicIsOneChangeWithItsRow(t *testing.T) {
+	st := storetest.Open(t)
+	bg := context.Background()
+	ctx, a := store.StartAudit(bg, "list.create", "list", "")
+	err := st.Atomic(ctx, func(ctx context.Context) error {
+		if err := st.CreateList(ctx, &store.List{Slug: "a", Name: "A"}); err != nil {
+			return err
+		}
+		store.AuditOf(ctx).Note("second", "step")
+		return st.CreateList(ctx, &store.List{Slug: "a", Name: "A again"}) // the slug is taken
+	})
+	if err == nil {
+		t.Fatal("a second list with the same slug was made")
+	}
+	if ls, _ := st.ListsBrief(bg); len(ls) != 0 {
+		t.Errorf("lists after the failed block: %+v", ls)
+	}
+	if rows, _, _ := st.AuditLog(bg, store.AuditQuery{}); len(rows) != 0 {
+		t.Errorf("audit rows after the failed block: %+v", rows)
+	}
+	if n := a.Commits(); n != 0 {
+		t.Errorf("commits after the failed block: %d", n)
+	}
+
+	ctx, a = store.StartAudit(bg, "list.create", "list", "")
+	err = st.Atomic(ctx, func(ctx context.Context) error {
+		if err := st.CreateList(ctx, &store.List{Slug: "a", Name: "A"}); err != nil {
+			return err
+		}
+		store.AuditOf(ctx).Note("second", "step")
+		return st.CreateList(ctx, &store.List{Slug: "b", Name: "B"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, _ := st.AuditLog(bg, store.AuditQuery{})
+	if len(rows) != 1 || rows[0].Changes["second"] != "step" {
+		t.Errorf("audit rows of the block: %+v", rows)
+	}
+	if late, n := a.Late(), a.Commits(); len(late) != 0 || n != 1 {
+		t.Errorf("late %v, commits %d; want none and 1", late, n)
+	}
+
+	ctx, a = store.StartAudit(bg, "list.create", "list", "")
+	for _, slug := range []string{"c", "d"} {
+		if err := st.CreateList(ctx, &store.List{Slug: slug, Name: slug}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.Commits(); n != 2 {
+		t.Errorf("commits of two calls outside Atomic: %d, want 2", n)
+	}
+}

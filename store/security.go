@@ -146,17 +146,9 @@ func (s *Store) NewRecoveryCodes(ctx context.Context, id int64, code string) ([]
 		if _, err := s.verifySecondFactor(ctx, tx, id, code, false); err != nil {
 			return err
 		}
-		if err := tx.Where("user_id = ?", id).Delete(&RecoveryCode{}).Error; err != nil {
-			return err
-		}
-		rows := make([]RecoveryCode, len(codes))
-		for i := range codes {
-			codes[i] = newRecoveryCode()
-			rows[i] = RecoveryCode{UserID: id, Hash: hashToken(normRecovery(codes[i])), CreatedAt: s.now()}
-		}
 		AuditOf(ctx).SetObject("user", id)
 		AuditOf(ctx).Note("recovery_codes", "replaced")
-		return tx.Create(&rows).Error
+		return s.replaceRecoveryCodes(tx, id, codes)
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -55,7 +56,9 @@ func (s *Store) SetSenderIdentity(ctx context.Context, id SenderIdentity, by Act
 	if by.TokenID != 0 {
 		id.UpdatedByTokenID = &by.TokenID
 	}
-	err := s.writer(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, UpdateAll: true}).Create(&id).Error
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, UpdateAll: true}).Create(&id).Error
+	})
 	if err != nil {
 		return SenderIdentity{}, fmt.Errorf("set sender identity: %w", err)
 	}

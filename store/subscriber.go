@@ -593,12 +593,19 @@ type unsubReq struct {
 // tried in a transaction of its own, so one bad request fails alone.
 func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
 	errs := make([]error, len(rs))
+	done, err := s.publicWrite(ctx)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer done()
 	one := func(tx *gorm.DB, r *unsubReq) ([]Event, error) {
 		changed, evs, err := s.unsubscribeEvents(tx, r.subscriberID, r.listIDs, r.campaignID, r.by)
 		r.changed = changed
 		return evs, err
 	}
-	var err error
 	if len(rs) == 1 {
 		err = s.inTx(ctx, func(tx *gorm.DB) error {
 			evs, err := one(tx, rs[0])

@@ -194,8 +194,13 @@ func (s *Store) liftSuppression(tx *gorm.DB, hash string, subscriberID int64, re
 // a later import or a staff edit, not just the lists that exist today;
 // the person's own undo (Resubscribe) or a new confirmed opt-in lifts it.
 func (s *Store) UnsubscribeAll(ctx context.Context, subscriberID, campaignID int64, by Actor) ([]int64, error) {
+	done, err := s.publicWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var changed []int64
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		var sub Subscriber
 		if err := tx.Select("id", "email").First(&sub, subscriberID).Error; err != nil {
 			if isMissing(err) {

@@ -66,7 +66,7 @@ func (s *Store) CreateTemplate(ctx context.Context, t *Template) error {
 	if t.Theme == nil {
 		t.Theme = Attributes{}
 	}
-	if err := s.writer(ctx).Create(t).Error; err != nil {
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return tx.Create(t).Error }); err != nil {
 		if isDup(err) {
 			return fieldConflictf("name", "template name %q is taken", t.Name)
 		}
@@ -133,15 +133,21 @@ func (s *Store) UpdateTemplate(ctx context.Context, id int64, p TemplatePatch) (
 	}
 	if len(upd) > 0 {
 		upd["updated_at"] = s.now()
-		res := s.writer(ctx).Model(&Template{}).Where("id = ?", id).Updates(upd)
-		if res.Error != nil {
-			if isDup(res.Error) {
-				return nil, fieldConflictf("name", "template name %q is taken", *p.Name)
+		err := s.inTx(ctx, func(tx *gorm.DB) error {
+			res := tx.Model(&Template{}).Where("id = ?", id).Updates(upd)
+			if res.Error != nil {
+				if isDup(res.Error) {
+					return fieldConflictf("name", "template name %q is taken", *p.Name)
+				}
+				return fmt.Errorf("update template %d: %w", id, res.Error)
 			}
-			return nil, fmt.Errorf("update template %d: %w", id, res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return nil, notFound("template", id)
+			if res.RowsAffected == 0 {
+				return notFound("template", id)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return s.Template(ctx, id)

@@ -64,7 +64,7 @@ func (s *Store) CreateToken(ctx context.Context, name, role, secret string) (*AP
 // instance token).
 func (s *Store) CreateUserAPIToken(ctx context.Context, name, role, secret string, userID *int64) (*APIToken, error) {
 	t := &APIToken{Name: name, Role: role, Hash: hashToken(secret), Prefix: tokenPrefix(secret), UserID: userID}
-	if err := s.writer(ctx).Create(t).Error; err != nil {
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return tx.Create(t).Error }); err != nil {
 		if isDup(err) {
 			return nil, conflictf("token already exists")
 		}

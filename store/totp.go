@@ -145,22 +145,29 @@ func (s *Store) ConfirmTOTP(ctx context.Context, id int64, secret, code string) 
 		if res.RowsAffected == 0 {
 			return notFound("user", id)
 		}
-		if err := tx.Where("user_id = ?", id).Delete(&RecoveryCode{}).Error; err != nil {
-			return err
-		}
-		rows := make([]RecoveryCode, len(codes))
-		for i := range codes {
-			codes[i] = newRecoveryCode()
-			rows[i] = RecoveryCode{UserID: id, Hash: hashToken(normRecovery(codes[i])), CreatedAt: s.now()}
-		}
 		AuditOf(ctx).SetObject("user", id)
 		AuditOf(ctx).Note("totp", "enabled")
-		return tx.Create(&rows).Error
+		return s.replaceRecoveryCodes(tx, id, codes)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return codes, nil
+}
+
+// replaceRecoveryCodes gives user id new recovery codes, one for each
+// entry of codes (filled here, to be shown once), in place of the old
+// ones; only their hashes are stored.
+func (s *Store) replaceRecoveryCodes(tx *gorm.DB, id int64, codes []string) error {
+	if err := tx.Where("user_id = ?", id).Delete(&RecoveryCode{}).Error; err != nil {
+		return err
+	}
+	rows := make([]RecoveryCode, len(codes))
+	for i := range codes {
+		codes[i] = newRecoveryCode()
+		rows[i] = RecoveryCode{UserID: id, Hash: hashToken(normRecovery(codes[i])), CreatedAt: s.now()}
+	}
+	return tx.Create(&rows).Error
 }
 
 // TOTPEnabled reports whether user id signs in with a second factor.

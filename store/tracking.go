@@ -120,6 +120,14 @@ type hitReq struct {
 // to a transaction of its own.
 func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
 	errs := make([]error, len(rs))
+	done, err := s.publicWrite(ctx)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer done()
 	batch := func(rs []*hitReq, errs []error) error {
 		return s.inTx(ctx, func(tx *gorm.DB) error {
 			deltas := map[countKey]int64{}
@@ -145,7 +153,7 @@ func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
 			return bumpCounts(tx, deltas)
 		})
 	}
-	err := batch(rs, errs)
+	err = batch(rs, errs)
 	if err == nil {
 		return errs
 	}

@@ -160,13 +160,19 @@ func (s *Store) UpdateUserProfile(ctx context.Context, id int64, name, lang stri
 	if !ValidUserLang(lang) {
 		return nil, fmt.Errorf("user language %q: %w", lang, ErrConflict)
 	}
-	res := s.writer(ctx).Model(&User{}).Where("id = ?", id).
-		Updates(map[string]any{"name": truncate(strings.TrimSpace(name), 200), "lang": lang, "updated_at": s.now()})
-	if res.Error != nil {
-		return nil, fmt.Errorf("update user %d: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, notFound("user", id)
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&User{}).Where("id = ?", id).
+			Updates(map[string]any{"name": truncate(strings.TrimSpace(name), 200), "lang": lang, "updated_at": s.now()})
+		if res.Error != nil {
+			return fmt.Errorf("update user %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return notFound("user", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.User(ctx, id)
 }
@@ -315,7 +321,9 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*User
 		return nil, ErrInactive
 	}
 	now := s.now()
-	if err := s.writer(ctx).Model(&User{}).Where("id = ?", u.ID).Update("last_signin_at", now).Error; err != nil {
+	// Bookkeeping, like a token's last use: the sign-in's own change is
+	// its session (and its row, made with it).
+	if err := s.writer(unaudited(ctx)).Model(&User{}).Where("id = ?", u.ID).Update("last_signin_at", now).Error; err != nil {
 		return nil, fmt.Errorf("record sign-in of user %d: %w", u.ID, err)
 	}
 	u.LastSigninAt = &now

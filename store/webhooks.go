@@ -129,7 +129,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *Webhook) error {
 	}
 	w.Secret = "whsec_" + hex.EncodeToString(b[:])
 	w.CreatedAt = s.now()
-	if err := s.writer(ctx).Create(w).Error; err != nil {
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return tx.Create(w).Error }); err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
 	return nil
@@ -149,14 +149,16 @@ func (s *Store) Webhooks(ctx context.Context) ([]Webhook, error) {
 
 // DeleteWebhook removes a webhook and its delivery log.
 func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
-	res := s.writer(ctx).Delete(&Webhook{}, id)
-	if res.Error != nil {
-		return fmt.Errorf("delete webhook %d: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return notFound("webhook", id)
-	}
-	return nil
+	return s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Delete(&Webhook{}, id)
+		if res.Error != nil {
+			return fmt.Errorf("delete webhook %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return notFound("webhook", id)
+		}
+		return nil
+	})
 }
 
 // WebhookDeliveries returns a page of a webhook's delivery log, newest

@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,30 +11,12 @@ import (
 	"github.com/storsthlm/utskick/worker"
 )
 
-// shiftedClock is real time moved by an offset the test changes.
-type shiftedClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *shiftedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *shiftedClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
 // TestScheduledCampaignGoesOutWhenTheWorkersClockReachesItsTime: a
 // campaign scheduled an hour ahead, its wake task waiting for the queue's
 // clock, stays scheduled until the clock of the store and the worker
 // reaches send_at; then reconcile sends it, not before that instant.
 func TestScheduledCampaignGoesOutWhenTheWorkersClockReachesItsTime(t *testing.T) {
-	clock := &shiftedClock{}
+	clock := &storetest.Clock{}
 	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t), storetest.Options{Now: clock.Now})
 	e := newEnv(t, st, nil, func(d *worker.Deps) { d.Now = clock.Now })
 	f := seed(t, st, 3)
@@ -54,7 +35,7 @@ func TestScheduledCampaignGoesOutWhenTheWorkersClockReachesItsTime(t *testing.T)
 	if c, _ := st.Campaign(ctx, f.camp.ID); c.Status != store.CampaignScheduled {
 		t.Fatalf("campaign is %s an hour before its time", c.Status)
 	}
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	e.waitSent(t, f.camp.ID, 20*time.Second)
 	c, err = st.Campaign(ctx, f.camp.ID)
 	if err != nil {

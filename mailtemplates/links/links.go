@@ -13,7 +13,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,6 +46,10 @@ var enc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(bas
 // Signer makes and opens tokens with one secret key.
 type Signer struct {
 	key []byte
+	// macs keeps keyed HMAC states for reuse: every message carries
+	// several tokens, and hmac.New hashed the key's pads and allocated
+	// each time.
+	macs sync.Pool
 }
 
 // NewSigner returns a Signer; the key should be at least 32 random bytes.
@@ -51,13 +57,19 @@ func NewSigner(key []byte) (*Signer, error) {
 	if len(key) < 16 {
 		return nil, fmt.Errorf("link signing key is %d bytes, want at least 16", len(key))
 	}
-	return &Signer{key: append([]byte(nil), key...)}, nil
+	s := &Signer{key: append([]byte(nil), key...)}
+	s.macs.New = func() any { return hmac.New(sha256.New, s.key) }
+	return s, nil
 }
 
 func (s *Signer) mac(b []byte) []byte {
-	m := hmac.New(sha256.New, s.key)
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write(b)
-	return m.Sum(nil)[:macLen]
+	var sum [sha256.Size]byte
+	out := m.Sum(sum[:0])
+	s.macs.Put(m)
+	return append([]byte(nil), out[:macLen]...)
 }
 
 // Sign returns the token for kind and the values.

@@ -19,6 +19,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ var Messages = map[string]string{
 	"gmail_clip":                  "the HTML part is {kb} KB; Gmail clips messages over 102 KB and hides the rest, footer included. Shorten the issue or link to the archive.",
 	"near_gmail_clip":             "the HTML part is {kb} KB, close to Gmail's 102 KB clipping limit",
 	"link_shortener":              "link {url} goes through a URL shortener; spam filters distrust them (they hide the target and are shared with spammers) and readers cannot see where it leads: link to the page itself",
+	"missing_image":               "the image {url} is no longer in the media library (deleted?); readers would see a broken image: pick it again or remove it",
 	"missing_alt":                 "{n} image(s) without alt text, e.g. {src}; screen readers and clients that block images show nothing",
 	"vague_link_text.aria":        "link text \"{text}\" says nothing about where it leads ({url}); its aria-label helps screen readers, but everyone else reads the text: name the target (for a block, more_text)",
 	"vague_link_text":             "link text \"{text}\" says nothing about where it leads ({url}); name the target instead",
@@ -190,7 +192,16 @@ type Checker struct {
 	HTTP *http.Client
 	// Timeout bounds each DNS lookup; 0 is LookupTimeout.
 	Timeout time.Duration
+	// ImageGone, when set, tells whether an image source is one this
+	// server's media library should serve but cannot (its image was
+	// deleted): such an image is a blocking error. An error skips the
+	// check for that image. The caller knows the library; the lint only
+	// asks.
+	ImageGone func(ctx context.Context, src string) (bool, error)
 }
+
+// MaxImageLookups bounds the ImageGone calls of one check.
+const MaxImageLookups = 100
 
 // Check examines in.
 func (c *Checker) Check(ctx context.Context, in Input) Report {
@@ -223,6 +234,7 @@ func (c *Checker) Check(ctx context.Context, in Input) Report {
 	}
 	pg := scan(doc)
 	unsubscribe(m, parts, pg, in, &r)
+	c.images(ctx, pg.imgs, &r)
 	for _, l := range pg.shortened {
 		add(Warning, "link_shortener", "url", l)
 	}
@@ -351,6 +363,24 @@ func postal(doc *html.Node, p parts, in Input, add func(sev, key string, params 
 	}
 }
 
+// images asks ImageGone about each image source; one it says is gone is
+// a blocking error naming the URL.
+func (c *Checker) images(ctx context.Context, srcs []string, r *Report) {
+	if c.ImageGone == nil {
+		return
+	}
+	for i, src := range srcs {
+		if i == MaxImageLookups {
+			break
+		}
+		if gone, err := c.ImageGone(ctx, src); err == nil && gone {
+			f := newFinding(Error, "missing_image", "url", src)
+			f.Blocking = true
+			r.Findings = append(r.Findings, f)
+		}
+	}
+}
+
 // unsubscribe checks the one-click header pair and the visible links.
 func unsubscribe(m *mail.Message, p parts, pg page, in Input, r *Report) {
 	block := func(key string) {
@@ -384,6 +414,7 @@ type page struct {
 	images, words int
 	noAlt         []string
 	vague         []vagueLink
+	imgs          []string // image sources, in order, each once
 	literal       []string // Markdown link syntax left in the text
 	shortened     []string // links through a URL shortener
 	links         []string // hrefs and image sources, in order
@@ -434,6 +465,9 @@ func scan(doc *html.Node) page {
 				}
 				if !hasAlt || strings.TrimSpace(alt) == "" {
 					pg.noAlt = append(pg.noAlt, src)
+				}
+				if src != "" && !slices.Contains(pg.imgs, src) {
+					pg.imgs = append(pg.imgs, src)
 				}
 				pg.links = append(pg.links, src)
 			case "a":

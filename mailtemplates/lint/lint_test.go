@@ -282,3 +282,35 @@ func TestPostalAddressIsRequiredAndShown(t *testing.T) {
 		t.Error("an address the mail does not show passes")
 	}
 }
+
+// TestAnImageTheLibraryNoLongerServesBlocks: an image source the lookup
+// says is gone is a blocking missing_image naming its URL, asked once per
+// source; other images and a lookup that fails are no finding.
+func TestAnImageTheLibraryNoLongerServesBlocks(t *testing.T) {
+	gone := "https://nyhetsbrev.example.se/media/7/karta.png"
+	body := "Text om kartan.\n\n![Karta](" + gone + ")\n\n![Igen](" + gone + ")\n\n![Logga](https://nyhetsbrev.example.se/media/8/logga.png)\n\n![Fel](https://nyhetsbrev.example.se/media/9/fel.png)\n"
+	asked := map[string]int{}
+	c := &lint.Checker{ImageGone: func(_ context.Context, src string) (bool, error) {
+		asked[src]++
+		if strings.Contains(src, "/9/") {
+			return true, errors.New("database down")
+		}
+		return src == gone, nil
+	}}
+	r := c.Check(context.Background(), lint.Input{Message: render(t, "Kartor", body, nil), UnsubscribeURL: unsub})
+	var found []lint.Finding
+	for _, f := range r.Findings {
+		if f.Code == "missing_image" {
+			found = append(found, f)
+		}
+	}
+	if len(found) != 1 || !found[0].Blocking || found[0].Severity != lint.Error || found[0].Params["url"] != gone || !strings.Contains(found[0].Message, gone) || !r.Blocking {
+		t.Fatalf("want one blocking missing_image for %s: %+v", gone, r.Findings)
+	}
+	if asked[gone] != 1 || len(asked) != 3 {
+		t.Errorf("lookups: %v", asked)
+	}
+	if r := (&lint.Checker{}).Check(context.Background(), lint.Input{Message: render(t, "Kartor", body, nil), UnsubscribeURL: unsub}); r.Blocking {
+		t.Errorf("without a lookup nothing is gone: %+v", r.Findings)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,4 +198,33 @@ func Suppressed(t testing.TB, s *store.Store, email string) bool {
 		t.Fatal(err)
 	}
 	return true
+}
+
+// Clock is real time moved by an offset a test sets, for store, API and
+// worker at once: it runs on by itself, and a test can jump it to the
+// morning of a scheduled send. The zero Clock is real time.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the clock's time; pass it as the Now of store, API and worker.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Set makes it t now.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }

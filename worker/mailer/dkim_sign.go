@@ -163,7 +163,8 @@ func (d *DKIM) sign(dst *bytes.Buffer, msg []byte, c *BodyCache, bodyCRLF bool) 
 	// The signed header fields, canonicalized, are the same for every key.
 	var buf [4096]byte
 	canon := buf[:0]
-	var hlist []byte
+	var hbuf [512]byte // the h= list: about 300 bytes with the over-signed names
+	hlist := hbuf[:0]
 	for _, name := range dkimHeaders {
 		n := fs.count(name)
 		for range n + 1 {
