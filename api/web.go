@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/storsthlm/utskick/mailtemplates"
+	"github.com/storsthlm/utskick/mailtemplates/lint"
 	"github.com/storsthlm/utskick/store"
 )
 
@@ -63,8 +64,19 @@ type webAsset struct {
 	contentType string
 }
 
+// lintEnglish is the English of every lint finding on a page, made from
+// the wording the API gives (lint.Sentence), so that it is written once;
+// the Swedish is in the i18n files.
+func lintEnglish() map[string]mailtemplates.Catalog {
+	en := mailtemplates.Catalog{}
+	for key := range lint.Messages {
+		en["lint."+key] = lint.Sentence(key)
+	}
+	return map[string]mailtemplates.Catalog{"en": en}
+}
+
 func loadWebUI(now func() time.Time) (*webUI, error) {
-	cats, err := mailtemplates.LoadCatalogs(webFS, "web/i18n")
+	cats, err := mailtemplates.LoadCatalogs(webFS, "web/i18n", lintEnglish())
 	if err != nil {
 		return nil, fmt.Errorf("staff ui: %w", err)
 	}

@@ -30,7 +30,11 @@ func loadCatalogs() (map[string]Catalog, error) { return LoadCatalogs(i18nFS, "i
 // translation fails at start-up rather than in front of a reader. A key
 // defined in two files of one language is an error too. The staff
 // interface's words are loaded with it.
-func LoadCatalogs(fsys fs.FS, dir string) (map[string]Catalog, error) {
+//
+// Made are words written by code rather than in a file (the English of
+// the lint findings, whose wording lives with the checks), keyed by
+// language; they join the files' words under the same checks.
+func LoadCatalogs(fsys fs.FS, dir string, made ...map[string]Catalog) (map[string]Catalog, error) {
 	out := map[string]Catalog{}
 	for _, lang := range Languages {
 		parts, err := fs.Glob(fsys, dir+"/"+lang+".*.json")
@@ -39,6 +43,14 @@ func LoadCatalogs(fsys fs.FS, dir string) (map[string]Catalog, error) {
 		}
 		c := Catalog{}
 		from := map[string]string{}
+		for i, m := range made {
+			for k, v := range m[lang] {
+				if prev, dup := from[k]; dup {
+					return nil, fmt.Errorf("i18n: key %q made by code is also in %s", k, prev)
+				}
+				c[k], from[k] = v, fmt.Sprintf("made words %d", i)
+			}
+		}
 		for _, name := range append([]string{dir + "/" + lang + ".json"}, parts...) {
 			b, err := fs.ReadFile(fsys, name)
 			if err != nil {

@@ -108,6 +108,22 @@ var Messages = map[string]string{
 	"dmarc_fail":                  "neither DKIM ({dkim_domain}) nor SPF ({domain}) is aligned with the From domain {from_domain}, so DMARC (p={policy}) fails",
 }
 
+// Sentence is the wording of key as a sentence on a page: Messages'
+// English with a capital first letter and a full stop (none after a
+// closing placeholder, which may end in one of its own). The workspace's
+// English catalog takes these, so the English is written once.
+func Sentence(key string) string {
+	m := Messages[key]
+	if m == "" {
+		return ""
+	}
+	s := strings.ToUpper(m[:1]) + m[1:]
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "}") {
+		s += "."
+	}
+	return s
+}
+
 // placeholderRE is a {name} in a wording of Messages.
 var placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
 

@@ -314,3 +314,16 @@ func TestAnImageTheLibraryNoLongerServesBlocks(t *testing.T) {
 		t.Errorf("without a lookup nothing is gone: %+v", r.Findings)
 	}
 }
+
+func TestSentenceIsTheAPIWordingAsAPageSentence(t *testing.T) {
+	for key, want := range map[string]string{
+		"no_subject":         "The subject is empty.",
+		"broken_link.status": "Link {url} answers {status}",
+		"gmail_clip":         "The HTML part is {kb} KB; Gmail clips messages over 102 KB and hides the rest, footer included. Shorten the issue or link to the archive.",
+		"no-such-finding":    "",
+	} {
+		if got := lint.Sentence(key); got != want {
+			t.Errorf("Sentence(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
