@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,11 @@ type Limits struct {
 	RateSignin, RateSigninIP queue.Rate
 	// ImportMaxBytes bounds one CSV upload (default 1 GiB).
 	ImportMaxBytes int64
+	// TrackingConcurrency is how many opens and clicks this process
+	// records at once; more wait their turn (default: the number of CPUs
+	// Go uses). Fifty readers following links as fast as they are
+	// answered otherwise take the cores from a send in progress.
+	TrackingConcurrency int
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -149,24 +155,26 @@ const (
 
 // Server is the HTTP application.
 type Server struct {
-	e        *echo.Echo
-	st       *store.Store
-	q        queue.Queue
-	compose  *compose.Composer
-	tmpl     *mailtemplates.Templates
-	sign     *links.Signer
-	log      *slog.Logger
-	now      func() time.Time
-	baseURL  string
-	ready    func(context.Context) error
-	writable func() error
-	optinTTL time.Duration
-	org      string
-	inbound  InboundFunc
-	pages    *pageSet
-	doc      apiDoc // GET /api/v1/openapi.json
-	dkim     *lint.DKIMKey
-	resolver lint.Resolver
+	e *echo.Echo
+	// trackSlots holds one token per open or click being recorded.
+	trackSlots chan struct{}
+	st         *store.Store
+	q          queue.Queue
+	compose    *compose.Composer
+	tmpl       *mailtemplates.Templates
+	sign       *links.Signer
+	log        *slog.Logger
+	now        func() time.Time
+	baseURL    string
+	ready      func(context.Context) error
+	writable   func() error
+	optinTTL   time.Duration
+	org        string
+	inbound    InboundFunc
+	pages      *pageSet
+	doc        apiDoc // GET /api/v1/openapi.json
+	dkim       *lint.DKIMKey
+	resolver   lint.Resolver
 	// dnsTimeout bounds each lookup of the settings' DNS checks.
 	dnsTimeout time.Duration
 	// outbound fetches links for the lint, on request only, and checks
@@ -208,6 +216,9 @@ func New(d Deps) (*Server, error) {
 	if d.Limits.ImportMaxBytes <= 0 {
 		d.Limits.ImportMaxBytes = 1 << 30
 	}
+	if d.Limits.TrackingConcurrency <= 0 {
+		d.Limits.TrackingConcurrency = runtime.GOMAXPROCS(0)
+	}
 	if d.Sessions.Idle <= 0 {
 		d.Sessions.Idle = DefaultSessionIdle
 	}
@@ -234,7 +245,8 @@ func New(d Deps) (*Server, error) {
 		dkim: d.Checks.DKIM, resolver: d.Checks.Resolver, dnsTimeout: d.Checks.DNSTimeout, outbound: d.Checks.Outbound,
 		limiter: d.Limits.Limiter, rateIP: d.Limits.RateIP, rateAd: d.Limits.RateAddress, rateTest: d.Limits.RateTest,
 		rateSignin: d.Limits.RateSignin, rateSignIP: d.Limits.RateSigninIP, importMax: d.Limits.ImportMaxBytes,
-		tracking: d.Tracking, sessionIdle: d.Sessions.Idle, sessionMax: d.Sessions.Max,
+		tracking: d.Tracking, trackSlots: make(chan struct{}, d.Limits.TrackingConcurrency),
+		sessionIdle: d.Sessions.Idle, sessionMax: d.Sessions.Max,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -63,12 +63,13 @@ type config struct {
 	DKIMKeyPEM    []byte // "" = the key file in the data dir
 	DKIMAlgorithm string // "" = the key's; rsa when generating
 	// A second key for dual signing: "" = none.
-	DKIMSecondSelector string
-	DKIMSecondKeyPEM   []byte
-	RateIP             queue.Rate
-	RateAddress        queue.Rate
-	RateTest           queue.Rate
-	ImportMaxBytes     int64
+	DKIMSecondSelector  string
+	DKIMSecondKeyPEM    []byte
+	RateIP              queue.Rate
+	RateAddress         queue.Rate
+	RateTest            queue.Rate
+	ImportMaxBytes      int64
+	TrackingConcurrency int
 	// MediaS3 is the bucket of the media library; Bucket "" keeps the
 	// images in the database.
 	MediaS3 s3media.Config
@@ -336,6 +337,15 @@ var settings = []setting{
 				return errors.New("want a positive number of bytes")
 			}
 			c.ImportMaxBytes = n
+			return nil
+		}},
+	{name: "UTSKICK_TRACKING_CONCURRENCY", computed: true, def: "the number of CPUs", help: "opens and clicks one process records at once; more wait their turn, so a burst of readers does not starve a send",
+		apply: func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return errors.New("want a positive number")
+			}
+			c.TrackingConcurrency = n
 			return nil
 		}},
 	{name: "UTSKICK_TRUSTED_PROXIES", computed: true, def: "none", help: "comma-separated CIDRs whose X-Forwarded-For is trusted",

@@ -281,7 +281,7 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 			Limiter: queue.NewLimiter(a.rd.Client, ""),
 			RateIP:  cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
-			ImportMaxBytes: cfg.ImportMaxBytes, TrustedProxies: cfg.TrustedProxies,
+			ImportMaxBytes: cfg.ImportMaxBytes, TrackingConcurrency: cfg.TrackingConcurrency, TrustedProxies: cfg.TrustedProxies,
 		},
 		Checks:     api.Checks{DKIM: lintDKIM(a.dk), DNSTimeout: cfg.DNSTimeout, Outbound: a.web},
 		Monitoring: api.Monitoring{Ready: a.rd.Ping, WriteCheck: a.hb.Err, MetricsToken: cfg.MetricsToken},
