@@ -100,22 +100,30 @@ func (s *Server) webApprove(c echo.Context) error {
 	rev, _ := strconv.Atoi(c.FormValue("revision"))
 	back := "/admin/campaigns/" + strconv.FormatInt(id, 10)
 	_, err = s.approve(c, id, rev)
-	if errors.Is(err, store.ErrForbidden) || errors.Is(err, store.ErrConflict) {
-		// The page answers with a redirect, not an error status: the
-		// audit row says the attempt was refused.
-		store.AuditOf(c.Request().Context()).SetAction("campaign.approve_refused")
+	if err := s.approvalAnswer(c, err, "campaign.approve_refused", "perm.approved"); err != nil {
+		return err
 	}
+	return redirect(c, back)
+}
+
+// approvalAnswer turns the outcome of an approval or a rejection into the
+// campaign page's flash. A refusal (no right, or the campaign moved on)
+// is answered with a redirect, not an error status, so its audit row
+// says the attempt was refused; other errors are returned.
+func (s *Server) approvalAnswer(c echo.Context, err error, refused, done string) error {
 	switch {
 	case errors.Is(err, store.ErrForbidden):
+		store.AuditOf(c.Request().Context()).SetAction(refused)
 		s.flashError(c, "perm.not_allowed")
 	case errors.Is(err, store.ErrConflict):
+		store.AuditOf(c.Request().Context()).SetAction(refused)
 		s.flashError(c, "perm.changed")
 	case err != nil:
 		return err
 	default:
-		s.flash(c, "perm.approved")
+		s.flash(c, done)
 	}
-	return redirect(c, back)
+	return nil
 }
 
 // webReject is POST /admin/campaigns/{id}/reject, with the comment.
@@ -125,23 +133,10 @@ func (s *Server) webReject(c echo.Context) error {
 		return err
 	}
 	back := "/admin/campaigns/" + strconv.FormatInt(id, 10)
-	comment := c.FormValue("comment")
-	if len(comment) > 1000 {
-		comment = comment[:1000]
-	}
-	_, err = s.reject(c.Request().Context(), id, comment)
-	if errors.Is(err, store.ErrForbidden) || errors.Is(err, store.ErrConflict) {
-		store.AuditOf(c.Request().Context()).SetAction("campaign.reject_refused")
-	}
-	switch {
-	case errors.Is(err, store.ErrForbidden):
-		s.flashError(c, "perm.not_allowed")
-	case errors.Is(err, store.ErrConflict):
-		s.flashError(c, "perm.changed")
-	case err != nil:
+	// The store trims and bounds the comment.
+	_, err = s.reject(c.Request().Context(), id, c.FormValue("comment"))
+	if err := s.approvalAnswer(c, err, "campaign.reject_refused", "perm.rejected_flash"); err != nil {
 		return err
-	default:
-		s.flash(c, "perm.rejected_flash")
 	}
 	return redirect(c, back)
 }

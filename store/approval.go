@@ -143,7 +143,7 @@ func (s *Store) ApproveCampaign(ctx context.Context, id int64, revision int) (*C
 // RejectCampaign sends campaign id, waiting for approval, back to draft
 // with the reviewer's comment.
 func (s *Store) RejectCampaign(ctx context.Context, id int64, comment string) (*Campaign, error) {
-	comment = strings.TrimSpace(comment)
+	comment = truncate(strings.TrimSpace(comment), 1000)
 	if comment == "" {
 		return nil, fieldConflictf("comment", "say what must change")
 	}
@@ -158,7 +158,7 @@ func (s *Store) RejectCampaign(ctx context.Context, id int64, comment string) (*
 		}
 		now := s.now()
 		res := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND revision = ?", id, CampaignPending, c.Revision).
-			Updates(map[string]any{"status": CampaignDraft, "revision": c.Revision + 1, "review_comment": truncate(comment, 1000),
+			Updates(map[string]any{"status": CampaignDraft, "revision": c.Revision + 1, "review_comment": comment,
 				"status_reason": "rejected", "requested_by_user": nil, "requested_by_token": nil, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("reject campaign %d: %w", id, res.Error)
