@@ -122,9 +122,17 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// EventIDsInCommitOrder reports whether events become visible in the
+// order of their ids, so that an unchanged LatestEventID means nothing
+// new: on SQLite, whose one writer commits one transaction at a time. On
+// Postgres an id is taken at insert, and an event can commit after one
+// with a larger id was seen.
+func (s *Store) EventIDsInCommitOrder() bool { return s.dialect == DialectSQLite }
+
 // LatestEventID is the id of the newest event. Every unsubscribe and
-// suppression appends an event, so a sender that sees this unchanged knows
-// no withdrawal happened and can skip a costlier check.
+// suppression appends an event, so where EventIDsInCommitOrder a sender
+// that sees this unchanged knows no withdrawal happened and can skip a
+// costlier check.
 func (s *Store) LatestEventID(ctx context.Context) (int64, error) {
 	var id *int64
 	if err := s.reader(ctx).Model(&Event{}).Select("MAX(id)").Scan(&id).Error; err != nil {

@@ -352,16 +352,15 @@ func (h *Handlers) spread() int { return min(h.cfg.Senders.Slots, h.cfg.SMTP.Con
 // log may have moved since the last look, and returns the updated set.
 //
 // The largest event id says "nothing new" only where ids appear in commit
-// order: SQLite, whose one writer commits one transaction at a time. On
-// Postgres an id is taken at insert, so an unsubscribe holding id n can
-// commit after an event with id n+1 was seen; there the batch is looked
-// at on every recheck (one indexed read of at most a batch of rows).
+// order (store.EventIDsInCommitOrder); elsewhere an unsubscribe holding
+// id n can commit after an event with id n+1 was seen, so the batch is
+// looked at on every recheck (one indexed read of at most a batch of rows).
 func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastEvent int64, withdrawn map[int64]bool) (map[int64]bool, int64, error) {
 	latest, err := s.h.latestEvent(ctx)
 	if err != nil {
 		return withdrawn, lastEvent, err
 	}
-	if latest == lastEvent && s.h.st.Dialect() != store.DialectPostgres {
+	if latest == lastEvent && s.h.st.EventIDsInCommitOrder() {
 		return withdrawn, lastEvent, nil
 	}
 	ids := make([]int64, len(rest))
