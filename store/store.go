@@ -70,6 +70,13 @@ type Store struct {
 	// each shared transaction takes its turn through publicWrite.
 	unsubs group[*unsubReq]
 	hits   group[*hitReq]
+
+	// fanout is what MaterializeDeliveries needs to know beyond the
+	// database; tests shrink the chunk and look between chunks.
+	fanout struct {
+		chunk int64            // subscriber ids per transaction; 0 is fanoutChunk
+		after func(from int64) // called after each chunk's commit, if set
+	}
 }
 
 // Open connects to the database named by opts.DSN and applies pending
