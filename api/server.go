@@ -90,6 +90,13 @@ type Limits struct {
 	// Go uses). Fifty readers following links as fast as they are
 	// answered otherwise take the cores from a send in progress.
 	TrackingConcurrency int
+	// TrackingRate is how many opens and clicks a second this process
+	// records at most while Sending says a campaign is going out beside
+	// it (0: no limit); more wait their turn, up to two seconds, and are
+	// then answered without being recorded. An API process with no
+	// sender beside it (Sending nil) records as fast as it can.
+	TrackingRate int
+	Sending      func() bool
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -158,23 +165,25 @@ type Server struct {
 	e *echo.Echo
 	// trackSlots holds one token per open or click being recorded.
 	trackSlots chan struct{}
-	st         *store.Store
-	q          queue.Queue
-	compose    *compose.Composer
-	tmpl       *mailtemplates.Templates
-	sign       *links.Signer
-	log        *slog.Logger
-	now        func() time.Time
-	baseURL    string
-	ready      func(context.Context) error
-	writable   func() error
-	optinTTL   time.Duration
-	org        string
-	inbound    InboundFunc
-	pages      *pageSet
-	doc        apiDoc // GET /api/v1/openapi.json
-	dkim       *lint.DKIMKey
-	resolver   lint.Resolver
+	// trackPace spaces the recording of opens and clicks (TrackingRate).
+	trackPace *pacer
+	st        *store.Store
+	q         queue.Queue
+	compose   *compose.Composer
+	tmpl      *mailtemplates.Templates
+	sign      *links.Signer
+	log       *slog.Logger
+	now       func() time.Time
+	baseURL   string
+	ready     func(context.Context) error
+	writable  func() error
+	optinTTL  time.Duration
+	org       string
+	inbound   InboundFunc
+	pages     *pageSet
+	doc       apiDoc // GET /api/v1/openapi.json
+	dkim      *lint.DKIMKey
+	resolver  lint.Resolver
 	// dnsTimeout bounds each lookup of the settings' DNS checks.
 	dnsTimeout time.Duration
 	// outbound fetches links for the lint, on request only, and checks
@@ -246,6 +255,7 @@ func New(d Deps) (*Server, error) {
 		limiter: d.Limits.Limiter, rateIP: d.Limits.RateIP, rateAd: d.Limits.RateAddress, rateTest: d.Limits.RateTest,
 		rateSignin: d.Limits.RateSignin, rateSignIP: d.Limits.RateSigninIP, importMax: d.Limits.ImportMaxBytes,
 		tracking: d.Tracking, trackSlots: make(chan struct{}, d.Limits.TrackingConcurrency),
+		trackPace:   newPacer(d.Limits.TrackingRate, 2*time.Second, d.Limits.Sending),
 		sessionIdle: d.Sessions.Idle, sessionMax: d.Sessions.Max,
 	}
 	e := echo.New()

@@ -137,6 +137,10 @@ type Deps struct {
 	// Heartbeat tells whether the database takes writes; it must beat at
 	// least every Senders.ClaimLease/3 (HeartbeatEvery). Nil: Run starts one.
 	Heartbeat *store.Heartbeat
+	// Sending, if set, counts this process's campaign senders at work,
+	// so that the API beside them (utskick all) can pace the opens and
+	// clicks it records while they send.
+	Sending *atomic.Int64
 }
 
 // HeartbeatEvery is how often the heartbeat of a worker with claim lease
@@ -172,6 +176,7 @@ type Handlers struct {
 	met     *metrics.Metrics
 	web     *http.Client
 	hb      *store.Heartbeat
+	sending *atomic.Int64 // nil: nobody asked
 
 	// What this process's handlers share.
 	pool      *connPool
@@ -210,7 +215,7 @@ func NewHandlers(cfg Config, d Deps) (*Handlers, error) {
 	h := &Handlers{
 		cfg: cfg, st: d.Store, q: d.Queue, tmpl: d.Templates, sign: d.Signer,
 		compose: d.Composer, log: d.Log, now: d.Now, lim: d.Limiter, doms: d.Domains, dkim: d.DKIM, met: d.Metrics, web: d.HTTPClient,
-		hb: d.Heartbeat, draining: make(chan struct{}),
+		hb: d.Heartbeat, sending: d.Sending, draining: make(chan struct{}),
 	}
 	if h.web == nil {
 		h.web = outbound.New(outbound.Config{Timeout: cfg.Webhooks.Timeout}).Client()

@@ -48,6 +48,10 @@ func (h *Handlers) send(ctx context.Context, t *asynq.Task) error {
 	if err := h.st.SaveCampaignLinks(ctx, p.CampaignID, e.Compiled.Links()); err != nil {
 		return fmt.Errorf("send campaign %d: %w", p.CampaignID, err)
 	}
+	if n := h.sending; n != nil {
+		n.Add(1)
+		defer n.Add(-1)
+	}
 	s := &sender{h: h, e: e, slot: p.Slot, smtp: session{p: h.pool}, cur: newDraft(), next: newDraft()}
 	defer s.smtp.release()
 	log := h.log.With("campaign_id", p.CampaignID, "slot", p.Slot, "task_id", taskID(ctx))

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ type config struct {
 	RateTest            queue.Rate
 	ImportMaxBytes      int64
 	TrackingConcurrency int
+	TrackingRate        int
 	// MediaS3 is the bucket of the media library; Bucket "" keeps the
 	// images in the database.
 	MediaS3 s3media.Config
@@ -348,6 +350,8 @@ var settings = []setting{
 			c.TrackingConcurrency = n
 			return nil
 		}},
+	{name: "UTSKICK_TRACKING_RATE", computed: true, def: "250 a second per CPU", help: "opens and clicks a process records per second at most while a campaign sends beside it (utskick all); more wait their turn, up to 2s, then are answered without being counted, so readers clicking during a send do not starve it (0: no limit)",
+		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.TrackingRate) }},
 	{name: "UTSKICK_TRUSTED_PROXIES", computed: true, def: "none", help: "comma-separated CIDRs whose X-Forwarded-For is trusted",
 		apply: func(c *config, v string) error {
 			c.TrustedProxies = nil
@@ -606,7 +610,7 @@ func parseSMTPURL(v string) (mailer.Config, error) {
 // a map in tests). Every invalid value is reported, each naming its
 // variable.
 func loadConfig(getenv func(string) string) (*config, error) {
-	c := &config{}
+	c := &config{TrackingRate: -1}
 	var errs []error
 	for _, s := range settings {
 		v := strings.TrimSpace(getenv(s.name))
@@ -639,6 +643,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.HTTPAddr
+	}
+	if c.TrackingRate < 0 {
+		// Beside a send on two cores, 500 a second let it keep 0.53-0.54
+		// of its rate while fifty readers clicked as fast as answered
+		// (1,000: 0.49; no limit: 0.26).
+		c.TrackingRate = 250 * runtime.GOMAXPROCS(0)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "utskick.db")

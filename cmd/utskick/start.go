@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -49,6 +50,9 @@ type app struct {
 	in   *inbound.Processor
 	web  *outbound.Guard
 	hb   *store.Heartbeat
+	// sending counts the campaign senders at work in this process; the
+	// API paces opens and clicks while there are any (utskick all).
+	sending atomic.Int64
 
 	closers []func() // run in reverse by close
 	run     runGroup
@@ -281,7 +285,7 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 			Limiter: queue.NewLimiter(a.rd.Client, ""),
 			RateIP:  cfg.RateIP, RateAddress: cfg.RateAddress, RateTest: cfg.RateTest,
 			RateSignin: cfg.RateSignin, RateSigninIP: cfg.RateSigninIP,
-			ImportMaxBytes: cfg.ImportMaxBytes, TrackingConcurrency: cfg.TrackingConcurrency, TrustedProxies: cfg.TrustedProxies,
+			ImportMaxBytes: cfg.ImportMaxBytes, TrackingConcurrency: cfg.TrackingConcurrency, TrackingRate: cfg.TrackingRate, TrustedProxies: cfg.TrustedProxies,
 		},
 		Checks:     api.Checks{DKIM: lintDKIM(a.dk), DNSTimeout: cfg.DNSTimeout, Outbound: a.web},
 		Monitoring: api.Monitoring{Ready: a.rd.Ping, WriteCheck: a.hb.Err, MetricsToken: cfg.MetricsToken},
@@ -290,6 +294,9 @@ func (a *app) serveAPI(ctx context.Context, stdout io.Writer) error {
 	if a.met != nil { // a nil *metrics.Metrics in the interface would not read as nil
 		deps.Monitoring.Metrics = a.met
 	}
+	// Only a worker in this process (utskick all) counts senders here;
+	// a serve-only process never paces.
+	deps.Limits.Sending = func() bool { return a.sending.Load() > 0 }
 	if cfg.SMTPURL != "" {
 		// Mail really goes out: check the From domain's SPF, DKIM and
 		// DMARC before sending. The embedded capture needs none.
@@ -372,7 +379,7 @@ func (a *app) runWorker() error {
 		OptinTTL:  cfg.OptinTTL, ReconcileEvery: cfg.ReconcileEvery, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
 	deps := worker.Deps{Store: a.st, Queue: a.tasks, Mailer: m, Templates: a.tmpl, Signer: a.sign, Composer: a.comp,
-		Log: a.log, DKIM: a.dk, Metrics: a.met, HTTPClient: a.web.Client(), Heartbeat: a.hb}
+		Log: a.log, DKIM: a.dk, Metrics: a.met, HTTPClient: a.web.Client(), Heartbeat: a.hb, Sending: &a.sending}
 	if cfg.SendRate > 0 {
 		deps.Limiter = queue.NewPacer(a.rd.Client, "utskick:"+a.inst[:8]+":send-rate", cfg.SendRate)
 		if a.rd.Embedded == nil {

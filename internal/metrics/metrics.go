@@ -45,7 +45,7 @@ func New() *Metrics {
 			Help: "Inbound mail (bounces, complaints, unsubscribes) by kind and what was done."},
 			[]string{"kind", "action"}),
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "utskick_tracking_hits_total",
-			Help: "Open pixel and click redirect requests, by kind and class (human, machine, untracked)."},
+			Help: "Open pixel and click redirect requests, by kind and class (human, machine, untracked, busy)."},
 			[]string{"kind", "class"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "utskick_webhook_attempts_total",
 			Help: "Webhook delivery attempts by result (delivered, retry, failed)."},
