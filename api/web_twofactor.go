@@ -111,10 +111,16 @@ func (s *Server) webApprove(c echo.Context) error {
 // is answered with a redirect, not an error status, so its audit row
 // says the attempt was refused; other errors are returned.
 func (s *Server) approvalAnswer(c echo.Context, err error, refused, done string) error {
+	var ce *store.ConflictError
 	switch {
 	case errors.Is(err, store.ErrForbidden):
 		store.AuditOf(c.Request().Context()).SetAction(refused)
 		s.flashError(c, "perm.not_allowed")
+	case errors.As(err, &ce) && ce.Field == "comment":
+		// Sent back without saying why (the field is required, but a
+		// comment of spaces passes the browser).
+		store.AuditOf(c.Request().Context()).SetAction(refused)
+		s.flashError(c, "perm.reject_comment_missing")
 	case errors.Is(err, store.ErrConflict):
 		store.AuditOf(c.Request().Context()).SetAction(refused)
 		s.flashError(c, "perm.changed")

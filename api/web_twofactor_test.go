@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +157,49 @@ func mustAccess(t *testing.T, st *store.Store, u *store.User) *store.Access {
 		t.Fatal(err)
 	}
 	return acc
+}
+
+// TestSendBackWithoutAReasonAsksForOne: a send-back whose comment is only
+// spaces (the browser's required check lets it through) keeps the
+// campaign waiting and says the reason is missing, not that the campaign
+// changed.
+func TestSendBackWithoutAReasonAsksForOne(t *testing.T) {
+	w := newWebTest(t, nil)
+	ctx := context.Background()
+	author := w.user("forfattare@example.se", store.RoleMember, pw)
+	pub := w.user("pub@example.se", store.RoleMember, pw)
+	l := &store.List{Slug: "bus", Name: "BUS", RequiresApproval: true}
+	if err := w.st.CreateList(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.SetGrants(ctx, author.ID, map[int64][]string{l.ID: {store.GrantAuthor}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.SetGrants(ctx, pub.ID, map[int64][]string{l.ID: {store.GrantPublisher}}); err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Campaign{Name: "April", Subject: "April", Body: "Text", ListIDs: []int64{l.ID}}
+	if err := w.st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	actx := store.WithAccess(store.WithActor(ctx, store.Actor{Source: "web", UserID: author.ID}), mustAccess(t, w.st, author))
+	if sent, err := w.st.ScheduleCampaign(actx, c.ID, time.Time{}); err != nil || sent.Status != store.CampaignPending {
+		t.Fatalf("the author's send: %v %v", sent, err)
+	}
+	path := "/admin/campaigns/" + itoa(c.ID)
+	pb := w.browser()
+	pb.signIn("pub@example.se", pw)
+	pb.get("/admin/")
+	wantRedirect(t, pb.post(path+"/reject", url.Values{"comment": {"   "}}), path)
+	body := pb.get(path).Body.String()
+	if !strings.Contains(body, "Skriv vad som behöver ändras") || strings.Contains(body, "har ändrats sedan du såg det") {
+		t.Errorf("the page after an empty send-back does not ask for the reason:\n%s", body)
+	}
+	if got, _ := w.st.Campaign(ctx, c.ID); got.Status != store.CampaignPending {
+		t.Fatalf("sent back without a reason: %s", got.Status)
+	}
+	wantRedirect(t, pb.post(path+"/reject", url.Values{"comment": {"Byt bilden i ingressen."}}), path)
+	if got, _ := w.st.Campaign(ctx, c.ID); got.Status != store.CampaignDraft || got.ReviewComment != "Byt bilden i ingressen." {
+		t.Fatalf("sent back with a reason: %s %q", got.Status, got.ReviewComment)
+	}
 }
