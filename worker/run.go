@@ -27,13 +27,19 @@ func (h *Handlers) Run(ctx context.Context, rc redis.UniversalClient) error {
 	alog := asynqLogger{h.log.With("component", "asynq")}
 	common := func(concurrency int, queues map[string]int) asynq.Config {
 		return asynq.Config{
-			Concurrency:              concurrency,
-			Queues:                   queues,
-			StrictPriority:           true,
-			RetryDelayFunc:           h.retryDelay,
-			IsFailure:                IsFailure,
-			ShutdownTimeout:          h.cfg.ShutdownTimeout * 8 / 10, // the rest is for writing outcomes
-			TaskCheckInterval:        200 * time.Millisecond,
+			Concurrency:     concurrency,
+			Queues:          queues,
+			StrictPriority:  true,
+			RetryDelayFunc:  h.retryDelay,
+			IsFailure:       IsFailure,
+			ShutdownTimeout: h.cfg.ShutdownTimeout * 8 / 10, // the rest is for writing outcomes
+			// How long an idle worker waits before it looks for tasks
+			// again: the doorbell of a send, then its sender slots, each
+			// waited up to this. At 200 ms a 10,000-recipient send lost
+			// ~150 ms between the send call and its fan-out (0.66-0.71 of
+			// smtpblast counted from the call; at 50 ms 0.75-0.79), for
+			// ~20 more Redis polls a second per idle process.
+			TaskCheckInterval:        50 * time.Millisecond,
 			DelayedTaskCheckInterval: time.Second,
 			Logger:                   alog,
 			LogLevel:                 asynq.WarnLevel,
