@@ -51,8 +51,12 @@ var webScreens = func() []string {
 	return out
 }()
 
-// screenDefine finds a screen's own blocks, "content" and "head".
-var screenDefine = regexp.MustCompile(`\{\{(-?\s*)define "(content|head)"`)
+// screenDefine finds a screen's own blocks, "content" and "head";
+// anyDefine every template a file defines.
+var (
+	screenDefine = regexp.MustCompile(`\{\{(-?\s*)define "(content|head)"`)
+	anyDefine    = regexp.MustCompile(`\{\{-?\s*(?:define|block) "([^"]+)"`)
+)
 
 type screenSource struct{ name, src string }
 
@@ -63,14 +67,36 @@ type screenSource struct{ name, src string }
 // of the layout and partials, as before, copied their parse trees 80
 // times: 12 of the 15 MB the process held live before its first send,
 // which the Go runtime marks on every collection.
-func screenSources() ([]screenSource, error) {
+func screenSources(fsys fs.FS, screens []string) ([]screenSource, error) {
 	var out []screenSource
-	for _, name := range webScreens {
-		b, err := fs.ReadFile(webFS, "web/templates/"+name+".html")
+	// In one set a second define of a name silently replaces the first,
+	// so any other template a screen defines must be its alone.
+	definedBy := map[string]string{}
+	partials, _ := fs.Glob(fsys, "web/templates/_*.html")
+	for _, p := range append(partials, "web/templates/layout.html") {
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("staff ui %s: %w", p, err)
+		}
+		for _, m := range anyDefine.FindAllStringSubmatch(string(b), -1) {
+			definedBy[m[1]] = path.Base(p)
+		}
+	}
+	for _, name := range screens {
+		b, err := fs.ReadFile(fsys, "web/templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("staff ui screen %s: %w", name, err)
 		}
 		src := string(b)
+		for _, m := range anyDefine.FindAllStringSubmatch(src, -1) {
+			if m[1] == "content" || m[1] == "head" {
+				continue
+			}
+			if other, ok := definedBy[m[1]]; ok {
+				return nil, fmt.Errorf("staff ui screens %s and %s both define %q: name it for its screen", other, name, m[1])
+			}
+			definedBy[m[1]] = name
+		}
 		found := map[string]int{}
 		for _, m := range screenDefine.FindAllStringSubmatch(src, -1) {
 			found[m[2]]++
@@ -139,7 +165,7 @@ func loadWebUI(now func() time.Time) (*webUI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("staff ui static files: %w", err)
 	}
-	screens, err := screenSources()
+	screens, err := screenSources(webFS, webScreens)
 	if err != nil {
 		return nil, err
 	}
