@@ -158,9 +158,12 @@ func open(opts Options) (*Store, error) {
 		// WAL lets readers run beside the one writer; NORMAL synchronous is
 		// durable across process crashes (not power loss) and several times
 		// faster; _txlock=immediate takes the write lock at BEGIN so two
-		// writers never deadlock upgrading a read lock. The writer's page
-		// cache is 8 MB: a 100,000-recipient send ran as fast as with 16
-		// MB, and the 8 MB are peak RSS (docs/benchmarks.md).
+		// writers never deadlock upgrading a read lock. The page caches
+		// are peak RSS once the database outgrows them (a million
+		// subscribers): the writer's is 8 MB and each reader's 1 MB (up to
+		// MaxOpenConns readers). A 1,000,000-recipient send peaked at 99.5
+		// MB so, at 0.77 of smtpblast; with 16 MB and 1 MB at 119 MB, at
+		// 0.70 (docs/benchmarks.md).
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() +
 			"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL"
 		w, err := gorm.Open(sqlite.Open(base+"&_txlock=immediate&_cache_size=-8000"), cfg())
@@ -176,7 +179,7 @@ func open(opts Options) (*Store, error) {
 		if err := wdb.Ping(); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
-		r, err := gorm.Open(sqlite.Open(base+"&_txlock=deferred&_query_only=true&_cache_size=-2000"), cfg())
+		r, err := gorm.Open(sqlite.Open(base+"&_txlock=deferred&_query_only=true&_cache_size=-1000"), cfg())
 		if err != nil {
 			wdb.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
