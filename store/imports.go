@@ -336,7 +336,7 @@ func (s *Store) StartImport(ctx context.Context, id int64) (*Import, error) {
 // the uploaded file and the seen-set, which hold personal data that is no
 // longer needed.
 func (s *Store) FinishImport(ctx context.Context, id int64, status, errText string) error {
-	return s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		now := s.now()
 		upd := map[string]any{"status": status, "finished_at": now, "updated_at": now, "error": truncate(errText, 1000)}
 		res := tx.Model(&Import{}).Where("id = ? AND status = ?", id, ImportRunning).Updates(upd)
@@ -353,6 +353,16 @@ func (s *Store) FinishImport(ctx context.Context, id int64, status, errText stri
 		}
 		return nil
 	})
+	if err == nil && status == ImportDone && s.dialect == DialectPostgres {
+		// Postgres plans by statistics that autovacuum refreshes only
+		// a while after a bulk change; until then a list just imported
+		// looks empty, and a send right after the import was planned as
+		// if it were (a scan of the whole list on every recheck). An
+		// error here is no reason to fail the import: autovacuum will
+		// catch up.
+		_ = s.db.WithContext(ctx).Exec("ANALYZE subscribers, subscriptions").Error
+	}
+	return err
 }
 
 // SetImportOptinDone records that the opt-in mails of lines up to line
