@@ -10,40 +10,64 @@ import (
 	"github.com/storsthlm/utskick/api"
 	"github.com/storsthlm/utskick/mailtemplates"
 	"github.com/storsthlm/utskick/mailtemplates/links"
+	"github.com/storsthlm/utskick/store"
 	"github.com/storsthlm/utskick/store/storetest"
 )
+
+// trackedLink is the one tracked link of a campaign sent an hour ago to
+// one subscriber who agreed to tracking, served by an API with limits.
+type trackedLink struct {
+	t     *testing.T
+	srv   *api.Server
+	st    *store.Store
+	url   string // where the link leads
+	click string // the tracked path
+	camp  int64
+}
+
+func newTrackedLink(t *testing.T, limits api.Limits) *trackedLink {
+	t.Helper()
+	st := storetest.Open(t)
+	l := &trackedLink{t: t, st: st, url: "https://example.se/nyheter"}
+	sd := storetest.Sent(t, st, storetest.Seed{Subscribers: 1, TrackClicks: true, Consent: true, Links: []string{l.url}, SentAt: time.Now().Add(-time.Hour)})
+	sign, _ := links.NewSigner(testKey)
+	tmpl, _ := mailtemplates.New()
+	srv, err := api.New(api.Deps{Store: st, Templates: tmpl, Signer: sign, Site: api.Site{BaseURL: "http://news.example.se", Org: "Förbundet"},
+		Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv, l.camp = srv, sd.CampaignID
+	l.click = "/l/" + sign.Sign(links.KindClick, uint64(sd.Deliveries[0]), 0)
+	return l
+}
+
+// follow clicks the link as a browser would, within ctx.
+func (l *trackedLink) follow(ctx context.Context) (*httptest.ResponseRecorder, time.Duration) {
+	req := httptest.NewRequest(http.MethodGet, l.click, nil).WithContext(ctx)
+	req.Header.Set("User-Agent", browserUA)
+	rec := httptest.NewRecorder()
+	t0 := time.Now()
+	l.srv.ServeHTTP(rec, req)
+	return rec, time.Since(t0)
+}
+
+// counted is how many clicks the campaign's stats hold.
+func (l *trackedLink) counted() int64 {
+	s, err := l.st.CampaignStats(context.Background(), l.camp)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return s.Clicks.Total
+}
 
 // TestClicksWaitForATrackingSlotAndStillRedirect: while every tracking
 // slot is busy a click waits its turn; one that cannot get a slot before
 // its request ends still sends the reader on (302) and counts nothing,
 // and once a slot is free the next click is counted.
 func TestClicksWaitForATrackingSlotAndStillRedirect(t *testing.T) {
-	st := storetest.Open(t)
-	urls := []string{"https://example.se/nyheter"}
-	sd := storetest.Sent(t, st, storetest.Seed{Subscribers: 1, TrackClicks: true, Consent: true, Links: urls, SentAt: time.Now().Add(-time.Hour)})
-	sign, _ := links.NewSigner(testKey)
-	tmpl, _ := mailtemplates.New()
-	srv, err := api.New(api.Deps{Store: st, Templates: tmpl, Signer: sign, Site: api.Site{BaseURL: "http://news.example.se", Org: "Förbundet"},
-		Limits: api.Limits{TrackingConcurrency: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	click := "/l/" + sign.Sign(links.KindClick, uint64(sd.Deliveries[0]), 0)
-	do := func(ctx context.Context) (*httptest.ResponseRecorder, time.Duration) {
-		req := httptest.NewRequest(http.MethodGet, click, nil).WithContext(ctx)
-		req.Header.Set("User-Agent", browserUA)
-		rec := httptest.NewRecorder()
-		t0 := time.Now()
-		srv.ServeHTTP(rec, req)
-		return rec, time.Since(t0)
-	}
-	clicks := func() int64 {
-		s, err := st.CampaignStats(context.Background(), sd.CampaignID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Clicks.Total
-	}
+	l := newTrackedLink(t, api.Limits{TrackingConcurrency: 1})
+	srv, urls, do, clicks := l.srv, []string{l.url}, l.follow, l.counted
 
 	release := srv.HoldTrackingSlots()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -73,33 +97,10 @@ func TestClicksWaitForATrackingSlotAndStillRedirect(t *testing.T) {
 // (302) and is not counted. Once the send ends, clicks are counted at
 // once again.
 func TestClicksBeyondTheTrackingRateDuringASendRedirectUncounted(t *testing.T) {
-	st := storetest.Open(t)
-	urls := []string{"https://example.se/nyheter"}
-	sd := storetest.Sent(t, st, storetest.Seed{Subscribers: 1, TrackClicks: true, Consent: true, Links: urls, SentAt: time.Now().Add(-time.Hour)})
-	sign, _ := links.NewSigner(testKey)
-	tmpl, _ := mailtemplates.New()
 	sending := true
-	srv, err := api.New(api.Deps{Store: st, Templates: tmpl, Signer: sign, Site: api.Site{BaseURL: "http://news.example.se", Org: "Förbundet"},
-		Limits: api.Limits{TrackingRate: 1, Sending: func() bool { return sending }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	click := "/l/" + sign.Sign(links.KindClick, uint64(sd.Deliveries[0]), 0)
-	do := func() (*httptest.ResponseRecorder, time.Duration) {
-		req := httptest.NewRequest(http.MethodGet, click, nil)
-		req.Header.Set("User-Agent", browserUA)
-		rec := httptest.NewRecorder()
-		t0 := time.Now()
-		srv.ServeHTTP(rec, req)
-		return rec, time.Since(t0)
-	}
-	clicks := func() int64 {
-		s, err := st.CampaignStats(context.Background(), sd.CampaignID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Clicks.Total
-	}
+	l := newTrackedLink(t, api.Limits{TrackingRate: 1, Sending: func() bool { return sending }})
+	urls, clicks := []string{l.url}, l.counted
+	do := func() (*httptest.ResponseRecorder, time.Duration) { return l.follow(context.Background()) }
 	// At one a second with a burst allowance of 50, the first 51 are
 	// counted at once. The turns after them are one, two, three … seconds
 	// after the first click; of six more at the same moment, those whose

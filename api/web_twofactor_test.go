@@ -101,41 +101,20 @@ func TestSignInWithTOTP(t *testing.T) {
 func TestApproveAndRejectFromTheWorkspace(t *testing.T) {
 	w := newWebTest(t, nil)
 	ctx := context.Background()
-	author := w.user("forfattare@example.se", store.RoleMember, pw)
-	pub := w.user("pub@example.se", store.RoleMember, pw)
-	l := &store.List{Slug: "bus", Name: "BUS", RequiresApproval: true}
-	if err := w.st.CreateList(ctx, l); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.st.SetGrants(ctx, author.ID, map[int64][]string{l.ID: {store.GrantAuthor}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.st.SetGrants(ctx, pub.ID, map[int64][]string{l.ID: {store.GrantPublisher}}); err != nil {
-		t.Fatal(err)
-	}
-	c := &store.Campaign{Name: "April", Subject: "April", Body: "Text", ListIDs: []int64{l.ID}}
-	if err := w.st.CreateCampaign(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	actx := store.WithActor(ctx, store.Actor{Source: "web", UserID: author.ID})
-	actx = store.WithAccess(actx, mustAccess(t, w.st, author))
-	sent, err := w.st.ScheduleCampaign(actx, c.ID, time.Time{})
-	if err != nil || sent.Status != store.CampaignPending {
-		t.Fatalf("the author's send: %v %v", sent, err)
-	}
+	author, pub, _, c := busPending(t, w)
 	path := "/admin/campaigns/" + itoa(c.ID)
 
 	ab := w.browser()
 	ab.signIn("forfattare@example.se", pw)
 	ab.get("/admin/")
-	wantRedirect(t, ab.post(path+"/approve", url.Values{"revision": {itoa(int64(sent.Revision))}}), path)
+	wantRedirect(t, ab.post(path+"/approve", url.Values{"revision": {itoa(int64(c.Revision))}}), path)
 	if got, _ := w.st.Campaign(ctx, c.ID); got.Status != store.CampaignPending {
 		t.Fatalf("the author approved their own send: %s", got.Status)
 	}
 	pb := w.browser()
 	pb.signIn("pub@example.se", pw)
 	pb.get("/admin/")
-	wantRedirect(t, pb.post(path+"/approve", url.Values{"revision": {itoa(int64(sent.Revision))}}), path)
+	wantRedirect(t, pb.post(path+"/approve", url.Values{"revision": {itoa(int64(c.Revision))}}), path)
 	got, _ := w.st.Campaign(ctx, c.ID)
 	if got.Status != store.CampaignScheduled || got.ApprovedByUser == nil || *got.ApprovedByUser != pub.ID {
 		t.Fatalf("after the publisher's approval: %s by %v", got.Status, got.ApprovedByUser)
@@ -166,26 +145,7 @@ func mustAccess(t *testing.T, st *store.Store, u *store.User) *store.Access {
 func TestSendBackWithoutAReasonAsksForOne(t *testing.T) {
 	w := newWebTest(t, nil)
 	ctx := context.Background()
-	author := w.user("forfattare@example.se", store.RoleMember, pw)
-	pub := w.user("pub@example.se", store.RoleMember, pw)
-	l := &store.List{Slug: "bus", Name: "BUS", RequiresApproval: true}
-	if err := w.st.CreateList(ctx, l); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.st.SetGrants(ctx, author.ID, map[int64][]string{l.ID: {store.GrantAuthor}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.st.SetGrants(ctx, pub.ID, map[int64][]string{l.ID: {store.GrantPublisher}}); err != nil {
-		t.Fatal(err)
-	}
-	c := &store.Campaign{Name: "April", Subject: "April", Body: "Text", ListIDs: []int64{l.ID}}
-	if err := w.st.CreateCampaign(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	actx := store.WithAccess(store.WithActor(ctx, store.Actor{Source: "web", UserID: author.ID}), mustAccess(t, w.st, author))
-	if sent, err := w.st.ScheduleCampaign(actx, c.ID, time.Time{}); err != nil || sent.Status != store.CampaignPending {
-		t.Fatalf("the author's send: %v %v", sent, err)
-	}
+	_, _, _, c := busPending(t, w)
 	path := "/admin/campaigns/" + itoa(c.ID)
 	pb := w.browser()
 	pb.signIn("pub@example.se", pw)
