@@ -85,16 +85,22 @@ func (g *group[T]) do(in T, run func([]T) []error) error {
 	return r.err
 }
 
+// repeatErr is the one answer for all n callers of a batch: err for each
+// (nil when the batch was written whole).
+func repeatErr(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
 // runSafely runs a batch; a panic becomes every caller's error instead of
 // leaving the queue without a writer.
 func runSafely[T any](run func([]T) []error, ins []T) (errs []error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err := fmt.Errorf("group commit: %v", p)
-			errs = make([]error, len(ins))
-			for i := range errs {
-				errs[i] = err
-			}
+			errs = repeatErr(len(ins), fmt.Errorf("group commit: %v", p))
 		}
 	}()
 	errs = run(ins)

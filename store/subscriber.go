@@ -592,13 +592,9 @@ type unsubReq struct {
 // unsubscribeBatch writes rs in one transaction. If that fails, each is
 // tried in a transaction of its own, so one bad request fails alone.
 func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
-	errs := make([]error, len(rs))
 	done, err := s.publicWrite(ctx)
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
+		return repeatErr(len(rs), err)
 	}
 	defer done()
 	one := func(tx *gorm.DB, r *unsubReq) ([]Event, error) {
@@ -618,11 +614,9 @@ func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
 		err = s.inTx(ctx, func(tx *gorm.DB) error { return s.unsubscribeSet(tx, rs) })
 	}
 	if err == nil || len(rs) == 1 {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
+		return repeatErr(len(rs), err)
 	}
+	errs := make([]error, len(rs))
 	for i, r := range rs {
 		errs[i] = s.inTx(ctx, func(tx *gorm.DB) error {
 			evs, err := one(tx, r)

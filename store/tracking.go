@@ -119,15 +119,12 @@ type hitReq struct {
 // exist fails alone (it wrote nothing); any other failure sends each hit
 // to a transaction of its own.
 func (s *Store) recordHits(ctx context.Context, rs []*hitReq) []error {
-	errs := make([]error, len(rs))
 	done, err := s.publicWrite(ctx)
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
+		return repeatErr(len(rs), err)
 	}
 	defer done()
+	errs := make([]error, len(rs))
 	batch := func(rs []*hitReq, errs []error) error {
 		return s.inTx(ctx, func(tx *gorm.DB) error {
 			deltas := map[countKey]int64{}
