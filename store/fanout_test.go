@@ -29,6 +29,21 @@ func deliveriesOf(t *testing.T, s *store.Store, id int64) map[string]int {
 	return out
 }
 
+// scheduled makes a campaign to lists and schedules it for now.
+func scheduled(t *testing.T, s *store.Store, lists []int64) *store.Campaign {
+	t.Helper()
+	ctx := context.Background()
+	c := &store.Campaign{Name: "n", Subject: "s", Body: "b", ListIDs: lists}
+	if err := s.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := s.ScheduleCampaign(ctx, c.ID, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 func TestFanOutInChunksReachesEveryDistinctSubscriberAndLateComers(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -48,14 +63,7 @@ func TestFanOutInChunksReachesEveryDistinctSubscriberAndLateComers(t *testing.T)
 				mustSubscriber(t, s, fmt.Sprintf("none%d@example.org", i))
 			}
 		}
-		c := &store.Campaign{Name: "n", Subject: "s", Body: "b", ListIDs: []int64{a.ID, b.ID}}
-		if err := s.CreateCampaign(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		sc, err := s.ScheduleCampaign(ctx, c.ID, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := scheduled(t, s, []int64{a.ID, b.ID})
 		chunks := 0
 		store.SetFanout(s, 3, func(int64) {
 			chunks++
@@ -69,7 +77,7 @@ func TestFanOutInChunksReachesEveryDistinctSubscriberAndLateComers(t *testing.T)
 				t.Errorf("between chunks: %v, %v; want still scheduled", got.Status, err)
 			}
 		})
-		n, err := s.MaterializeDeliveries(ctx, c.ID, sc.Revision)
+		n, err := s.MaterializeDeliveries(ctx, c.ID, c.Revision)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,14 +103,7 @@ func TestPauseDuringFanOutStopsItAndResumeRunsItAgain(t *testing.T) {
 		for i := range 7 {
 			mustSubscriber(t, s, fmt.Sprintf("r%d@example.org", i), confirmed(l.ID))
 		}
-		c := &store.Campaign{Name: "n", Subject: "s", Body: "b", ListIDs: []int64{l.ID}}
-		if err := s.CreateCampaign(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		sc, err := s.ScheduleCampaign(ctx, c.ID, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := scheduled(t, s, []int64{l.ID})
 		store.SetFanout(s, 2, func(int64) {
 			if got, _ := s.Campaign(ctx, c.ID); got.Status == store.CampaignScheduled {
 				if _, err := s.PauseCampaign(ctx, c.ID, "test"); err != nil {
@@ -110,7 +111,7 @@ func TestPauseDuringFanOutStopsItAndResumeRunsItAgain(t *testing.T) {
 				}
 			}
 		})
-		if _, err := s.MaterializeDeliveries(ctx, c.ID, sc.Revision); !errors.Is(err, store.ErrStale) {
+		if _, err := s.MaterializeDeliveries(ctx, c.ID, c.Revision); !errors.Is(err, store.ErrStale) {
 			t.Fatalf("fan-out paused half way: err %v, want ErrStale", err)
 		}
 		if got := deliveriesOf(t, s, c.ID); got[store.DeliveryPending] != 2 {
@@ -122,8 +123,8 @@ func TestPauseDuringFanOutStopsItAndResumeRunsItAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rc.Status != store.CampaignScheduled || rc.Revision <= sc.Revision {
-			t.Fatalf("resumed: %s r%d, want scheduled at a revision above %d", rc.Status, rc.Revision, sc.Revision)
+		if rc.Status != store.CampaignScheduled || rc.Revision <= c.Revision {
+			t.Fatalf("resumed: %s r%d, want scheduled at a revision above %d", rc.Status, rc.Revision, c.Revision)
 		}
 		store.SetFanout(s, 2, nil)
 		n, err := s.MaterializeDeliveries(ctx, c.ID, rc.Revision)
@@ -143,14 +144,7 @@ func TestEditOfAnApprovedCampaignDuringFanOutDropsItsDeliveries(t *testing.T) {
 		for i := range 5 {
 			mustSubscriber(t, s, fmt.Sprintf("a%d@example.org", i), confirmed(a.ID))
 		}
-		c := &store.Campaign{Name: "n", Subject: "s", Body: "b", ListIDs: []int64{a.ID}}
-		if err := s.CreateCampaign(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		sc, err := s.ScheduleCampaign(ctx, c.ID, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := scheduled(t, s, []int64{a.ID})
 		// As if a second publisher had approved it (the approval flow
 		// has tests of its own): an edit now voids the approval.
 		if err := store.DBForTest(s).Exec(`UPDATE campaigns SET approved_at = ? WHERE id = ?`, time.Now().UTC(), c.ID).Error; err != nil {
@@ -164,7 +158,7 @@ func TestEditOfAnApprovedCampaignDuringFanOutDropsItsDeliveries(t *testing.T) {
 				}
 			}
 		})
-		if _, err := s.MaterializeDeliveries(ctx, c.ID, sc.Revision); !errors.Is(err, store.ErrStale) {
+		if _, err := s.MaterializeDeliveries(ctx, c.ID, c.Revision); !errors.Is(err, store.ErrStale) {
 			t.Fatalf("fan-out stopped by the edit: err %v, want ErrStale", err)
 		}
 		got, _ := s.Campaign(ctx, c.ID)
