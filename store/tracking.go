@@ -223,92 +223,90 @@ func (s *Store) recordHit(tx *gorm.DB, h Hit, d hitFacts, p TrackingPolicy, res 
 	if click {
 		kind = EventClicked
 	}
-	{
-		res.URL = d.url
-		if d.SubscriberID == nil || !d.consent {
-			return nil
-		}
-		if s.dialect == DialectPostgres {
-			// Hits of one delivery take turns, so "first" and "burst"
-			// are judged on everything before them. An advisory lock
-			// keyed by the delivery, not a lock on its row: the sender
-			// updates that row, and must not wait for a click.
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(7452021, CAST(? % 2147483647 AS INTEGER))", h.DeliveryID).Error; err != nil {
-				return fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
-			}
-		}
-		var prior []priorHit
-		if err := tx.Model(&Event{}).Select("id, kind, data, created_at").
-			Where("delivery_id = ? AND kind = ?", h.DeliveryID, kind).Order("id").Scan(&prior).Error; err != nil {
-			return fmt.Errorf("earlier hits of delivery %d: %w", h.DeliveryID, err)
-		}
-		now := s.now()
-		res.Recorded = true
-		switch {
-		case strings.TrimSpace(h.UserAgent) == "":
-			res.Machine, res.Reason = true, "no_user_agent"
-		case ScannerAgent(h.UserAgent):
-			res.Machine, res.Reason = true, "scanner_user_agent"
-		case d.SentAt != nil && now.Sub(*d.SentAt) < p.MachineWindow:
-			res.Machine, res.Reason = true, "soon_after_delivery"
-		}
-		if click {
-			burst := false
-			for _, e := range prior {
-				l, _ := dataInt(e.Data, "link")
-				if l != h.Link && now.Sub(e.CreatedAt) < p.BurstWindow {
-					burst = true
-				}
-			}
-			if burst {
-				if !res.Machine {
-					res.Machine, res.Reason = true, "link_burst"
-				}
-				// The earlier clicks of the burst were the scanner's too.
-				for i := range prior {
-					e := &prior[i]
-					if now.Sub(e.CreatedAt) >= p.BurstWindow || flag(e.Data, "machine") {
-						continue
-					}
-					if err := reclassify(tx, d.CampaignID, e, deltas); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		data := JSONMap{"machine": res.Machine}
-		if res.Machine {
-			data["reason"] = res.Reason
-		}
-		data["unique"] = len(prior) == 0
-		if !res.Machine {
-			humanBefore, linkHumanBefore := false, false
-			for _, e := range prior {
-				if !flag(e.Data, "machine") {
-					humanBefore = true
-					if l, _ := dataInt(e.Data, "link"); l == h.Link {
-						linkHumanBefore = true
-					}
-				}
-			}
-			data["human_unique"] = !humanBefore
-			if click {
-				data["link_human_unique"] = !linkHumanBefore
-			}
-		}
-		if click {
-			data["link"] = h.Link
-		}
-		campaignID := d.CampaignID
-		ev := newEvent(kind, Actor{Source: "tracking", UserAgent: h.UserAgent}, now, d.SubscriberID, nil, &campaignID)
-		ev.DeliveryID = &h.DeliveryID
-		ev.Data = data
-		if err := tx.Create(&ev).Error; err != nil {
-			return fmt.Errorf("append events: %w", err)
-		}
-		*evs = append(*evs, ev)
+	res.URL = d.url
+	if d.SubscriberID == nil || !d.consent {
 		return nil
 	}
+	if s.dialect == DialectPostgres {
+		// Hits of one delivery take turns, so "first" and "burst"
+		// are judged on everything before them. An advisory lock
+		// keyed by the delivery, not a lock on its row: the sender
+		// updates that row, and must not wait for a click.
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(7452021, CAST(? % 2147483647 AS INTEGER))", h.DeliveryID).Error; err != nil {
+			return fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
+		}
+	}
+	var prior []priorHit
+	if err := tx.Model(&Event{}).Select("id, kind, data, created_at").
+		Where("delivery_id = ? AND kind = ?", h.DeliveryID, kind).Order("id").Scan(&prior).Error; err != nil {
+		return fmt.Errorf("earlier hits of delivery %d: %w", h.DeliveryID, err)
+	}
+	now := s.now()
+	res.Recorded = true
+	switch {
+	case strings.TrimSpace(h.UserAgent) == "":
+		res.Machine, res.Reason = true, "no_user_agent"
+	case ScannerAgent(h.UserAgent):
+		res.Machine, res.Reason = true, "scanner_user_agent"
+	case d.SentAt != nil && now.Sub(*d.SentAt) < p.MachineWindow:
+		res.Machine, res.Reason = true, "soon_after_delivery"
+	}
+	if click {
+		burst := false
+		for _, e := range prior {
+			l, _ := dataInt(e.Data, "link")
+			if l != h.Link && now.Sub(e.CreatedAt) < p.BurstWindow {
+				burst = true
+			}
+		}
+		if burst {
+			if !res.Machine {
+				res.Machine, res.Reason = true, "link_burst"
+			}
+			// The earlier clicks of the burst were the scanner's too.
+			for i := range prior {
+				e := &prior[i]
+				if now.Sub(e.CreatedAt) >= p.BurstWindow || flag(e.Data, "machine") {
+					continue
+				}
+				if err := reclassify(tx, d.CampaignID, e, deltas); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	data := JSONMap{"machine": res.Machine}
+	if res.Machine {
+		data["reason"] = res.Reason
+	}
+	data["unique"] = len(prior) == 0
+	if !res.Machine {
+		humanBefore, linkHumanBefore := false, false
+		for _, e := range prior {
+			if !flag(e.Data, "machine") {
+				humanBefore = true
+				if l, _ := dataInt(e.Data, "link"); l == h.Link {
+					linkHumanBefore = true
+				}
+			}
+		}
+		data["human_unique"] = !humanBefore
+		if click {
+			data["link_human_unique"] = !linkHumanBefore
+		}
+	}
+	if click {
+		data["link"] = h.Link
+	}
+	campaignID := d.CampaignID
+	ev := newEvent(kind, Actor{Source: "tracking", UserAgent: h.UserAgent}, now, d.SubscriberID, nil, &campaignID)
+	ev.DeliveryID = &h.DeliveryID
+	ev.Data = data
+	if err := tx.Create(&ev).Error; err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	*evs = append(*evs, ev)
+	return nil
 }
 
 // reclassify turns an earlier human click into a machine's and moves its
