@@ -96,7 +96,8 @@ type Limits struct {
 	// then answered without being recorded. An API process with no
 	// sender beside it (Sending nil) records as fast as it can.
 	TrackingRate int
-	Sending      func() bool
+	// Sending reports whether a campaign sender works in this process.
+	Sending func() bool
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for a client's IP (rate limits, consent records); empty trusts none.
 	TrustedProxies []*net.IPNet
@@ -162,28 +163,24 @@ const (
 
 // Server is the HTTP application.
 type Server struct {
-	e *echo.Echo
-	// trackSlots holds one token per open or click being recorded.
-	trackSlots chan struct{}
-	// trackPace spaces the recording of opens and clicks (TrackingRate).
-	trackPace *pacer
-	st        *store.Store
-	q         queue.Queue
-	compose   *compose.Composer
-	tmpl      *mailtemplates.Templates
-	sign      *links.Signer
-	log       *slog.Logger
-	now       func() time.Time
-	baseURL   string
-	ready     func(context.Context) error
-	writable  func() error
-	optinTTL  time.Duration
-	org       string
-	inbound   InboundFunc
-	pages     *pageSet
-	doc       apiDoc // GET /api/v1/openapi.json
-	dkim      *lint.DKIMKey
-	resolver  lint.Resolver
+	e        *echo.Echo
+	st       *store.Store
+	q        queue.Queue
+	compose  *compose.Composer
+	tmpl     *mailtemplates.Templates
+	sign     *links.Signer
+	log      *slog.Logger
+	now      func() time.Time
+	baseURL  string
+	ready    func(context.Context) error
+	writable func() error
+	optinTTL time.Duration
+	org      string
+	inbound  InboundFunc
+	pages    *pageSet
+	doc      apiDoc // GET /api/v1/openapi.json
+	dkim     *lint.DKIMKey
+	resolver lint.Resolver
 	// dnsTimeout bounds each lookup of the settings' DNS checks.
 	dnsTimeout time.Duration
 	// outbound fetches links for the lint, on request only, and checks
@@ -196,7 +193,11 @@ type Server struct {
 	importMax      int64
 	media          MediaBucket // nil: images in the database
 	tracking       store.TrackingPolicy
-	met            Metrics
+	// trackSlots holds one token per open or click being recorded.
+	trackSlots chan struct{}
+	// trackPace spaces the recording of opens and clicks (TrackingRate).
+	trackPace *pacer
+	met       Metrics
 
 	metricsToken string
 
