@@ -117,6 +117,8 @@ func (e *noSession) Unwrap() error { return e.err }
 // (mailer.ErrStale); the message then goes at once over another session,
 // so a pause costs neither an attempt nor a retry delay. Such retries end
 // at the latest with a freshly opened session, which is never stale.
+// Every message utskick sends comes from mailtemplates, so it goes as
+// composed (mailer.Conn.SendComposed).
 func (s *session) send(ctx context.Context, from, to string, msg []byte) (string, error) {
 	for tries := 0; ; tries++ {
 		if s.c == nil {
@@ -126,7 +128,7 @@ func (s *session) send(ctx context.Context, from, to string, msg []byte) (string
 			}
 			s.c = c
 		}
-		resp, err := s.c.Send(from, to, msg)
+		resp, err := s.c.SendComposed(from, to, msg)
 		if s.c.Broken() {
 			s.p.discard(s.c)
 			s.c = nil

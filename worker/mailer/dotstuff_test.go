@@ -22,3 +22,25 @@ func TestDotStuffDoublesOnlyADotThatStartsALine(t *testing.T) {
 		}
 	}
 }
+
+func TestComposedMessagesAreSearchedForLeadingDotsInTheHeaderOnly(t *testing.T) {
+	clean := "From: a@example.se\r\nSubject: x\r\n\r\nbody\r\n"
+	if got := stuffed([]byte(clean), true); string(got) != clean {
+		t.Errorf("clean composed message changed: %q", got)
+	}
+	// A header value may hold anything a caller put there; a dot that
+	// starts one of its lines is doubled, and then the body's too.
+	dotInHeader := "From: a@example.se\r\nX-Note: a\r\n.b\r\n\r\n.c\r\n"
+	if got, want := string(stuffed([]byte(dotInHeader), true)), "From: a@example.se\r\nX-Note: a\r\n..b\r\n\r\n..c\r\n"; got != want {
+		t.Errorf("dot in the header: got %q, want %q", got, want)
+	}
+	// The body of a composed message is trusted: mailtemplates never
+	// writes a dot at the start of a body line (its own tests check).
+	dotInBody := "Subject: x\r\n\r\n.c\r\n"
+	if got := string(stuffed([]byte(dotInBody), true)); got != dotInBody {
+		t.Errorf("composed body was searched: %q", got)
+	}
+	if got, want := string(stuffed([]byte(dotInBody), false)), "Subject: x\r\n\r\n..c\r\n"; got != want {
+		t.Errorf("other message: got %q, want %q", got, want)
+	}
+}

@@ -143,6 +143,19 @@ func (c *Conn) Broken() bool { return c.broken }
 // closed while it was quiet gives an error that wraps ErrStale. Send may
 // use the spare capacity of msg.
 func (c *Conn) Send(from, to string, msg []byte) (string, error) {
+	return c.transact(from, to, msg, false)
+}
+
+// SendComposed is Send for a message from mailtemplates. Its body never
+// has a line that starts with a dot (quoted-printable writes that dot as
+// =2E, base64 has no dots, boundaries start with "--"), so only the
+// header, where values go as they are, is searched for one: the search
+// through a 57 KB issue was 4 % of an Ed25519-signed send's CPU.
+func (c *Conn) SendComposed(from, to string, msg []byte) (string, error) {
+	return c.transact(from, to, msg, true)
+}
+
+func (c *Conn) transact(from, to string, msg []byte, composed bool) (string, error) {
 	if c.broken {
 		return "", errors.New("smtp: session is closed")
 	}
@@ -166,7 +179,7 @@ func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 			return "", fmt.Errorf("%w: NOOP after %s quiet: %w", ErrStale, quiet.Round(time.Millisecond), err)
 		}
 	}
-	resp, began, err := c.send(from, to, msg)
+	resp, began, err := c.send(from, to, msg, composed)
 	c.lastUsed = time.Now()
 	if err != nil {
 		var tp *textproto.Error
@@ -197,7 +210,7 @@ func (c *Conn) Send(from, to string, msg []byte) (string, error) {
 //
 // began reports that the message body was being written: from then on the
 // server may have accepted the message whatever the error says.
-func (c *Conn) send(from, to string, msg []byte) (resp string, began bool, err error) {
+func (c *Conn) send(from, to string, msg []byte, composed bool) (resp string, began bool, err error) {
 	tp := c.c.Text
 	if c.pipelining {
 		tp.W.WriteString("MAIL FROM:<" + from + ">\r\nRCPT TO:<" + to + ">\r\nDATA\r\n")
@@ -233,7 +246,7 @@ func (c *Conn) send(from, to string, msg []byte) (resp string, began bool, err e
 			}
 		}
 	}
-	data := dotStuff(msg)
+	data := stuffed(msg, composed)
 	if !bytes.HasSuffix(data, []byte("\r\n")) {
 		data = append(data, '\r', '\n')
 	}
@@ -255,6 +268,21 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// stuffed is msg as DATA carries it. For a composed message only the
+// header is searched for a line that starts with a dot (SendComposed).
+func stuffed(msg []byte, composed bool) []byte {
+	scan := msg
+	if composed {
+		if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+			scan = msg[:i+2]
+		}
+	}
+	if !lineStartsWithDot(scan) {
+		return msg
+	}
+	return dotStuff(msg)
 }
 
 // dotStuff doubles the dot that starts a line (RFC 5321 §4.5.2). Messages
