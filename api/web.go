@@ -225,8 +225,13 @@ func (w *webUI) funcs(lang string, now func() time.Time) htmltemplate.FuncMap {
 			return cat.T("campaign_status." + s)
 		},
 		"int64of": func(n int) int64 { return int64(n) },
-		"fieldOf": func(errs map[string]string, name, typ, value, max, hint string) editorField {
-			return newEditorField(cat, errs, name, typ, value, max, hint)
+		"field":   newInputField,
+		// defaultHint says what an empty field falls back to.
+		"defaultHint": func(v string) string {
+			if v == "" {
+				return cat.T("editor.default_none")
+			}
+			return cat.T("editor.default", "value", v)
 		},
 	}
 }

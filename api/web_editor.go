@@ -676,24 +676,3 @@ func (s *Server) editorTest(c echo.Context) error {
 	s.fillPreview(c, &p, camp)
 	return s.renderWeb(c, http.StatusUnprocessableEntity, "editor", p.Lang, p)
 }
-
-// editorField is one input of the editor (the _editor_field partial).
-type editorField struct {
-	Name, Type, Value, Max, Hint, Error string
-}
-
-// newEditorField fills an editorField; hint is an i18n key, or
-// "default:<value>" for a field that falls back to value when empty.
-func newEditorField(cat mailtemplates.Catalog, errs map[string]string, name, typ, value, max, hint string) editorField {
-	f := editorField{Name: name, Type: typ, Value: value, Max: max, Error: errs[name]}
-	if v, ok := strings.CutPrefix(hint, "default:"); ok {
-		if v != "" {
-			f.Hint = cat.T("editor.default", "value", v)
-		} else {
-			f.Hint = cat.T("editor.default_none")
-		}
-	} else if hint != "" {
-		f.Hint = cat.T(hint)
-	}
-	return f
-}
