@@ -47,41 +47,21 @@ func newInputField(errs map[string]string, name, label string, opts ...any) (inp
 	if len(opts)%2 != 0 {
 		return f, fmt.Errorf("field %q: options come in name, value pairs", name)
 	}
+	strs := map[string]*string{"id": &f.ID, "type": &f.Type, "value": &f.Value, "hint": &f.Hint, "max": &f.Max,
+		"autocomplete": &f.Autocomplete, "placeholder": &f.Placeholder, "inputmode": &f.InputMode}
+	bools := map[string]*bool{"required": &f.Required, "readonly": &f.ReadOnly}
 	for i := 0; i < len(opts); i += 2 {
 		key, _ := opts[i].(string)
-		switch v := opts[i+1]; key {
-		case "required", "readonly":
-			b, ok := v.(bool)
+		if p, ok := strs[key]; ok {
+			*p = fmt.Sprint(opts[i+1])
+		} else if p, ok := bools[key]; ok {
+			b, ok := opts[i+1].(bool)
 			if !ok {
-				return f, fmt.Errorf("field %q: %s wants true or false, not %v", name, key, v)
+				return f, fmt.Errorf("field %q: %s wants true or false, not %v", name, key, opts[i+1])
 			}
-			if key == "required" {
-				f.Required = b
-			} else {
-				f.ReadOnly = b
-			}
-		default:
-			s := fmt.Sprint(v)
-			switch key {
-			case "id":
-				f.ID = s
-			case "type":
-				f.Type = s
-			case "value":
-				f.Value = s
-			case "hint":
-				f.Hint = s
-			case "max":
-				f.Max = s
-			case "autocomplete":
-				f.Autocomplete = s
-			case "placeholder":
-				f.Placeholder = s
-			case "inputmode":
-				f.InputMode = s
-			default:
-				return f, fmt.Errorf("field %q: no option %q", name, key)
-			}
+			*p = b
+		} else {
+			return f, fmt.Errorf("field %q: no option %q", name, key)
 		}
 	}
 	f.Error = errs[f.ID]
