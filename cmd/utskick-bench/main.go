@@ -62,6 +62,8 @@ type options struct {
 	capture     bool
 	dkim        string
 	burst       bool
+	smtp        string
+	rtt         time.Duration
 	// load, when set, starts client load once the campaign's send call
 	// is answered, and returns what stops it.
 	load func(base string) func()
@@ -81,7 +83,12 @@ func main() {
 	flag.BoolVar(&o.capture, "capture", false, "send to utskick's embedded SMTP capture (.eml files), as with no settings at all; no yardstick")
 	flag.StringVar(&o.dkim, "dkim", "", "sign every message: rsa (RSA-2048), ed25519, or both (dual signing); a sample is then verified with dkimpy, Debian's dkimverify")
 	flag.BoolVar(&o.burst, "burst", false, "then send a second campaign of n while 50 clients post one-click unsubscribes and 50 follow tracked links; report the rate against the unloaded one")
+	flag.StringVar(&o.smtp, "smtp", "data", "how utskick hands over messages: data (DATA, as smtpblast does: the like-for-like ratio) or bdat (its default with a server that offers CHUNKING)")
+	flag.DurationVar(&o.rtt, "rtt", 0, "put this round trip time between the senders (utskick and smtpblast alike) and the sink, through a delaying proxy")
 	flag.Parse()
+	if o.smtp != "data" && o.smtp != "bdat" {
+		log.Fatalf("-smtp %q: want data or bdat", o.smtp)
+	}
 	switch o.dkim {
 	case "", "rsa", "ed25519", "both":
 	default:
@@ -146,6 +153,14 @@ func run(o options) error {
 	}
 	defer func() { sink.Process.Signal(syscall.SIGTERM); sink.Wait() }()
 	waitTCP(sinkAddr)
+	if o.rtt > 0 {
+		p, err := startDelayProxy(sinkAddr, o.rtt)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		sinkAddr = p.Addr()
+	}
 
 	// The store, seeded directly (the API is not what is measured).
 	dsn, cleanup, err := freshDatabase(o.databaseURL, tmp)
@@ -214,7 +229,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	o.extraEnv = strings.Join(append([]string{o.extraEnv}, dkimEnv...), ",")
+	o.extraEnv = strings.Join(append([]string{o.extraEnv, "UTSKICK_SMTP_CHUNKING=" + strconv.FormatBool(o.smtp == "bdat")}, dkimEnv...), ",")
 	res, err := sendCampaign(ctx, o, utskick, tmp, dsn, sinkAddr, campID, o.n)
 	if err != nil {
 		return err
@@ -262,6 +277,8 @@ func run(o options) error {
 	}
 	fmt.Printf("\nutskick-bench: %s\n", mode)
 	fmt.Printf("  recipients                 %d (%d bytes per message, %d SMTP connections)\n", o.n, len(eml), o.conns)
+	fmt.Printf("  utskick speaks             %s%s\n", map[string]string{"data": "DATA, as smtpblast does", "bdat": "BDAT (CHUNKING); smtpblast speaks DATA"}[o.smtp],
+		map[bool]string{true: fmt.Sprintf(", %s round trip to the sink", o.rtt), false: ""}[o.rtt > 0])
 	fmt.Printf("  smtpblast (before, after)  %.0f, %.0f msgs/s\n", b1.MsgsPerS, b2.MsgsPerS)
 	fmt.Printf("  utskick                    %.0f msgs/s (%d sent in %.2fs)\n", res.rate, res.sent, res.seconds)
 	fmt.Printf("  ratio to smtpblast         %.2f\n", res.rate/blastRate)
@@ -282,7 +299,7 @@ func run(o options) error {
 		"blast_msgs_per_s": []float64{b1.MsgsPerS, b2.MsgsPerS}, "utskick_msgs_per_s": round(res.rate),
 		"ratio": round(res.rate / blastRate), "ratio_from_call": round(float64(res.sent) / res.fromCall / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
 		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
-		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified,
+		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified, "smtp": o.smtp, "rtt_ms": o.rtt.Milliseconds(),
 		"burst": burstDesc, "burst_problems": burstProblems,
 	})
 	fmt.Println(string(summary))

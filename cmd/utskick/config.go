@@ -225,6 +225,13 @@ var settings = []setting{
 		apply: func(c *config, v string) error { return nonNegativeInt(v, &c.MessagesPerConn) }},
 	{name: "UTSKICK_SMTP_TIMEOUT", def: "30s", help: "timeout of one SMTP command",
 		apply: func(c *config, v string) error { return duration(v, &c.SMTP.Timeout) }},
+	{name: "UTSKICK_SMTP_CHUNKING", def: "true", help: "send with BDAT (CHUNKING, RFC 3030) to a server that offers it: one round trip a message instead of two; false: DATA only",
+		apply: func(c *config, v string) error {
+			var on bool
+			err := boolean(v, &on)
+			c.SMTP.DataOnly = !on
+			return err
+		}},
 	{name: "UTSKICK_SEND_RATE", def: "0", help: "campaign messages per second across all workers (0: unlimited)",
 		apply: func(c *config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)

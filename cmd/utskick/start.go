@@ -358,7 +358,7 @@ func (a *app) mailer() (*mailer.Mailer, error) {
 		a.onClose(func() { box.Close() })
 		a.log.Warn("using the EMBEDDED SMTP capture: mail is kept as .eml files, not delivered; set UTSKICK_SMTP_URL to send",
 			"addr", box.Addr().String(), "dir", dir)
-		mcfg = mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone, Timeout: cfg.SMTP.Timeout}
+		mcfg = mailer.Config{Host: "127.0.0.1", Port: box.Addr().Port, TLS: mailer.TLSNone, Timeout: cfg.SMTP.Timeout, DataOnly: cfg.SMTP.DataOnly}
 	}
 	return mailer.New(mcfg)
 }

@@ -1,10 +1,12 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,17 +21,46 @@ type server struct {
 	accepted atomic.Int64
 	refuse   atomic.Bool  // 421 to MAIL
 	slow     atomic.Int64 // wait this long before answering DATA
+	refuseTo string       // 550 to RCPT TO this address
+	last     atomic.Value // []byte: the last message accepted
+	wire     *syncBuffer  // the session as the server saw it (startServerWire)
+}
+
+// syncBuffer is a bytes.Buffer for go-smtp's Debug writer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func startServer(t *testing.T, idle time.Duration) *server {
+	return startServerWire(t, idle, &server{})
+}
+
+// startServerWire starts s, logging what passes on the wire to s.wire.
+func startServerWire(t *testing.T, idle time.Duration, s *server) *server {
 	t.Helper()
-	s := &server{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain, srv.AllowInsecureAuth, srv.ReadTimeout = "localhost", true, idle
+	if s.wire == nil {
+		s.wire = &syncBuffer{}
+	}
+	srv.Debug = s.wire
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	s.port = ln.Addr().(*net.TCPAddr).Port
@@ -47,9 +78,15 @@ func (ss *serverSession) Mail(string, *smtp.MailOptions) error {
 	}
 	return nil
 }
-func (ss *serverSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (ss *serverSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == ss.s.refuseTo {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
+	return nil
+}
 func (ss *serverSession) Data(r io.Reader) error {
-	io.Copy(io.Discard, r)
+	b, _ := io.ReadAll(r)
+	ss.s.last.Store(b)
 	time.Sleep(time.Duration(ss.s.slow.Load()))
 	ss.s.accepted.Add(1)
 	return nil
