@@ -219,9 +219,23 @@ func run(o options) error {
 		fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
 		return nil
 	}
+	// With -smtp bdat the BDAT yardstick runs beside smtpblast, before
+	// and after, for a like-for-like ratio.
+	var c1, c2 blastResult
+	bdatYardstick := func(dst *blastResult) error {
+		if o.smtp != "bdat" {
+			return nil
+		}
+		var err error
+		*dst, err = bdatBlast(sinkAddr, eml, o.blastN, o.conns)
+		return err
+	}
 	log.Printf("smtpblast: %d messages over %d connections", o.blastN, o.conns)
 	b1, err := blast()
 	if err != nil {
+		return err
+	}
+	if err := bdatYardstick(&c1); err != nil {
 		return err
 	}
 
@@ -236,6 +250,9 @@ func run(o options) error {
 	}
 	b2, err := blast()
 	if err != nil {
+		return err
+	}
+	if err := bdatYardstick(&c2); err != nil {
 		return err
 	}
 	var burstDesc string
@@ -282,6 +299,10 @@ func run(o options) error {
 	fmt.Printf("  smtpblast (before, after)  %.0f, %.0f msgs/s\n", b1.MsgsPerS, b2.MsgsPerS)
 	fmt.Printf("  utskick                    %.0f msgs/s (%d sent in %.2fs)\n", res.rate, res.sent, res.seconds)
 	fmt.Printf("  ratio to smtpblast         %.2f\n", res.rate/blastRate)
+	bdatRate := (c1.MsgsPerS + c2.MsgsPerS) / 2
+	if o.smtp == "bdat" {
+		fmt.Printf("  BDAT yardstick             %.0f, %.0f msgs/s; ratio to it %.2f\n", c1.MsgsPerS, c2.MsgsPerS, res.rate/bdatRate)
+	}
 	fmt.Printf("  from the send call         %.0f msgs/s (%.2fs), %.2f of smtpblast\n", float64(res.sent)/res.fromCall, res.fromCall, float64(res.sent)/res.fromCall/blastRate)
 	fmt.Printf("  CPU per 1,000 messages     %.3f s (utskick process, whole run)\n", res.cpu/float64(res.sent)*1000)
 	if o.databaseURL != "" {
@@ -300,6 +321,7 @@ func run(o options) error {
 		"ratio": round(res.rate / blastRate), "ratio_from_call": round(float64(res.sent) / res.fromCall / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
 		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
 		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified, "smtp": o.smtp, "rtt_ms": o.rtt.Milliseconds(),
+		"bdat_blast_msgs_per_s": []float64{round(c1.MsgsPerS), round(c2.MsgsPerS)}, "ratio_bdat": round(res.rate / max(bdatRate, 1)),
 		"burst": burstDesc, "burst_problems": burstProblems,
 	})
 	fmt.Println(string(summary))
