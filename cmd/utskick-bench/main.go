@@ -321,7 +321,7 @@ func run(o options) error {
 		"ratio": round(res.rate / blastRate), "ratio_from_call": round(float64(res.sent) / res.fromCall / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
 		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
 		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified, "smtp": o.smtp, "rtt_ms": o.rtt.Milliseconds(),
-		"bdat_blast_msgs_per_s": []float64{round(c1.MsgsPerS), round(c2.MsgsPerS)}, "ratio_bdat": round(res.rate / max(bdatRate, 1)),
+		"bdat_blast_msgs_per_s": []float64{round(c1.MsgsPerS), round(c2.MsgsPerS)}, "ratio_bdat": ratioOr0(res.rate, bdatRate),
 		"burst": burstDesc, "burst_problems": burstProblems,
 	})
 	fmt.Println(string(summary))
@@ -332,6 +332,14 @@ func run(o options) error {
 		return fmt.Errorf("burst: %d problems, the first: %s", len(burstProblems), burstProblems[0])
 	}
 	return nil
+}
+
+// ratioOr0 is a/b, or 0 when there is no b (no BDAT yardstick ran).
+func ratioOr0(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return round(a / b)
 }
 
 // profileSuffix gives a later utskick run of the same benchmark a CPU
