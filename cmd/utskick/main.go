@@ -56,9 +56,6 @@ func main() {
 		// heap, GOGC=200 saved no CPU and cost RSS.
 		debug.SetMemoryLimit(48 << 20)
 	}
-	if os.Getenv("MALLOC_ARENA_MAX") == "" && os.Getenv("GLIBC_TUNABLES") == "" {
-		limitMallocArenas()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
