@@ -67,26 +67,24 @@ func (l *trackedLink) counted() int64 {
 // and once a slot is free the next click is counted.
 func TestClicksWaitForATrackingSlotAndStillRedirect(t *testing.T) {
 	l := newTrackedLink(t, api.Limits{TrackingConcurrency: 1})
-	srv, urls, do, clicks := l.srv, []string{l.url}, l.follow, l.counted
-
-	release := srv.HoldTrackingSlots()
+	release := l.srv.HoldTrackingSlots()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	rec, took := do(ctx)
+	rec, took := l.follow(ctx)
 	cancel()
-	if rec.Code != http.StatusFound || rec.Header().Get("Location") != urls[0] {
-		t.Fatalf("click while the slots are busy: %d %q, want a redirect to %s", rec.Code, rec.Header().Get("Location"), urls[0])
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != l.url {
+		t.Fatalf("click while the slots are busy: %d %q, want a redirect to %s", rec.Code, rec.Header().Get("Location"), l.url)
 	}
 	if took < 250*time.Millisecond {
 		t.Errorf("the click took %s: it did not wait for a slot", took)
 	}
-	if n := clicks(); n != 0 {
+	if n := l.counted(); n != 0 {
 		t.Fatalf("%d clicks counted for one that never got a slot", n)
 	}
 	release()
-	if rec, _ := do(context.Background()); rec.Code != http.StatusFound {
+	if rec, _ := l.follow(context.Background()); rec.Code != http.StatusFound {
 		t.Fatalf("click with a free slot: %d", rec.Code)
 	}
-	if n := clicks(); n != 1 {
+	if n := l.counted(); n != 1 {
 		t.Fatalf("%d clicks counted, want 1", n)
 	}
 }
@@ -99,7 +97,6 @@ func TestClicksWaitForATrackingSlotAndStillRedirect(t *testing.T) {
 func TestClicksBeyondTheTrackingRateDuringASendRedirectUncounted(t *testing.T) {
 	sending := true
 	l := newTrackedLink(t, api.Limits{TrackingRate: 1, Sending: func() bool { return sending }})
-	urls, clicks := []string{l.url}, l.counted
 	do := func() (*httptest.ResponseRecorder, time.Duration) { return l.follow(context.Background()) }
 	// At one a second with a burst allowance of 50, the first 51 are
 	// counted at once. The turns after them are one, two, three … seconds
@@ -129,15 +126,15 @@ func TestClicksBeyondTheTrackingRateDuringASendRedirectUncounted(t *testing.T) {
 	var longest time.Duration
 	for range 6 {
 		a := <-answers
-		if a.code != http.StatusFound || a.to != urls[0] {
-			t.Fatalf("click beyond the burst: %d %q, want a redirect to %s", a.code, a.to, urls[0])
+		if a.code != http.StatusFound || a.to != l.url {
+			t.Fatalf("click beyond the burst: %d %q, want a redirect to %s", a.code, a.to, l.url)
 		}
 		longest = max(longest, a.took)
 	}
 	if longest < 1900*time.Millisecond {
 		t.Errorf("the longest click beyond the burst took %s; those beyond the horizon must wait it (2 s)", longest)
 	}
-	counted := clicks()
+	counted := l.counted()
 	want := int64(53)
 	if elapsed >= time.Second {
 		want = 54
@@ -149,7 +146,7 @@ func TestClicksBeyondTheTrackingRateDuringASendRedirectUncounted(t *testing.T) {
 	if rec, took := do(); rec.Code != http.StatusFound || took > time.Second {
 		t.Fatalf("click after the send: %d in %s", rec.Code, took)
 	}
-	if n := clicks(); n != counted+1 {
+	if n := l.counted(); n != counted+1 {
 		t.Fatalf("%d clicks counted after the send, want %d", n, counted+1)
 	}
 }
