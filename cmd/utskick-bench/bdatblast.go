@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,7 @@ func bdatSession(addr, size string, msg []byte, n int64, next, sent *atomic.Int6
 	w.Flush()
 	if _, ext, err := r.ReadResponse(250); err != nil {
 		return err
-	} else if !bytes.Contains([]byte(ext), []byte("CHUNKING")) {
+	} else if !strings.Contains(ext, "CHUNKING") {
 		return fmt.Errorf("the sink does not offer CHUNKING")
 	}
 	for {
