@@ -17,11 +17,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /out/utskick /usr/local/bin/utskick
 USER utskick
 ENV UTSKICK_DATA_DIR=/data UTSKICK_HTTP_ADDR=0.0.0.0:8080
-# Two glibc malloc arenas for SQLite's C allocations: with glibc's default
-# (up to eight per core) half of the fast BDAT sends measured peaked over
-# 100 MB (up to 110), with two all six stayed at 89-98 MB
-# (docs/benchmarks.md, fourth pass).
-ENV GLIBC_TUNABLES=glibc.malloc.arena_max=2
 VOLUME /data
 EXPOSE 8080
 ENTRYPOINT ["utskick"]

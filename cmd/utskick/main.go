@@ -56,10 +56,24 @@ func main() {
 		// heap, GOGC=200 saved no CPU and cost RSS.
 		debug.SetMemoryLimit(48 << 20)
 	}
+	if !mallocTuned(os.Getenv) {
+		fixMmapThreshold(mmapThreshold)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
+}
+
+// mmapThreshold is the size from which C allocations get a mapping of
+// their own (fixMmapThreshold): twice glibc's starting value, above
+// SQLite's page-sized allocations; the value measured.
+const mmapThreshold = 256 << 10
+
+// mallocTuned reports that the operator set glibc's mmap threshold
+// themselves, which then stands.
+func mallocTuned(getenv func(string) string) bool {
+	return getenv("MALLOC_MMAP_THRESHOLD_") != "" || strings.Contains(getenv("GLIBC_TUNABLES"), "malloc.mmap_threshold")
 }
 
 // run is main without the process: testable with its own arguments,
