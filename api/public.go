@@ -356,57 +356,49 @@ func (s *Server) openConfirm(c echo.Context) (links.Confirm, *store.Subscriber, 
 	return cf, sub, lists, nil
 }
 
-// unsubscribeTarget loads the subscriber of an unsubscribe token and the
-// lists the link is about: the campaign's lists that the subscriber is on
-// (all their lists for a link from no campaign).
-func (s *Server) unsubscribeTarget(c echo.Context) (links.Unsubscribe, *store.Subscriber, []store.List, error) {
+// unsubscribeTarget opens an unsubscribe token and finds the lists its
+// link acts on (store.UnsubscribeScope). A test send's link has no
+// subscriber and no lists.
+func (s *Server) unsubscribeTarget(c echo.Context) (links.Unsubscribe, []int64, error) {
 	u, err := s.sign.OpenUnsubscribe(c.Param("token"))
-	if err != nil {
-		return u, nil, nil, err
+	if err != nil || u.SubscriberID == 0 {
+		return u, nil, err
 	}
-	if u.SubscriberID == 0 {
-		return u, nil, nil, nil // a test send's link
-	}
+	ids, err := s.st.UnsubscribeScope(c.Request().Context(), u.SubscriberID, u.CampaignID)
+	return u, ids, err
+}
+
+// unsubscribeShown loads what the unsubscribe pages show of a target:
+// the subscriber (address, language) and the lists by name. A one-click
+// POST needs neither.
+func (s *Server) unsubscribeShown(c echo.Context, u links.Unsubscribe, ids []int64) (*store.Subscriber, []store.List, error) {
 	ctx := c.Request().Context()
 	sub, err := s.st.Subscriber(ctx, u.SubscriberID)
 	if err != nil {
-		return u, nil, nil, err
+		return nil, nil, err
 	}
-	// The link acts on the lists of the campaign it came in. A link from
-	// no campaign, or from a campaign deleted since, acts on all the
-	// person's lists: an unsubscribe must keep working, and it only ever
-	// takes the person off lists.
-	var scope []int64
-	if u.CampaignID != 0 {
-		ids, err := s.st.CampaignListIDs(ctx, u.CampaignID)
-		switch {
-		case err == nil:
-			scope = ids
-		case !errors.Is(err, store.ErrNotFound):
-			return u, nil, nil, err
-		}
-	}
-	var lists []store.List
-	for _, m := range sub.Subscriptions {
-		if m.Status == store.SubUnsubscribed || (scope != nil && !slices.Contains(scope, m.ListID)) {
-			continue
-		}
-		l, err := s.st.List(ctx, m.ListID)
+	lists := make([]store.List, 0, len(ids))
+	for _, id := range ids {
+		l, err := s.st.List(ctx, id)
 		if err != nil {
-			return u, nil, nil, err
+			return nil, nil, err
 		}
 		lists = append(lists, *l)
 	}
-	return u, sub, lists, nil
+	return sub, lists, nil
 }
 
 func (s *Server) unsubscribePage(c echo.Context) error {
-	_, sub, lists, err := s.unsubscribeTarget(c)
+	u, ids, err := s.unsubscribeTarget(c)
 	if err != nil {
 		return err
 	}
-	if sub == nil {
+	if u.SubscriberID == 0 {
 		return s.testLinkPage(c)
+	}
+	sub, lists, err := s.unsubscribeShown(c, u, ids)
+	if err != nil {
+		return err
 	}
 	lang := pageLang(c, sub.Language)
 	cat := s.pages.cats(lang)
@@ -435,19 +427,18 @@ func (s *Server) unsubscribePage(c echo.Context) error {
 // (body List-Unsubscribe=One-Click: done, no further step) and the
 // buttons of the unsubscribe page, including undo.
 func (s *Server) unsubscribeSubmit(c echo.Context) error {
-	u, sub, lists, err := s.unsubscribeTarget(c)
+	u, ids, err := s.unsubscribeTarget(c)
 	if err != nil {
 		return err
 	}
 	oneClick := c.FormValue("List-Unsubscribe") == "One-Click"
-	if sub == nil {
+	if u.SubscriberID == 0 {
 		if oneClick {
 			return c.String(http.StatusOK, "test link: nothing to unsubscribe\n")
 		}
 		return s.testLinkPage(c)
 	}
 	ctx := c.Request().Context()
-	ids := listIDs(lists)
 	source := "unsubscribe-page"
 	if oneClick {
 		source = "one-click"
@@ -458,11 +449,15 @@ func (s *Server) unsubscribeSubmit(c echo.Context) error {
 	}
 	if oneClick {
 		if len(ids) > 0 {
-			if _, err := s.st.Unsubscribe(ctx, sub.ID, ids, u.CampaignID, by); err != nil {
+			if _, err := s.st.Unsubscribe(ctx, u.SubscriberID, ids, u.CampaignID, by); err != nil {
 				return err
 			}
 		}
 		return c.String(http.StatusOK, "unsubscribed\n")
+	}
+	sub, lists, err := s.unsubscribeShown(c, u, ids)
+	if err != nil {
+		return err
 	}
 	lang := pageLang(c, sub.Language)
 	cat := s.pages.cats(lang)

@@ -112,33 +112,6 @@ func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
 	return s.campaignFor(ctx, s.reader(ctx), id, GrantViewer)
 }
 
-// CampaignListIDs returns the lists of campaign id (as Campaign's
-// ListIDs, under the same visibility) without loading the campaign
-// itself: the public unsubscribe needs only these, and a campaign's body
-// is tens of kilobytes that a burst of unsubscribes would read again and
-// again.
-func (s *Store) CampaignListIDs(ctx context.Context, id int64) ([]int64, error) {
-	db := s.reader(ctx)
-	var n int64
-	if err := db.Model(&Campaign{}).Where("id = ?", id).Count(&n).Error; err != nil {
-		return nil, fmt.Errorf("campaign %d: %w", id, err)
-	}
-	if n == 0 {
-		return nil, notFound("campaign", id)
-	}
-	ids := []int64{}
-	if err := db.Model(&CampaignList{}).Where("campaign_id = ?", id).Order("list_id").Pluck("list_id", &ids).Error; err != nil {
-		return nil, fmt.Errorf("campaign %d lists: %w", id, err)
-	}
-	if ids == nil {
-		ids = []int64{} // no lists: an empty scope, not "every list"
-	}
-	if !visibleCampaign(AccessFrom(ctx), ids) {
-		return nil, notFound("campaign", id)
-	}
-	return ids, nil
-}
-
 func (s *Store) campaign(db *gorm.DB, id int64) (*Campaign, error) {
 	var c Campaign
 	if err := db.First(&c, id).Error; err != nil {

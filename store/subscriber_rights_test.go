@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -150,6 +151,70 @@ func TestPersonalDataAndErasure(t *testing.T) {
 		}
 		if ok := storetest.Suppressed(t, s, "anna@example.se"); ok {
 			t.Fatal("confirmation did not lift the erased entry")
+		}
+	})
+}
+
+func TestUnsubscribeScopeIsTheCampaignsListsThePersonIsStillOn(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var l [4]*store.List
+		for i, slug := range []string{"nytt", "bus", "skola", "vard"} {
+			l[i] = &store.List{Slug: slug, Name: slug}
+			if err := s.CreateList(ctx, l[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sub := &store.Subscriber{Email: "anna@example.se"}
+		err := s.CreateSubscriber(ctx, sub, []store.SubscriptionInput{
+			{ListID: l[0].ID, Status: store.SubConfirmed}, {ListID: l[1].ID, Status: store.SubConfirmed},
+			{ListID: l[2].ID, Status: store.SubConfirmed}}, store.Actor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		campaign := func(lists ...int64) int64 {
+			c := &store.Campaign{Name: "c", Subject: "s", Body: "b", ListIDs: lists}
+			if err := s.CreateCampaign(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			return c.ID
+		}
+		scope := func(campaignID int64) []int64 {
+			t.Helper()
+			ids, err := s.UnsubscribeScope(ctx, sub.ID, campaignID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids
+		}
+		two := campaign(l[1].ID, l[3].ID) // bus, and a list Anna is not on
+		if got := scope(two); !slices.Equal(got, []int64{l[1].ID}) {
+			t.Errorf("campaign to bus and vard: %v, want bus only", got)
+		}
+		if got := scope(0); !slices.Equal(got, []int64{l[0].ID, l[1].ID, l[2].ID}) {
+			t.Errorf("a link of no campaign: %v, want all three of her lists", got)
+		}
+		if _, err := s.Unsubscribe(ctx, sub.ID, []int64{l[0].ID}, 0, store.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := scope(0); !slices.Equal(got, []int64{l[1].ID, l[2].ID}) {
+			t.Errorf("after leaving nytt: %v, want bus and skola", got)
+		}
+		if got := scope(campaign(l[0].ID)); len(got) != 0 || got == nil {
+			t.Errorf("a campaign to a list she left: %v, want an empty scope (not every list)", got)
+		}
+		if got := scope(campaign()); len(got) != 0 || got == nil {
+			t.Errorf("a campaign without lists: %v, want an empty scope", got)
+		}
+		gone := campaign(l[3].ID)
+		if err := s.DeleteCampaign(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		if got := scope(gone); !slices.Equal(got, []int64{l[1].ID, l[2].ID}) {
+			t.Errorf("a link of a deleted campaign: %v, want all her lists", got)
+		}
+		if _, err := s.UnsubscribeScope(ctx, sub.ID+1000, two); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("an unknown subscriber: %v, want ErrNotFound", err)
 		}
 	})
 }
