@@ -226,6 +226,7 @@ func (w *webUI) funcs(lang string, now func() time.Time) htmltemplate.FuncMap {
 		},
 		"int64of": func(n int) int64 { return int64(n) },
 		"field":   newInputField,
+		"secret":  newSecretCard,
 		// defaultHint says what an empty field falls back to.
 		"defaultHint": func(v string) string {
 			if v == "" {

@@ -67,3 +67,14 @@ func newInputField(errs map[string]string, name, label string, opts ...any) (inp
 	f.Error = errs[f.ID]
 	return f, nil
 }
+
+// secretCard is what the _secret partial shows: a secret made just now
+// (an API token, a webhook's signing secret), which utskick will not show
+// again, with the words of the page that made it.
+type secretCard struct {
+	Value, Title, Intro, Label, Hint string
+}
+
+func newSecretCard(value, title, intro, label, hint string) secretCard {
+	return secretCard{Value: value, Title: title, Intro: intro, Label: label, Hint: hint}
+}
