@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,14 +77,21 @@ type burstLoad struct {
 	unsubs            []answer
 	clicks, clickFail atomic.Int64
 	clickLat          []time.Duration
+	clickWhy          map[string]int // why clicks failed: "404", "error", …
 	mu                sync.Mutex
 }
 
-func startBurst(b *burstSeed, base string, firstDelivery int64) (*burstLoad, func()) {
+func startBurst(ctx context.Context, st *store.Store, b *burstSeed, base string) (*burstLoad, func()) {
 	sign, _ := links.NewSigner([]byte(benchSecret))
 	load := &burstLoad{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	sent := &sentDeliveries{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sent.follow(ctx, st, b.campID, stop)
+	}()
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport: &http.Transport{MaxIdleConnsPerHost: 2 * burstClients}}
 	// Each subscriber unsubscribes once: a shuffled order over the list.
@@ -124,11 +133,22 @@ func startBurst(b *burstSeed, base string, firstDelivery int64) (*burstLoad, fun
 					return
 				default:
 				}
-				d := firstDelivery + rand.Int64N(int64(b.n))
+				d, ok := sent.pick()
+				if !ok { // nothing has gone out yet
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
 				t0 := time.Now()
 				resp, err := client.Get(base + "/l/" + sign.Sign(links.KindClick, uint64(d), 0))
 				took := time.Since(t0)
-				if err != nil || resp.StatusCode >= 400 {
+				why := ""
+				switch {
+				case err != nil:
+					why = "no answer"
+				case resp.StatusCode >= 400:
+					why = strconv.Itoa(resp.StatusCode)
+				}
+				if why != "" {
 					load.clickFail.Add(1)
 				} else {
 					load.clicks.Add(1)
@@ -138,11 +158,66 @@ func startBurst(b *burstSeed, base string, firstDelivery int64) (*burstLoad, fun
 				}
 				load.mu.Lock()
 				load.clickLat = append(load.clickLat, took)
+				if why != "" {
+					if load.clickWhy == nil {
+						load.clickWhy = map[string]int{}
+					}
+					load.clickWhy[why]++
+				}
 				load.mu.Unlock()
 			}
 		}()
 	}
 	return load, func() { close(stop); wg.Wait() }
+}
+
+// sentDeliveries follows the burst campaign's sent deliveries, so that
+// the clicking clients follow links of messages that went out, as readers
+// do. Picking from the ids the campaign would have had clicked deliveries
+// that were never made (their subscriber had unsubscribed before the
+// fan-out): 404s, 1-4 % of the clicks, counted as failures.
+type sentDeliveries struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+// follow adds the newly sent ids every 50 ms until stop is closed.
+func (s *sentDeliveries) follow(ctx context.Context, st *store.Store, campaignID int64, stop <-chan struct{}) {
+	var after int64
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for {
+			rows, next, err := st.Deliveries(ctx, store.DeliveryQuery{CampaignID: campaignID, Status: store.DeliverySent, After: after, Limit: 1000})
+			if err != nil || len(rows) == 0 {
+				break
+			}
+			s.mu.Lock()
+			for _, r := range rows {
+				s.ids = append(s.ids, r.ID)
+			}
+			s.mu.Unlock()
+			after = rows[len(rows)-1].ID
+			if next == 0 {
+				break
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pick is a random sent delivery, if one has been sent.
+func (s *sentDeliveries) pick() (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ids) == 0 {
+		return 0, false
+	}
+	return s.ids[rand.IntN(len(s.ids))], true
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
@@ -189,9 +264,18 @@ func burstReport(ctx context.Context, st *store.Store, b *burstSeed, load *burst
 		}
 	}
 	clicks := load.clicks.Load() + load.clickFail.Load()
-	desc := fmt.Sprintf("%d unsubscribes (%d answered 200), p50 %s, p99 %s; %d clicks (%d failed), p99 %s",
+	var whys []string
+	for why, n := range load.clickWhy {
+		whys = append(whys, fmt.Sprintf("%s ×%d", why, n))
+	}
+	slices.Sort(whys)
+	failed := strconv.FormatInt(load.clickFail.Load(), 10) + " failed"
+	if len(whys) > 0 {
+		failed += ": " + strings.Join(whys, ", ")
+	}
+	desc := fmt.Sprintf("%d unsubscribes (%d answered 200), p50 %s, p99 %s; %d clicks (%s), p99 %s",
 		len(load.unsubs), ok, pct(lat, 0.5).Round(time.Millisecond), pct(lat, 0.99).Round(time.Millisecond),
-		clicks, load.clickFail.Load(), pct(load.clickLat, 0.99).Round(time.Millisecond))
+		clicks, failed, pct(load.clickLat, 0.99).Round(time.Millisecond))
 	if ok == 0 {
 		problems = append(problems, "no unsubscribe was answered 200")
 	}

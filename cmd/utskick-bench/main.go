@@ -262,9 +262,14 @@ func run(o options) error {
 		var load *burstLoad
 		ob := o
 		ob.extraEnv = profileSuffix(o.extraEnv, ".burst")
+		watch, err := store.Open(ctx, store.Options{DSN: dsn, AddressKey: store.DeriveAddressKey([]byte(benchSecret))})
+		if err != nil {
+			return err
+		}
+		defer watch.Close()
 		ob.load = func(base string) func() {
 			var stop func()
-			load, stop = startBurst(burst, base, int64(o.n)+1)
+			load, stop = startBurst(ctx, watch, burst, base)
 			return stop
 		}
 		log.Printf("burst: %d unsubscribing and %d clicking clients while the second campaign sends", burstClients, burstClients)
