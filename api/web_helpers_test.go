@@ -194,6 +194,16 @@ func (b *browser) signIn(email, pw string) {
 	}
 }
 
+// signedIn is a new browser signed in as email (with pw) that has opened
+// the overview, so that it holds a CSRF token for its next form.
+func (w *webTest) signedIn(email string) *browser {
+	w.t.Helper()
+	b := w.browser()
+	b.signIn(email, pw)
+	b.get("/admin/")
+	return b
+}
+
 // wantStatus fails unless rec has code.
 func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, code int) {
 	t.Helper()

@@ -104,16 +104,12 @@ func TestApproveAndRejectFromTheWorkspace(t *testing.T) {
 	author, pub, _, c := busPending(t, w)
 	path := "/admin/campaigns/" + itoa(c.ID)
 
-	ab := w.browser()
-	ab.signIn("forfattare@example.se", pw)
-	ab.get("/admin/")
+	ab := w.signedIn("forfattare@example.se")
 	wantRedirect(t, ab.post(path+"/approve", url.Values{"revision": {itoa(int64(c.Revision))}}), path)
 	if got, _ := w.st.Campaign(ctx, c.ID); got.Status != store.CampaignPending {
 		t.Fatalf("the author approved their own send: %s", got.Status)
 	}
-	pb := w.browser()
-	pb.signIn("pub@example.se", pw)
-	pb.get("/admin/")
+	pb := w.signedIn("pub@example.se")
 	wantRedirect(t, pb.post(path+"/approve", url.Values{"revision": {itoa(int64(c.Revision))}}), path)
 	got, _ := w.st.Campaign(ctx, c.ID)
 	if got.Status != store.CampaignScheduled || got.ApprovedByUser == nil || *got.ApprovedByUser != pub.ID {
@@ -147,9 +143,7 @@ func TestSendBackWithoutAReasonAsksForOne(t *testing.T) {
 	ctx := context.Background()
 	_, _, _, c := busPending(t, w)
 	path := "/admin/campaigns/" + itoa(c.ID)
-	pb := w.browser()
-	pb.signIn("pub@example.se", pw)
-	pb.get("/admin/")
+	pb := w.signedIn("pub@example.se")
 	wantRedirect(t, pb.post(path+"/reject", url.Values{"comment": {"   "}}), path)
 	body := pb.get(path).Body.String()
 	if !strings.Contains(body, "Skriv vad som behöver ändras") || strings.Contains(body, "har ändrats sedan du såg det") {
