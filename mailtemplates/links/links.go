@@ -88,8 +88,12 @@ func (s *Signer) Open(kind Kind, token string) ([]uint64, error) {
 	if len(token) < 8 || len(token) > 1000 {
 		return nil, ErrInvalid
 	}
-	b, err := enc.DecodeString(strings.ToLower(token))
-	if err != nil || len(b) < 1+macLen || Kind(b[0]) != kind {
+	token = strings.ToLower(token)
+	b, err := enc.DecodeString(token)
+	// The decoder ignores the unused low bits of the last character, so
+	// without the second test a token would have several spellings that
+	// open alike: one is the rule.
+	if err != nil || enc.EncodeToString(b) != token || len(b) < 1+macLen || Kind(b[0]) != kind {
 		return nil, ErrInvalid
 	}
 	body, sum := b[:len(b)-macLen], b[len(b)-macLen:]

@@ -1,6 +1,7 @@
 package links
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -36,6 +37,20 @@ func TestRoundTripAndTamper(t *testing.T) {
 				t.Fatalf("tampered token %q accepted", bad)
 			}
 		}
+	}
+	// Nor is a last character that differs only in the bits the encoding
+	// leaves unused (the decoder alone would read the same bytes).
+	if unused := len(tok)*5 - len(mustDecode(t, tok))*8; unused > 0 {
+		last := strings.IndexByte("abcdefghijklmnopqrstuvwxyz234567", tok[len(tok)-1])
+		bad := tok[:len(tok)-1] + string("abcdefghijklmnopqrstuvwxyz234567"[last^1])
+		if !bytes.Equal(mustDecode(t, bad), mustDecode(t, tok)) {
+			t.Fatalf("%q and %q decode differently; the case is not tested", bad, tok)
+		}
+		if _, err := s.OpenUnsubscribe(bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("token %q with its unused bits set accepted", bad)
+		}
+	} else {
+		t.Fatalf("token %q has no unused bits; pick another payload", tok)
 	}
 	if _, err := other.OpenUnsubscribe(tok); !errors.Is(err, ErrInvalid) {
 		t.Fatal("token accepted under another key")
@@ -73,4 +88,13 @@ func TestUndoTokenNamesItsListsAndIsNoOtherKind(t *testing.T) {
 	if _, err := s.OpenUndo(s.ConfirmToken(Confirm{SubscriberID: 42, Issued: u.Issued, ListIDs: ids})); !errors.Is(err, ErrInvalid) {
 		t.Fatal("a confirmation token opened as an undo token")
 	}
+}
+
+func mustDecode(t *testing.T, tok string) []byte {
+	t.Helper()
+	b, err := enc.DecodeString(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
