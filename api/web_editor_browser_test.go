@@ -138,6 +138,13 @@ func nextDSTDay(now time.Time) time.Time {
 	panic("no DST change within a year")
 }
 
+// beforeSend is how far before the scheduled instant the walk moves the
+// server's clock. The walk then signs in afresh and opens the campaign
+// page, which must still say scheduled: three seconds were too few under
+// the race detector on a loaded machine (the sign-in's password hash
+// alone takes a while there), and the page already said sending.
+const beforeSend = 10 * time.Second
+
 // TestEditorInChromium runs the real server and a worker sending to an
 // SMTP capture on 127.0.0.1, and lets api/pages/a11y/editor.mjs write
 // seed 003 as an editor would: upload two images (after two refused
@@ -147,16 +154,9 @@ func nextDSTDay(now time.Time) time.Time {
 // edit, then by keyboard only send a test and schedule it for 08:00
 // Swedish time on the Tuesday after the next DST change. The server's
 // clock (store, API and worker) starts on the Friday before; the walk
-// has it moved to shortly before the instant and watches the
+// has it moved to beforeSend ahead of the instant and watches the
 // issue go out then, its progress and its report. Every screen is
 // checked with axe-core in light and dark under its real CSP.
-// beforeSend is how far before the scheduled instant the walk moves the
-// server's clock. The walk then signs in afresh and opens the campaign
-// page, which must still say scheduled: three seconds were too few under
-// the race detector on a loaded machine (the sign-in's password hash
-// alone takes a while there), and the page already said sending.
-const beforeSend = 10 * time.Second
-
 func TestEditorInChromium(t *testing.T) {
 	b := needBrowser(t)
 	seed := readSeedIssue(t)
