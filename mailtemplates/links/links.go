@@ -41,7 +41,10 @@ var ErrInvalid = errors.New("invalid or tampered link")
 
 const macLen = 10 // 80 bits: forging one needs ~2^80 tries online
 
-var enc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// alphabet is the tokens' base32 in lower case.
+const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+var enc = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 
 // Signer makes and opens tokens with one secret key.
 type Signer struct {
