@@ -74,16 +74,16 @@ type answer struct {
 
 // burstLoad runs the clients against base until stop is closed.
 type burstLoad struct {
-	unsubs            []answer
-	clicks, clickFail atomic.Int64
-	clickLat          []time.Duration
-	clickWhy          map[string]int // why clicks failed: "404", "error", …
-	mu                sync.Mutex
+	unsubs   []answer
+	clicks   atomic.Int64 // answered with a redirect
+	clickLat []time.Duration
+	clickWhy map[string]int // the failed clicks by cause: "404", "no answer", …
+	mu       sync.Mutex
 }
 
 func startBurst(ctx context.Context, st *store.Store, b *burstSeed, base string) (*burstLoad, func()) {
 	sign, _ := links.NewSigner([]byte(benchSecret))
-	load := &burstLoad{}
+	load := &burstLoad{clickWhy: map[string]int{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	sent := &sentDeliveries{}
@@ -148,9 +148,7 @@ func startBurst(ctx context.Context, st *store.Store, b *burstSeed, base string)
 				case resp.StatusCode >= 400:
 					why = strconv.Itoa(resp.StatusCode)
 				}
-				if why != "" {
-					load.clickFail.Add(1)
-				} else {
+				if why == "" {
 					load.clicks.Add(1)
 				}
 				if err == nil {
@@ -159,9 +157,6 @@ func startBurst(ctx context.Context, st *store.Store, b *burstSeed, base string)
 				load.mu.Lock()
 				load.clickLat = append(load.clickLat, took)
 				if why != "" {
-					if load.clickWhy == nil {
-						load.clickWhy = map[string]int{}
-					}
 					load.clickWhy[why]++
 				}
 				load.mu.Unlock()
@@ -263,13 +258,15 @@ func burstReport(ctx context.Context, st *store.Store, b *burstSeed, load *burst
 			}
 		}
 	}
-	clicks := load.clicks.Load() + load.clickFail.Load()
 	var whys []string
+	var nFailed int64
 	for why, n := range load.clickWhy {
 		whys = append(whys, fmt.Sprintf("%s ×%d", why, n))
+		nFailed += int64(n)
 	}
 	slices.Sort(whys)
-	failed := strconv.FormatInt(load.clickFail.Load(), 10) + " failed"
+	clicks := load.clicks.Load() + nFailed
+	failed := strconv.FormatInt(nFailed, 10) + " failed"
 	if len(whys) > 0 {
 		failed += ": " + strings.Join(whys, ", ")
 	}

@@ -262,6 +262,8 @@ func run(o options) error {
 		var load *burstLoad
 		ob := o
 		ob.extraEnv = profileSuffix(o.extraEnv, ".burst")
+		// The clicking clients follow the send through it, and the report
+		// reads what the burst left.
 		watch, err := store.Open(ctx, store.Options{DSN: dsn, AddressKey: store.DeriveAddressKey([]byte(benchSecret))})
 		if err != nil {
 			return err
@@ -276,12 +278,7 @@ func run(o options) error {
 		if burstRes, err = sendCampaign(ctx, ob, utskick, tmp, dsn, sinkAddr, burst.campID, o.n); err != nil {
 			return err
 		}
-		st, oerr := store.Open(ctx, store.Options{DSN: dsn, AddressKey: store.DeriveAddressKey([]byte(benchSecret))})
-		if oerr != nil {
-			return oerr
-		}
-		burstDesc, burstProblems, err = burstReport(ctx, st, burst, load)
-		st.Close()
+		burstDesc, burstProblems, err = burstReport(ctx, watch, burst, load)
 		if err != nil {
 			return err
 		}
