@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,6 +253,81 @@ func TestCampaignTransitionsAreConditional(t *testing.T) {
 		}
 		if err := s.DeleteCampaign(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("delete missing: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestOutcomesKeepWhatTheServerSaidWhateverItsBytes: outcomes go to the
+// database as one JSON parameter, so a reply with quotes, a NUL, invalid
+// UTF-8 or more than 1,000 bytes, a retry's time and a sending time must
+// come back as written, on SQLite and Postgres, with and without a
+// suppression in the same group (the transaction path).
+func TestOutcomesKeepWhatTheServerSaidWhateverItsBytes(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		l := mustList(t, s, "bus")
+		for i := range 4 {
+			mustSubscriber(t, s, fmt.Sprintf("p%d@example.org", i), confirmed(l.ID))
+		}
+		c := &store.Campaign{Name: "n", Subject: "s", Body: "b", ListIDs: []int64{l.ID}}
+		if err := s.CreateCampaign(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ScheduleCampaign(ctx, c.ID, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MaterializeDeliveries(ctx, c.ID, 1); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "t", Lease: time.Minute})
+		if err != nil || len(res.Recipients) != 4 {
+			t.Fatalf("claim: %v, %v", res, err)
+		}
+		r := res.Recipients
+		at := time.Date(2026, 11, 30, 14, 15, 16, 123456789, time.UTC)
+		next := at.Add(10 * time.Minute)
+		long := strings.Repeat("å", 600) // 1,200 bytes
+		outs := []store.Outcome{
+			{DeliveryID: r[0].DeliveryID, Status: store.DeliverySent, SMTPCode: 250, SMTPMessage: `2.0.0 "queued" as <x\y>`, MessageID: "<m0@x>", At: at},
+			{DeliveryID: r[1].DeliveryID, Status: store.DeliveryPending, SMTPCode: 451, SMTPMessage: "4.7.1 try\x00 later \xff", NextAttemptAt: &next, At: at},
+			{DeliveryID: r[2].DeliveryID, Status: store.DeliveryFailed, SMTPCode: 552, SMTPMessage: long, FailureClass: store.FailPermanent, At: at},
+		}
+		if err := s.RecordOutcomes(ctx, outs); err != nil {
+			t.Fatal(err)
+		}
+		hard := []store.Outcome{{DeliveryID: r[3].DeliveryID, Status: store.DeliveryFailed, SMTPCode: 550,
+			SMTPMessage: "5.1.1 no such user", FailureClass: store.FailPermanent, Suppress: store.SuppressHardBounce, At: at}}
+		if err := s.RecordOutcomes(ctx, hard); err != nil {
+			t.Fatal(err)
+		}
+		rows, _, err := s.Deliveries(ctx, store.DeliveryQuery{CampaignID: c.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[int64]store.DeliveryRow{}
+		for _, d := range rows {
+			byID[d.ID] = d
+		}
+		sent := byID[r[0].DeliveryID]
+		if sent.Status != store.DeliverySent || sent.SMTPMessage != `2.0.0 "queued" as <x\y>` || sent.MessageID != "<m0@x>" ||
+			sent.SentAt == nil || !sent.SentAt.Equal(at.Truncate(time.Microsecond)) || sent.ClaimToken != "" || sent.ClaimedUntil != nil {
+			t.Errorf("sent row %+v (sent at %v)", sent.Delivery, sent.SentAt)
+		}
+		retry := byID[r[1].DeliveryID]
+		if retry.Status != store.DeliveryPending || retry.SMTPMessage != "4.7.1 try later \uFFFD" || retry.SentAt != nil ||
+			retry.NextAttemptAt == nil || !retry.NextAttemptAt.Equal(next.Truncate(time.Microsecond)) || retry.MessageID != r[1].MessageID {
+			t.Errorf("retry row %+v (message %q)", retry.Delivery, retry.SMTPMessage)
+		}
+		failed := byID[r[2].DeliveryID]
+		if failed.Status != store.DeliveryFailed || failed.FailureClass != store.FailPermanent || failed.SMTPCode != 552 ||
+			failed.SMTPMessage != strings.Repeat("å", 500) {
+			t.Errorf("failed row: status %s class %s code %d, message of %d bytes", failed.Status, failed.FailureClass, failed.SMTPCode, len(failed.SMTPMessage))
+		}
+		if b := byID[r[3].DeliveryID]; b.Status != store.DeliveryFailed || b.SMTPCode != 550 {
+			t.Errorf("hard bounce row %+v", b.Delivery)
+		}
+		if sup, err := s.SuppressionOf(ctx, "p3@example.org"); err != nil || sup.Reason != store.SuppressHardBounce {
+			t.Errorf("hard bounce: suppression %+v, %v", sup, err)
 		}
 	})
 }
