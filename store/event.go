@@ -122,24 +122,17 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// EventIDsInCommitOrder reports whether events become visible in the
-// order of their ids, so that an unchanged LatestEventID means nothing
-// new: on SQLite, whose one writer commits one transaction at a time. On
-// Postgres an id is taken at insert, and an event can commit after one
-// with a larger id was seen.
-func (s *Store) EventIDsInCommitOrder() bool { return s.dialect == DialectSQLite }
-
-// LatestEventID is the id of the newest event. Every unsubscribe and
-// suppression appends an event, so where EventIDsInCommitOrder a sender
-// that sees this unchanged knows no withdrawal happened and can skip a
-// costlier check.
-func (s *Store) LatestEventID(ctx context.Context) (int64, error) {
-	var id *int64
-	if err := s.reader(ctx).Model(&Event{}).Select("MAX(id)").Scan(&id).Error; err != nil {
-		return 0, fmt.Errorf("latest event: %w", err)
+// WithdrawalMark is a number that grows with every committed change that
+// can take someone out of a campaign's audience: a confirmed subscription
+// changed or removed, a subscriber deleted or readdressed, an address
+// suppressed, a list taken off a campaign (triggers of migration 0020
+// count them). It never shrinks, so a sender that reads it before
+// checking its recipients, and finds it unchanged later, knows that no
+// check is needed; sending itself does not move it.
+func (s *Store) WithdrawalMark(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.reader(ctx).Raw(`SELECT COALESCE(SUM(n), 0) FROM withdrawal_shards`).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("withdrawal mark: %w", err)
 	}
-	if id == nil {
-		return 0, nil
-	}
-	return *id, nil
+	return n, nil
 }

@@ -37,6 +37,7 @@ var migrations = []migration{
 	{ID: "0016_require_two_factor", Up: sqlStep(schema0016)},
 	{ID: "0017_media_edit_s3", Up: sqlStep(schema0017)},
 	{ID: "0019_search_fold", Up: migrate0019},
+	{ID: "0020_withdrawal_mark", Up: migrate0020},
 }
 
 // sqlStep runs DDL written once for both databases; {{pk}}, {{ts}},

@@ -15,11 +15,11 @@ func (h *Handlers) Process(ctx context.Context, t *asynq.Task) error {
 
 // Recheck runs a sender's recheck of campaignID's recipients
 // subscriberIDs, as after a batch's wait, for tests.
-func (h *Handlers) Recheck(ctx context.Context, campaignID int64, subscriberIDs []int64, lastEvent int64) (map[int64]bool, int64, error) {
+func (h *Handlers) Recheck(ctx context.Context, campaignID int64, subscriberIDs []int64, lastMark int64) (map[int64]bool, int64, error) {
 	s := &sender{h: h, e: &campaignEntry{camp: &store.Campaign{ID: campaignID}}}
 	rest := make([]store.Recipient, len(subscriberIDs))
 	for i, id := range subscriberIDs {
 		rest[i] = store.Recipient{SubscriberID: id}
 	}
-	return s.recheck(ctx, rest, lastEvent, nil)
+	return s.recheck(ctx, rest, lastMark, nil)
 }

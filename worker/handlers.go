@@ -183,9 +183,9 @@ type Handlers struct {
 	commits   *committer
 	campaigns campaignCache
 	sent      atomic.Int64 // messages this process had accepted by SMTP
-	latest    struct {     // the newest event's id, as of at (latestEvent)
+	mark      struct {     // the withdrawal mark, as of at (withdrawalMark)
 		sync.Mutex
-		id int64
+		n  int64
 		at time.Time
 	}
 	guarded struct { // when each campaign's guardrail was last checked (guardDue)

@@ -18,7 +18,9 @@ import (
 // commits. An unsubscribe holding id n can become visible after an event
 // with id n+1 was seen; a sender that judged "nothing new" by the largest
 // id then sent to the person who had left (the burst benchmark saw one,
-// 564 ms after the answer).
+// 564 ms after the answer). Senders now judge by the withdrawal mark, a
+// sum that every committed withdrawal raises (store.WithdrawalMark); this
+// is the case it must not miss.
 func TestRecheckSeesAnUnsubscribeThatCommitsAfterALaterEvent(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	st := storetest.OpenDSN(t, dsn, storetest.Options{})
@@ -55,7 +57,7 @@ func TestRecheckSeesAnUnsubscribeThatCommitsAfterALaterEvent(t *testing.T) {
 	if err := tx.Commit().Error; err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(60 * time.Millisecond) // past the shared look at the largest id
+	time.Sleep(60 * time.Millisecond) // past the shared look at the mark
 	withdrawn, _, err = e.h.Recheck(ctx, f.camp.ID, []int64{leaver.ID}, seen)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,8 @@ import (
 
 // recheckEvery bounds how stale a sender's view of the subscriptions in its
 // claimed batch may be: a withdrawal is honoured for every message that
-// starts later than this after it.
+// starts later than this and half of it (the withdrawal mark is shared
+// for that long) after it.
 const recheckEvery = 50 * time.Millisecond
 
 // send is one sender slot: it claims due deliveries of the campaign in
@@ -158,6 +159,15 @@ func newClaimToken() string {
 func (s *sender) batch(ctx context.Context) (bool, error) {
 	h, id := s.h, s.e.camp.ID
 	token := newClaimToken()
+	// The mark is read before the claim looks at the recipients'
+	// subscriptions: a withdrawal that commits after the claim's look
+	// then moves it past this value, and the first recheck sees it.
+	// Read after the claim, it could already include such a withdrawal,
+	// which no recheck of the batch would then notice.
+	mark, err := h.withdrawalMark(ctx)
+	if err != nil {
+		return false, fmt.Errorf("campaign %d: %w", id, err)
+	}
 	claimedAt := time.Now()
 	res, err := h.st.ClaimDeliveries(ctx, store.ClaimParams{
 		CampaignID: id, Limit: h.cfg.Senders.BatchSize, Spread: h.spread(), Token: token,
@@ -202,13 +212,8 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 
 	rs := res.Recipients
 	// The claim checked every recipient's subscription and suppression.
-	// Withdrawals that land while this batch is sent are noticed through
-	// the event log: every unsubscribe and suppression appends an event.
-	lastEvent, err := h.latestEvent(ctx)
-	if err != nil {
-		s.release(ctx, token, rs)
-		return false, err
-	}
+	// Withdrawals that land while this batch is sent move the withdrawal
+	// mark (store.WithdrawalMark).
 	checkedAt := h.now()
 	var withdrawn map[int64]bool
 	var tracking map[int64]store.Tracking
@@ -232,7 +237,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if now := h.now(); now.Sub(checkedAt) > recheckEvery {
-			if withdrawn, lastEvent, err = s.recheck(ctx, rs[i:], lastEvent, withdrawn); err != nil {
+			if withdrawn, mark, err = s.recheck(ctx, rs[i:], mark, withdrawn); err != nil {
 				s.release(ctx, token, rs[i:])
 				return false, err
 			}
@@ -293,7 +298,7 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 		// goes, so that a withdrawal still holds for every message that
 		// starts later than recheckEvery after it.
 		if h.now().Sub(checkedAt) > recheckEvery {
-			if withdrawn, lastEvent, err = s.recheck(ctx, rs[i:], lastEvent, withdrawn); err != nil {
+			if withdrawn, mark, err = s.recheck(ctx, rs[i:], mark, withdrawn); err != nil {
 				h.commits.unreserve()
 				release()
 				s.release(ctx, token, rs[i:])
@@ -352,20 +357,16 @@ func (s *sender) batch(ctx context.Context) (bool, error) {
 // still find work, because each claim takes only a share of what is left.
 func (h *Handlers) spread() int { return min(h.cfg.Senders.Slots, h.cfg.SMTP.Connections) }
 
-// recheck looks for withdrawals among the rest of the batch if the event
-// log may have moved since the last look, and returns the updated set.
-//
-// The largest event id says "nothing new" only where ids appear in commit
-// order (store.EventIDsInCommitOrder); elsewhere an unsubscribe holding
-// id n can commit after an event with id n+1 was seen, so the batch is
-// looked at on every recheck (one indexed read of at most a batch of rows).
-func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastEvent int64, withdrawn map[int64]bool) (map[int64]bool, int64, error) {
-	latest, err := s.h.latestEvent(ctx)
+// recheck looks for withdrawals among the rest of the batch if the
+// withdrawal mark moved since the last look, and returns the updated set
+// and the mark it read (before looking).
+func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastMark int64, withdrawn map[int64]bool) (map[int64]bool, int64, error) {
+	mark, err := s.h.withdrawalMark(ctx)
 	if err != nil {
-		return withdrawn, lastEvent, err
+		return withdrawn, lastMark, err
 	}
-	if latest == lastEvent && s.h.st.EventIDsInCommitOrder() {
-		return withdrawn, lastEvent, nil
+	if mark == lastMark {
+		return withdrawn, lastMark, nil
 	}
 	ids := make([]int64, len(rest))
 	for i, r := range rest {
@@ -373,7 +374,7 @@ func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastEvent 
 	}
 	still, err := s.h.st.StillSubscribed(ctx, s.e.camp.ID, ids)
 	if err != nil {
-		return withdrawn, lastEvent, err
+		return withdrawn, lastMark, err
 	}
 	if withdrawn == nil {
 		withdrawn = map[int64]bool{}
@@ -383,7 +384,7 @@ func (s *sender) recheck(ctx context.Context, rest []store.Recipient, lastEvent 
 			withdrawn[id] = true
 		}
 	}
-	return withdrawn, latest, nil
+	return withdrawn, mark, nil
 }
 
 // release hands untried rows back.
@@ -485,20 +486,22 @@ func (h *Handlers) guardDue(id int64) bool {
 	return true
 }
 
-// latestEvent is store.LatestEventID shared by this process's senders
-// for half the recheck interval, so that eight senders do not each ask
-// twenty times a second.
-func (h *Handlers) latestEvent(ctx context.Context) (int64, error) {
-	h.latest.Lock()
-	defer h.latest.Unlock()
+// withdrawalMark is store.WithdrawalMark shared by this process's
+// senders for half the recheck interval, so that eight senders do not
+// each ask twenty times a second. A shared value is at most that much
+// older than a fresh one, so a withdrawal is still noticed within one and
+// a half recheck intervals.
+func (h *Handlers) withdrawalMark(ctx context.Context) (int64, error) {
+	h.mark.Lock()
+	defer h.mark.Unlock()
 	now := h.now()
-	if now.Sub(h.latest.at) < recheckEvery/2 {
-		return h.latest.id, nil
+	if now.Sub(h.mark.at) < recheckEvery/2 {
+		return h.mark.n, nil
 	}
-	id, err := h.st.LatestEventID(ctx)
+	n, err := h.st.WithdrawalMark(ctx)
 	if err != nil {
 		return 0, err
 	}
-	h.latest.id, h.latest.at = id, now
-	return id, nil
+	h.mark.n, h.mark.at = n, now
+	return n, nil
 }
