@@ -339,16 +339,9 @@ func (s *Server) openConfirm(c echo.Context) (links.Confirm, *store.Subscriber, 
 	if err != nil {
 		return cf, nil, nil, err
 	}
-	var lists []store.List
-	for _, id := range cf.ListIDs {
-		l, err := s.st.List(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return cf, nil, nil, err
-		}
-		lists = append(lists, *l)
+	lists, err := s.st.ListsByID(ctx, cf.ListIDs)
+	if err != nil {
+		return cf, nil, nil, err
 	}
 	if len(lists) == 0 {
 		return cf, nil, nil, fmt.Errorf("confirm: %w", store.ErrNotFound)
@@ -377,13 +370,9 @@ func (s *Server) unsubscribeShown(c echo.Context, u links.Unsubscribe, ids []int
 	if err != nil {
 		return nil, nil, err
 	}
-	lists := make([]store.List, 0, len(ids))
-	for _, id := range ids {
-		l, err := s.st.List(ctx, id)
-		if err != nil {
-			return nil, nil, err
-		}
-		lists = append(lists, *l)
+	lists, err := s.st.ListsByID(ctx, ids)
+	if err != nil {
+		return nil, nil, err
 	}
 	return sub, lists, nil
 }

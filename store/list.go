@@ -127,6 +127,28 @@ func (s *Store) List(ctx context.Context, id int64) (*List, error) {
 	return &l, nil
 }
 
+// ListsByID returns the lists of ids that exist and the actor may view,
+// in id order, without counts: one read for pages that name a handful of
+// lists (a confirmation, an unsubscribe), where List would count each
+// list's subscribers as well.
+func (s *Store) ListsByID(ctx context.Context, ids []int64) ([]List, error) {
+	acc := AccessFrom(ctx)
+	want := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if acc.Can(id, GrantViewer) {
+			want = append(want, id)
+		}
+	}
+	ls := []List{}
+	if len(want) == 0 {
+		return ls, nil
+	}
+	if err := s.reader(ctx).Where("id IN ?", want).Order("id").Find(&ls).Error; err != nil {
+		return nil, fmt.Errorf("lists %v: %w", want, err)
+	}
+	return ls, nil
+}
+
 // ListBySlug returns the list with that slug, without counts.
 func (s *Store) ListBySlug(ctx context.Context, slug string) (*List, error) {
 	var l List
