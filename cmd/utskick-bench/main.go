@@ -611,6 +611,7 @@ func sendCampaign(ctx context.Context, o options, utskick, tmp, dsn, sinkAddr st
 	var stats store.CampaignStats
 	var peakRSS int64
 	pg := newPGCPU(o.databaseURL, dsn)
+	defer pg.close()
 	for {
 		time.Sleep(250 * time.Millisecond)
 		pg.sample()
