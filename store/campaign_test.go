@@ -265,20 +265,7 @@ func TestCampaignTransitionsAreConditional(t *testing.T) {
 func TestOutcomesKeepWhatTheServerSaidWhateverItsBytes(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		l := mustList(t, s, "bus")
-		for i := range 4 {
-			mustSubscriber(t, s, fmt.Sprintf("p%d@example.org", i), confirmed(l.ID))
-		}
-		c := &store.Campaign{Name: "n", Subject: "s", Body: "b", ListIDs: []int64{l.ID}}
-		if err := s.CreateCampaign(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ScheduleCampaign(ctx, c.ID, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.MaterializeDeliveries(ctx, c.ID, 1); err != nil {
-			t.Fatal(err)
-		}
+		c := pendingCampaign(t, s, 4)
 		res, err := s.ClaimDeliveries(ctx, store.ClaimParams{CampaignID: c.ID, Limit: 10, Token: "t", Lease: time.Minute})
 		if err != nil || len(res.Recipients) != 4 {
 			t.Fatalf("claim: %v, %v", res, err)
@@ -326,7 +313,7 @@ func TestOutcomesKeepWhatTheServerSaidWhateverItsBytes(t *testing.T) {
 		if b := byID[r[3].DeliveryID]; b.Status != store.DeliveryFailed || b.SMTPCode != 550 {
 			t.Errorf("hard bounce row %+v", b.Delivery)
 		}
-		if sup, err := s.SuppressionOf(ctx, "p3@example.org"); err != nil || sup.Reason != store.SuppressHardBounce {
+		if sup, err := s.SuppressionOf(ctx, "r003@example.org"); err != nil || sup.Reason != store.SuppressHardBounce {
 			t.Errorf("hard bounce: suppression %+v, %v", sup, err)
 		}
 	})
