@@ -398,7 +398,8 @@ const outcomesFromJSON = `UPDATE deliveries SET status = v.status, smtp_code = v
 // delivery whenever the table's statistics were older than the campaign
 // (seen on a fresh campaign with autovacuum off: Postgres's CPU per
 // message up by half). The primary-key lookup of the ids is the cheapest
-// plan whatever the statistics say.
+// plan whatever the statistics say. The rows are read as jsonb, parsed
+// once: each ->> of a json value parses its text again, nine times a row.
 const outcomesFromJSONPostgres = `UPDATE deliveries SET status = v.status, smtp_code = v.code, smtp_message = v.msg,
 	failure_class = v.fclass, message_id = CASE WHEN v.mid = '' THEN deliveries.message_id ELSE v.mid END,
 	next_attempt_at = v.next_at, sent_at = COALESCE(v.sent_at, deliveries.sent_at),
@@ -406,7 +407,7 @@ const outcomesFromJSONPostgres = `UPDATE deliveries SET status = v.status, smtp_
 	FROM (SELECT CAST(e ->> 0 AS bigint) AS id, e ->> 1 AS status, CAST(e ->> 2 AS integer) AS code,
 		e ->> 3 AS msg, e ->> 4 AS fclass, e ->> 5 AS mid, CAST(e ->> 6 AS timestamptz) AS next_at,
 		CAST(e ->> 7 AS timestamptz) AS sent_at, CAST(e ->> 8 AS timestamptz) AS at
-		FROM json_array_elements(CAST(CAST(? AS text) AS json)) AS e) AS v
+		FROM jsonb_array_elements(CAST(CAST(? AS text) AS jsonb)) AS e) AS v
 	WHERE deliveries.id = ANY(CAST(CAST(? AS text) AS bigint[])) AND deliveries.id = v.id`
 
 // sqliteTime is how go-sqlite3 writes a time.Time parameter
