@@ -204,7 +204,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p ClaimParams) (*ClaimResul
 				rs.Close()
 			}
 		} else {
-			err = tx.Raw(fmt.Sprintf(claimLoad, s.idIn("d.id")), SubConfirmed, s.idList(claimed), p.Token).Scan(&rows).Error
+			err = tx.Raw(claimLoadPostgres, SubConfirmed, s.idList(claimed), p.Token).Scan(&rows).Error
 		}
 		if err != nil {
 			return fmt.Errorf("load claimed deliveries of campaign %d: %w", p.CampaignID, err)
@@ -273,8 +273,11 @@ const claimLoad = `SELECT d.id, d.subscriber_id, d.attempts, d.message_id, d.cre
 	WHERE %s AND d.claim_token = ?
 	ORDER BY d.id`
 
-// claimLoadSQLite is claimLoad on SQLite, prepared once.
-var claimLoadSQLite = fmt.Sprintf(claimLoad, idInSQLite("d.id"))
+// claimLoadSQLite and claimLoadPostgres are claimLoad on each engine.
+var (
+	claimLoadSQLite   = fmt.Sprintf(claimLoad, idInSQLite("d.id"))
+	claimLoadPostgres = fmt.Sprintf(claimLoad, idInPostgres("d.id"))
+)
 
 // idIn is a condition that column is one of the ids of the one parameter
 // that idList makes of them. A list of ids as one parameter keeps a
@@ -285,13 +288,17 @@ var claimLoadSQLite = fmt.Sprintf(claimLoad, idInSQLite("d.id"))
 // Postgres's CPU in a send).
 func (s *Store) idIn(column string) string {
 	if s.dialect == DialectPostgres {
-		return column + " = ANY(CAST(CAST(? AS text) AS bigint[]))"
+		return idInPostgres(column)
 	}
 	return idInSQLite(column)
 }
 
 func idInSQLite(column string) string {
 	return column + " IN (SELECT value FROM json_each(?))"
+}
+
+func idInPostgres(column string) string {
+	return column + " = ANY(CAST(CAST(? AS text) AS bigint[]))"
 }
 
 // idList is ids as the parameter of idIn: a JSON array on SQLite, an
