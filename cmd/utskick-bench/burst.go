@@ -176,7 +176,10 @@ type sentDeliveries struct {
 	ids []int64
 }
 
-// follow adds the newly sent ids every 50 ms until stop is closed.
+// follow adds the newly sent ids every 50 ms until stop is closed. It
+// reads on from the largest id it has, so a delivery that is sent after
+// one with a larger id was seen (senders work on batches side by side) is
+// never added: the clients pick among fewer deliveries, all of them sent.
 func (s *sentDeliveries) follow(ctx context.Context, st *store.Store, campaignID int64, stop <-chan struct{}) {
 	var after int64
 	t := time.NewTicker(50 * time.Millisecond)
