@@ -416,34 +416,31 @@ func (s *Server) unsubscribePage(c echo.Context) error {
 // (body List-Unsubscribe=One-Click: done, no further step) and the
 // buttons of the unsubscribe page, including undo.
 func (s *Server) unsubscribeSubmit(c echo.Context) error {
+	oneClick := c.FormValue("List-Unsubscribe") == "One-Click"
+	ctx := c.Request().Context()
+	if oneClick {
+		// No page to show, so nothing is loaded: the store finds the
+		// link's lists as it writes (store.UnsubscribeLink).
+		u, err := s.sign.OpenUnsubscribe(c.Param("token"))
+		if err != nil {
+			return err
+		}
+		if u.SubscriberID == 0 {
+			return c.String(http.StatusOK, "test link: nothing to unsubscribe\n")
+		}
+		if _, err := s.st.UnsubscribeLink(ctx, u.SubscriberID, u.CampaignID, unsubscribeActor(c, u, true)); err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, "unsubscribed\n")
+	}
 	u, ids, err := s.unsubscribeTarget(c)
 	if err != nil {
 		return err
 	}
-	oneClick := c.FormValue("List-Unsubscribe") == "One-Click"
 	if u.SubscriberID == 0 {
-		if oneClick {
-			return c.String(http.StatusOK, "test link: nothing to unsubscribe\n")
-		}
 		return s.testLinkPage(c)
 	}
-	ctx := c.Request().Context()
-	source := "unsubscribe-page"
-	if oneClick {
-		source = "one-click"
-	}
-	by := publicActor(c, source)
-	if u.CampaignID != 0 {
-		by.Data = map[string]any{"campaign_id": u.CampaignID}
-	}
-	if oneClick {
-		if len(ids) > 0 {
-			if _, err := s.st.Unsubscribe(ctx, u.SubscriberID, ids, u.CampaignID, by); err != nil {
-				return err
-			}
-		}
-		return c.String(http.StatusOK, "unsubscribed\n")
-	}
+	by := unsubscribeActor(c, u, false)
 	sub, lists, err := s.unsubscribeShown(c, u, ids)
 	if err != nil {
 		return err
@@ -482,6 +479,20 @@ func (s *Server) unsubscribeSubmit(c echo.Context) error {
 		return s.message(c, http.StatusOK, lang, "page.unsubscribed_title", []string{cat.T("page.unsubscribed_body", "lists", listNames(lists, cat))},
 			s.undoActions(action, cat, sub.ID, left)...)
 	}
+}
+
+// unsubscribeActor is who an unsubscribe through link u is recorded as:
+// the reader, by the way they came, with the campaign of the link.
+func unsubscribeActor(c echo.Context, u links.Unsubscribe, oneClick bool) store.Actor {
+	source := "unsubscribe-page"
+	if oneClick {
+		source = "one-click"
+	}
+	by := publicActor(c, source)
+	if u.CampaignID != 0 {
+		by.Data = map[string]any{"campaign_id": u.CampaignID}
+	}
+	return by
 }
 
 // undoTTL is how long the undo button after an unsubscribe works.

@@ -113,8 +113,9 @@ func (p *Processor) Handle(ctx context.Context, envelopeRcpts []string, raw io.R
 
 // unsubscribe handles the mailto: of List-Unsubscribe, and a reply to the
 // bounce address that asks to unsubscribe: the token's subscriber leaves
-// the lists of the token's campaign (all lists for a token from no
-// campaign).
+// the lists of the token's campaign, as its link would
+// (store.UnsubscribeLink: all lists for a token of no campaign, or of one
+// deleted since).
 func (p *Processor) unsubscribe(ctx context.Context, rep bounce.Report, res Result) (Result, error) {
 	u, err := p.sign.OpenUnsubscribe(rep.Token)
 	if err != nil || u.SubscriberID == 0 {
@@ -125,21 +126,11 @@ func (p *Processor) unsubscribe(ctx context.Context, rep bounce.Report, res Resu
 		return res, nil
 	}
 	res.SubscriberID = u.SubscriberID
-	var lists []int64
-	if u.CampaignID != 0 {
-		c, err := p.st.Campaign(ctx, u.CampaignID)
-		switch {
-		case err == nil:
-			lists = c.ListIDs
-		case !errors.Is(err, store.ErrNotFound):
-			return res, err
-		}
-	}
 	by := store.Actor{Source: "mailto"}
 	if u.CampaignID != 0 {
 		by.Data = map[string]any{"campaign_id": u.CampaignID}
 	}
-	changed, err := p.st.Unsubscribe(ctx, u.SubscriberID, lists, u.CampaignID, by)
+	changed, err := p.st.UnsubscribeLink(ctx, u.SubscriberID, u.CampaignID, by)
 	if errors.Is(err, store.ErrNotFound) {
 		return res, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -563,27 +564,36 @@ func (s *Store) ConfirmSubscriptions(ctx context.Context, subscriberID int64, li
 	return n, err
 }
 
+// linkScope narrows subscriptions (a table or alias whose list_id is
+// unambiguous) to the lists an unsubscribe link acts on: the lists of its
+// campaign, or every list when the link is of no campaign (0) or of a
+// campaign deleted since — an unsubscribe must keep working, and it only
+// ever takes the person off lists. Both parameters are the campaign id.
+// It is for public links, which no staff scope narrows.
+const linkScope = `(NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = ?)
+	OR list_id IN (SELECT cl.list_id FROM campaign_lists cl WHERE cl.campaign_id = ?))`
+
 // UnsubscribeScope returns the lists an unsubscribe link from campaign
-// campaignID acts on for the subscriber: the campaign's lists that they
-// are still on, in list order. A link from no campaign (0), or from a
-// campaign deleted since, acts on all their lists: an unsubscribe must
-// keep working, and it only ever takes the person off lists. It is
-// ErrNotFound when the subscriber is gone.
+// campaignID acts on for the subscriber (linkScope) that they are still
+// on, in list order. It is ErrNotFound when the subscriber is gone.
 //
 // One statement: a burst of one-click unsubscribes during a send spent
 // more CPU loading the subscriber, the campaign's lists and each list
 // through gorm than on the unsubscribes themselves, and each of those
 // reads began with a page cache that the sender's writes had emptied.
-// It is for public links, which no staff scope narrows.
 func (s *Store) UnsubscribeScope(ctx context.Context, subscriberID, campaignID int64) ([]int64, error) {
+	return linkLists(s.reader(ctx), subscriberID, campaignID)
+}
+
+// linkLists is UnsubscribeScope on db (a reader, or the transaction that
+// acts on it).
+func linkLists(db *gorm.DB, subscriberID, campaignID int64) ([]int64, error) {
 	var rows []struct {
 		ID     int64
 		ListID *int64
 	}
-	err := s.reader(ctx).Raw(`SELECT s.id, m.list_id FROM subscribers s
-		LEFT JOIN subscriptions m ON m.subscriber_id = s.id AND m.status <> ?
-			AND (NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = ?)
-				OR m.list_id IN (SELECT cl.list_id FROM campaign_lists cl WHERE cl.campaign_id = ?))
+	err := db.Raw(`SELECT s.id, m.list_id FROM subscribers s
+		LEFT JOIN subscriptions m ON m.subscriber_id = s.id AND m.status <> ? AND `+linkScope+`
 		WHERE s.id = ?
 		ORDER BY m.list_id`, SubUnsubscribed, campaignID, campaignID, subscriberID).Scan(&rows).Error
 	if err != nil {
@@ -599,6 +609,36 @@ func (s *Store) UnsubscribeScope(ctx context.Context, subscriberID, campaignID i
 		}
 	}
 	return ids, nil
+}
+
+// UnsubscribeLink does what an unsubscribe link of campaign campaignID
+// (0: of no campaign) asks without a page in between — a one-click POST
+// (RFC 8058) or a mail to the List-Unsubscribe address: it ends the
+// subscriptions in the link's scope (UnsubscribeScope) and returns the
+// lists it changed. It is ErrNotFound when the subscriber is gone.
+//
+// On SQLite the scope is found inside the write rather than read first:
+// under the burst of one-click unsubscribes that follows a send, the
+// separate read was a third of what an unsubscribe cost, most of it
+// refilling a reader's page cache that the sender's commits had emptied;
+// the one writer's cache is never emptied by another writer. Postgres has
+// no such cost, and there the read, beside the shared write instead of in
+// it, keeps that write short: with the scope inside it, the unsubscribes'
+// p99 under the burst rose from 224–244 ms to 305–315 ms.
+func (s *Store) UnsubscribeLink(ctx context.Context, subscriberID, campaignID int64, by Actor) ([]int64, error) {
+	r := &unsubReq{subscriberID: subscriberID, campaignID: campaignID, link: true, by: by}
+	if s.dialect == DialectPostgres {
+		ids, err := s.UnsubscribeScope(ctx, subscriberID, campaignID)
+		if err != nil || len(ids) == 0 {
+			// Nothing in scope; an empty list would mean every list.
+			return nil, err
+		}
+		r.listIDs, r.link = ids, false
+	}
+	if AuditOf(ctx) != nil {
+		return r.changed, s.unsubscribeBatch(ctx, []*unsubReq{r})[0]
+	}
+	return r.changed, s.unsubs.do(r, func(rs []*unsubReq) []error { return s.unsubscribeBatch(context.WithoutCancel(ctx), rs) })
 }
 
 // Unsubscribe ends the subscriber's subscriptions to listIDs (all lists
@@ -623,9 +663,16 @@ func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []i
 type unsubReq struct {
 	subscriberID, campaignID int64
 	listIDs                  []int64
+	link                     bool // the lists are the link's scope (UnsubscribeLink); listIDs is unused
 	by                       Actor
 	changed                  []int64
+	gone                     bool // a link's subscriber does not exist
 }
+
+// errLinkBeside makes a batch go one request at a time: a link's
+// unsubscribe shares it with another request for the same person, and the
+// rows one UPDATE returns could not be told apart between the two.
+var errLinkBeside = errors.New("a link's unsubscribe shares its batch with another for the same subscriber")
 
 // unsubscribeBatch writes rs in one transaction. If that fails, each is
 // tried in a transaction of its own, so one bad request fails alone.
@@ -636,7 +683,19 @@ func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
 	}
 	defer done()
 	one := func(tx *gorm.DB, r *unsubReq) ([]Event, error) {
-		changed, evs, err := s.unsubscribeEvents(tx, r.subscriberID, r.listIDs, r.campaignID, r.by)
+		ids := r.listIDs
+		if r.link {
+			var err error
+			if ids, err = linkLists(tx, r.subscriberID, r.campaignID); err != nil {
+				return nil, err
+			}
+			if len(ids) == 0 {
+				// Nothing in scope; an empty list would mean every list.
+				r.changed = nil
+				return nil, nil
+			}
+		}
+		changed, evs, err := s.unsubscribeEvents(tx, r.subscriberID, ids, r.campaignID, r.by)
 		r.changed = changed
 		return evs, err
 	}
@@ -651,8 +710,17 @@ func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
 	} else {
 		err = s.inTx(ctx, func(tx *gorm.DB) error { return s.unsubscribeSet(tx, rs) })
 	}
-	if err == nil || len(rs) == 1 {
-		return repeatErr(len(rs), err)
+	if err == nil {
+		errs := make([]error, len(rs))
+		for i, r := range rs {
+			if r.gone {
+				errs[i] = notFound("subscriber", r.subscriberID)
+			}
+		}
+		return errs
+	}
+	if len(rs) == 1 {
+		return repeatErr(1, err)
 	}
 	errs := make([]error, len(rs))
 	for i, r := range rs {
@@ -675,13 +743,24 @@ func (s *Store) unsubscribeBatch(ctx context.Context, rs []*unsubReq) []error {
 // requests name is changed (and counted) for the first.
 func (s *Store) unsubscribeSet(tx *gorm.DB, rs []*unsubReq) error {
 	now := s.now()
+	people := map[int64]int{}
+	for _, r := range rs {
+		people[r.subscriberID]++
+	}
 	var where []string
 	args := []any{SubUnsubscribed, now, now, SubUnsubscribed}
 	for _, r := range rs {
-		if len(r.listIDs) > 0 {
+		r.gone = false
+		switch {
+		case r.link && people[r.subscriberID] > 1:
+			return errLinkBeside
+		case r.link:
+			where = append(where, "(subscriber_id = ? AND "+linkScope+")")
+			args = append(args, r.subscriberID, r.campaignID, r.campaignID)
+		case len(r.listIDs) > 0:
 			where = append(where, "(subscriber_id = ? AND list_id IN ?)")
 			args = append(args, r.subscriberID, r.listIDs)
-		} else {
+		default:
 			where = append(where, "subscriber_id = ?")
 			args = append(args, r.subscriberID)
 		}
@@ -701,7 +780,7 @@ func (s *Store) unsubscribeSet(tx *gorm.DB, rs []*unsubReq) error {
 		r.changed = nil
 		for _, row := range rows {
 			k := [2]int64{row.SubscriberID, row.ListID}
-			if row.SubscriberID != r.subscriberID || taken[k] || (len(r.listIDs) > 0 && !slices.Contains(r.listIDs, row.ListID)) {
+			if row.SubscriberID != r.subscriberID || taken[k] || (!r.link && len(r.listIDs) > 0 && !slices.Contains(r.listIDs, row.ListID)) {
 				continue
 			}
 			taken[k] = true
@@ -713,6 +792,24 @@ func (s *Store) unsubscribeSet(tx *gorm.DB, rs []*unsubReq) error {
 			}
 			evs = append(evs, ev)
 			r.changed = append(r.changed, row.ListID)
+		}
+	}
+	// A link that changed nothing may name someone who is gone: that is
+	// a 404, as the link's page says, where a person already off the
+	// lists gets the same answer as the first time.
+	var unchanged []int64
+	for _, r := range rs {
+		if r.link && len(r.changed) == 0 {
+			unchanged = append(unchanged, r.subscriberID)
+		}
+	}
+	if len(unchanged) > 0 {
+		var there []int64
+		if err := tx.Raw(`SELECT id FROM subscribers WHERE id IN ?`, unchanged).Scan(&there).Error; err != nil {
+			return fmt.Errorf("unsubscribe: subscribers: %w", err)
+		}
+		for _, r := range rs {
+			r.gone = r.link && len(r.changed) == 0 && !slices.Contains(there, r.subscriberID)
 		}
 	}
 	return insertEvents(tx, evs)

@@ -218,3 +218,126 @@ func TestUnsubscribeScopeIsTheCampaignsListsThePersonIsStillOn(t *testing.T) {
 		}
 	})
 }
+
+// TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope: one-click
+// unsubscribes find their link's lists inside the shared write. Each
+// takes the person off that scope only, carries its campaign, a link
+// naming nobody is a not-found that fails it alone, and a link beside
+// another request for the same person is written one at a time.
+func TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		var l [4]*store.List
+		for i, slug := range []string{"nytt", "bus", "skola", "vard"} {
+			l[i] = &store.List{Slug: slug, Name: slug}
+			if err := s.CreateList(ctx, l[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nytt, bus, skola, vard := l[0].ID, l[1].ID, l[2].ID, l[3].ID
+		person := func(email string, lists ...int64) int64 {
+			t.Helper()
+			sub := &store.Subscriber{Email: email}
+			var in []store.SubscriptionInput
+			for _, id := range lists {
+				in = append(in, store.SubscriptionInput{ListID: id, Status: store.SubConfirmed})
+			}
+			if err := s.CreateSubscriber(ctx, sub, in, store.Actor{}); err != nil {
+				t.Fatal(err)
+			}
+			return sub.ID
+		}
+		campaign := func(lists ...int64) int64 {
+			t.Helper()
+			c := &store.Campaign{Name: "c", Subject: "s", Body: "b", ListIDs: lists}
+			if err := s.CreateCampaign(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			return c.ID
+		}
+		anna, bo, cecilia, dag := person("anna@example.se", nytt, bus, skola), person("bo@example.se", nytt, bus),
+			person("cecilia@example.se", bus), person("dag@example.se", nytt)
+		toBus := campaign(bus, vard)
+		gone := campaign(vard)
+		if err := s.DeleteCampaign(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		changed, missing, err := store.UnsubscribeSet(s, []store.UnsubRequest{
+			{SubscriberID: anna, CampaignID: toBus, Link: true},
+			{SubscriberID: bo, Link: true},
+			{SubscriberID: cecilia, CampaignID: gone, Link: true},
+			{SubscriberID: dag + 1000, CampaignID: toBus, Link: true},
+			{SubscriberID: dag, CampaignID: toBus, Link: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]int64{{bus}, {nytt, bus}, {bus}, nil, nil}
+		for i := range want {
+			if !slices.Equal(changed[i], want[i]) {
+				t.Errorf("request %d changed %v, want %v", i, changed[i], want[i])
+			}
+		}
+		if !slices.Equal(missing, []bool{false, false, false, true, false}) {
+			t.Errorf("named nobody: %v, want only the unknown subscriber", missing)
+		}
+		status := func(sub, list int64) string {
+			t.Helper()
+			p, err := s.Subscriber(ctx, sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range p.Subscriptions {
+				if m.ListID == list {
+					return m.Status
+				}
+			}
+			return "none"
+		}
+		if status(anna, nytt) != store.SubConfirmed || status(anna, skola) != store.SubConfirmed || status(anna, bus) != store.SubUnsubscribed {
+			t.Errorf("anna: the link of a campaign to bus took her off more than bus")
+		}
+		if status(dag, nytt) != store.SubConfirmed {
+			t.Errorf("dag: a link of a campaign to lists he is not on changed his")
+		}
+		evs, _, err := s.Events(ctx, store.EventQuery{SubscriberID: anna})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var annas []store.Event
+		for _, ev := range evs {
+			if ev.Kind == store.EventUnsubscribed {
+				annas = append(annas, ev)
+			}
+		}
+		if len(annas) != 1 || annas[0].CampaignID == nil || *annas[0].CampaignID != toBus || *annas[0].ListID != bus {
+			t.Errorf("anna's unsubscribe events: %+v, want one for bus carrying the campaign", annas)
+		}
+
+		// The batch as concurrent requests are written: a not-found fails
+		// alone, and a link beside another request for the same person
+		// still acts on its own scope.
+		erik := person("erik@example.se", nytt, bus, skola)
+		changed2, errs := store.UnsubscribeBatch(s, []store.UnsubRequest{
+			{SubscriberID: erik, CampaignID: toBus, Link: true},
+			{SubscriberID: erik, ListIDs: []int64{skola}},
+			{SubscriberID: dag + 1000, Link: true},
+			{SubscriberID: anna, CampaignID: toBus, Link: true},
+		})
+		if errs[0] != nil || errs[1] != nil || errs[3] != nil || !errors.Is(errs[2], store.ErrNotFound) {
+			t.Fatalf("errors %v, want only the unknown subscriber's, a not-found", errs)
+		}
+		if !slices.Equal(changed2[0], []int64{bus}) || !slices.Equal(changed2[1], []int64{skola}) || len(changed2[3]) != 0 {
+			t.Errorf("changed %v, want erik off bus by the link and off skola by the other; anna already off bus", changed2)
+		}
+		if status(erik, nytt) != store.SubConfirmed {
+			t.Errorf("erik left nytt, which neither request named")
+		}
+		if _, err := s.UnsubscribeLink(ctx, dag+1000, 0, store.Actor{}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UnsubscribeLink of an unknown subscriber: %v, want ErrNotFound", err)
+		}
+		if got, err := s.UnsubscribeLink(ctx, dag, 0, store.Actor{}); err != nil || !slices.Equal(got, []int64{nytt}) {
+			t.Errorf("UnsubscribeLink of no campaign: %v %v, want dag off nytt", got, err)
+		}
+	})
+}
