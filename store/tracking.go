@@ -180,38 +180,43 @@ type hitFacts struct {
 }
 
 func (s *Store) hitFacts(db *gorm.DB, h Hit) (hitFacts, error) {
-	var d hitFacts
-	if err := db.Table("deliveries").Select("campaign_id, subscriber_id, sent_at").Where("id = ?", h.DeliveryID).Take(&d).Error; err != nil {
-		if isMissing(err) {
-			return d, notFound("delivery", h.DeliveryID)
-		}
-		return d, fmt.Errorf("delivery %d: %w", h.DeliveryID, err)
-	}
 	column := "track_opens"
 	if h.Link >= 0 {
 		column = "track_clicks"
-		var urls []string
-		if err := db.Model(&CampaignLink{}).Where("campaign_id = ? AND idx = ?", d.CampaignID, h.Link).
-			Limit(1).Pluck("url", &urls).Error; err != nil {
-			return d, fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, err)
-		}
-		if len(urls) == 0 {
+	}
+	// One statement, not one each for the delivery, the link and the
+	// consent: under the clicks that follow a send those three reads were
+	// four fifths of what recording a click cost, each beginning with a
+	// page cache the sender's commits had emptied.
+	var row struct {
+		CampaignID   int64
+		SubscriberID *int64
+		SentAt       *time.Time
+		URL          *string
+		Consent      int64
+	}
+	res := db.Raw(`SELECT d.campaign_id, d.subscriber_id, d.sent_at,
+		(SELECT k.url FROM campaign_links k WHERE k.campaign_id = d.campaign_id AND k.idx = ? LIMIT 1) AS url,
+		(SELECT COUNT(*) FROM subscriptions m
+			JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = d.campaign_id
+			JOIN lists l ON l.id = m.list_id
+			WHERE m.subscriber_id = d.subscriber_id AND m.status = ? AND m.tracking_consent = TRUE
+				AND l.`+column+` = TRUE) AS consent
+		FROM deliveries d WHERE d.id = ?`, h.Link, SubConfirmed, h.DeliveryID).Scan(&row)
+	if res.Error != nil {
+		return hitFacts{}, fmt.Errorf("delivery %d: %w", h.DeliveryID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return hitFacts{}, notFound("delivery", h.DeliveryID)
+	}
+	d := hitFacts{CampaignID: row.CampaignID, SubscriberID: row.SubscriberID, SentAt: row.SentAt,
+		consent: row.SubscriberID != nil && row.Consent > 0}
+	if h.Link >= 0 {
+		if row.URL == nil {
 			return d, fmt.Errorf("link %d of campaign %d: %w", h.Link, d.CampaignID, ErrNotFound)
 		}
-		d.url = urls[0]
+		d.url = *row.URL
 	}
-	if d.SubscriberID == nil {
-		return d, nil
-	}
-	var consent int64
-	if err := db.Raw(`SELECT COUNT(*) FROM subscriptions m
-		JOIN campaign_lists cl ON cl.list_id = m.list_id AND cl.campaign_id = ?
-		JOIN lists l ON l.id = m.list_id
-		WHERE m.subscriber_id = ? AND m.status = ? AND m.tracking_consent = TRUE AND l.`+column+` = TRUE`,
-		d.CampaignID, *d.SubscriberID, SubConfirmed).Scan(&consent).Error; err != nil {
-		return d, fmt.Errorf("tracking consent of delivery %d: %w", h.DeliveryID, err)
-	}
-	d.consent = consent > 0
 	return d, nil
 }
 
