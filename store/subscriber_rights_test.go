@@ -155,16 +155,23 @@ func TestPersonalDataAndErasure(t *testing.T) {
 	})
 }
 
+// createLists makes a list for each slug, named by it.
+func createLists(t *testing.T, s *store.Store, slugs ...string) []*store.List {
+	t.Helper()
+	ls := make([]*store.List, len(slugs))
+	for i, slug := range slugs {
+		ls[i] = &store.List{Slug: slug, Name: slug}
+		if err := s.CreateList(context.Background(), ls[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ls
+}
+
 func TestUnsubscribeScopeIsTheCampaignsListsThePersonIsStillOn(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		var l [4]*store.List
-		for i, slug := range []string{"nytt", "bus", "skola", "vard"} {
-			l[i] = &store.List{Slug: slug, Name: slug}
-			if err := s.CreateList(ctx, l[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		l := createLists(t, s, "nytt", "bus", "skola", "vard")
 		sub := &store.Subscriber{Email: "anna@example.se"}
 		err := s.CreateSubscriber(ctx, sub, []store.SubscriptionInput{
 			{ListID: l[0].ID, Status: store.SubConfirmed}, {ListID: l[1].ID, Status: store.SubConfirmed},
@@ -227,13 +234,7 @@ func TestUnsubscribeScopeIsTheCampaignsListsThePersonIsStillOn(t *testing.T) {
 func TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		var l [4]*store.List
-		for i, slug := range []string{"nytt", "bus", "skola", "vard"} {
-			l[i] = &store.List{Slug: slug, Name: slug}
-			if err := s.CreateList(ctx, l[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		l := createLists(t, s, "nytt", "bus", "skola", "vard")
 		nytt, bus, skola, vard := l[0].ID, l[1].ID, l[2].ID, l[3].ID
 		person := func(email string, lists ...int64) int64 {
 			t.Helper()
