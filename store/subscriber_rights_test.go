@@ -226,11 +226,13 @@ func TestUnsubscribeScopeIsTheCampaignsListsThePersonIsStillOn(t *testing.T) {
 	})
 }
 
-// TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope: one-click
-// unsubscribes find their link's lists inside the shared write. Each
-// takes the person off that scope only, carries its campaign, a link
-// naming nobody is a not-found that fails it alone, and a link beside
-// another request for the same person is written one at a time.
+// TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope: link
+// unsubscribes that find their lists inside the shared write (SQLite's
+// one-click and mailto path; Postgres reads them first, which the last
+// two calls go through there). Each takes the person off that scope only,
+// carries its campaign, a link naming nobody is a not-found that fails it
+// alone, and a link beside another request for the same person is written
+// one at a time.
 func TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -311,7 +313,7 @@ func TestLinkUnsubscribesWrittenTogetherEachActOnTheirLinksScope(t *testing.T) {
 				annas = append(annas, ev)
 			}
 		}
-		if len(annas) != 1 || annas[0].CampaignID == nil || *annas[0].CampaignID != toBus || *annas[0].ListID != bus {
+		if len(annas) != 1 || annas[0].CampaignID == nil || annas[0].ListID == nil || *annas[0].CampaignID != toBus || *annas[0].ListID != bus {
 			t.Errorf("anna's unsubscribe events: %+v, want one for bus carrying the campaign", annas)
 		}
 
