@@ -636,10 +636,7 @@ func (s *Store) UnsubscribeLink(ctx context.Context, subscriberID, campaignID in
 		}
 		r.listIDs, r.link = ids, false
 	}
-	if AuditOf(ctx) != nil {
-		return r.changed, s.unsubscribeBatch(ctx, []*unsubReq{r})[0]
-	}
-	return r.changed, s.unsubs.do(r, func(rs []*unsubReq) []error { return s.unsubscribeBatch(context.WithoutCancel(ctx), rs) })
+	return s.unsubscribeReq(ctx, r)
 }
 
 // Unsubscribe ends the subscriber's subscriptions to listIDs (all lists
@@ -649,14 +646,22 @@ func (s *Store) UnsubscribeLink(ctx context.Context, subscriberID, campaignID in
 // effect for campaigns already sending: the send path checks the
 // subscription again shortly before each message.
 func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64, listIDs []int64, campaignID int64, by Actor) ([]int64, error) {
-	r := &unsubReq{subscriberID: subscriberID, listIDs: listIDs, campaignID: campaignID, by: by}
+	return s.unsubscribeReq(ctx, &unsubReq{subscriberID: subscriberID, listIDs: listIDs, campaignID: campaignID, by: by})
+}
+
+// unsubscribeReq writes r and returns the lists it changed. r.changed is
+// read after the write: in "return r.changed, write()" the order of the
+// two is not specified by the language.
+func (s *Store) unsubscribeReq(ctx context.Context, r *unsubReq) ([]int64, error) {
+	var err error
 	if AuditOf(ctx) != nil {
 		// A staff request's audit entry belongs to its own transaction.
-		return r.changed, s.unsubscribeBatch(ctx, []*unsubReq{r})[0]
+		err = s.unsubscribeBatch(ctx, []*unsubReq{r})[0]
+	} else {
+		// Concurrent unsubscribes share a transaction (and the counter
+		// rows it updates once); each returns after the commit.
+		err = s.unsubs.do(r, func(rs []*unsubReq) []error { return s.unsubscribeBatch(context.WithoutCancel(ctx), rs) })
 	}
-	// Concurrent one-click unsubscribes share a transaction (and the
-	// counter rows it updates once); each returns after the commit.
-	err := s.unsubs.do(r, func(rs []*unsubReq) []error { return s.unsubscribeBatch(context.WithoutCancel(ctx), rs) })
 	return r.changed, err
 }
 
