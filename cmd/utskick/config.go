@@ -66,6 +66,7 @@ type config struct {
 	// A second key for dual signing: "" = none.
 	DKIMSecondSelector  string
 	DKIMSecondKeyPEM    []byte
+	DKIMRSA             string // auto, libcrypto or go: what signs with an RSA key
 	RateIP              queue.Rate
 	RateAddress         queue.Rate
 	RateTest            queue.Rate
@@ -323,6 +324,14 @@ var settings = []setting{
 				return err
 			}
 			c.DKIMSecondKeyPEM = []byte(v)
+			return nil
+		}},
+	{name: "UTSKICK_DKIM_RSA", def: "auto", help: "what computes RSA signatures: auto (the system's libcrypto.so.3, about three times faster than Go's, when it can be opened; else Go), libcrypto (refuse to start without it) or go",
+		apply: func(c *config, v string) error {
+			if v != "auto" && v != "libcrypto" && v != "go" {
+				return errors.New("want auto, libcrypto or go")
+			}
+			c.DKIMRSA = v
 			return nil
 		}},
 	{name: "UTSKICK_RATE_IP", def: "30/1m", help: "subscribe and confirm requests per client IP (IPv6: per /64), as N/duration; 0: no limit",

@@ -74,6 +74,9 @@ func loadDKIM(cfg *config) (*mailer.DKIM, error) {
 	if !ok {
 		return nil, fmt.Errorf("UTSKICK_DKIM_DOMAIN is %s but there is no key: set UTSKICK_DKIM_PRIVATE_KEY, or run `utskick dkim` to make %s and print its DNS record", cfg.DKIMDomain, source)
 	}
+	if key, err = signingKey(cfg, key); err != nil {
+		return nil, err
+	}
 	d, err := mailer.NewDKIM(cfg.DKIMDomain, cfg.DKIMSelector, key)
 	if err != nil || cfg.DKIMSecondSelector == "" {
 		return d, err
@@ -83,6 +86,19 @@ func loadDKIM(cfg *config) (*mailer.DKIM, error) {
 		return nil, err
 	}
 	return d.Also(second), nil
+}
+
+// signingKey is key as it signs: an RSA key through the system's
+// libcrypto unless UTSKICK_DKIM_RSA says go (or, on auto, there is none).
+func signingKey(cfg *config, key crypto.Signer) (crypto.Signer, error) {
+	if _, ok := key.(*rsa.PrivateKey); !ok || cfg.DKIMRSA == "go" {
+		return key, nil
+	}
+	fast, version := mailer.LibcryptoRSA(key)
+	if version == "" && cfg.DKIMRSA == "libcrypto" {
+		return nil, errors.New("UTSKICK_DKIM_RSA is libcrypto but libcrypto.so.3 cannot be opened or does not take the key (install libssl3, or set auto)")
+	}
+	return fast, nil
 }
 
 // secondDKIM is the dual-signing key: UTSKICK_DKIM_SECOND_PRIVATE_KEY, else
@@ -102,6 +118,9 @@ func secondDKIM(cfg *config, domain string, first *mailer.DKIM) (*mailer.DKIM, e
 	key, err := mailer.ParseDKIMKey(pemBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if key, err = signingKey(cfg, key); err != nil {
+		return nil, err
 	}
 	d, err := mailer.NewDKIM(domain, cfg.DKIMSecondSelector, key)
 	if err != nil {

@@ -177,3 +177,52 @@ func TestDKIMDualSigningFromSettings(t *testing.T) {
 		t.Fatalf("two RSA keys: %v", err)
 	}
 }
+
+// TestDKIMRSAEngineSetting: an RSA key signs through libcrypto unless
+// UTSKICK_DKIM_RSA=go; Ed25519 keys always sign with Go.
+func TestDKIMRSAEngineSetting(t *testing.T) {
+	_, rsaPEM, err := mailer.GenerateDKIMKey(mailer.DKIMRSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edPEM, err := mailer.GenerateDKIMKey(mailer.DKIMEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engines := func(e map[string]string) []string {
+		t.Helper()
+		cfg, err := loadConfig(env(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := loadDKIM(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range d.Keys() {
+			out = append(out, k.Engine())
+		}
+		return out
+	}
+	e := map[string]string{"UTSKICK_DATA_DIR": t.TempDir(), "UTSKICK_DKIM_DOMAIN": "example.se",
+		"UTSKICK_DKIM_PRIVATE_KEY": string(rsaPEM), "UTSKICK_DKIM_SECOND_SELECTOR": "ed", "UTSKICK_DKIM_SECOND_PRIVATE_KEY": string(edPEM)}
+	got := engines(e)
+	if !strings.HasPrefix(got[1], "Go ") {
+		t.Errorf("Ed25519 engine %q, want Go", got[1])
+	}
+	if !strings.HasPrefix(got[0], "OpenSSL 3") {
+		if os.Getenv("UTSKICK_TEST_TOOLS") != "" {
+			t.Fatalf("RSA engine %q by default; UTSKICK_TEST_TOOLS is set, so libcrypto was expected", got[0])
+		}
+		t.Logf("no libcrypto here: RSA engine %q", got[0])
+	}
+	e["UTSKICK_DKIM_RSA"] = "go"
+	if got := engines(e); !strings.HasPrefix(got[0], "Go ") {
+		t.Errorf("UTSKICK_DKIM_RSA=go: RSA engine %q", got[0])
+	}
+	e["UTSKICK_DKIM_RSA"] = "openssl"
+	if _, err := loadConfig(env(e)); err == nil || !strings.Contains(err.Error(), "UTSKICK_DKIM_RSA") {
+		t.Errorf("an unknown engine: %v", err)
+	}
+}

@@ -214,7 +214,7 @@ func (a *app) openMail(secret []byte) error {
 	}
 	if a.dk != nil {
 		for _, k := range a.dk.Keys() {
-			a.log.Info("DKIM signing on", "domain", k.Domain(), "selector", k.Selector(), "algorithm", k.Algorithm())
+			a.log.Info("DKIM signing on", "domain", k.Domain(), "selector", k.Selector(), "algorithm", k.Algorithm(), "engine", k.Engine())
 		}
 	} else {
 		a.log.Warn("DKIM signing off: set UTSKICK_DKIM_DOMAIN (see `utskick dkim`); unsigned bulk mail is filtered by large mailbox providers")

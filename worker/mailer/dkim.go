@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -90,6 +91,15 @@ func (d *DKIM) Keys() []*DKIM {
 	first := *d
 	first.also = nil
 	return append([]*DKIM{&first}, d.also...)
+}
+
+// Engine is what computes the signatures: libcrypto's version for an RSA
+// key from LibcryptoRSA, else Go's crypto.
+func (d *DKIM) Engine() string {
+	if e, ok := d.key.(interface{ engine() string }); ok {
+		return e.engine()
+	}
+	return "Go " + runtime.Version()
 }
 
 // DNSName is where the public key is published.

@@ -27,7 +27,8 @@ func benchMessage(i int) []byte {
 // ("msgauth"), the fast path ("fast"), and the fast path with a
 // campaign's body cache ("fast-cached", what a campaign's senders do);
 // next to the two primitives that bound it, SHA-256 of the message and
-// the key operation alone.
+// the key operation alone; RSA both with Go's crypto/rsa and through the
+// system's libcrypto (LibcryptoRSA), where there is one.
 //
 // Besides ns/op (wall clock) each reports cpu-ns/op, the process's CPU
 // time per operation: on a shared, loaded machine the wall clock counts
@@ -44,9 +45,12 @@ func BenchmarkDKIMSign(b *testing.B) {
 		}
 	})
 	set := signers(b)
-	for _, alg := range []string{"ed25519", "rsa"} {
+	for _, alg := range []string{"ed25519", "rsa", "rsa-libcrypto"} {
+		k, ok := set[alg] // no rsa-libcrypto without the system's libcrypto
+		if !ok {
+			continue
+		}
 		b.Run(alg+"/key-only", func(b *testing.B) {
-			k := set[alg]
 			h := sha256.Sum256(msg)
 			opt := crypto.SignerOpts(crypto.SHA256)
 			if alg == DKIMEd25519 {
@@ -60,8 +64,11 @@ func BenchmarkDKIMSign(b *testing.B) {
 			}
 		})
 	}
-	for _, style := range []string{"ed25519", "rsa", "dual"} {
-		d := set[style]
+	for _, style := range []string{"ed25519", "rsa", "dual", "rsa-libcrypto", "dual-libcrypto"} {
+		d, ok := set[style]
+		if !ok {
+			continue
+		}
 		for _, way := range []string{"msgauth", "fast", "fast-cached", "composed"} {
 			b.Run(style+"/"+way, func(b *testing.B) {
 				msgs := [][]byte{benchMessage(1), benchMessage(2), benchMessage(3)}

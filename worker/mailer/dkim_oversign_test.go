@@ -52,8 +52,19 @@ func signers(t testing.TB) map[string]*DKIM {
 			return d
 		}
 		rsa, ed := mk(DKIMRSA, "rsa"), mk(DKIMEd25519, "ed")
-		if signersErr == nil {
-			signerSet = map[string]*DKIM{"rsa": rsa, "ed25519": ed, "dual": rsa.Also(ed)}
+		if signersErr != nil {
+			return
+		}
+		signerSet = map[string]*DKIM{"rsa": rsa, "ed25519": ed, "dual": rsa.Also(ed)}
+		// The same RSA key through the system's libcrypto, where there is
+		// one: what utskick signs with by default.
+		if k, version := LibcryptoRSA(rsa.key); version != "" {
+			lc, err := NewDKIM("example.se", "rsa", k)
+			if err != nil {
+				signersErr = err
+				return
+			}
+			signerSet["rsa-libcrypto"], signerSet["dual-libcrypto"] = lc, lc.Also(ed)
 		}
 	})
 	if signersErr != nil {
