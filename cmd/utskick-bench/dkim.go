@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -20,6 +21,26 @@ const sampleSize = 25
 
 // benchKeys are the keys of a -dkim run, made once per run.
 var benchKeys []*mailer.DKIM
+
+// rsaEngine is what signs RSA in the utskick process (its start-up log
+// line, which the bench's warn level hides): the system's libcrypto
+// unless it cannot be opened or the run asks for Go.
+func rsaEngine(o options) string {
+	if o.dkim != "rsa" && o.dkim != "both" {
+		return ""
+	}
+	if slices.Contains(strings.Split(o.extraEnv, ","), "UTSKICK_DKIM_RSA=go") {
+		return "Go crypto/rsa"
+	}
+	key, _, err := mailer.GenerateDKIMKey(mailer.DKIMRSA)
+	if err != nil {
+		return ""
+	}
+	if _, v := mailer.LibcryptoRSA(key); v != "" {
+		return v
+	}
+	return "Go crypto/rsa"
+}
 
 // dkimSettings makes the keys for style (rsa, ed25519 or both) and returns
 // the UTSKICK_* settings that make utskick sign with them.

@@ -313,6 +313,10 @@ func run(o options) error {
 	fmt.Printf("  peak RSS                   %.1f MB\n", float64(res.maxRSSKB)/1024)
 	fmt.Printf("  SIGTERM to exit            %s\n", res.shutdown.Round(time.Millisecond))
 	fmt.Printf("  DKIM                       %s\n", verified)
+	engine := rsaEngine(o)
+	if engine != "" {
+		fmt.Printf("  RSA signed by              %s\n", engine)
+	}
 	if burstRes != nil {
 		fmt.Printf("  under the burst            %.0f msgs/s (%d sent in %.2fs), %.2f of the unloaded rate\n", burstRes.rate, burstRes.sent, burstRes.seconds, burstRes.rate/res.rate)
 		fmt.Printf("  burst                      %s\n", burstDesc)
@@ -322,7 +326,7 @@ func run(o options) error {
 		"blast_msgs_per_s": []float64{b1.MsgsPerS, b2.MsgsPerS}, "utskick_msgs_per_s": round(res.rate),
 		"ratio": round(res.rate / blastRate), "ratio_from_call": round(float64(res.sent) / res.fromCall / blastRate), "cpu_s_per_1000": round(res.cpu / float64(res.sent) * 1000),
 		"peak_rss_mb": round(float64(res.maxRSSKB) / 1024), "pg_cpu_s_per_1000": round(res.pgCPU / float64(res.sent) * 1000), "shutdown_s": round(res.shutdown.Seconds()),
-		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified, "smtp": o.smtp, "rtt_ms": o.rtt.Milliseconds(),
+		"sink": strings.TrimSpace(sinkOut.String()), "dkim": o.dkim, "dkim_sample": verified, "rsa_engine": engine, "smtp": o.smtp, "rtt_ms": o.rtt.Milliseconds(),
 		"bdat_blast_msgs_per_s": []float64{round(c1.MsgsPerS), round(c2.MsgsPerS)}, "ratio_bdat": ratioOr0(res.rate, bdatRate),
 		"burst": burstDesc, "burst_problems": burstProblems,
 	})
