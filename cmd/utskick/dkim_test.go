@@ -216,6 +216,19 @@ func TestDKIMRSAEngineSetting(t *testing.T) {
 			t.Fatalf("RSA engine %q by default; UTSKICK_TEST_TOOLS is set, so libcrypto was expected", got[0])
 		}
 		t.Logf("no libcrypto here: RSA engine %q", got[0])
+		e["UTSKICK_DKIM_RSA"] = "libcrypto"
+		cfg, err := loadConfig(env(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadDKIM(cfg); err == nil || !strings.Contains(err.Error(), "libcrypto.so.3 cannot be opened") {
+			t.Errorf("UTSKICK_DKIM_RSA=libcrypto without libcrypto: %v", err)
+		}
+	} else {
+		e["UTSKICK_DKIM_RSA"] = "libcrypto"
+		if got := engines(e); !strings.HasPrefix(got[0], "OpenSSL 3") {
+			t.Errorf("UTSKICK_DKIM_RSA=libcrypto: RSA engine %q", got[0])
+		}
 	}
 	e["UTSKICK_DKIM_RSA"] = "go"
 	if got := engines(e); !strings.HasPrefix(got[0], "Go ") {
