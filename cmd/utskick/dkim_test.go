@@ -143,14 +143,7 @@ func TestDKIMDualSigningFromSettings(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	cfg, err := loadConfig(env(e))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := loadDKIM(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadedDKIM(t, e)
 	var algs []string
 	for _, k := range d.Keys() {
 		algs = append(algs, k.Selector()+"="+k.Algorithm())
@@ -169,7 +162,7 @@ func TestDKIMDualSigningFromSettings(t *testing.T) {
 	// A second key of the first key's algorithm is refused, naming why.
 	_, pemBytes, _ := mailer.GenerateDKIMKey(mailer.DKIMRSA)
 	e["UTSKICK_DKIM_SECOND_PRIVATE_KEY"] = string(pemBytes)
-	cfg, err = loadConfig(env(e))
+	cfg, err := loadConfig(env(e))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,17 +183,8 @@ func TestDKIMRSAEngineSetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	engines := func(e map[string]string) []string {
-		t.Helper()
-		cfg, err := loadConfig(env(e))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := loadDKIM(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var out []string
-		for _, k := range d.Keys() {
+		for _, k := range loadedDKIM(t, e).Keys() {
 			out = append(out, k.Engine())
 		}
 		return out
@@ -238,4 +222,18 @@ func TestDKIMRSAEngineSetting(t *testing.T) {
 	if _, err := loadConfig(env(e)); err == nil || !strings.Contains(err.Error(), "UTSKICK_DKIM_RSA") {
 		t.Errorf("an unknown engine: %v", err)
 	}
+}
+
+// loadedDKIM is the DKIM signer the settings e make.
+func loadedDKIM(t *testing.T, e map[string]string) *mailer.DKIM {
+	t.Helper()
+	cfg, err := loadConfig(env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadDKIM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
