@@ -4,11 +4,12 @@ package mailer
 
 // RSA-2048 signing through the system's OpenSSL (libcrypto.so.3), opened
 // at run time with dlopen: Go's crypto/rsa took 0.75–1.25 ms of CPU a
-// signature on the project's machine where libcrypto took ~0.28 ms, and
-// with dual signing that key operation was most of a message's CPU. The library is
-// looked up, not linked, so neither building nor running needs OpenSSL:
-// without it the key signs with Go's crypto/rsa as before. PKCS #1 v1.5 signatures are deterministic, so the
-// two give the same bytes for the same key and digest; the tests check it.
+// signature on the project's machine where libcrypto took ~0.3 ms, and
+// with dual signing that key operation was most of a message's CPU. The
+// library is looked up, not linked, so neither building nor running needs
+// OpenSSL: without it the key signs with Go's crypto/rsa as before.
+// PKCS #1 v1.5 signatures are deterministic, so the two give the same
+// bytes for the same key and digest; the tests check it.
 
 /*
 #cgo LDFLAGS: -ldl
@@ -75,6 +76,7 @@ static EVP_PKEY_CTX *utskick_rsa_ctx(EVP_PKEY *k) {
 		u_ERR_clear_error();
 		return NULL;
 	}
+	// 1 is RSA_PKCS1_PADDING.
 	if (u_EVP_PKEY_sign_init(c) <= 0 || u_EVP_PKEY_CTX_set_rsa_padding(c, 1) <= 0 ||
 	    u_EVP_PKEY_CTX_set_signature_md(c, u_EVP_sha256()) <= 0) {
 		u_EVP_PKEY_CTX_free(c);
