@@ -236,6 +236,9 @@ func (a *app) openMetrics() error {
 	if err := a.met.Register(metrics.QueueCollector{Inspector: asynq.NewInspectorFromRedisClient(a.rd.Client), Log: a.log}); err != nil {
 		return err
 	}
+	if err := a.met.DKIMFallbacks(mailer.LibcryptoFallbacks); err != nil {
+		return err
+	}
 	return a.met.Register(metrics.CampaignCollector{Store: a.st, Log: a.log})
 }
 

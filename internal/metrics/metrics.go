@@ -66,6 +66,14 @@ func (m *Metrics) Handler() http.Handler {
 // Register adds a collector, such as QueueCollector or CampaignCollector.
 func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
 
+// DKIMFallbacks exports n, the RSA signatures the system's libcrypto
+// failed and Go made instead (mailer.LibcryptoFallbacks), read at scrape.
+func (m *Metrics) DKIMFallbacks(n func() int64) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "utskick_dkim_libcrypto_fallbacks_total",
+		Help: "RSA DKIM signatures the system's libcrypto failed, made instead by Go's crypto/rsa (slower, same bytes)."},
+		func() float64 { return float64(n()) }))
+}
+
 // Send counts one campaign message's outcome and its SMTP time.
 func (m *Metrics) Send(outcome string, took time.Duration) {
 	if m == nil {

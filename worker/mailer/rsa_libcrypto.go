@@ -165,8 +165,13 @@ func (s *libcryptoRSA) engine() string { return libcrypto() }
 
 // libcryptoFailures counts DKIM digests libcrypto did not sign, which Go
 // then did: none is expected; the tests check that the fast path is the
-// one taken.
+// one taken, and the metrics show it (a FIPS-configured OpenSSL that
+// refuses the key would otherwise only show as slower sending).
 var libcryptoFailures atomic.Int64
+
+// LibcryptoFallbacks is how many RSA signatures libcrypto failed and Go's
+// crypto/rsa made instead, since the process started.
+func LibcryptoFallbacks() int64 { return libcryptoFailures.Load() }
 
 func (s *libcryptoRSA) Public() crypto.PublicKey { return &s.goKey.PublicKey }
 
